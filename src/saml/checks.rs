@@ -1,0 +1,505 @@
+//! The SAML 2.0 Web Browser SSO profile checks (SAML profiles 4.1.4.2-4.1.4.3, core 2.4-2.7).
+//! Each failure has its own code; messages say what was expected and what was found.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::claims::{self, Session, SignedParts, Subject, Validated};
+use super::error::{quote, Code, Error};
+use super::ns;
+use super::policy::TenantPolicy;
+use super::time;
+use super::xml::{self, Node};
+use super::{Request, SignedAssertion};
+
+pub struct Context<'a> {
+    pub policy: &'a TenantPolicy,
+    pub request: &'a Request<'a>,
+    pub now: DateTime<Utc>,
+}
+
+impl Context<'_> {
+    fn skew(&self) -> Duration {
+        Duration::seconds(self.policy.clock_skew_seconds)
+    }
+}
+
+fn attr(node: Node<'_>, name: &str) -> Option<String> {
+    node.attribute(name).map(|v| v.get().into_owned())
+}
+
+fn instant(node: Node<'_>, name: &str) -> Result<Option<DateTime<Utc>>, Error> {
+    match node.attribute(name) {
+        None => Ok(None),
+        Some(value) => {
+            let text = value.get();
+            time::parse(&text).map(Some).ok_or_else(|| {
+                Error::new(
+                    Code::SamlMalformed,
+                    format!(
+                        "{}@{name} {} is not an xs:dateTime",
+                        node.local_name(),
+                        quote(&text)
+                    ),
+                )
+            })
+        }
+    }
+}
+
+fn required_instant(node: Node<'_>, name: &str) -> Result<DateTime<Utc>, Error> {
+    instant(node, name)?.ok_or_else(|| {
+        Error::new(
+            Code::SamlMalformed,
+            format!("<{}> has no {name}", node.local_name()),
+        )
+    })
+}
+
+fn child<'a>(node: Node<'a>, namespace: &str, name: &str) -> Option<Node<'a>> {
+    node.elements().find(|n| n.is(namespace, name))
+}
+
+fn text(node: Node<'_>) -> Result<String, Error> {
+    xml::text_value(node)
+        .map(|t| t.into_owned())
+        .ok_or_else(|| {
+            Error::new(
+                Code::SamlMalformed,
+                format!("<{}> must contain only text", node.local_name()),
+            )
+        })
+}
+
+pub fn version(element: Node<'_>) -> Result<(), Error> {
+    match element.attribute("Version").map(|v| v.get()) {
+        Some(v) if v == "2.0" => Ok(()),
+        found => Err(Error::new(
+            Code::VersionUnsupported,
+            format!(
+                "<{}> Version is {}, expected \"2.0\"",
+                element.local_name(),
+                found.as_deref().map_or("absent".into(), quote)
+            ),
+        )),
+    }
+}
+
+/// Status must be Success; otherwise the IdP's codes and message are passed on.
+pub fn status(response: Node<'_>) -> Result<(), Error> {
+    let status = child(response, ns::PROTOCOL, "Status")
+        .ok_or_else(|| Error::new(Code::SamlMalformed, "Response has no Status"))?;
+    let code = child(status, ns::PROTOCOL, "StatusCode")
+        .ok_or_else(|| Error::new(Code::SamlMalformed, "Status has no StatusCode"))?;
+    let value = attr(code, "Value").unwrap_or_default();
+    if value == ns::STATUS_SUCCESS {
+        return Ok(());
+    }
+    let mut message = format!("IdP status {}", quote(&value));
+    if let Some(second) = child(code, ns::PROTOCOL, "StatusCode").and_then(|c| attr(c, "Value")) {
+        message.push_str(&format!(", {}", quote(&second)));
+    }
+    if let Some(text) =
+        child(status, ns::PROTOCOL, "StatusMessage").and_then(|m| xml::text_value(m))
+    {
+        message.push_str(&format!(": {}", quote(text.trim())));
+    }
+    Err(Error::new(Code::StatusNotSuccess, message))
+}
+
+fn issuer(element: Node<'_>, context: &Context<'_>, required: bool) -> Result<(), Error> {
+    let Some(issuer) = child(element, ns::ASSERTION, "Issuer") else {
+        if required {
+            return Err(Error::new(
+                Code::IssuerMismatch,
+                format!("<{}> has no Issuer", element.local_name()),
+            ));
+        }
+        return Ok(());
+    };
+    let found = text(issuer)?;
+    if found != context.policy.idp_entity_id {
+        return Err(Error::new(
+            Code::IssuerMismatch,
+            format!(
+                "{} Issuer is {}, expected {}",
+                element.local_name(),
+                quote(&found),
+                quote(&context.policy.idp_entity_id)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn not_in_future(element: Node<'_>, context: &Context<'_>) -> Result<(), Error> {
+    let issued = required_instant(element, "IssueInstant")?;
+    if issued > context.now + context.skew() {
+        return Err(Error::new(
+            Code::IssuedInFuture,
+            format!(
+                "{} IssueInstant {} is after now {} plus skew",
+                element.local_name(),
+                time::format(issued),
+                time::format(context.now)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Response-level checks. These attributes are unsigned when only the assertion is signed
+/// (Entra's default); they are used only to refuse, never as claims.
+pub fn response(response: Node<'_>, context: &Context<'_>) -> Result<(), Error> {
+    not_in_future(response, context)?;
+    if let Some(destination) = attr(response, "Destination") {
+        if destination != context.policy.acs_url {
+            return Err(Error::new(
+                Code::DestinationMismatch,
+                format!(
+                    "Destination is {}, expected {}",
+                    quote(&destination),
+                    quote(&context.policy.acs_url)
+                ),
+            ));
+        }
+    }
+    issuer(response, context, false)?;
+    in_response_to(attr(response, "InResponseTo"), context)
+}
+
+/// SP-initiated: InResponseTo must equal the request the caller issued. Without one, only a
+/// tenant that explicitly allows IdP-initiated login accepts the response (unsolicited
+/// responses have no binding to the browser session, so login CSRF is possible).
+fn in_response_to(found: Option<String>, context: &Context<'_>) -> Result<(), Error> {
+    match (context.request.expected_request_id, found) {
+        (Some(expected), Some(found)) if found == expected => Ok(()),
+        (Some(expected), found) => Err(Error::new(
+            Code::InResponseToMismatch,
+            format!("InResponseTo is {}, expected {}", found.as_deref().map_or("absent".into(), quote), quote(expected)),
+        )),
+        (None, _) if context.policy.allow_idp_initiated => Ok(()),
+        (None, found) => Err(Error::new(
+            Code::UnsolicitedResponse,
+            match found {
+                Some(id) => format!("no expected_request_id given for a response to request {}; pass the AuthnRequest ID", quote(&id)),
+                None => "IdP-initiated response and the tenant does not set allow_idp_initiated".to_string(),
+            },
+        )),
+    }
+}
+
+/// Assertion checks, then the claims, all read from the signed assertion.
+pub fn assertion(
+    signed: &SignedAssertion<'_>,
+    bare: bool,
+    context: &Context<'_>,
+) -> Result<Validated, Error> {
+    let assertion = signed.node();
+    version(assertion)?;
+    not_in_future(assertion, context)?;
+    issuer(assertion, context, true)?;
+    let assertion_id = attr(assertion, "ID")
+        .ok_or_else(|| Error::new(Code::SamlMalformed, "Assertion has no ID"))?;
+
+    let subject_node = child(assertion, ns::ASSERTION, "Subject")
+        .ok_or_else(|| Error::new(Code::SubjectMissing, "Assertion has no Subject"))?;
+    let subject = subject(subject_node)?;
+    let confirmation_expiry = bearer_confirmation(subject_node, bare, context)?;
+    if bare {
+        // No Response carries InResponseTo; the bearer confirmation (if any) was checked above.
+        in_response_to(
+            context.request.expected_request_id.map(str::to_string),
+            context,
+        )?;
+    }
+    let conditions_expiry = conditions(assertion, context)?;
+    let valid_until = match (conditions_expiry, confirmation_expiry) {
+        (Some(a), Some(b)) => a.min(b),
+        (Some(a), None) | (None, Some(a)) => a,
+        (None, None) => {
+            return Err(Error::new(
+                Code::SamlMalformed,
+                "assertion has no NotOnOrAfter at all; it would never expire",
+            ))
+        }
+    };
+    let session = authn_statement(assertion, context)?;
+    let attributes = claims::attributes(signed)?;
+    let normalized = claims::normalize(&attributes, &context.policy.attribute_mapping);
+    Ok(Validated {
+        issuer: context.policy.idp_entity_id.clone(),
+        assertion_id,
+        response_id: None,
+        subject,
+        claims: normalized,
+        attributes,
+        session,
+        valid_until: time::format(valid_until),
+        signed: SignedParts {
+            response: false,
+            assertion: false,
+        },
+        expires_at: valid_until,
+    })
+}
+
+fn subject(subject: Node<'_>) -> Result<Subject, Error> {
+    if child(subject, ns::ASSERTION, "EncryptedID").is_some() {
+        return Err(Error::new(
+            Code::EncryptedAssertionUnsupported,
+            "EncryptedID is not supported yet",
+        ));
+    }
+    let name_id = child(subject, ns::ASSERTION, "NameID")
+        .ok_or_else(|| Error::new(Code::SubjectMissing, "Subject has no NameID"))?;
+    let value = text(name_id)?;
+    if value.trim().is_empty() {
+        return Err(Error::new(Code::SubjectMissing, "NameID is empty"));
+    }
+    Ok(Subject {
+        name_id: value,
+        format: attr(name_id, "Format"),
+        name_qualifier: attr(name_id, "NameQualifier"),
+        sp_name_qualifier: attr(name_id, "SPNameQualifier"),
+    })
+}
+
+/// At least one bearer SubjectConfirmation must hold (profiles 4.1.4.2). Returns the expiry of
+/// the one that held. If none holds, the first bearer confirmation's failure is reported.
+fn bearer_confirmation(
+    subject: Node<'_>,
+    bare: bool,
+    context: &Context<'_>,
+) -> Result<Option<DateTime<Utc>>, Error> {
+    let mut first_error = None;
+    for confirmation in subject
+        .elements()
+        .filter(|n| n.is(ns::ASSERTION, "SubjectConfirmation"))
+    {
+        if attr(confirmation, "Method").as_deref() != Some(ns::CM_BEARER) {
+            continue;
+        }
+        match check_confirmation(confirmation, bare, context) {
+            Ok(expiry) => return Ok(expiry),
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    Err(first_error.unwrap_or_else(|| {
+        Error::new(
+            Code::BearerConfirmationMissing,
+            "no bearer SubjectConfirmation",
+        )
+    }))
+}
+
+fn check_confirmation(
+    confirmation: Node<'_>,
+    bare: bool,
+    context: &Context<'_>,
+) -> Result<Option<DateTime<Utc>>, Error> {
+    let Some(data) = child(confirmation, ns::ASSERTION, "SubjectConfirmationData") else {
+        if bare {
+            // WS-Federation tokens (Entra's bare assertions) carry no confirmation data; their
+            // validity comes from Conditions alone. Only reachable with allow_bare_assertion,
+            // and never when the caller expects an answer to a specific request.
+            if let Some(expected) = context.request.expected_request_id {
+                return Err(Error::new(
+                    Code::InResponseToMismatch,
+                    format!("InResponseTo absent, expected {}", quote(expected)),
+                ));
+            }
+            return Ok(None);
+        }
+        return Err(Error::new(
+            Code::BearerConfirmationMissing,
+            "bearer SubjectConfirmation has no SubjectConfirmationData",
+        ));
+    };
+    let recipient = attr(data, "Recipient");
+    if recipient.as_deref() != Some(context.policy.acs_url.as_str()) {
+        return Err(Error::new(
+            Code::RecipientMismatch,
+            format!(
+                "Recipient is {}, expected {}",
+                recipient.as_deref().map_or("absent".into(), quote),
+                quote(&context.policy.acs_url)
+            ),
+        ));
+    }
+    let not_on_or_after = instant(data, "NotOnOrAfter")?.ok_or_else(|| {
+        Error::new(
+            Code::SamlMalformed,
+            "bearer SubjectConfirmationData has no NotOnOrAfter",
+        )
+    })?;
+    if context.now - context.skew() >= not_on_or_after {
+        return Err(Error::new(
+            Code::SubjectConfirmationExpired,
+            format!(
+                "SubjectConfirmationData NotOnOrAfter {} has passed (now {})",
+                time::format(not_on_or_after),
+                time::format(context.now)
+            ),
+        ));
+    }
+    if let Some(not_before) = instant(data, "NotBefore")? {
+        if context.now + context.skew() < not_before {
+            return Err(not_yet(not_before, context));
+        }
+    }
+    if let (Some(expected), Some(found)) = (
+        context.request.expected_request_id,
+        attr(data, "InResponseTo"),
+    ) {
+        if found != expected {
+            return Err(Error::new(
+                Code::InResponseToMismatch,
+                format!(
+                    "SubjectConfirmationData InResponseTo is {}, expected {}",
+                    quote(&found),
+                    quote(expected)
+                ),
+            ));
+        }
+    }
+    if bare {
+        // No Response to carry InResponseTo: the signed confirmation data must.
+        if let Some(expected) = context.request.expected_request_id {
+            if attr(data, "InResponseTo").as_deref() != Some(expected) {
+                return Err(Error::new(
+                    Code::InResponseToMismatch,
+                    format!("InResponseTo absent, expected {}", quote(expected)),
+                ));
+            }
+        }
+    }
+    Ok(Some(not_on_or_after))
+}
+
+fn not_yet(not_before: DateTime<Utc>, context: &Context<'_>) -> Error {
+    Error::new(
+        Code::NotYetValid,
+        format!(
+            "NotBefore {} is after now {} plus skew",
+            time::format(not_before),
+            time::format(context.now)
+        ),
+    )
+}
+
+/// Conditions with a validity window and an AudienceRestriction naming us. Unknown conditions
+/// make the assertion invalid (core 2.5.1.1: "Indeterminate" must not be treated as valid).
+fn conditions(assertion: Node<'_>, context: &Context<'_>) -> Result<Option<DateTime<Utc>>, Error> {
+    let conditions = child(assertion, ns::ASSERTION, "Conditions").ok_or_else(|| {
+        Error::new(
+            Code::AudienceMismatch,
+            "Assertion has no Conditions (an AudienceRestriction is required)",
+        )
+    })?;
+    if let Some(not_before) = instant(conditions, "NotBefore")? {
+        if context.now + context.skew() < not_before {
+            return Err(not_yet(not_before, context));
+        }
+    }
+    let not_on_or_after = instant(conditions, "NotOnOrAfter")?;
+    if let Some(limit) = not_on_or_after {
+        if context.now - context.skew() >= limit {
+            return Err(Error::new(
+                Code::AssertionExpired,
+                format!(
+                    "Conditions NotOnOrAfter {} has passed (now {})",
+                    time::format(limit),
+                    time::format(context.now)
+                ),
+            ));
+        }
+    }
+    let mut restrictions = 0;
+    for condition in conditions.elements() {
+        match (condition.namespace(), condition.local_name()) {
+            (Some(ns::ASSERTION), "AudienceRestriction") => {
+                restrictions += 1;
+                let mut audiences = Vec::new();
+                for audience in condition
+                    .elements()
+                    .filter(|n| n.is(ns::ASSERTION, "Audience"))
+                {
+                    audiences.push(text(audience)?);
+                }
+                if !audiences.iter().any(|a| *a == context.policy.sp_entity_id) {
+                    return Err(Error::new(
+                        Code::AudienceMismatch,
+                        format!(
+                            "AudienceRestriction names {}, expected {}",
+                            audiences
+                                .iter()
+                                .map(|a| quote(a))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            quote(&context.policy.sp_entity_id)
+                        ),
+                    ));
+                }
+            }
+            // OneTimeUse is enforced by the replay cache for every assertion anyway;
+            // ProxyRestriction only constrains relying parties that re-issue assertions.
+            (Some(ns::ASSERTION), "OneTimeUse" | "ProxyRestriction") => {}
+            (_, other) => {
+                return Err(Error::new(
+                    Code::ConditionUnsupported,
+                    format!("unsupported condition <{other}>"),
+                ));
+            }
+        }
+    }
+    if restrictions == 0 {
+        return Err(Error::new(
+            Code::AudienceMismatch,
+            "Conditions have no AudienceRestriction",
+        ));
+    }
+    Ok(not_on_or_after)
+}
+
+fn authn_statement(assertion: Node<'_>, context: &Context<'_>) -> Result<Session, Error> {
+    let Some(statement) = child(assertion, ns::ASSERTION, "AuthnStatement") else {
+        if context.policy.allow_missing_authn_statement {
+            return Ok(Session {
+                index: None,
+                authn_instant: None,
+                not_on_or_after: None,
+                authn_context: None,
+            });
+        }
+        return Err(Error::new(
+            Code::AuthnStatementMissing,
+            "Assertion has no AuthnStatement (set allow_missing_authn_statement for IdPs that omit it)",
+        ));
+    };
+    let authn_instant = required_instant(statement, "AuthnInstant")?;
+    let session_end = instant(statement, "SessionNotOnOrAfter")?;
+    if let Some(end) = session_end {
+        if context.now - context.skew() >= end {
+            return Err(Error::new(
+                Code::SessionExpired,
+                format!(
+                    "SessionNotOnOrAfter {} has passed (now {})",
+                    time::format(end),
+                    time::format(context.now)
+                ),
+            ));
+        }
+    }
+    let authn_context = child(statement, ns::ASSERTION, "AuthnContext")
+        .and_then(|c| child(c, ns::ASSERTION, "AuthnContextClassRef"))
+        .map(text)
+        .transpose()?;
+    Ok(Session {
+        index: attr(statement, "SessionIndex"),
+        authn_instant: Some(time::format(authn_instant)),
+        not_on_or_after: session_end.map(time::format),
+        authn_context,
+    })
+}

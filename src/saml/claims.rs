@@ -1,0 +1,159 @@
+//! The verified user, normalized. Built only from a [`SignedAssertion`], the proof that the
+//! assertion element is covered by a verified signature.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::error::{Code, Error};
+use super::ns;
+use super::policy::AttributeMapping;
+use super::xml::{self, Node};
+use super::SignedAssertion;
+
+/// The result of a successful validation.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Validated {
+    pub issuer: String,
+    pub assertion_id: String,
+    /// ID of the enclosing Response (absent for a bare assertion).
+    pub response_id: Option<String>,
+    pub subject: Subject,
+    pub claims: Claims,
+    /// Every attribute of the assertion, by Name, every value in document order.
+    pub attributes: BTreeMap<String, Vec<String>>,
+    pub session: Session,
+    /// The earliest NotOnOrAfter among Conditions and the bearer confirmation used.
+    pub valid_until: String,
+    /// Which signatures were present and verified.
+    pub signed: SignedParts,
+    /// `valid_until` as an instant, for the replay cache.
+    #[serde(skip)]
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct SignedParts {
+    pub response: bool,
+    pub assertion: bool,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Subject {
+    pub name_id: String,
+    pub format: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name_qualifier: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sp_name_qualifier: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Claims {
+    pub email: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub display_name: Option<String>,
+    pub username: Option<String>,
+    pub groups: Vec<String>,
+    pub roles: Vec<String>,
+    pub object_id: Option<String>,
+    pub idp_tenant_id: Option<String>,
+    /// True when the IdP omitted the user's groups because there were too many (Entra ID sends
+    /// a `groups.link` claim instead when a user is in more than 150 groups); the caller must
+    /// then fetch them from the directory.
+    pub groups_overage: bool,
+    pub authn_methods: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Session {
+    pub index: Option<String>,
+    pub authn_instant: Option<String>,
+    /// SessionNotOnOrAfter, when the IdP bounds the session.
+    pub not_on_or_after: Option<String>,
+    pub authn_context: Option<String>,
+}
+
+/// Every attribute of the signed assertion, in document order.
+pub fn attributes(assertion: &SignedAssertion<'_>) -> Result<BTreeMap<String, Vec<String>>, Error> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for statement in assertion
+        .node()
+        .elements()
+        .filter(|n| n.is(ns::ASSERTION, "AttributeStatement"))
+    {
+        for attribute in statement.elements() {
+            if attribute.is(ns::ASSERTION, "EncryptedAttribute") {
+                return Err(Error::new(
+                    Code::EncryptedAssertionUnsupported,
+                    "EncryptedAttribute is not supported yet",
+                ));
+            }
+            if !attribute.is(ns::ASSERTION, "Attribute") {
+                continue;
+            }
+            let name = attribute
+                .attribute("Name")
+                .map(|v| v.get().into_owned())
+                .ok_or_else(|| Error::new(Code::SamlMalformed, "Attribute without Name"))?;
+            let values = out.entry(name).or_default();
+            for value in attribute
+                .elements()
+                .filter(|n| n.is(ns::ASSERTION, "AttributeValue"))
+            {
+                values.push(attribute_value(value));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn attribute_value(value: Node<'_>) -> String {
+    // Plain text in nearly every IdP; structured values (eduPersonTargetedID holds a NameID)
+    // are reduced to their character data.
+    match xml::text_value(value) {
+        Some(text) => text.into_owned(),
+        None => xml::deep_text(value),
+    }
+}
+
+/// Applies the tenant's attribute mapping.
+pub fn normalize(attributes: &BTreeMap<String, Vec<String>>, mapping: &AttributeMapping) -> Claims {
+    let first = |names: &[String]| -> Option<String> {
+        names.iter().find_map(|n| {
+            attributes
+                .get(n)
+                .and_then(|v| v.iter().find(|s| !s.is_empty()))
+                .cloned()
+        })
+    };
+    let all = |names: &[String]| -> Vec<String> {
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let mut out: Vec<String> = Vec::new();
+        for name in names {
+            for value in attributes.get(name).into_iter().flatten() {
+                if !value.is_empty() && seen.insert(value) {
+                    out.push(value.clone());
+                }
+            }
+        }
+        out
+    };
+    Claims {
+        email: first(&mapping.email),
+        first_name: first(&mapping.first_name),
+        last_name: first(&mapping.last_name),
+        display_name: first(&mapping.display_name),
+        username: first(&mapping.username),
+        groups: all(&mapping.groups),
+        roles: all(&mapping.roles),
+        object_id: first(&mapping.object_id),
+        idp_tenant_id: first(&mapping.idp_tenant_id),
+        groups_overage: mapping
+            .groups_overage
+            .iter()
+            .any(|n| attributes.contains_key(n)),
+        authn_methods: all(&mapping.authn_methods),
+    }
+}

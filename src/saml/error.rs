@@ -1,0 +1,186 @@
+//! Stable error codes. Each code names exactly one failed check; callers, dashboards and alerts
+//! are built against these strings, so a code is never renamed or reused for another meaning.
+//! `crate::wire` maps every code to its HTTP status, gRPC code and metric label in one table.
+
+use std::fmt;
+
+macro_rules! codes {
+    ($( $(#[$doc:meta])* $variant:ident = $text:literal, )*) => {
+        /// Why a request or a SAML response was refused.
+        #[non_exhaustive]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl Code {
+            /// Every code, in declaration order (documentation and tests enumerate this).
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            /// The stable snake_case wire name.
+            pub const fn as_str(self) -> &'static str {
+                match self { $( Code::$variant => $text, )* }
+            }
+        }
+    };
+}
+
+codes! {
+    // ---- request level (not a verdict about the SAML response) ----
+    /// The request body is not the expected JSON / protobuf shape.
+    MalformedRequest = "malformed_request",
+    /// The request body or the SAMLResponse exceeds a configured size limit.
+    PayloadTooLarge = "payload_too_large",
+    /// No tenant with this id is configured.
+    UnknownTenant = "unknown_tenant",
+    /// Too many validations in flight; retry later.
+    Overloaded = "overloaded",
+    /// A fault inside the service (never caused by the input alone).
+    Internal = "internal_error",
+
+    // ---- encoding and XML ----
+    /// SAMLResponse is neither base64 nor an XML document.
+    Base64Invalid = "base64_invalid",
+    /// The document is not UTF-8 (or declares another encoding).
+    EncodingUnsupported = "encoding_unsupported",
+    /// The document has a DOCTYPE (entity expansion and XXE are refused before parsing).
+    DoctypeForbidden = "doctype_forbidden",
+    /// Not well-formed XML.
+    XmlMalformed = "xml_malformed",
+    /// Depth, node count or attribute count above the configured limits.
+    XmlTooComplex = "xml_too_complex",
+    /// A processing instruction inside the document element.
+    ProcessingInstructionForbidden = "processing_instruction_forbidden",
+
+    // ---- document structure ----
+    /// The document element is neither samlp:Response nor (where allowed) saml:Assertion.
+    RootElementInvalid = "root_element_invalid",
+    /// A bare Assertion was posted but the tenant does not set `allow_bare_assertion`.
+    BareAssertionNotAllowed = "bare_assertion_not_allowed",
+    /// Two elements carry the same ID.
+    DuplicateId = "duplicate_id",
+    /// An ID attribute is empty or not an NCName (e.g. padded with whitespace).
+    IdInvalid = "id_invalid",
+    /// The Response carries no Assertion.
+    AssertionMissing = "assertion_missing",
+    /// More than one Assertion anywhere in the document (including Advice, Extensions, Object).
+    MultipleAssertions = "multiple_assertions",
+    /// The Response carries an EncryptedAssertion, which this service does not decrypt yet.
+    EncryptedAssertionUnsupported = "encrypted_assertion_unsupported",
+    /// A required SAML element or attribute is missing or unparsable.
+    SamlMalformed = "saml_malformed",
+
+    // ---- XML signature ----
+    /// Neither the Response nor the Assertion is signed.
+    SignatureMissing = "signature_missing",
+    /// A ds:Signature somewhere other than directly inside the Response or the Assertion.
+    SignaturePlacementInvalid = "signature_placement_invalid",
+    /// A ds:Signature that does not follow the strict profile (children, counts, Object, ...).
+    SignatureMalformed = "signature_malformed",
+    /// Reference URI is not `#` + the ID of the element carrying the Signature.
+    ReferenceUriInvalid = "reference_uri_invalid",
+    /// A transform other than enveloped-signature and (exclusive) C14N, e.g. XSLT or XPath.
+    TransformUnsupported = "transform_unsupported",
+    /// A canonicalization method other than exclusive or inclusive C14N 1.0 without comments.
+    CanonicalizationUnsupported = "canonicalization_unsupported",
+    /// A signature algorithm outside the allow-list (HMAC, DSA, unknown).
+    SignatureAlgorithmUnsupported = "signature_algorithm_unsupported",
+    /// A digest algorithm outside the allow-list.
+    DigestAlgorithmUnsupported = "digest_algorithm_unsupported",
+    /// SHA-1 in the signature or digest and the tenant does not set `allow_sha1`.
+    Sha1NotAllowed = "sha1_not_allowed",
+    /// The referenced element's digest differs from DigestValue (content changed after signing).
+    DigestMismatch = "digest_mismatch",
+    /// SignatureValue does not verify with any configured tenant key.
+    SignatureInvalid = "signature_invalid",
+
+    // ---- SAML protocol and assertion checks ----
+    /// Version is not 2.0.
+    VersionUnsupported = "version_unsupported",
+    /// The IdP answered with a non-Success status.
+    StatusNotSuccess = "status_not_success",
+    /// Response Destination differs from the tenant's acs_url.
+    DestinationMismatch = "destination_mismatch",
+    /// Issuer differs from the tenant's idp_entity_id.
+    IssuerMismatch = "issuer_mismatch",
+    /// An IssueInstant lies in the future beyond the allowed clock skew.
+    IssuedInFuture = "issued_in_future",
+    /// The Assertion has no Subject/NameID.
+    SubjectMissing = "subject_missing",
+    /// No bearer SubjectConfirmation.
+    BearerConfirmationMissing = "bearer_confirmation_missing",
+    /// SubjectConfirmationData Recipient differs from the tenant's acs_url.
+    RecipientMismatch = "recipient_mismatch",
+    /// SubjectConfirmationData NotOnOrAfter has passed.
+    SubjectConfirmationExpired = "subject_confirmation_expired",
+    /// Conditions NotBefore (or SubjectConfirmationData NotBefore) is still in the future.
+    NotYetValid = "not_yet_valid",
+    /// Conditions NotOnOrAfter has passed.
+    AssertionExpired = "assertion_expired",
+    /// AudienceRestriction missing or not naming the tenant's sp_entity_id.
+    AudienceMismatch = "audience_mismatch",
+    /// A Condition this service does not understand (SAML core 2.5.1: the assertion is invalid).
+    ConditionUnsupported = "condition_unsupported",
+    /// InResponseTo differs from the expected AuthnRequest ID.
+    InResponseToMismatch = "in_response_to_mismatch",
+    /// No expected_request_id was given and the tenant does not set `allow_idp_initiated`.
+    UnsolicitedResponse = "unsolicited_response",
+    /// The Assertion has no AuthnStatement.
+    AuthnStatementMissing = "authn_statement_missing",
+    /// AuthnStatement SessionNotOnOrAfter has passed.
+    SessionExpired = "session_expired",
+    /// This assertion ID was already accepted for this tenant.
+    Replayed = "replayed",
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refusal: a stable code plus a message saying what was expected and what was found.
+/// Messages never contain key material or whole documents.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    pub code: Code,
+    pub message: String,
+}
+
+impl Error {
+    pub fn new(code: Code, message: impl Into<String>) -> Error {
+        Error {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Shortens a value taken from the document before it goes into a message, so that a hostile
+/// document cannot make error messages (and logs built from them) arbitrarily large.
+pub fn quote(value: &str) -> String {
+    const MAX: usize = 120;
+    let mut out = String::with_capacity(value.len().min(MAX) + 8);
+    out.push('"');
+    for (i, c) in value.chars().enumerate() {
+        if i == MAX {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out.push('"');
+    out
+}

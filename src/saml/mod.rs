@@ -1,0 +1,248 @@
+//! The validation core: bytes, a tenant policy and an instant in; a verified, normalized user or
+//! a typed error out. No I/O, no clock, no shared state: adapters (HTTP, CLI, replay cache)
+//! live outside this module.
+//!
+//! Pipeline: decode → safe parse → whole-document inventory → response status → signature
+//! placement → XML-DSig verification → SAML checks → claims from the verified element only.
+
+pub mod checks;
+pub mod claims;
+pub mod decode;
+pub mod dsig;
+pub mod error;
+pub mod keys;
+pub mod ns;
+pub mod policy;
+pub mod structure;
+pub mod time;
+pub mod xml;
+
+use chrono::{DateTime, Utc};
+
+pub use claims::Validated;
+pub use error::{Code, Error};
+pub use policy::{AttributeMapping, Limits, TenantPolicy};
+
+use xml::Node;
+
+/// How the SAMLResponse arrived.
+#[derive(Clone, Copy, Debug)]
+pub enum Input<'a> {
+    /// Base64 as posted by the browser (HTTP-POST binding).
+    Base64(&'a [u8]),
+    /// The decoded XML document (CLI, tests).
+    Xml(&'a [u8]),
+}
+
+/// Per-request facts supplied by the caller.
+#[derive(Clone, Copy, Debug)]
+pub struct Request<'a> {
+    /// The ID of the AuthnRequest the caller issued, if it was SP-initiated.
+    pub expected_request_id: Option<&'a str>,
+    /// The instant to judge validity windows at (the adapters read the clock, never the core).
+    pub now: DateTime<Utc>,
+}
+
+/// The assertion whose content is covered by a verified signature: either its own, or the
+/// enclosing Response's (of which it is a direct child). Claims are only read through this.
+pub struct SignedAssertion<'a> {
+    node: Node<'a>,
+}
+
+impl<'a> SignedAssertion<'a> {
+    fn from_own(verified: dsig::Verified<'a>) -> SignedAssertion<'a> {
+        SignedAssertion {
+            node: verified.element(),
+        }
+    }
+
+    fn from_response(
+        verified: dsig::Verified<'a>,
+        assertion: Node<'a>,
+    ) -> Option<SignedAssertion<'a>> {
+        (assertion.parent() == Some(verified.element()))
+            .then_some(SignedAssertion { node: assertion })
+    }
+
+    pub fn node(&self) -> Node<'a> {
+        self.node
+    }
+}
+
+/// Validates one SAML response for one tenant at `request.now`.
+pub fn validate(
+    input: Input<'_>,
+    policy: &TenantPolicy,
+    limits: &Limits,
+    request: &Request<'_>,
+) -> Result<Validated, Error> {
+    let decoded;
+    let bytes = match input {
+        Input::Base64(encoded) => {
+            decoded = decode::base64(encoded, limits.max_document_bytes)?;
+            &decoded[..]
+        }
+        Input::Xml(bytes) => {
+            if bytes.len() > limits.max_document_bytes {
+                return Err(Error::new(
+                    Code::PayloadTooLarge,
+                    format!("document exceeds {} bytes", limits.max_document_bytes),
+                ));
+            }
+            bytes
+        }
+    };
+    if !decode::looks_like_xml(bytes) {
+        return Err(Error::new(
+            Code::XmlMalformed,
+            "decoded SAMLResponse is not an XML document",
+        ));
+    }
+    let doc = xml::parse(bytes)?;
+    let inventory = structure::scan(&doc, limits)?;
+    let root = inventory.root;
+
+    let response = if root.is(ns::PROTOCOL, "Response") {
+        Some(root)
+    } else if root.is(ns::ASSERTION, "Assertion") {
+        if !policy.allow_bare_assertion {
+            return Err(Error::new(
+                Code::BareAssertionNotAllowed,
+                "a bare Assertion was posted; expected a samlp:Response (set allow_bare_assertion for WS-Federation style tokens)",
+            ));
+        }
+        None
+    } else {
+        return Err(Error::new(
+            Code::RootElementInvalid,
+            format!(
+                "root element is <{}> in {:?}; expected samlp:Response",
+                root.local_name(),
+                root.namespace().unwrap_or("no namespace")
+            ),
+        ));
+    };
+
+    if let Some(response) = response {
+        // Status before anything else: an IdP error response usually carries no assertion, and
+        // the caller needs the IdP's reason, not "assertion missing".
+        checks::version(response)?;
+        checks::status(response)?;
+    }
+    if inventory.has_encrypted_assertion {
+        return Err(Error::new(
+            Code::EncryptedAssertionUnsupported,
+            "the response carries an EncryptedAssertion; decryption is not supported yet",
+        ));
+    }
+    let assertion = match inventory.assertions.as_slice() {
+        [] => {
+            return Err(Error::new(
+                Code::AssertionMissing,
+                "no Assertion in the response",
+            ))
+        }
+        [only] => *only,
+        more => {
+            return Err(Error::new(
+                Code::MultipleAssertions,
+                format!(
+                    "{} Assertion elements in the document; exactly one is allowed",
+                    more.len()
+                ),
+            ))
+        }
+    };
+    if let Some(response) = response {
+        if assertion.parent() != Some(response) {
+            return Err(Error::new(
+                Code::AssertionMissing,
+                "the only Assertion is not a direct child of the Response",
+            ));
+        }
+    }
+
+    // Every signature must sit directly in the Response or the Assertion, at most one each.
+    let mut response_signature = None;
+    let mut assertion_signature = None;
+    for &signature in &inventory.signatures {
+        let slot = match signature.parent() {
+            Some(parent) if Some(parent) == response => &mut response_signature,
+            Some(parent) if parent == assertion => &mut assertion_signature,
+            parent => {
+                return Err(Error::new(
+                    Code::SignaturePlacementInvalid,
+                    format!(
+                        "a Signature inside <{}>; signatures are only accepted directly in the Response or the Assertion",
+                        parent.map_or("document", |p| p.local_name())
+                    ),
+                ))
+            }
+        };
+        if slot.replace(signature).is_some() {
+            return Err(Error::new(
+                Code::SignaturePlacementInvalid,
+                "two Signatures on the same element",
+            ));
+        }
+    }
+
+    // Every signature present must verify (a broken one is never ignored because another
+    // verified), and at least one must cover the assertion.
+    let keys = &policy.keys;
+    let verified_response = match (response, response_signature) {
+        (Some(response), Some(signature)) => Some(dsig::verify(
+            &doc,
+            response,
+            signature,
+            keys,
+            policy.allow_sha1,
+        )?),
+        _ => None,
+    };
+    let verified_assertion = match assertion_signature {
+        Some(signature) => Some(dsig::verify(
+            &doc,
+            assertion,
+            signature,
+            keys,
+            policy.allow_sha1,
+        )?),
+        None => None,
+    };
+    let signed = match (verified_assertion, verified_response) {
+        (Some(own), _) => SignedAssertion::from_own(own),
+        (None, Some(outer)) => {
+            SignedAssertion::from_response(outer, assertion).ok_or_else(|| {
+                Error::new(
+                    Code::SignatureMissing,
+                    "the Response signature does not cover the Assertion",
+                )
+            })?
+        }
+        (None, None) => {
+            return Err(Error::new(
+                Code::SignatureMissing,
+                "neither the Response nor the Assertion is signed",
+            ))
+        }
+    };
+
+    let context = checks::Context {
+        policy,
+        request,
+        now: request.now,
+    };
+    if let Some(response) = response {
+        checks::response(response, &context)?;
+    }
+    let mut validated = checks::assertion(&signed, response.is_none(), &context)?;
+    validated.response_id = response
+        .and_then(|r| r.attribute("ID"))
+        .map(|v| v.get().into_owned());
+    validated.signed = claims::SignedParts {
+        response: verified_response.is_some(),
+        assertion: verified_assertion.is_some(),
+    };
+    Ok(validated)
+}

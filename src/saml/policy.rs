@@ -1,0 +1,166 @@
+//! What a tenant expects, as plain data. Built by the configuration layer, read by the core.
+
+use super::keys::TrustedKey;
+
+/// Everything the core needs to judge one tenant's responses. Secure by default: every field
+/// that relaxes a check is named `allow_*` and is false unless an operator sets it.
+#[derive(Clone, Debug)]
+pub struct TenantPolicy {
+    /// Expected Issuer of the Response and of the Assertion.
+    pub idp_entity_id: String,
+    /// Expected Audience (this service provider's entity ID).
+    pub sp_entity_id: String,
+    /// Expected Response Destination and SubjectConfirmationData Recipient.
+    pub acs_url: String,
+    /// Tolerance applied to every time comparison.
+    pub clock_skew_seconds: i64,
+    /// Accept rsa-sha1 / sha1 (collision-prone; only for IdPs that cannot do better).
+    pub allow_sha1: bool,
+    /// Accept responses without an `expected_request_id` (IdP-initiated login, no CSRF binding).
+    pub allow_idp_initiated: bool,
+    /// Accept a bare signed `<Assertion>` (WS-Federation style) instead of a `<Response>`; in
+    /// that mode a bearer SubjectConfirmation without SubjectConfirmationData is tolerated.
+    pub allow_bare_assertion: bool,
+    /// Accept an assertion without an AuthnStatement (the Web SSO profile, 4.1.4.2, requires
+    /// one; Keycloak omits it in some configurations). Session fields are then empty.
+    pub allow_missing_authn_statement: bool,
+    /// Keys the IdP may sign with (several during a certificate rollover).
+    pub keys: Vec<TrustedKey>,
+    pub attribute_mapping: AttributeMapping,
+}
+
+/// Attribute names that feed each normalized claim, tried in order; the first attribute present
+/// wins for single-valued claims, all listed attributes are merged for multi-valued ones.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AttributeMapping {
+    pub email: Vec<String>,
+    pub first_name: Vec<String>,
+    pub last_name: Vec<String>,
+    pub display_name: Vec<String>,
+    pub username: Vec<String>,
+    pub groups: Vec<String>,
+    pub roles: Vec<String>,
+    pub object_id: Vec<String>,
+    pub idp_tenant_id: Vec<String>,
+    pub authn_methods: Vec<String>,
+    /// Presence of any of these means the IdP left groups out (Entra's >150 groups overage).
+    pub groups_overage: Vec<String>,
+}
+
+const MS: &str = "http://schemas.microsoft.com/";
+const XMLSOAP: &str = "http://schemas.xmlsoap.org/";
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter()
+        .map(|name| name.replace("{ms}", MS).replace("{xs}", XMLSOAP))
+        .collect()
+}
+
+impl Default for AttributeMapping {
+    /// Entra ID / AD FS claim URIs, LDAP and eduPerson OIDs, and the short names Okta, Google,
+    /// Keycloak, OneLogin and JumpCloud templates use.
+    fn default() -> Self {
+        AttributeMapping {
+            email: names(&[
+                "{xs}ws/2005/05/identity/claims/emailaddress",
+                "{xs}claims/EmailAddress",
+                "urn:oid:0.9.2342.19200300.100.1.3",
+                "email",
+                "mail",
+                "Email",
+                "emailAddress",
+                "emailaddress",
+                "User.email",
+            ]),
+            first_name: names(&[
+                "{xs}ws/2005/05/identity/claims/givenname",
+                "urn:oid:2.5.4.42",
+                "givenName",
+                "firstName",
+                "first_name",
+                "FirstName",
+                "given_name",
+                "User.FirstName",
+            ]),
+            last_name: names(&[
+                "{xs}ws/2005/05/identity/claims/surname",
+                "urn:oid:2.5.4.4",
+                "sn",
+                "surname",
+                "lastName",
+                "last_name",
+                "LastName",
+                "family_name",
+                "User.LastName",
+            ]),
+            display_name: names(&[
+                "{ms}identity/claims/displayname",
+                "urn:oid:2.16.840.1.113730.3.1.241",
+                "displayName",
+                "displayname",
+                "urn:oid:2.5.4.3",
+                "cn",
+                "name",
+            ]),
+            username: names(&[
+                "{xs}ws/2005/05/identity/claims/name",
+                "{xs}ws/2005/05/identity/claims/upn",
+                "{ms}ws/2008/06/identity/claims/windowsaccountname",
+                "urn:oid:1.3.6.1.4.1.5923.1.1.1.6",
+                "urn:oid:0.9.2342.19200300.100.1.1",
+                "eduPersonPrincipalName",
+                "uid",
+                "username",
+                "userName",
+                "preferred_username",
+            ]),
+            groups: names(&[
+                "{ms}ws/2008/06/identity/claims/groups",
+                "{xs}claims/Group",
+                "urn:oid:1.3.6.1.4.1.5923.1.5.1.1",
+                "groups",
+                "Groups",
+                "memberOf",
+                "isMemberOf",
+            ]),
+            roles: names(&[
+                "{ms}ws/2008/06/identity/claims/role",
+                "{xs}ws/2005/05/identity/claims/role",
+                "urn:oid:1.3.6.1.4.1.5923.1.1.1.1",
+                "eduPersonAffiliation",
+                "Role",
+                "role",
+                "roles",
+            ]),
+            object_id: names(&["{ms}identity/claims/objectidentifier", "objectGUID", "oid"]),
+            idp_tenant_id: names(&["{ms}identity/claims/tenantid"]),
+            authn_methods: names(&["{ms}claims/authnmethodsreferences"]),
+            groups_overage: names(&["{ms}claims/groups.link"]),
+        }
+    }
+}
+
+/// Bounds on what one document may cost. Exceeding any is a typed error, never a truncation.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Largest decoded document, in bytes.
+    pub max_document_bytes: usize,
+    /// Deepest element nesting.
+    pub max_depth: usize,
+    /// Most nodes (elements, text, comments) in the document.
+    pub max_nodes: usize,
+    /// Most attributes on one element.
+    pub max_attributes_per_element: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        // An Entra response for a user in 150 groups is about 16 KB with ~500 nodes and depth 8.
+        Limits {
+            max_document_bytes: 256 * 1024,
+            max_depth: 32,
+            max_nodes: 20_000,
+            max_attributes_per_element: 32,
+        }
+    }
+}

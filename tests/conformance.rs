@@ -1,0 +1,409 @@
+//! Every fixture of the shared IdP conformance corpus (tests/fixtures/idp-responses, copied byte
+//! for byte from ../shared/conformance), validated at the instant its manifest gives, with the
+//! configuration its manifest gives.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use saml_validator::saml::keys::TrustedKey;
+use saml_validator::saml::{self, Code, Input, Limits, Request, TenantPolicy};
+use serde_json::Value;
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/idp-responses")
+}
+
+fn manifest() -> Vec<Value> {
+    let text = std::fs::read_to_string(corpus().join("manifest.json")).expect("manifest");
+    let manifest: Value = serde_json::from_str(&text).expect("manifest json");
+    manifest["fixtures"].as_array().expect("fixtures").clone()
+}
+
+struct Case {
+    name: String,
+    fixture: Value,
+    policy: TenantPolicy,
+    now: chrono::DateTime<chrono::Utc>,
+    expected_request_id: Option<String>,
+    xml: Vec<u8>,
+}
+
+fn uses_sha1(fixture: &Value) -> bool {
+    let summary = &fixture["algorithms_summary"];
+    let listed = |key: &str| {
+        summary[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|v| v.as_str().is_some_and(|s| s.contains("sha1")))
+    };
+    listed("signature") || listed("digest")
+}
+
+fn load(fixture: &Value) -> Case {
+    let name = fixture["file"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches(".xml")
+        .to_string();
+    let config = &fixture["validation_config"];
+    let cert =
+        std::fs::read_to_string(corpus().join(fixture["cert_file"].as_str().unwrap())).unwrap();
+    let xml = std::fs::read(corpus().join(fixture["file"].as_str().unwrap())).unwrap();
+    let bare = fixture["document"]["root_element"].as_str() == Some("Assertion");
+    let acs_url = config["acs_url_recipient"]
+        .as_str()
+        .or(config["expected_destination"].as_str())
+        .unwrap_or("https://sp.example/acs-not-used-by-this-token")
+        .to_string();
+    if let (Some(recipient), Some(destination)) = (
+        config["acs_url_recipient"].as_str(),
+        config["expected_destination"].as_str(),
+    ) {
+        assert_eq!(
+            recipient, destination,
+            "{name}: one acs_url serves as Recipient and Destination"
+        );
+    }
+    let policy = TenantPolicy {
+        idp_entity_id: config["idp_entity_id"].as_str().unwrap().to_string(),
+        sp_entity_id: config["sp_entity_id_audience"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        acs_url,
+        clock_skew_seconds: config["clock_skew_seconds"].as_i64().unwrap(),
+        allow_sha1: uses_sha1(fixture),
+        allow_idp_initiated: config["unsolicited"].as_bool() == Some(true),
+        allow_bare_assertion: bare,
+        // The manifest's Keycloak assertion has no AuthnStatement; that needs the explicit flag.
+        allow_missing_authn_statement: fixture["assertions"][0].get("authn_statement").is_none(),
+        keys: vec![TrustedKey::from_certificate_text(&cert).expect("fixture certificate")],
+        attribute_mapping: Default::default(),
+    };
+    let now = saml::time::parse(config["evaluation_instant"].as_str().unwrap()).unwrap();
+    Case {
+        name,
+        fixture: fixture.clone(),
+        policy,
+        now,
+        expected_request_id: config["expected_in_response_to"]
+            .as_str()
+            .map(str::to_string),
+        xml,
+    }
+}
+
+fn run(case: &Case, policy: &TenantPolicy) -> Result<saml::Validated, saml::Error> {
+    let request = Request {
+        expected_request_id: case.expected_request_id.as_deref(),
+        now: case.now,
+    };
+    saml::validate(Input::Xml(&case.xml), policy, &Limits::default(), &request)
+}
+
+/// The code each negative fixture must be refused with, from its manifest `reason`.
+fn expected_rejection(name: &str) -> &'static [Code] {
+    match name {
+        // ID changed after signing: the Reference no longer names the carrying element.
+        "entra-identitymodel-assertion-id-tampered" => &[Code::ReferenceUriInvalid],
+        // DigestValue edited: SignedInfo no longer verifies (checked before the digest).
+        "entra-identitymodel-assertion-digest-tampered" => &[Code::SignatureInvalid],
+        "entra-identitymodel-assertion-signaturevalue-tampered" => &[Code::SignatureInvalid],
+        // Re-indented and an AttributeValue injected: content no longer matches the digest.
+        // (Re-indenting also changed SignedInfo, so its signature fails first.)
+        "entra-identitymodel-assertion-pretty-printed" => {
+            &[Code::SignatureInvalid, Code::DigestMismatch]
+        }
+        "adfs-python3saml-edited-signature-invalid" => {
+            &[Code::SignatureInvalid, Code::DigestMismatch]
+        }
+        "okta-ssoready-response-signature-broken" => &[Code::DigestMismatch],
+        "google-polis-pretty-printed-signature-invalid" => {
+            &[Code::DigestMismatch, Code::SignatureInvalid]
+        }
+        other => panic!("no expected rejection listed for negative fixture {other}"),
+    }
+}
+
+fn attribute_strings(values: &Value) -> Vec<String> {
+    values
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => other["text"]
+                .as_str()
+                .expect("structured value has text")
+                .to_string(),
+        })
+        .collect()
+}
+
+#[test]
+fn every_fixture_gets_the_manifest_verdict() {
+    let mut checked = 0;
+    for fixture in manifest() {
+        let case = load(&fixture);
+        let verdict = fixture["expected"]["verdict"].as_str().unwrap();
+        let encrypted = !fixture["encryption"].is_null();
+        let result = run(&case, &case.policy);
+        checked += 1;
+        if encrypted {
+            let error = result.expect_err(&case.name);
+            assert_eq!(
+                error.code,
+                Code::EncryptedAssertionUnsupported,
+                "{}: {error}",
+                case.name
+            );
+            continue;
+        }
+        if verdict == "invalid" {
+            let error = result.expect_err(&case.name);
+            assert!(
+                expected_rejection(&case.name).contains(&error.code),
+                "{}: got {error}",
+                case.name
+            );
+            continue;
+        }
+        let validated = result.unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let expected = &fixture["assertions"][0];
+        assert_eq!(
+            validated.assertion_id,
+            expected["id"].as_str().unwrap(),
+            "{}",
+            case.name
+        );
+        assert_eq!(
+            validated.subject.name_id,
+            expected["name_id"]["value"].as_str().unwrap(),
+            "{}",
+            case.name
+        );
+        assert_eq!(
+            validated.subject.format.as_deref(),
+            expected["name_id"]["format"].as_str(),
+            "{}",
+            case.name
+        );
+        let mut want: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (name, values) in expected["attributes"].as_object().into_iter().flatten() {
+            want.insert(name.clone(), attribute_strings(values));
+        }
+        assert_eq!(validated.attributes, want, "{}", case.name);
+        let statement = &expected["authn_statement"];
+        assert_eq!(
+            validated.session.index.as_deref(),
+            statement["session_index"].as_str(),
+            "{}",
+            case.name
+        );
+        assert_eq!(
+            validated.session.authn_instant.is_some(),
+            statement.is_object(),
+            "{}",
+            case.name
+        );
+        assert_eq!(
+            validated.session.authn_context.as_deref(),
+            statement["authn_context_class_ref"].as_str(),
+            "{}",
+            case.name
+        );
+        let signed = fixture["signed_element"].as_str().unwrap();
+        assert_eq!(
+            validated.signed.assertion,
+            signed != "Response",
+            "{}",
+            case.name
+        );
+        assert_eq!(
+            validated.signed.response,
+            signed != "Assertion",
+            "{}",
+            case.name
+        );
+    }
+    assert_eq!(checked, 40);
+}
+
+#[test]
+fn missing_authn_statement_needs_the_explicit_flag() {
+    let fixture = manifest()
+        .into_iter()
+        .find(|f| f["file"] == "keycloak-ssoready-signed-assertion.xml")
+        .unwrap();
+    let case = load(&fixture);
+    assert!(case.policy.allow_missing_authn_statement);
+    let strict = TenantPolicy {
+        allow_missing_authn_statement: false,
+        ..case.policy.clone()
+    };
+    assert_eq!(
+        run(&case, &strict).unwrap_err().code,
+        Code::AuthnStatementMissing
+    );
+}
+
+#[test]
+fn sha1_fixtures_fail_without_allow_sha1() {
+    let mut sha1 = 0;
+    for fixture in manifest() {
+        let case = load(&fixture);
+        if !uses_sha1(&fixture)
+            || fixture["expected"]["verdict"] != "valid"
+            || !fixture["encryption"].is_null()
+        {
+            continue;
+        }
+        sha1 += 1;
+        let strict = TenantPolicy {
+            allow_sha1: false,
+            ..case.policy.clone()
+        };
+        let error = run(&case, &strict).expect_err(&case.name);
+        assert_eq!(error.code, Code::Sha1NotAllowed, "{}", case.name);
+    }
+    assert!(
+        sha1 >= 6,
+        "corpus has at least six SHA-1 fixtures, saw {sha1}"
+    );
+}
+
+#[test]
+fn valid_fixtures_fail_with_another_idps_certificate() {
+    let fixtures = manifest();
+    let other = TrustedKey::from_certificate_text(
+        &std::fs::read_to_string(
+            corpus().join("mojeid-identitymodel-signed-response-and-assertion.crt.pem"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for fixture in &fixtures {
+        let case = load(fixture);
+        if fixture["expected"]["verdict"] != "valid"
+            || !fixture["encryption"].is_null()
+            || case.name.starts_with("mojeid")
+        {
+            continue;
+        }
+        let policy = TenantPolicy {
+            keys: vec![other.clone()],
+            ..case.policy.clone()
+        };
+        let error = run(&case, &policy).expect_err(&case.name);
+        assert_eq!(error.code, Code::SignatureInvalid, "{}", case.name);
+    }
+}
+
+#[test]
+fn valid_fixtures_fail_after_expiry_and_before_validity() {
+    for fixture in manifest() {
+        let case = load(&fixture);
+        if fixture["expected"]["verdict"] != "valid" || !fixture["encryption"].is_null() {
+            continue;
+        }
+        let late = Case {
+            now: case.now + chrono::Duration::days(3650),
+            ..load(&fixture)
+        };
+        let error = run(&late, &late.policy).expect_err(&case.name);
+        assert!(
+            matches!(
+                error.code,
+                Code::AssertionExpired | Code::SubjectConfirmationExpired | Code::SessionExpired
+            ),
+            "{}: {error}",
+            case.name
+        );
+        let early = Case {
+            now: case.now - chrono::Duration::days(3650),
+            ..load(&fixture)
+        };
+        let error = run(&early, &early.policy).expect_err(&case.name);
+        assert!(
+            matches!(error.code, Code::NotYetValid | Code::IssuedInFuture),
+            "{}: {error}",
+            case.name
+        );
+    }
+}
+
+#[test]
+fn valid_fixtures_fail_for_another_audience_issuer_and_recipient() {
+    for fixture in manifest() {
+        let case = load(&fixture);
+        if fixture["expected"]["verdict"] != "valid" || !fixture["encryption"].is_null() {
+            continue;
+        }
+        let audience = TenantPolicy {
+            sp_entity_id: "https://other-sp.example/".into(),
+            ..case.policy.clone()
+        };
+        assert_eq!(
+            run(&case, &audience).unwrap_err().code,
+            Code::AudienceMismatch,
+            "{}",
+            case.name
+        );
+        let issuer = TenantPolicy {
+            idp_entity_id: "https://other-idp.example/".into(),
+            ..case.policy.clone()
+        };
+        assert_eq!(
+            run(&case, &issuer).unwrap_err().code,
+            Code::IssuerMismatch,
+            "{}",
+            case.name
+        );
+        if fixture["validation_config"]["acs_url_recipient"].is_string() {
+            let acs = TenantPolicy {
+                acs_url: "https://other-sp.example/acs".into(),
+                ..case.policy.clone()
+            };
+            let code = run(&case, &acs).unwrap_err().code;
+            assert!(
+                matches!(code, Code::DestinationMismatch | Code::RecipientMismatch),
+                "{}: {code}",
+                case.name
+            );
+        }
+    }
+}
+
+#[test]
+fn solicited_fixtures_need_the_matching_request_id() {
+    for fixture in manifest() {
+        let case = load(&fixture);
+        if fixture["expected"]["verdict"] != "valid"
+            || !fixture["encryption"].is_null()
+            || case.expected_request_id.is_none()
+        {
+            continue;
+        }
+        let wrong = Case {
+            expected_request_id: Some("_not-the-request".into()),
+            ..load(&fixture)
+        };
+        assert_eq!(
+            run(&wrong, &wrong.policy).unwrap_err().code,
+            Code::InResponseToMismatch,
+            "{}",
+            case.name
+        );
+        let missing = Case {
+            expected_request_id: None,
+            ..load(&fixture)
+        };
+        assert_eq!(
+            run(&missing, &missing.policy).unwrap_err().code,
+            Code::UnsolicitedResponse,
+            "{}",
+            case.name
+        );
+    }
+}
