@@ -1,6 +1,14 @@
 //! saml-validator: decides whether a SAML login is genuine.
 //!
 //! `saml` is the pure validation core. Everything else adapts it to the outside world:
-//! configuration, the tenant registry and replay cache (`service`), HTTP, the CLI, logging.
+//! configuration, the tenant registry and replay cache (`service`, `replay`), the HTTP transport,
+//! the error-to-status table (`wire`), logging, and a test IdP for the demo, tests and benches.
 
+pub mod config;
+pub mod http;
+pub mod replay;
 pub mod saml;
+pub mod service;
+pub mod telemetry;
+pub mod test_idp;
+pub mod wire;

@@ -1,1 +1,272 @@
-fn main() {}
+//! Command line: parse arguments, load configuration, start adapters. No validation logic here.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+
+use saml_validator::config::Config;
+use saml_validator::saml::{self, decode, Input};
+use saml_validator::service::{self, Service, ValidateRequest};
+use saml_validator::test_idp::{self, ResponseSpec, Signing, TestIdp};
+use saml_validator::wire::{ErrorBody, ValidBody};
+use saml_validator::{http, telemetry};
+
+#[derive(Parser)]
+#[command(
+    name = "saml-validator",
+    version,
+    about = "Validates SAML responses for help-desk tenants"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP service with a configuration file.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Validate one saved SAMLResponse (base64 or XML) and print the verdict as JSON.
+    /// Exit status: 0 valid, 1 rejected, 2 usage or configuration error.
+    Validate {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        tenant: String,
+        /// Judge validity at this RFC 3339 instant instead of now (for replaying saved responses).
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long)]
+        expected_request_id: Option<String>,
+        /// File holding the response, or - for standard input.
+        file: String,
+    },
+    /// Check a configuration file and report every problem in it.
+    CheckConfig { file: PathBuf },
+    /// Start the service with a built-in demo tenant and a freshly generated IdP key, and print
+    /// a ready-to-run curl command carrying a freshly signed response.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        http_addr: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { config } => serve(&config),
+        Command::Validate {
+            config,
+            tenant,
+            at,
+            expected_request_id,
+            file,
+        } => validate(
+            &config,
+            &tenant,
+            at.as_deref(),
+            expected_request_id.as_deref(),
+            &file,
+        ),
+        Command::CheckConfig { file } => check_config(&file),
+        Command::Demo { http_addr } => demo(&http_addr),
+    }
+}
+
+fn load(path: &Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|errors| {
+        eprint!("{}: {errors}", path.display());
+        ExitCode::from(2)
+    })
+}
+
+fn serve(path: &Path) -> ExitCode {
+    telemetry::init("info");
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    run_server(&config)
+}
+
+fn run_server(config: &Config) -> ExitCode {
+    let service = Arc::new(Service::new(config));
+    let state = Arc::new(http::State::new(service, &config.server));
+    let result = actix_web::rt::System::new().block_on(async {
+        let (server, addrs) = http::bind(state, &config.server.http_addr, config.server.workers)?;
+        tracing::info!(addrs = ?addrs, tenants = config.tenants.len(), "listening");
+        server.await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("server error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn validate(
+    path: &Path,
+    tenant: &str,
+    at: Option<&str>,
+    expected: Option<&str>,
+    file: &str,
+) -> ExitCode {
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let now = match at {
+        None => service::wall_clock(),
+        Some(text) => match saml::time::parse(text) {
+            Some(instant) => instant,
+            None => {
+                eprintln!("--at {text:?} is not an RFC 3339 instant such as 2024-05-20T21:10:45Z");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let mut bytes = Vec::new();
+    let read = if file == "-" {
+        std::io::stdin().read_to_end(&mut bytes).map(|_| ())
+    } else {
+        std::fs::read(file).map(|b| bytes = b)
+    };
+    if let Err(e) = read {
+        eprintln!("cannot read {file}: {e}");
+        return ExitCode::from(2);
+    }
+    let input = if decode::looks_like_xml(&bytes) {
+        Input::Xml(&bytes)
+    } else {
+        Input::Base64(&bytes)
+    };
+    let service = Service::new(&config);
+    let request = ValidateRequest {
+        tenant,
+        saml_response: input,
+        expected_request_id: expected,
+    };
+    let (json, code) = match service.validate(&request, now) {
+        Ok(validated) => (
+            serde_json::to_string_pretty(&ValidBody {
+                valid: true,
+                tenant,
+                result: &validated,
+            }),
+            ExitCode::SUCCESS,
+        ),
+        Err(error) => (
+            serde_json::to_string_pretty(&ErrorBody::new(&error)),
+            ExitCode::from(1),
+        ),
+    };
+    match json {
+        Ok(json) => println!("{json}"),
+        Err(e) => {
+            eprintln!("cannot render result: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    code
+}
+
+fn check_config(path: &Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(config) => {
+            println!("{}: ok, {} tenant(s)", path.display(), config.tenants.len());
+            for tenant in &config.tenants {
+                for key in &tenant.policy.keys {
+                    println!(
+                        "  {}: {} {} sha256={} not_after={}",
+                        tenant.id,
+                        key.info.key_type,
+                        key.info.subject,
+                        key.info.sha256_fingerprint,
+                        key.info.not_after
+                    );
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprint!("{}: {errors}", path.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn demo(http_addr: &str) -> ExitCode {
+    telemetry::init("info");
+    let idp = match TestIdp::generate() {
+        Ok(idp) => idp,
+        Err(e) => {
+            eprintln!("cannot generate the demo IdP key: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let text = include_str!("demo.toml")
+        .replace("@HTTP_ADDR@", http_addr)
+        .replace("@DEMO_CERTIFICATE@", &idp.certificate_base64());
+    let config = match Config::parse(&text, Path::new(".")) {
+        Ok(config) => config,
+        Err(errors) => {
+            eprint!("demo configuration: {errors}");
+            return ExitCode::from(2);
+        }
+    };
+    let tenant = &config.tenants[0];
+    let service = Arc::new(Service::new(&config));
+    let state = Arc::new(http::State::new(service, &config.server));
+    let result = actix_web::rt::System::new().block_on(async {
+        let (server, addrs) = http::bind(state, &config.server.http_addr, 1)?;
+        let addr = addrs
+            .first()
+            .copied()
+            .ok_or_else(|| std::io::Error::other("no listening address"))?;
+        let request_id = format!("_{}", test_idp::guid(std::process::id().into()));
+        let spec = ResponseSpec::entra(
+            &tenant.policy.idp_entity_id,
+            &tenant.policy.sp_entity_id,
+            &tenant.policy.acs_url,
+            Some(&request_id),
+            service::wall_clock(),
+            10,
+            u64::from(std::process::id()) << 16,
+        );
+        let xml = spec
+            .signed(&idp, Signing::Assertion)
+            .map_err(std::io::Error::other)?;
+        let body = serde_json::json!({
+            "tenant": tenant.id,
+            "saml_response": test_idp::post_binding(&xml),
+            "expected_request_id": request_id,
+        });
+        println!(
+            "saml-validator demo: tenant \"{}\" trusts a freshly generated IdP key.",
+            tenant.id
+        );
+        println!(
+            "Validate a freshly signed Entra-style response (run it twice to see `replayed`):\n"
+        );
+        println!(
+            "curl -s http://{addr}/v1/validate -H 'content-type: application/json' -d '{body}'\n"
+        );
+        println!("Listening on http://{addr} (Ctrl-C to stop).");
+        server.await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("demo server error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -428,7 +428,7 @@ fn conditions(assertion: Node<'_>, context: &Context<'_>) -> Result<Option<DateT
                 {
                     audiences.push(text(audience)?);
                 }
-                if !audiences.iter().any(|a| *a == context.policy.sp_entity_id) {
+                if !audiences.contains(&context.policy.sp_entity_id) {
                     return Err(Error::new(
                         Code::AudienceMismatch,
                         format!(

@@ -1,0 +1,62 @@
+//! In-process replay cache (SAML profiles 4.1.4.5): an assertion ID accepted once for a tenant is
+//! refused until it expires. Bounded; each replica holds its own (a shared store comes later).
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use moka::sync::Cache;
+use moka::Expiry;
+
+pub struct ReplayCache {
+    seen: Cache<String, Duration>,
+}
+
+/// Each entry lives exactly as long as its assertion could still be accepted.
+struct UntilExpiry;
+
+impl Expiry<String, Duration> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        ttl: &Duration,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        Some(*ttl)
+    }
+}
+
+impl ReplayCache {
+    pub fn new(capacity: u64) -> ReplayCache {
+        ReplayCache {
+            seen: Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(UntilExpiry)
+                .build(),
+        }
+    }
+
+    /// Records `(tenant, assertion_id)`; false if it was already recorded and not yet expired.
+    /// Atomic: of two concurrent requests with the same assertion, exactly one gets `true`.
+    pub fn first_use(
+        &self,
+        tenant: &str,
+        assertion_id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> bool {
+        let ttl = (until - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .max(Duration::from_secs(1));
+        let key = format!("{tenant}\u{0}{assertion_id}");
+        self.seen.entry(key).or_insert_with(|| ttl).is_fresh()
+    }
+
+    pub fn len(&self) -> u64 {
+        self.seen.entry_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

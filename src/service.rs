@@ -1,0 +1,89 @@
+//! The validation service: tenant registry, replay cache and the one read of the wall clock,
+//! wrapped around the pure core. Transports (HTTP, CLI) call [`Service::validate`].
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::replay::ReplayCache;
+use crate::saml::{self, Code, Error, Input, Limits, Request, TenantPolicy, Validated};
+
+/// The only place the service reads the wall clock; the core always receives `now`.
+pub fn wall_clock() -> DateTime<Utc> {
+    Utc::now()
+}
+
+/// One validation request, transport independent.
+#[derive(Clone, Copy, Debug)]
+pub struct ValidateRequest<'a> {
+    pub tenant: &'a str,
+    pub saml_response: Input<'a>,
+    pub expected_request_id: Option<&'a str>,
+}
+
+pub struct Service {
+    tenants: HashMap<String, Arc<TenantPolicy>>,
+    limits: Limits,
+    replay: ReplayCache,
+}
+
+impl Service {
+    pub fn new(config: &Config) -> Service {
+        Service {
+            tenants: config
+                .tenants
+                .iter()
+                .map(|t| (t.id.clone(), Arc::new(t.policy.clone())))
+                .collect(),
+            limits: config.limits.clone(),
+            replay: ReplayCache::new(config.server.replay_cache_capacity),
+        }
+    }
+
+    pub fn tenant_count(&self) -> usize {
+        self.tenants.len()
+    }
+
+    pub fn has_tenant(&self, id: &str) -> bool {
+        self.tenants.contains_key(id)
+    }
+
+    /// Validates at `now`, then records the assertion ID so that the same assertion is refused
+    /// (`replayed`) until it expires.
+    pub fn validate(
+        &self,
+        request: &ValidateRequest<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Validated, Error> {
+        let policy = self.tenants.get(request.tenant).ok_or_else(|| {
+            Error::new(
+                Code::UnknownTenant,
+                format!("no tenant {}", saml::error::quote(request.tenant)),
+            )
+        })?;
+        let core_request = Request {
+            expected_request_id: request.expected_request_id,
+            now,
+        };
+        let validated = saml::validate(request.saml_response, policy, &self.limits, &core_request)?;
+        // Remember the ID until the assertion could no longer be accepted anyway: its expiry
+        // plus the skew we tolerate.
+        let skew = chrono::Duration::seconds(policy.clock_skew_seconds);
+        let remember_until = validated.expires_at + skew;
+        if !self
+            .replay
+            .first_use(request.tenant, &validated.assertion_id, now, remember_until)
+        {
+            return Err(Error::new(
+                Code::Replayed,
+                format!(
+                    "assertion {} was already accepted for this tenant",
+                    saml::error::quote(&validated.assertion_id)
+                ),
+            ));
+        }
+        Ok(validated)
+    }
+}
