@@ -86,7 +86,8 @@ mod tests {
         for &code in Code::ALL {
             let name = code.as_str();
             assert!(
-                name.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                name.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
                 "{name}"
             );
             assert!(names.insert(name), "duplicate {name}");
