@@ -259,7 +259,10 @@ pub struct ResponseSpec {
     pub status_code: String,
     pub issue_instant: DateTime<Utc>,
     pub not_before: DateTime<Utc>,
+    /// Conditions NotOnOrAfter.
     pub not_on_or_after: DateTime<Utc>,
+    /// SubjectConfirmationData NotOnOrAfter.
+    pub confirmation_not_on_or_after: DateTime<Utc>,
     pub authn_instant: DateTime<Utc>,
     pub session_not_on_or_after: Option<DateTime<Utc>>,
     pub attributes: Vec<(String, Vec<String>)>,
@@ -337,6 +340,7 @@ impl ResponseSpec {
             issue_instant: now,
             not_before: now - Duration::minutes(5),
             not_on_or_after: now + Duration::hours(1),
+            confirmation_not_on_or_after: now + Duration::hours(1),
             authn_instant: now - Duration::seconds(2),
             session_not_on_or_after: None,
             attributes,
@@ -397,7 +401,7 @@ impl ResponseSpec {
         }
         out.push_str(&format!(
             " NotOnOrAfter=\"{}\" Recipient=\"{}\"/></SubjectConfirmation></Subject>",
-            t(self.not_on_or_after),
+            t(self.confirmation_not_on_or_after),
             e(&self.recipient)
         ));
         out.push_str(&format!(

@@ -1,0 +1,691 @@
+//! The attack suite: responses signed by our own test IdP, then edited the way published SAML
+//! bypasses edit them. Each case names the attack and the exact code that must come back.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use base64::Engine as _;
+use chrono::Duration;
+use saml_validator::saml::ns::alg;
+use saml_validator::saml::{self, Code, Input, Limits, Request, TenantPolicy};
+use saml_validator::test_idp::{self, entra, SignOptions, Signing, TestIdp};
+use support::*;
+
+// ---------------------------------------------------------------- baseline: what must pass
+
+#[test]
+fn entra_signing_modes_all_validate() {
+    let h = Harness::new();
+    for signing in [Signing::Assertion, Signing::Response, Signing::Both] {
+        let validated = h.check(&h.signed(signing)).unwrap_or_else(|e| panic!("{signing:?}: {e}"));
+        assert_eq!(validated.subject.name_id, "ada@contoso.example");
+        assert_eq!(validated.signed.assertion, signing != Signing::Response);
+        assert_eq!(validated.signed.response, signing != Signing::Assertion);
+    }
+}
+
+#[test]
+fn claims_are_normalized_from_entra_uris() {
+    let h = Harness::new();
+    let v = h.check(&h.signed(Signing::Assertion)).unwrap();
+    assert_eq!(v.issuer, IDP);
+    assert_eq!(v.claims.email.as_deref(), Some("ada@contoso.example"));
+    assert_eq!(v.claims.first_name.as_deref(), Some("Ada"));
+    assert_eq!(v.claims.last_name.as_deref(), Some("Lovelace"));
+    assert_eq!(v.claims.display_name.as_deref(), Some("Ada Lovelace"));
+    assert_eq!(v.claims.username.as_deref(), Some("ada@contoso.example"));
+    assert_eq!(v.claims.groups.len(), 10, "every value of a multi-valued attribute is kept");
+    assert_eq!(v.claims.groups, v.attributes[entra::GROUPS]);
+    assert!(v.claims.object_id.is_some() && v.claims.idp_tenant_id.is_some());
+    assert!(!v.claims.groups_overage);
+    assert_eq!(v.claims.authn_methods.len(), 1);
+    assert_eq!(v.session.authn_context.as_deref(), Some("urn:oasis:names:tc:SAML:2.0:ac:classes:Password"));
+    assert_eq!(v.session.index.as_deref(), Some(v.assertion_id.as_str()));
+    assert_eq!(v.valid_until, saml::time::format(h.now + Duration::hours(1)));
+}
+
+#[test]
+fn entra_groups_overage_claim_is_reported() {
+    let h = Harness::new();
+    let mut spec = h.spec();
+    spec.attributes.retain(|(name, _)| name != entra::GROUPS);
+    spec.attributes.push((
+        entra::GROUPS_LINK.into(),
+        vec!["https://graph.windows.net/tenant/users/oid/getMemberObjects".into()],
+    ));
+    let v = h.check(&spec.signed(&h.idp, Signing::Assertion).unwrap()).unwrap();
+    assert!(v.claims.groups_overage);
+    assert!(v.claims.groups.is_empty());
+}
+
+#[test]
+fn per_tenant_attribute_mapping_overrides_defaults() {
+    let h = Harness::new();
+    let mut spec = h.spec();
+    spec.attributes.push(("urn:custom:mail".into(), vec!["custom@contoso.example".into()]));
+    let mut policy = h.policy.clone();
+    policy.attribute_mapping.email = vec!["urn:custom:mail".into()];
+    let v = h.check_with(&spec.signed(&h.idp, Signing::Assertion).unwrap(), &policy).unwrap();
+    assert_eq!(v.claims.email.as_deref(), Some("custom@contoso.example"));
+}
+
+#[test]
+fn ecdsa_and_sha2_variants_validate() {
+    let h = Harness::with_idp(TestIdp::generate_ec().unwrap());
+    for (sm, dm) in [(alg::ECDSA_SHA256, alg::SHA256), (alg::ECDSA_SHA384, alg::SHA384), (alg::ECDSA_SHA512, alg::SHA512)] {
+        let options = SignOptions { signature_method: sm, digest_method: dm, key_info: false };
+        let xml = h.spec().signed_with(&h.idp, Signing::Both, &options).unwrap();
+        h.check(&xml).unwrap_or_else(|e| panic!("{sm}: {e}"));
+    }
+    let h = Harness::new();
+    for (sm, dm) in [(alg::RSA_SHA384, alg::SHA384), (alg::RSA_SHA512, alg::SHA512)] {
+        let options = SignOptions { signature_method: sm, digest_method: dm, key_info: true };
+        h.check(&h.spec().signed_with(&h.idp, Signing::Assertion, &options).unwrap()).unwrap();
+    }
+}
+
+#[test]
+fn sha1_only_with_allow_sha1() {
+    let h = Harness::new();
+    let options = SignOptions { signature_method: alg::RSA_SHA1, digest_method: alg::SHA1, key_info: true };
+    let xml = h.spec().signed_with(&h.idp, Signing::Assertion, &options).unwrap();
+    assert_eq!(h.code(&xml), Code::Sha1NotAllowed);
+    let relaxed = TenantPolicy { allow_sha1: true, ..h.policy.clone() };
+    h.check_with(&xml, &relaxed).unwrap();
+}
+
+#[test]
+fn rollover_any_configured_key_verifies() {
+    let h = Harness::new();
+    let old = TestIdp::generate().unwrap();
+    let mut policy = h.policy.clone();
+    policy.keys.insert(0, saml::keys::TrustedKey::from_certificate_text(&old.certificate_base64()).unwrap());
+    h.check_with(&h.signed(Signing::Assertion), &policy).unwrap();
+}
+
+// ---------------------------------------------------------------- signature attacks
+
+#[test]
+fn signature_exclusion_unsigned_response_is_rejected() {
+    let h = Harness::new();
+    assert_eq!(h.code(&h.signed(Signing::Unsigned)), Code::SignatureMissing);
+    let signed = h.signed(Signing::Assertion);
+    let stripped = replace_once(&signed, signature_after(&signed, "<Assertion "), "");
+    assert_eq!(h.code(&stripped), Code::SignatureMissing);
+}
+
+#[test]
+fn keyinfo_supplied_key_is_never_trusted() {
+    // The attacker signs with their own key and ships its certificate in KeyInfo.
+    let h = Harness::new();
+    let attacker = TestIdp::generate().unwrap();
+    let forged = h.spec().signed(&attacker, Signing::Assertion).unwrap();
+    assert!(forged.contains("<X509Certificate>"));
+    assert_eq!(h.code(&forged), Code::SignatureInvalid);
+    let forged = h.spec().signed(&attacker, Signing::Both).unwrap();
+    assert_eq!(h.code(&forged), Code::SignatureInvalid);
+}
+
+#[test]
+fn tampered_values_break_the_digest() {
+    let h = Harness::new();
+    let signed = h.signed(Signing::Assertion);
+    let name_id = replace_once(&signed, ">ada@contoso.example</NameID>", ">admin@contoso.example</NameID>");
+    assert_eq!(h.code(&name_id), Code::DigestMismatch);
+    let attribute = replace_once(&signed, "<AttributeValue>Ada</AttributeValue>", "<AttributeValue>Eve</AttributeValue>");
+    assert_eq!(h.code(&attribute), Code::DigestMismatch);
+    let response_signed = h.signed(Signing::Response);
+    let tampered = replace_once(&response_signed, ">ada@contoso.example</NameID>", ">admin@contoso.example</NameID>");
+    assert_eq!(h.code(&tampered), Code::DigestMismatch);
+}
+
+#[test]
+fn broken_response_signature_fails_even_when_assertion_signature_holds() {
+    let h = Harness::new();
+    let both = h.signed(Signing::Both);
+    // Edit a part only the Response signature covers (the Status).
+    let edited = replace_once(&both, "<samlp:Status>", "<samlp:Status> ");
+    assert_eq!(h.code(&edited), Code::DigestMismatch);
+}
+
+#[test]
+fn comment_injection_in_name_id_returns_the_full_signed_text() {
+    // 2018 Duo disclosures (CVE-2017-11427 and friends): the attacker owns
+    // ada@contoso.example.evil.example, inserts a comment after the victim's address, and naive
+    // readers return only the first text node.
+    let h = Harness::new();
+    let mut spec = h.spec();
+    spec.name_id = "ada@contoso.example.evil.example".into();
+    spec.attributes.retain(|(n, _)| n != entra::EMAIL);
+    spec.attributes.push((entra::EMAIL.into(), vec!["ada@contoso.example.evil.example".into()]));
+    let signed = spec.signed(&h.idp, Signing::Assertion).unwrap();
+    let injected = signed.replace("ada@contoso.example.evil.example", "ada@contoso.example<!---->.evil.example");
+    let v = h.check(&injected).unwrap();
+    assert_eq!(v.subject.name_id, "ada@contoso.example.evil.example");
+    assert_eq!(v.claims.email.as_deref(), Some("ada@contoso.example.evil.example"));
+}
+
+#[test]
+fn processing_instruction_inside_signed_text_is_rejected() {
+    let h = Harness::new();
+    let signed = h.signed(Signing::Assertion);
+    let injected = replace_once(&signed, ">ada@contoso.example</NameID>", ">ada@contoso.example<?evil x?></NameID>");
+    assert_eq!(h.code(&injected), Code::ProcessingInstructionForbidden);
+}
+
+#[test]
+fn reference_must_name_the_element_carrying_the_signature() {
+    let h = Harness::new();
+    let spec = h.spec();
+    let signed = h.signed(Signing::Assertion);
+    let reference = format!("URI=\"#{}\"", spec.assertion_id);
+    for uri in [
+        "URI=\"\"".to_string(),
+        format!("URI=\"#{}\"", spec.response_id),
+        "URI=\"http://127.0.0.1:9/evil\"".into(),
+        "URI=\"file:///dev/zero\"".into(),
+        "URI=\"#xpointer(/)\"".into(),
+        format!("URI=\"#xpointer(id('{}'))\"", spec.assertion_id),
+    ] {
+        let edited = replace_once(&signed, &reference, &uri);
+        assert_eq!(h.code(&edited), Code::ReferenceUriInvalid, "{uri}");
+    }
+    let no_uri = replace_once(&signed, &format!(" {reference}"), "");
+    assert_eq!(h.code(&no_uri), Code::ReferenceUriInvalid);
+}
+
+#[test]
+fn xslt_and_xpath_transforms_are_refused_before_any_work() {
+    let h = Harness::new();
+    let signed = h.signed(Signing::Assertion);
+    let exc = format!("<Transform Algorithm=\"{}\"/></Transforms>", alg::EXC_C14N_10);
+    for transform in [
+        "<Transform Algorithm=\"http://www.w3.org/TR/1999/REC-xslt-19991116\"><xsl:stylesheet xmlns:xsl=\"http://www.w3.org/1999/XSL/Transform\" version=\"1.0\"/></Transform>",
+        "<Transform Algorithm=\"http://www.w3.org/TR/1999/REC-xpath-19991116\"><XPath>1</XPath></Transform>",
+        "<Transform Algorithm=\"http://www.w3.org/2002/06/xmldsig-filter2\"/>",
+        "<Transform Algorithm=\"http://www.w3.org/2000/09/xmldsig#base64\"/>",
+    ] {
+        let edited = replace_once(&signed, &exc, &format!("{transform}</Transforms>"));
+        assert_eq!(h.code(&edited), Code::TransformUnsupported, "{transform}");
+    }
+    let no_enveloped = replace_once(&signed, &format!("<Transform Algorithm=\"{}\"/>", alg::ENVELOPED), "");
+    assert_eq!(h.code(&no_enveloped), Code::TransformUnsupported);
+}
+
+#[test]
+fn hmac_and_unknown_signature_algorithms_are_refused() {
+    let h = Harness::new();
+    let signed = h.signed(Signing::Assertion);
+    let method = format!("<SignatureMethod Algorithm=\"{}\"/>", alg::RSA_SHA256);
+    for replacement in [
+        "<SignatureMethod Algorithm=\"http://www.w3.org/2000/09/xmldsig#hmac-sha1\"/>",
+        "<SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#hmac-sha256\"/>",
+        "<SignatureMethod Algorithm=\"http://www.w3.org/2000/09/xmldsig#dsa-sha1\"/>",
+        "<SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#hmac-sha256\"><HMACOutputLength>0</HMACOutputLength></SignatureMethod>",
+    ] {
+        let edited = replace_once(&signed, &method, replacement);
+        assert_eq!(h.code(&edited), Code::SignatureAlgorithmUnsupported, "{replacement}");
+    }
+}
+
+#[test]
+fn empty_signature_value_is_rejected() {
+    let h = Harness::new();
+    let signed = h.signed(Signing::Assertion);
+    let value = slice(&signed, "<SignatureValue>", "</SignatureValue>").to_string();
+    let edited = replace_once(&signed, &value, "<SignatureValue></SignatureValue>");
+    assert_eq!(h.code(&edited), Code::SignatureInvalid);
+}
+
+#[test]
+fn digest_algorithm_downgrade_is_refused() {
+    let h = Harness::new();
+    let signed = h.signed(Signing::Assertion);
+    let method = format!("<DigestMethod Algorithm=\"{}\"/>", alg::SHA256);
+    let sha1 = replace_once(&signed, &method, &format!("<DigestMethod Algorithm=\"{}\"/>", alg::SHA1));
+    assert_eq!(h.code(&sha1), Code::Sha1NotAllowed);
+    let md5 = replace_once(&signed, &method, "<DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#md5\"/>");
+    assert_eq!(h.code(&md5), Code::DigestAlgorithmUnsupported);
+}
+
+#[test]
+fn canonicalization_with_comments_is_refused() {
+    let h = Harness::new();
+    let signed = h.signed(Signing::Assertion);
+    let method = format!("<CanonicalizationMethod Algorithm=\"{}\"/>", alg::EXC_C14N_10);
+    let edited = replace_once(
+        &signed,
+        &method,
+        "<CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#WithComments\"/>",
+    );
+    assert_eq!(h.code(&edited), Code::CanonicalizationUnsupported);
+}
+
+#[test]
+fn signature_profile_structure_is_strict() {
+    let h = Harness::new();
+    let signed = h.signed(Signing::Assertion);
+    let spec = h.spec();
+    // A second Reference (to some other element) inside SignedInfo.
+    let reference = slice(&signed, "<Reference ", "</Reference>").to_string();
+    let second = reference.replace(&spec.assertion_id, &spec.response_id);
+    let two_refs = replace_once(&signed, &reference, &format!("{reference}{second}"));
+    assert_eq!(h.code(&two_refs), Code::SignatureMalformed);
+    // ds:Object smuggling content into the signature.
+    let object = replace_once(&signed, "</KeyInfo>", "</KeyInfo><Object><Foo/></Object>");
+    assert_eq!(h.code(&object), Code::SignatureMalformed);
+}
+
+#[test]
+fn signatures_anywhere_else_are_rejected() {
+    let h = Harness::new();
+    let signed = h.signed(Signing::Assertion);
+    let signature = signature_after(&signed, "<Assertion ").to_string();
+    // Descendant placement: the assertion's signature moved into its Subject.
+    let moved = replace_once(&signed, &signature, "").replacen("<Subject>", &format!("<Subject>{signature}"), 1);
+    assert_eq!(h.code(&moved), Code::SignaturePlacementInvalid);
+    // Two signatures on the same element.
+    let doubled = replace_once(&signed, &signature, &format!("{signature}{signature}"));
+    assert_eq!(h.code(&doubled), Code::SignaturePlacementInvalid);
+    // Ancestor placement: the assertion's signature lifted to the Response (it still names the
+    // assertion, so it no longer names the element that carries it).
+    let spec = h.spec();
+    let lifted = replace_once(&signed, &signature, "");
+    let lifted = replace_once(&lifted, "</Issuer><samlp:Status>", &format!("</Issuer>{signature}<samlp:Status>"));
+    assert!(lifted.contains(&spec.assertion_id));
+    assert_eq!(h.code(&lifted), Code::ReferenceUriInvalid);
+}
+
+// ---------------------------------------------------------------- XML Signature Wrapping
+
+/// An unsigned assertion for the attacker's chosen identity.
+fn evil_assertion(h: &Harness, id: &str) -> String {
+    let mut spec = h.spec();
+    spec.assertion_id = id.into();
+    spec.name_id = "admin@contoso.example".into();
+    spec.render_assertion()
+}
+
+#[test]
+fn xsw1_to_xsw8_are_rejected() {
+    // Somorovsky et al., "On Breaking SAML" (USENIX Security 2012), wrapping variants 1-8.
+    let h = Harness::new();
+    let spec = h.spec();
+    let response_signed = h.signed(Signing::Response);
+    let assertion_signed = h.signed(Signing::Assertion);
+    let original_response = response_signed.as_str();
+    let response_signature = signature_after(&response_signed, "<samlp:Response ").to_string();
+    let signed_assertion = assertion(&assertion_signed).to_string();
+    let assertion_signature = signature_after(&assertion_signed, "<Assertion ").to_string();
+    let bare_original = signed_assertion.replace(&assertion_signature, "");
+    let evil = evil_assertion(&h, "_evil");
+    let head = |id: &str| {
+        format!(
+            "<samlp:Response ID=\"{id}\" Version=\"2.0\" IssueInstant=\"{}\" Destination=\"{ACS}\" InResponseTo=\"{REQUEST_ID}\" xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\"><Issuer xmlns=\"urn:oasis:names:tc:SAML:2.0:assertion\">{IDP}</Issuer>",
+            saml::time::format(h.now)
+        )
+    };
+    let status = "<samlp:Status><samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:Success\"/></samlp:Status>";
+
+    let cases: Vec<(&str, String, Code)> = vec![
+        // 1: evil Response root; the original signed Response hidden inside the copied Signature.
+        (
+            "XSW1",
+            format!(
+                "{}{}{status}{evil}</samlp:Response>",
+                head("_evilresp"),
+                response_signature.replace("</Signature>", &format!("<Object>{original_response}</Object></Signature>"))
+            ),
+            Code::MultipleAssertions,
+        ),
+        // 2: same, original Response as a detached sibling of the Signature.
+        (
+            "XSW2",
+            format!("{}{response_signature}{original_response}{status}{evil}</samlp:Response>", head("_evilresp")),
+            Code::MultipleAssertions,
+        ),
+        // 3: evil assertion inserted before the signed one.
+        ("XSW3", replace_once(&assertion_signed, &signed_assertion, &format!("{evil}{signed_assertion}")), Code::MultipleAssertions),
+        // 4: evil assertion wraps the signed one.
+        (
+            "XSW4",
+            replace_once(&assertion_signed, &signed_assertion, &evil.replace("</Assertion>", &format!("{signed_assertion}</Assertion>"))),
+            Code::MultipleAssertions,
+        ),
+        // 5: evil assertion carries the copied signature, original appended elsewhere.
+        (
+            "XSW5",
+            replace_once(
+                &assertion_signed,
+                &signed_assertion,
+                &format!("{}{bare_original}", evil.replacen("</Issuer>", &format!("</Issuer>{assertion_signature}"), 1)),
+            ),
+            Code::MultipleAssertions,
+        ),
+        // 6: evil assertion carries the signature, original hidden in its Object.
+        (
+            "XSW6",
+            replace_once(
+                &assertion_signed,
+                &signed_assertion,
+                &evil.replacen(
+                    "</Issuer>",
+                    &format!("</Issuer>{}", assertion_signature.replace("</Signature>", &format!("<Object>{signed_assertion}</Object></Signature>"))),
+                    1,
+                ),
+            ),
+            Code::MultipleAssertions,
+        ),
+        // 7: original inside Extensions, evil assertion where the processor looks.
+        (
+            "XSW7",
+            replace_once(
+                &assertion_signed,
+                &signed_assertion,
+                &format!("<samlp:Extensions>{signed_assertion}</samlp:Extensions>{evil}"),
+            ),
+            Code::MultipleAssertions,
+        ),
+        // 8: evil assertion's Signature/Object holds the original minus its signature.
+        (
+            "XSW8",
+            replace_once(
+                &assertion_signed,
+                &signed_assertion,
+                &evil.replacen(
+                    "</Issuer>",
+                    &format!("</Issuer>{}", assertion_signature.replace("</Signature>", &format!("<Object>{bare_original}</Object></Signature>"))),
+                    1,
+                ),
+            ),
+            Code::MultipleAssertions,
+        ),
+    ];
+    for (name, xml, expected) in cases {
+        let got = h.code(&xml);
+        assert_eq!(got, expected, "{name}");
+    }
+    let _ = spec;
+}
+
+#[test]
+fn wrapping_with_a_single_assertion_is_rejected_too() {
+    let h = Harness::new();
+    let spec = h.spec();
+    let signed = h.signed(Signing::Assertion);
+    let original = assertion(&signed).to_string();
+    let signature = signature_after(&signed, "<Assertion ").to_string();
+    // The original is dropped; the evil assertion keeps the original's signature.
+    let evil = evil_assertion(&h, "_evil").replacen("</Issuer>", &format!("</Issuer>{signature}"), 1);
+    assert_eq!(h.code(&replace_once(&signed, &original, &evil)), Code::ReferenceUriInvalid);
+    // Same, but the evil assertion also takes the original ID.
+    let evil_same_id = evil_assertion(&h, &spec.assertion_id).replacen("</Issuer>", &format!("</Issuer>{signature}"), 1);
+    assert_eq!(h.code(&replace_once(&signed, &original, &evil_same_id)), Code::DigestMismatch);
+    // Evil assertion with the original's ID, original moved into Extensions: duplicate IDs.
+    let dup = replace_once(
+        &signed,
+        &original,
+        &format!("<samlp:Extensions>{original}</samlp:Extensions>{}", evil_assertion(&h, &spec.assertion_id)),
+    );
+    assert_eq!(h.code(&dup), Code::DuplicateId);
+    // The only assertion moved out of place (into Extensions).
+    let hidden = replace_once(&signed, &original, &format!("<samlp:Extensions>{original}</samlp:Extensions>"));
+    assert_eq!(h.code(&hidden), Code::AssertionMissing);
+}
+
+#[test]
+fn assertions_in_advice_or_extensions_are_rejected() {
+    let h = Harness::new();
+    let signed = h.signed(Signing::Response);
+    let evil = evil_assertion(&h, "_evil");
+    let advice = replace_once(&signed, "<Conditions ", &format!("<Advice>{evil}</Advice><Conditions "));
+    assert_eq!(h.code(&advice), Code::MultipleAssertions);
+    let extra = replace_once(&signed, "</samlp:Response>", &format!("{evil}</samlp:Response>"));
+    assert_eq!(h.code(&extra), Code::MultipleAssertions);
+}
+
+#[test]
+fn duplicate_and_padded_ids_are_rejected() {
+    let h = Harness::new();
+    let spec = h.spec();
+    let signed = h.signed(Signing::Assertion);
+    let duplicated = replace_once(&signed, "<samlp:Status>", &format!("<samlp:Extensions><x ID=\"{}\"/></samlp:Extensions><samlp:Status>", spec.assertion_id));
+    assert_eq!(h.code(&duplicated), Code::DuplicateId);
+    let padded = replace_once(&signed, &format!("ID=\"{}\"", spec.assertion_id), &format!("ID=\" {} \"", spec.assertion_id));
+    assert_eq!(h.code(&padded), Code::IdInvalid);
+}
+
+#[test]
+fn namespace_differentials_match_by_uri_not_prefix() {
+    // An Assertion-looking element in a foreign namespace is not an assertion, and a real one
+    // under an unusual prefix still counts (no prefix-based matching anywhere).
+    let h = Harness::new();
+    let signed = h.signed(Signing::Assertion);
+    let fake = replace_once(&signed, "<samlp:Status>", "<samlp:Extensions><saml:Assertion xmlns:saml=\"urn:evil\"/></samlp:Extensions><samlp:Status>");
+    h.check(&fake).unwrap();
+    let real = replace_once(
+        &signed,
+        "<samlp:Status>",
+        "<samlp:Extensions><evil:Assertion xmlns:evil=\"urn:oasis:names:tc:SAML:2.0:assertion\"/></samlp:Extensions><samlp:Status>",
+    );
+    assert_eq!(h.code(&real), Code::MultipleAssertions);
+}
+
+// ---------------------------------------------------------------- SAML checks
+
+#[test]
+fn every_time_check_has_its_code() {
+    let h = Harness::new();
+    let sign = |spec: &test_idp::ResponseSpec| spec.signed(&h.idp, Signing::Assertion).unwrap();
+    let skew = Duration::seconds(h.policy.clock_skew_seconds);
+
+    let mut spec = h.spec();
+    spec.confirmation_not_on_or_after = h.now - skew - Duration::seconds(1);
+    assert_eq!(h.code(&sign(&spec)), Code::SubjectConfirmationExpired);
+
+    let mut spec = h.spec();
+    spec.not_on_or_after = h.now - skew - Duration::seconds(1);
+    assert_eq!(h.code(&sign(&spec)), Code::AssertionExpired);
+
+    let mut spec = h.spec();
+    spec.not_before = h.now + skew + Duration::seconds(1);
+    assert_eq!(h.code(&sign(&spec)), Code::NotYetValid);
+
+    let mut spec = h.spec();
+    spec.issue_instant = h.now + skew + Duration::seconds(1);
+    assert_eq!(h.code(&sign(&spec)), Code::IssuedInFuture);
+
+    let mut spec = h.spec();
+    spec.session_not_on_or_after = Some(h.now - skew - Duration::seconds(1));
+    assert_eq!(h.code(&sign(&spec)), Code::SessionExpired);
+
+    // Within the skew, both edges still pass.
+    let mut spec = h.spec();
+    spec.not_before = h.now + skew - Duration::seconds(1);
+    spec.not_on_or_after = h.now - skew + Duration::seconds(1);
+    h.check(&sign(&spec)).unwrap();
+}
+
+#[test]
+fn audience_recipient_destination_issuer_checks() {
+    let h = Harness::new();
+    let sign = |spec: &test_idp::ResponseSpec| spec.signed(&h.idp, Signing::Assertion).unwrap();
+    let mut spec = h.spec();
+    spec.audience = "https://other.example/".into();
+    assert_eq!(h.code(&sign(&spec)), Code::AudienceMismatch);
+    let mut spec = h.spec();
+    spec.recipient = "https://other.example/acs".into();
+    assert_eq!(h.code(&sign(&spec)), Code::RecipientMismatch);
+    let mut spec = h.spec();
+    spec.destination = Some("https://other.example/acs".into());
+    assert_eq!(h.code(&sign(&spec)), Code::DestinationMismatch);
+    let mut spec = h.spec();
+    spec.destination = None;
+    h.check(&sign(&spec)).expect("Destination is optional");
+    let mut spec = h.spec();
+    spec.issuer = "https://evil.example/".into();
+    assert_eq!(h.code(&sign(&spec)), Code::IssuerMismatch);
+    // Response Issuer alone differing (the unsigned envelope of an assertion-signed response).
+    let signed = h.signed(Signing::Assertion);
+    let edited = replacen_first(&signed, &format!(">{IDP}</Issuer>"), ">https://evil.example/</Issuer>");
+    assert_eq!(h.code(&edited), Code::IssuerMismatch);
+}
+
+fn replacen_first(xml: &str, from: &str, to: &str) -> String {
+    assert!(xml.contains(from));
+    xml.replacen(from, to, 1)
+}
+
+#[test]
+fn in_response_to_and_unsolicited_checks() {
+    let mut h = Harness::new();
+    let signed = h.signed(Signing::Assertion);
+    h.expected_request_id = Some("_another-request".into());
+    assert_eq!(h.code(&signed), Code::InResponseToMismatch);
+    h.expected_request_id = None;
+    assert_eq!(h.code(&signed), Code::UnsolicitedResponse);
+    let relaxed = TenantPolicy { allow_idp_initiated: true, ..h.policy.clone() };
+    h.check_with(&signed, &relaxed).unwrap();
+    // Response InResponseTo right, signed SubjectConfirmationData InResponseTo wrong.
+    let mut h = Harness::new();
+    let mut spec = h.spec();
+    spec.in_response_to = Some("_other".into());
+    let xml = spec.signed(&h.idp, Signing::Assertion).unwrap();
+    let xml = replacen_first(&xml, "InResponseTo=\"_other\"", &format!("InResponseTo=\"{REQUEST_ID}\""));
+    assert_eq!(h.code(&xml), Code::InResponseToMismatch);
+    h.expected_request_id = Some(REQUEST_ID.into());
+}
+
+#[test]
+fn status_and_version_checks() {
+    let h = Harness::new();
+    let mut spec = h.spec();
+    spec.status_code = "urn:oasis:names:tc:SAML:2.0:status:Responder".into();
+    let error = h.check(&spec.signed(&h.idp, Signing::Assertion).unwrap()).unwrap_err();
+    assert_eq!(error.code, Code::StatusNotSuccess);
+    assert!(error.message.contains("Responder"), "{}", error.message);
+    // A typical IdP error response: no assertion, a second-level code and a message.
+    let failure = format!(
+        "<samlp:Response ID=\"_r\" Version=\"2.0\" IssueInstant=\"{}\" xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\"><samlp:Status><samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:Requester\"><samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:RequestDenied\"/></samlp:StatusCode><samlp:StatusMessage>AADSTS50105: user not assigned</samlp:StatusMessage></samlp:Status></samlp:Response>",
+        saml::time::format(h.now)
+    );
+    let error = h.check(&failure).unwrap_err();
+    assert_eq!(error.code, Code::StatusNotSuccess);
+    assert!(error.message.contains("RequestDenied") && error.message.contains("AADSTS50105"), "{}", error.message);
+    let signed = h.signed(Signing::Assertion);
+    let v1 = replacen_first(&signed, "Version=\"2.0\"", "Version=\"1.1\"");
+    assert_eq!(h.code(&v1), Code::VersionUnsupported);
+}
+
+#[test]
+fn unknown_conditions_bearer_and_authn_statement_checks() {
+    let h = Harness::new();
+    let sign_edit = |from: &str, to: &str| {
+        let spec = h.spec();
+        let unsigned = replace_once(&spec.render(), from, to);
+        h.idp.sign(&unsigned, &spec.assertion_id, &SignOptions::default()).unwrap()
+    };
+    let xml = sign_edit("</AudienceRestriction>", "</AudienceRestriction><Condition xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"x\"/>");
+    assert_eq!(h.code(&xml), Code::ConditionUnsupported);
+    let xml = sign_edit("urn:oasis:names:tc:SAML:2.0:cm:bearer", "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key");
+    assert_eq!(h.code(&xml), Code::BearerConfirmationMissing);
+    let spec = h.spec();
+    let statement = slice(&spec.render(), "<AuthnStatement ", "</AuthnStatement>").to_string();
+    let xml = sign_edit(&statement, "");
+    assert_eq!(h.code(&xml), Code::AuthnStatementMissing);
+    let relaxed = TenantPolicy { allow_missing_authn_statement: true, ..h.policy.clone() };
+    h.check_with(&xml, &relaxed).unwrap();
+    let audience = slice(&spec.render(), "<AudienceRestriction>", "</AudienceRestriction>").to_string();
+    assert_eq!(h.code(&sign_edit(&audience, "")), Code::AudienceMismatch);
+    let name_id = slice(&spec.render(), "<NameID ", "</NameID>").to_string();
+    assert_eq!(h.code(&sign_edit(&name_id, "")), Code::SubjectMissing);
+}
+
+#[test]
+fn encrypted_and_bare_assertions_get_clear_errors() {
+    let h = Harness::new();
+    let signed = h.signed(Signing::Response);
+    let original = assertion(&signed).to_string();
+    let encrypted = replace_once(
+        &signed,
+        &original,
+        "<EncryptedAssertion xmlns=\"urn:oasis:names:tc:SAML:2.0:assertion\"><xenc:EncryptedData xmlns:xenc=\"http://www.w3.org/2001/04/xmlenc#\"/></EncryptedAssertion>",
+    );
+    assert_eq!(h.code(&encrypted), Code::EncryptedAssertionUnsupported);
+    let spec = h.spec();
+    let bare = h.idp.sign(&spec.render_assertion(), &spec.assertion_id, &SignOptions::default()).unwrap();
+    assert_eq!(h.code(&bare), Code::BareAssertionNotAllowed);
+    let relaxed = TenantPolicy { allow_bare_assertion: true, ..h.policy.clone() };
+    h.check_with(&bare, &relaxed).unwrap();
+}
+
+// ---------------------------------------------------------------- hostile XML and encodings
+
+#[test]
+fn doctype_xxe_and_entity_expansion_are_refused_before_parsing() {
+    let h = Harness::new();
+    let signed = h.signed(Signing::Assertion);
+    let laughs = "<!DOCTYPE r [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\"><!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">]>";
+    let xxe = "<!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>";
+    let quadratic = format!("<!DOCTYPE r [<!ENTITY a \"{}\">]>", "x".repeat(10_000));
+    for prolog in [laughs, xxe, quadratic.as_str(), "<!DOCTYPE r SYSTEM \"http://127.0.0.1:9/dtd\">"] {
+        let xml = format!("{prolog}{signed}");
+        assert_eq!(h.code(&xml), Code::DoctypeForbidden);
+    }
+    let with_ref = replace_once(&signed, ">Ada</AttributeValue>", ">&c;</AttributeValue>");
+    assert_eq!(h.code(&format!("{laughs}{with_ref}")), Code::DoctypeForbidden);
+    // An undeclared entity without a DOCTYPE is simply not well-formed.
+    assert_eq!(h.code(&with_ref), Code::XmlMalformed);
+}
+
+#[test]
+fn deep_nesting_and_size_limits() {
+    let h = Harness::new();
+    let signed = h.signed(Signing::Assertion);
+    let deep = |n: usize| replace_once(&signed, ">Ada</AttributeValue>", &format!(">{}{}</AttributeValue>", "<a>".repeat(n), "</a>".repeat(n)));
+    assert_eq!(h.code(&deep(40)), Code::XmlTooComplex);
+    let very_deep = h.code(&deep(30_000));
+    assert!(matches!(very_deep, Code::XmlTooComplex | Code::XmlMalformed), "{very_deep}");
+    let many = replace_once(&signed, ">Ada</AttributeValue>", &format!(">{}</AttributeValue>", "<a/>".repeat(25_000)));
+    assert_eq!(h.code(&many), Code::XmlTooComplex);
+    let attributes: String = (0..40).map(|i| format!(" a{i}=\"x\"")).collect();
+    let wide = replace_once(&signed, "<AttributeStatement>", &format!("<AttributeStatement{attributes}>"));
+    assert_eq!(h.code(&wide), Code::XmlTooComplex);
+
+    let limits = Limits::default();
+    let request = Request { expected_request_id: Some(REQUEST_ID), now: h.now };
+    let big = format!("{}{}", signed, " ".repeat(limits.max_document_bytes));
+    let encoded = test_idp::post_binding(&big);
+    let error = saml::validate(Input::Base64(encoded.as_bytes()), &h.policy, &limits, &request).unwrap_err();
+    assert_eq!(error.code, Code::PayloadTooLarge);
+}
+
+#[test]
+fn base64_and_encoding_errors() {
+    let h = Harness::new();
+    let limits = Limits::default();
+    let request = Request { expected_request_id: Some(REQUEST_ID), now: h.now };
+    let run = |input: Input<'_>| saml::validate(input, &h.policy, &limits, &request).unwrap_err().code;
+    assert_eq!(run(Input::Base64(b"not base64 at all!")), Code::Base64Invalid);
+    assert_eq!(run(Input::Base64(b"")), Code::Base64Invalid);
+    let not_xml = base64::engine::general_purpose::STANDARD.encode("hello, world");
+    assert_eq!(run(Input::Base64(not_xml.as_bytes())), Code::XmlMalformed);
+    let broken = base64::engine::general_purpose::STANDARD.encode("<samlp:Response><unclosed>");
+    assert_eq!(run(Input::Base64(broken.as_bytes())), Code::XmlMalformed);
+    // Line breaks inside base64 (as some browsers and proxies wrap it) are fine.
+    let signed = h.signed(Signing::Assertion);
+    let wrapped: String = test_idp::post_binding(&signed)
+        .as_bytes()
+        .chunks(76)
+        .map(|c| format!("{}\r\n", std::str::from_utf8(c).unwrap()))
+        .collect();
+    saml::validate(Input::Base64(wrapped.as_bytes()), &h.policy, &limits, &request).unwrap();
+    // Not UTF-8, or declared as something else.
+    assert_eq!(run(Input::Xml(b"<samlp:Response \xff\xfe/>")), Code::EncodingUnsupported);
+    let utf16 = format!("<?xml version=\"1.0\" encoding=\"UTF-16\"?>{signed}");
+    assert_eq!(run(Input::Xml(utf16.as_bytes())), Code::EncodingUnsupported);
+    let declared = format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n{signed}");
+    saml::validate(Input::Xml(declared.as_bytes()), &h.policy, &limits, &request).unwrap();
+    let wrong_root = base64::engine::general_purpose::STANDARD.encode("<html xmlns=\"http://www.w3.org/1999/xhtml\"/>");
+    assert_eq!(run(Input::Base64(wrong_root.as_bytes())), Code::RootElementInvalid);
+}
