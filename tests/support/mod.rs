@@ -38,7 +38,12 @@ impl Harness {
             attribute_mapping: Default::default(),
         };
         let now = saml::time::parse("2026-11-29T10:00:00Z").unwrap();
-        Harness { idp, policy, now, expected_request_id: Some(REQUEST_ID.into()) }
+        Harness {
+            idp,
+            policy,
+            now,
+            expected_request_id: Some(REQUEST_ID.into()),
+        }
     }
 
     /// An Entra-shaped response issued at `now` for REQUEST_ID.
@@ -55,8 +60,16 @@ impl Harness {
     }
 
     pub fn check_with(&self, xml: &str, policy: &TenantPolicy) -> Result<Validated, saml::Error> {
-        let request = Request { expected_request_id: self.expected_request_id.as_deref(), now: self.now };
-        saml::validate(Input::Xml(xml.as_bytes()), policy, &Limits::default(), &request)
+        let request = Request {
+            expected_request_id: self.expected_request_id.as_deref(),
+            now: self.now,
+        };
+        saml::validate(
+            Input::Xml(xml.as_bytes()),
+            policy,
+            &Limits::default(),
+            &request,
+        )
     }
 
     /// The error code for `xml`, panicking with the document's verdict if it was accepted.
@@ -70,14 +83,22 @@ impl Harness {
 
 /// Replaces exactly one occurrence of `from`.
 pub fn replace_once(xml: &str, from: &str, to: &str) -> String {
-    assert_eq!(xml.matches(from).count(), 1, "expected exactly one {from:?} in the document");
+    assert_eq!(
+        xml.matches(from).count(),
+        1,
+        "expected exactly one {from:?} in the document"
+    );
     xml.replacen(from, to, 1)
 }
 
 /// The substring from the first `start` to the end of the first `end` after it.
 pub fn slice<'a>(xml: &'a str, start: &str, end: &str) -> &'a str {
     let from = xml.find(start).unwrap_or_else(|| panic!("no {start:?}"));
-    let to = from + xml[from..].find(end).unwrap_or_else(|| panic!("no {end:?}")) + end.len();
+    let to = from
+        + xml[from..]
+            .find(end)
+            .unwrap_or_else(|| panic!("no {end:?}"))
+        + end.len();
     &xml[from..to]
 }
 
@@ -90,4 +111,128 @@ pub fn assertion(xml: &str) -> &str {
 pub fn signature_after<'a>(xml: &'a str, after: &str) -> &'a str {
     let from = xml.find(after).unwrap();
     slice(&xml[from..], "<Signature ", "</Signature>")
+}
+
+// ---------------------------------------------------------------- HTTP on loopback
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+
+use saml_validator::config::Config;
+use saml_validator::http;
+use saml_validator::service::Service;
+
+/// A TOML configuration with one tenant "contoso" trusting `idp`.
+pub fn config_text(idp: &TestIdp, extra_server: &str) -> String {
+    format!(
+        r#"
+[server]
+http_addr = "127.0.0.1:0"
+{extra_server}
+
+[[tenants]]
+id = "contoso"
+idp_entity_id = "{IDP}"
+sp_entity_id = "{SP}"
+acs_url = "{ACS}"
+certificates = ['''
+{}''']
+"#,
+        idp.certificate_pem()
+    )
+}
+
+/// Starts the real HTTP server on a free loopback port in a background thread.
+pub fn start_server(config_text: &str) -> SocketAddr {
+    let config = Config::parse(config_text, std::path::Path::new(".")).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let service = Arc::new(Service::new(&config));
+        let state = Arc::new(http::State::new(service, &config.server));
+        actix_web::rt::System::new().block_on(async move {
+            let (server, addrs) = http::bind(state, &config.server.http_addr, 2).unwrap();
+            tx.send(addrs[0]).unwrap();
+            server.await.unwrap();
+        });
+    });
+    rx.recv().unwrap()
+}
+
+pub struct HttpReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpReply {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A minimal HTTP/1.1 client (one request per connection), enough to test the real server.
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> HttpReply {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    // The server may answer (e.g. 413) before reading an oversize body; ignore a reset here.
+    let _ = stream.write_all(body);
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP response: {text:?}"));
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    HttpReply {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+pub fn validate_json(addr: SocketAddr, body: &serde_json::Value) -> HttpReply {
+    request(
+        addr,
+        "POST",
+        "/v1/validate",
+        body.to_string().as_bytes(),
+        &[("Content-Type", "application/json")],
+    )
 }

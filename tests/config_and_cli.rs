@@ -1,0 +1,284 @@
+//! Configuration loading (every problem reported at once) and the command line.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use saml_validator::config::Config;
+use saml_validator::test_idp::TestIdp;
+use support::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_saml-validator");
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("saml-validator-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/idp-responses")
+}
+
+#[test]
+fn a_bad_file_reports_every_problem_together() {
+    let idp = TestIdp::generate().unwrap();
+    let weak = std::fs::read_to_string(
+        fixtures().join("okta-xmlcrypto-assertion-inclusive-namespaces.crt.pem"),
+    )
+    .unwrap();
+    let text = format!(
+        r#"
+unknown_top = 1
+[server]
+http_addr = "not an address"
+max_body_bytes = 12
+[[tenants]]
+id = "a"
+idp_entity_id = "https://idp/"
+sp_entity_id = "https://sp/"
+acs_url = "https://sp/acs"
+certificates = ["not a certificate"]
+alow_sha1 = true
+[[tenants]]
+id = "a"
+idp_entity_id = "https://idp/"
+sp_entity_id = "https://sp/"
+acs_url = "ftp://sp/acs"
+clock_skew_seconds = 99999
+[[tenants]]
+id = "weak"
+sp_entity_id = "https://sp/"
+acs_url = "https://sp/acs"
+certificates = ['''{weak}''']
+certificate_files = ["/nonexistent/cert.pem"]
+[tenants.attribute_mapping]
+email = ["mail"]
+nickname = ["x"]
+[[tenants]]
+id = "fine"
+idp_entity_id = "https://idp/"
+sp_entity_id = "https://sp/"
+acs_url = "https://sp/acs"
+certificates = ["{}"]
+"#,
+        idp.certificate_base64()
+    );
+    let errors = Config::parse(&text, Path::new(".")).unwrap_err().0;
+    let expect = [
+        "unknown_top: unknown key",
+        "server.http_addr:",
+        "server.max_body_bytes: 12 is outside",
+        "tenants[0].certificates[0]: neither PEM nor base64 DER",
+        "tenants[0].alow_sha1: unknown key",
+        "tenants[1]: duplicate tenant id \"a\"",
+        "tenants[1].acs_url:",
+        "tenants[1].clock_skew_seconds: 99999 is outside",
+        "tenants[1].certificates: the tenant has no certificate",
+        "tenants[2].idp_entity_id: is required",
+        "tenants[2].certificates: certificate",
+        "tenants[2].certificate_files[0]: cannot read",
+        "tenants[2].attribute_mapping.nickname: unknown key",
+    ];
+    for needle in expect {
+        assert!(
+            errors.iter().any(|e| e.contains(needle)),
+            "missing {needle:?} in {errors:#?}"
+        );
+    }
+    assert_eq!(errors.len(), expect.len(), "{errors:#?}");
+}
+
+#[test]
+fn certificates_as_pem_bare_base64_and_files() {
+    let idp = TestIdp::generate().unwrap();
+    let dir = temp_dir("certs");
+    std::fs::write(dir.join("idp.pem"), idp.certificate_pem()).unwrap();
+    // Bare base64 wrapped at 64 columns, as pasted from a download into a text box.
+    let wrapped: String = idp
+        .certificate_base64()
+        .as_bytes()
+        .chunks(64)
+        .map(|c| format!("{}\n", std::str::from_utf8(c).unwrap()))
+        .collect();
+    let text = format!(
+        "[[tenants]]\nid = \"t\"\nidp_entity_id = \"{IDP}\"\nsp_entity_id = \"{SP}\"\nacs_url = \"{ACS}\"\ncertificates = ['''{wrapped}''', \"{}\"]\ncertificate_files = [\"idp.pem\"]\n",
+        idp.certificate_base64()
+    );
+    std::fs::write(dir.join("config.toml"), &text).unwrap();
+    let config = Config::load(&dir.join("config.toml")).unwrap();
+    let keys = &config.tenants[0].policy.keys;
+    assert_eq!(keys.len(), 3);
+    assert!(keys
+        .iter()
+        .all(|k| k.info.sha256_fingerprint == keys[0].info.sha256_fingerprint));
+    assert_eq!(
+        config.tenants[0].policy.clock_skew_seconds, 180,
+        "default skew"
+    );
+    assert!(!config.tenants[0].policy.allow_sha1 && !config.tenants[0].policy.allow_idp_initiated);
+}
+
+fn fixture_config(dir: &Path) -> PathBuf {
+    let text = format!(
+        r#"[[tenants]]
+id = "entra"
+idp_entity_id = "https://sts.windows.net/a9054a0f-2011-4e31-b3ac-fd8c354146ec/"
+sp_entity_id = "http://localhost:8080/accounts/8155d0cc-d51b-461a-a062-821b6bd574b1/saml"
+acs_url = "http://localhost:8080/accounts/8155d0cc-d51b-461a-a062-821b6bd574b1/saml/acs"
+certificate_files = ["{}"]
+allow_idp_initiated = true
+"#,
+        fixtures()
+            .join("entra-ssoready-signed-assertion.crt.pem")
+            .display()
+    );
+    let path = dir.join("fixture.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn cli_check_config() {
+    let dir = temp_dir("check");
+    let good = fixture_config(&dir);
+    let out = Command::new(BIN)
+        .args(["check-config"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 tenant"));
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "[[tenants]]\nid = \"x\"\nbogus = 1\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["check-config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bogus")
+            && stderr.contains("idp_entity_id")
+            && stderr.contains("certificate"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn cli_validate_replays_a_saved_response_at_its_instant() {
+    let dir = temp_dir("validate");
+    let config = fixture_config(&dir);
+    let file = fixtures().join("entra-ssoready-signed-assertion.xml");
+    let out = Command::new(BIN)
+        .args([
+            "validate",
+            "--tenant",
+            "entra",
+            "--at",
+            "2023-11-17T18:39:32Z",
+            "--config",
+        ])
+        .arg(&config)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], true);
+    assert_eq!(v["claims"]["email"], "ulysse.carion@codomaindata.com");
+
+    // Base64 on standard input, judged now: long expired.
+    let xml = std::fs::read(&file).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["validate", "--tenant", "entra", "--config"])
+        .arg(&config)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            saml_validator::test_idp::post_binding(std::str::from_utf8(&xml).unwrap()).as_bytes(),
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["valid"], false);
+    assert_eq!(v["error"]["code"], "subject_confirmation_expired");
+
+    let out = Command::new(BIN)
+        .args([
+            "validate",
+            "--tenant",
+            "entra",
+            "--at",
+            "yesterday",
+            "--config",
+        ])
+        .arg(&config)
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn demo_prints_a_curl_command_that_validates() {
+    let mut child = Command::new(BIN)
+        .args(["demo", "--http-addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let curl = lines
+        .by_ref()
+        .map(|l| l.unwrap())
+        .find(|l| l.starts_with("curl "))
+        .expect("a curl line");
+    let url = curl.split_whitespace().nth(2).unwrap();
+    let addr: std::net::SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1/validate")
+        .parse()
+        .unwrap();
+    let body = curl.split(" -d '").nth(1).unwrap().trim_end_matches('\'');
+    let first = request(
+        addr,
+        "POST",
+        "/v1/validate",
+        body.as_bytes(),
+        &[("Content-Type", "application/json")],
+    );
+    let second = request(
+        addr,
+        "POST",
+        "/v1/validate",
+        body.as_bytes(),
+        &[("Content-Type", "application/json")],
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.json()["claims"]["email"], "ada@contoso.example");
+    assert_eq!(second.json()["error"]["code"], "replayed");
+}
