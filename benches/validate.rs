@@ -1,1 +1,162 @@
-fn main() {}
+//! Criterion benches with a fixed clock: end-to-end validation of Entra-shaped responses (10
+//! groups, 150 groups, ~64 KB), each pipeline stage alone, and one bare RSA-2048 verify with the
+//! same key, the unit every other number is compared against (see BENCHMARKS.md).
+#![allow(clippy::unwrap_used)]
+
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use openssl::hash::{hash, MessageDigest};
+use openssl::sign::Verifier;
+use saml_validator::saml::keys::TrustedKey;
+use saml_validator::saml::xml::{self, C14nMode};
+use saml_validator::saml::{self, decode, structure, Input, Limits, Request, TenantPolicy};
+use saml_validator::test_idp::{post_binding, ResponseSpec, Signing, TestIdp};
+
+const IDP: &str = "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/";
+const SP: &str = "https://www.jitbit.com/web-helpdesk/";
+const ACS: &str = "https://contoso.jitbit.example/helpdesk/User/Login";
+const REQUEST: &str = "_bench-request";
+
+struct Setup {
+    idp: TestIdp,
+    policy: TenantPolicy,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+fn setup() -> Setup {
+    let idp = TestIdp::generate().unwrap();
+    let policy = TenantPolicy {
+        idp_entity_id: IDP.into(),
+        sp_entity_id: SP.into(),
+        acs_url: ACS.into(),
+        clock_skew_seconds: 180,
+        allow_sha1: false,
+        allow_idp_initiated: false,
+        allow_bare_assertion: false,
+        allow_missing_authn_statement: false,
+        keys: vec![TrustedKey::from_certificate_text(&idp.certificate_pem()).unwrap()],
+        attribute_mapping: Default::default(),
+    };
+    let now = saml::time::parse("2026-11-29T10:00:00Z").unwrap();
+    Setup { idp, policy, now }
+}
+
+fn document(setup: &Setup, groups: usize) -> String {
+    let spec = ResponseSpec::entra(IDP, SP, ACS, Some(REQUEST), setup.now, groups, 1);
+    spec.signed(&setup.idp, Signing::Assertion).unwrap()
+}
+
+fn end_to_end(c: &mut Criterion) {
+    let setup = setup();
+    let limits = Limits::default();
+    let request = Request {
+        expected_request_id: Some(REQUEST),
+        now: setup.now,
+    };
+    let mut group = c.benchmark_group("end_to_end");
+    // 10 groups is the common Entra response; 150 is Entra's maximum before the overage claim;
+    // 870 groups makes a ~64 KB document for the linearity check.
+    for (name, groups) in [
+        ("entra_10_groups", 10),
+        ("entra_150_groups", 150),
+        ("entra_64kb", 870),
+    ] {
+        let xml = document(&setup, groups);
+        let encoded = post_binding(&xml);
+        saml::validate(
+            Input::Base64(encoded.as_bytes()),
+            &setup.policy,
+            &limits,
+            &request,
+        )
+        .unwrap();
+        group.throughput(Throughput::Bytes(xml.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(name), &encoded, |b, encoded| {
+            b.iter(|| {
+                saml::validate(
+                    Input::Base64(black_box(encoded.as_bytes())),
+                    &setup.policy,
+                    &limits,
+                    &request,
+                )
+                .unwrap()
+            })
+        });
+    }
+    group.finish();
+}
+
+fn stages(c: &mut Criterion) {
+    let setup = setup();
+    let xml = document(&setup, 10);
+    let encoded = post_binding(&xml);
+    let limits = Limits::default();
+    let mut group = c.benchmark_group("stage_entra_10_groups");
+    group.bench_function("decode_base64", |b| {
+        b.iter(|| decode::base64(black_box(encoded.as_bytes()), 1 << 20).unwrap())
+    });
+    group.bench_function("parse", |b| {
+        b.iter(|| xml::parse(black_box(xml.as_bytes())).unwrap())
+    });
+    let doc = xml::parse(xml.as_bytes()).unwrap();
+    group.bench_function("scan", |b| {
+        b.iter(|| {
+            structure::scan(black_box(&doc), &limits)
+                .unwrap()
+                .assertions
+                .len()
+        })
+    });
+    let inventory = structure::scan(&doc, &limits).unwrap();
+    let assertion = inventory.assertions[0];
+    let signature = inventory.signatures[0];
+    let signed_info = signature.elements().next().unwrap();
+    group.bench_function("c14n_assertion", |b| {
+        b.iter(|| {
+            doc.canonicalize(assertion, Some(signature), C14nMode::Exclusive10, &[])
+                .unwrap()
+        })
+    });
+    group.bench_function("c14n_signed_info", |b| {
+        b.iter(|| {
+            doc.canonicalize(signed_info, None, C14nMode::Exclusive10, &[])
+                .unwrap()
+        })
+    });
+    let c14n = doc
+        .canonicalize(assertion, Some(signature), C14nMode::Exclusive10, &[])
+        .unwrap();
+    group.bench_function("sha256_assertion", |b| {
+        b.iter(|| hash(MessageDigest::sha256(), black_box(&c14n)).unwrap())
+    });
+    group.finish();
+}
+
+fn rsa_unit(c: &mut Criterion) {
+    // The unit of comparison: one RSA-2048 PKCS#1 v1.5 SHA-256 verify of a SignedInfo-sized
+    // message with the same (cached, parsed) key the end-to-end bench uses.
+    let setup = setup();
+    let key = openssl::pkey::PKey::public_key_from_pem(&setup.idp_public_pem()).unwrap();
+    let message = vec![0x5a_u8; 600];
+    let signature = setup
+        .idp
+        .sign_raw(&message, saml_validator::saml::ns::alg::RSA_SHA256)
+        .unwrap();
+    c.bench_function("unit_rsa2048_verify", |b| {
+        b.iter(|| {
+            let mut verifier = Verifier::new(MessageDigest::sha256(), &key).unwrap();
+            verifier
+                .verify_oneshot(black_box(&signature), black_box(&message))
+                .unwrap()
+        })
+    });
+}
+
+impl Setup {
+    fn idp_public_pem(&self) -> Vec<u8> {
+        let cert = openssl::x509::X509::from_pem(self.idp.certificate_pem().as_bytes()).unwrap();
+        cert.public_key().unwrap().public_key_to_pem().unwrap()
+    }
+}
+
+criterion_group!(benches, rsa_unit, end_to_end, stages);
+criterion_main!(benches);

@@ -169,6 +169,11 @@ impl TestIdp {
         ))
     }
 
+    /// A raw signature over `data` with `method` (benchmarks compare against this).
+    pub fn sign_raw(&self, data: &[u8], method: &str) -> Result<Vec<u8>, String> {
+        self.sign_bytes(data, method)
+    }
+
     fn sign_bytes(&self, data: &[u8], method: &str) -> Result<Vec<u8>, String> {
         let md = match method {
             alg::RSA_SHA1 | alg::ECDSA_SHA1 => MessageDigest::sha1(),
