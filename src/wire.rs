@@ -99,6 +99,17 @@ mod tests {
     }
 
     #[test]
+    fn readme_documents_every_code() {
+        let readme = include_str!("../README.md");
+        for code in Code::ALL {
+            assert!(
+                readme.contains(&format!("`{}`", code.as_str())),
+                "README lacks `{code}`"
+            );
+        }
+    }
+
+    #[test]
     fn transport_level_codes_map_as_documented() {
         assert_eq!(disposition(Code::MalformedRequest).http_status, 400);
         assert_eq!(disposition(Code::PayloadTooLarge).http_status, 413);
