@@ -60,3 +60,30 @@ impl ReplayCache {
         self.len() == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exactly_one_of_many_concurrent_uses_wins() {
+        let cache = std::sync::Arc::new(ReplayCache::new(1_000));
+        let now = Utc::now();
+        let until = now + chrono::Duration::minutes(5);
+        let winners: usize = (0..8)
+            .map(|_| {
+                let cache = cache.clone();
+                std::thread::spawn(move || usize::from(cache.first_use("t", "_a", now, until)))
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .sum();
+        assert_eq!(winners, 1);
+        assert!(
+            cache.first_use("other-tenant", "_a", now, until),
+            "tenants are separate"
+        );
+        assert!(!cache.first_use("t", "_a", now, until));
+    }
+}

@@ -406,3 +406,138 @@ fn solicited_fixtures_need_the_matching_request_id() {
         );
     }
 }
+
+#[test]
+fn claims_are_normalized_across_idp_vocabularies() {
+    // (fixture, claim, the attribute the default mapping must take it from)
+    let table = [
+        (
+            "entra-ssoready-signed-assertion",
+            "email",
+            "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+        ),
+        (
+            "entra-ssoready-signed-assertion",
+            "first_name",
+            "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname",
+        ),
+        (
+            "entra-ssoready-signed-assertion",
+            "last_name",
+            "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname",
+        ),
+        (
+            "entra-ssoready-signed-assertion",
+            "display_name",
+            "http://schemas.microsoft.com/identity/claims/displayname",
+        ),
+        (
+            "entra-ssoready-signed-assertion",
+            "username",
+            "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
+        ),
+        (
+            "entra-ssoready-signed-assertion",
+            "object_id",
+            "http://schemas.microsoft.com/identity/claims/objectidentifier",
+        ),
+        (
+            "entra-ssoready-signed-assertion",
+            "idp_tenant_id",
+            "http://schemas.microsoft.com/identity/claims/tenantid",
+        ),
+        (
+            "entra-ssoready-signed-assertion",
+            "authn_methods",
+            "http://schemas.microsoft.com/claims/authnmethodsreferences",
+        ),
+        (
+            "adfs-gosaml2-signed-assertion",
+            "first_name",
+            "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname",
+        ),
+        ("okta-dex-signed-response-and-assertion", "email", "email"),
+        ("okta-dex-signed-response-and-assertion", "groups", "groups"),
+        (
+            "okta-gosaml2-signed-response-and-assertion",
+            "username",
+            "username",
+        ),
+        (
+            "okta-xmlcrypto-assertion-inclusive-namespaces",
+            "roles",
+            "Role",
+        ),
+        ("keycloak-ssoready-signed-assertion", "roles", "Role"),
+        ("onelogin-crewjam-signed-response", "email", "User.email"),
+        (
+            "onelogin-crewjam-signed-response",
+            "first_name",
+            "User.FirstName",
+        ),
+        (
+            "onelogin-crewjam-signed-response",
+            "last_name",
+            "User.LastName",
+        ),
+        ("google-crewjam-signed-response", "first_name", "firstName"),
+        (
+            "pingfederate-gosaml2-signed-response-no-keyinfo",
+            "groups",
+            "group",
+        ),
+        (
+            "pingfederate-gosaml2-signed-response-no-keyinfo",
+            "last_name",
+            "lastname",
+        ),
+        (
+            "auth0-gosaml2-signed-response",
+            "username",
+            "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
+        ),
+        (
+            "simplesamlphp-xmlcrypto-feide-signed-response-and-assertion",
+            "email",
+            "mail",
+        ),
+        (
+            "simplesamlphp-xmlcrypto-feide-signed-response-and-assertion",
+            "username",
+            "urn:oid:1.3.6.1.4.1.5923.1.1.1.6",
+        ),
+        (
+            "simplesamlphp-xmlcrypto-feide-signed-response-and-assertion",
+            "display_name",
+            "urn:oid:2.5.4.3",
+        ),
+        (
+            "simplesamlphp-python3saml-signed-response-and-assertion",
+            "roles",
+            "eduPersonAffiliation",
+        ),
+    ];
+    let fixtures = manifest();
+    for (name, claim, attribute) in table {
+        let fixture = fixtures
+            .iter()
+            .find(|f| f["file"].as_str() == Some(&format!("{name}.xml")))
+            .unwrap();
+        let case = load(fixture);
+        let validated = run(&case, &case.policy).unwrap();
+        let claims = serde_json::to_value(&validated.claims).unwrap();
+        let source = &validated.attributes[attribute];
+        assert!(!source.is_empty(), "{name}: {attribute} is empty");
+        match &claims[claim] {
+            Value::Array(values) => {
+                let values: Vec<&str> = values.iter().map(|v| v.as_str().unwrap()).collect();
+                assert_eq!(
+                    values,
+                    source.iter().map(String::as_str).collect::<Vec<_>>(),
+                    "{name}: {claim}"
+                );
+            }
+            value => assert_eq!(value.as_str(), Some(source[0].as_str()), "{name}: {claim}"),
+        }
+    }
+}
