@@ -12,6 +12,7 @@ use openssl::ecdsa::EcdsaSig;
 use openssl::hash::{hash, MessageDigest};
 use openssl::sign::Verifier;
 
+use super::c14n;
 use super::error::{quote, Code, Error};
 use super::keys::TrustedKey;
 use super::ns::{self, alg};
@@ -166,30 +167,31 @@ pub fn verify<'a>(
     }
 
     // ---- SignedInfo signature first: a forgery fails here before the larger reference C14N ----
-    let info_bytes = doc
-        .canonicalize(signed_info, None, info_c14n.mode, &info_c14n.prefixes)
-        .map_err(|e| {
-            Error::new(
-                Code::Internal,
-                format!("SignedInfo canonicalization failed: {e}"),
-            )
-        })?;
+    let info_bytes =
+        c14n::canonicalize(doc, signed_info, None, info_c14n.mode, &info_c14n.prefixes).map_err(
+            |e| {
+                Error::new(
+                    Code::Internal,
+                    format!("SignedInfo canonicalization failed: {e}"),
+                )
+            },
+        )?;
     verify_signature_value(&info_bytes, &signature_bytes, key_kind, sig_digest, keys)?;
 
     // ---- then the Reference digest over the signed element minus this signature ----
-    let referenced = doc
-        .canonicalize(
-            signed,
-            Some(signature),
-            reference_c14n.mode,
-            &reference_c14n.prefixes,
+    let referenced = c14n::canonicalize(
+        doc,
+        signed,
+        Some(signature),
+        reference_c14n.mode,
+        &reference_c14n.prefixes,
+    )
+    .map_err(|e| {
+        Error::new(
+            Code::Internal,
+            format!("reference canonicalization failed: {e}"),
         )
-        .map_err(|e| {
-            Error::new(
-                Code::Internal,
-                format!("reference canonicalization failed: {e}"),
-            )
-        })?;
+    })?;
     let actual = hash(ref_digest.md(), &referenced)
         .map_err(|_| Error::new(Code::Internal, "digest failed"))?;
     if actual.len() != expected_digest.len() || !openssl::memcmp::eq(&actual, &expected_digest) {

@@ -5,6 +5,7 @@
 //! Pipeline: decode → safe parse → whole-document inventory → response status → signature
 //! placement → XML-DSig verification → SAML checks → claims from the verified element only.
 
+pub mod c14n;
 pub mod checks;
 pub mod claims;
 pub mod decode;

@@ -355,6 +355,31 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// The prefix an element was written with (`None` for the default namespace or none).
+    pub fn prefix(self) -> Option<&'a str> {
+        // SAFETY: `ns` is null or a namespace record owned by the document; its `prefix` is
+        // null (default namespace) or a string owned by the document.
+        unsafe {
+            let ns = (*self.ptr).ns;
+            (!ns.is_null() && !(*ns).prefix.is_null()).then(|| borrow_str((*ns).prefix))
+        }
+    }
+
+    /// The namespace declarations written on this element (`xmlns` / `xmlns:p`), as
+    /// `(prefix, uri)`; `None` is the default namespace. Empty for non-elements.
+    pub fn namespace_declarations(self) -> NamespaceDeclarations<'a> {
+        let first = if self.is_element() {
+            // SAFETY: an element's `nsDef` is null or its first namespace declaration.
+            unsafe { (*self.ptr).nsDef }
+        } else {
+            ptr::null_mut()
+        };
+        NamespaceDeclarations {
+            next: first,
+            _doc: PhantomData,
+        }
+    }
+
     /// True for an element with this namespace URI and local name (prefixes never matter).
     pub fn is(self, namespace: &str, local_name: &str) -> bool {
         self.is_element() && self.local_name() == local_name && self.namespace() == Some(namespace)
@@ -432,6 +457,8 @@ impl<'a> Iterator for Siblings<'a> {
 pub struct Attr<'a> {
     pub name: &'a str,
     pub namespace: Option<&'a str>,
+    /// The prefix the attribute was written with, if any.
+    pub prefix: Option<&'a str>,
     pub value: AttrValue<'a>,
 }
 
@@ -481,13 +508,39 @@ impl<'a> Iterator for Attributes<'a> {
             let attr = &*self.next;
             self.next = attr.next;
             let namespace = (!attr.ns.is_null()).then(|| borrow_str((*attr.ns).href));
+            let prefix = (!attr.ns.is_null() && !(*attr.ns).prefix.is_null())
+                .then(|| borrow_str((*attr.ns).prefix));
             Some(Attr {
                 name: borrow_str(attr.name),
                 namespace,
+                prefix,
                 value: AttrValue {
                     first: Node::wrap(attr.children),
                 },
             })
+        }
+    }
+}
+
+/// Iterator over an element's namespace declarations.
+pub struct NamespaceDeclarations<'a> {
+    next: *mut b::_xmlNs,
+    _doc: PhantomData<&'a Document>,
+}
+
+impl<'a> Iterator for NamespaceDeclarations<'a> {
+    type Item = (Option<&'a str>, &'a str);
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.next.is_null() {
+            return None;
+        }
+        // SAFETY: `next` is a live namespace record of the document; `prefix` is null for the
+        // default namespace, `href` is a string owned by the document.
+        unsafe {
+            let ns = &*self.next;
+            self.next = ns.next;
+            let prefix = (!ns.prefix.is_null()).then(|| borrow_str(ns.prefix));
+            Some((prefix, borrow_str(ns.href)))
         }
     }
 }
