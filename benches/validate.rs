@@ -7,6 +7,7 @@ use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criteri
 use openssl::hash::{hash, MessageDigest};
 use openssl::sign::Verifier;
 use saml_validator::saml::keys::TrustedKey;
+use saml_validator::saml::c14n;
 use saml_validator::saml::xml::{self, C14nMode};
 use saml_validator::saml::{self, decode, structure, Input, Limits, Request, TenantPolicy};
 use saml_validator::test_idp::{post_binding, ResponseSpec, Signing, TestIdp};
@@ -87,48 +88,37 @@ fn end_to_end(c: &mut Criterion) {
 
 fn stages(c: &mut Criterion) {
     let setup = setup();
-    let xml = document(&setup, 10);
-    let encoded = post_binding(&xml);
     let limits = Limits::default();
-    let mut group = c.benchmark_group("stage_entra_10_groups");
-    group.bench_function("decode_base64", |b| {
-        b.iter(|| decode::base64(black_box(encoded.as_bytes()), 1 << 20).unwrap())
-    });
-    group.bench_function("parse", |b| {
-        b.iter(|| xml::parse(black_box(xml.as_bytes())).unwrap())
-    });
-    let doc = xml::parse(xml.as_bytes()).unwrap();
-    group.bench_function("scan", |b| {
-        b.iter(|| {
-            structure::scan(black_box(&doc), &limits)
-                .unwrap()
-                .assertions
-                .len()
-        })
-    });
-    let inventory = structure::scan(&doc, &limits).unwrap();
-    let assertion = inventory.assertions[0];
-    let signature = inventory.signatures[0];
-    let signed_info = signature.elements().next().unwrap();
-    group.bench_function("c14n_assertion", |b| {
-        b.iter(|| {
-            doc.canonicalize(assertion, Some(signature), C14nMode::Exclusive10, &[])
-                .unwrap()
-        })
-    });
-    group.bench_function("c14n_signed_info", |b| {
-        b.iter(|| {
-            doc.canonicalize(signed_info, None, C14nMode::Exclusive10, &[])
-                .unwrap()
-        })
-    });
-    let c14n = doc
-        .canonicalize(assertion, Some(signature), C14nMode::Exclusive10, &[])
-        .unwrap();
-    group.bench_function("sha256_assertion", |b| {
-        b.iter(|| hash(MessageDigest::sha256(), black_box(&c14n)).unwrap())
-    });
-    group.finish();
+    let request = Request { expected_request_id: Some(REQUEST), now: setup.now };
+    for (name, groups) in [("entra_10_groups", 10), ("entra_150_groups", 150)] {
+        let xml = document(&setup, groups);
+        let encoded = post_binding(&xml);
+        let mut group = c.benchmark_group(format!("stage_{name}"));
+        group.bench_function("decode_base64", |b| b.iter(|| decode::base64(black_box(encoded.as_bytes()), 1 << 20).unwrap()));
+        group.bench_function("parse", |b| b.iter(|| xml::parse(black_box(xml.as_bytes())).unwrap()));
+        let doc = xml::parse(xml.as_bytes()).unwrap();
+        group.bench_function("scan", |b| b.iter(|| structure::scan(black_box(&doc), &limits).unwrap().assertions.len()));
+        let inventory = structure::scan(&doc, &limits).unwrap();
+        let assertion = inventory.assertions[0];
+        let signature = inventory.signatures[0];
+        let signed_info = signature.elements().next().unwrap();
+        group.bench_function("c14n_assertion", |b| {
+            b.iter(|| c14n::canonicalize(&doc, assertion, Some(signature), C14nMode::Exclusive10, &[]).unwrap())
+        });
+        group.bench_function("c14n_signed_info", |b| {
+            b.iter(|| c14n::canonicalize(&doc, signed_info, None, C14nMode::Exclusive10, &[]).unwrap())
+        });
+        group.bench_function("c14n_assertion_libxml2", |b| {
+            b.iter(|| doc.canonicalize(assertion, Some(signature), C14nMode::Exclusive10, &[]).unwrap())
+        });
+        let c14n_bytes = c14n::canonicalize(&doc, assertion, Some(signature), C14nMode::Exclusive10, &[]).unwrap();
+        group.bench_function("sha256_assertion", |b| b.iter(|| hash(MessageDigest::sha256(), black_box(&c14n_bytes)).unwrap()));
+        let validated = saml::validate(Input::Base64(encoded.as_bytes()), &setup.policy, &limits, &request).unwrap();
+        group.bench_function("claims_normalize", |b| {
+            b.iter(|| saml::claims::normalize(black_box(&validated.attributes), &setup.policy.attribute_mapping))
+        });
+        group.finish();
+    }
 }
 
 fn rsa_unit(c: &mut Criterion) {

@@ -129,11 +129,16 @@ pub fn normalize(attributes: &BTreeMap<String, Vec<String>>, mapping: &Attribute
         })
     };
     let all = |names: &[String]| -> Vec<String> {
-        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
-        let mut out: Vec<String> = Vec::new();
-        for name in names {
-            for value in attributes.get(name).into_iter().flatten() {
-                if !value.is_empty() && seen.insert(value) {
+        let mut sources = names.iter().filter_map(|n| attributes.get(n));
+        let Some(first_source) = sources.next() else { return Vec::new() };
+        let mut out: Vec<String> = first_source.iter().filter(|v| !v.is_empty()).cloned().collect();
+        // Values from further attributes (rare: an IdP sending both `groups` and `memberOf`)
+        // are merged without duplicates.
+        let mut seen: Option<std::collections::HashSet<String>> = None;
+        for source in sources {
+            let seen = seen.get_or_insert_with(|| out.iter().cloned().collect());
+            for value in source {
+                if !value.is_empty() && seen.insert(value.clone()) {
                     out.push(value.clone());
                 }
             }
