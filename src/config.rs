@@ -343,6 +343,16 @@ fn read_limits(table: Option<&Table>, problems: &mut Vec<String>) -> Limits {
             d.max_attributes_per_element as i64,
             4..=1024,
         ) as usize,
+        max_namespace_declarations_per_element: r.integer(
+            "max_namespace_declarations_per_element",
+            d.max_namespace_declarations_per_element as i64,
+            1..=256,
+        ) as usize,
+        max_namespace_declarations: r.integer(
+            "max_namespace_declarations",
+            d.max_namespace_declarations as i64,
+            4..=4096,
+        ) as usize,
     };
     r.finish();
     limits
@@ -419,6 +429,20 @@ fn read_tenant(
         );
     }
     for key in &keys {
+        if key.is_ec()
+            && !matches!(
+                key.info.key_type.as_str(),
+                "EC-prime256v1" | "EC-secp384r1" | "EC-secp521r1"
+            )
+        {
+            r.problem(
+                "certificates",
+                format!(
+                    "certificate {} uses {}; only P-256, P-384 and P-521 are accepted",
+                    key.info.sha256_fingerprint, key.info.key_type
+                ),
+            );
+        }
         if key.is_rsa() && key.info.bits < MIN_RSA_BITS && !allow_weak_rsa_keys {
             r.problem(
                 "certificates",

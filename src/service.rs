@@ -71,7 +71,10 @@ impl Service {
         // Remember the ID until the assertion could no longer be accepted anyway: its expiry
         // plus the skew we tolerate.
         let skew = chrono::Duration::seconds(policy.clock_skew_seconds);
-        let remember_until = validated.expires_at + skew;
+        let remember_until = validated
+            .expires_at
+            .checked_add_signed(skew)
+            .unwrap_or(validated.expires_at);
         if !self
             .replay
             .first_use(request.tenant, &validated.assertion_id, now, remember_until)

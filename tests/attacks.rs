@@ -729,9 +729,28 @@ fn in_response_to_and_unsolicited_checks() {
         allow_idp_initiated: true,
         ..h.policy.clone()
     };
-    h.check_with(&signed, &relaxed).unwrap();
+    // Even where IdP-initiated login is allowed, a response to a request needs that request.
+    assert_eq!(
+        h.check_with(&signed, &relaxed).unwrap_err().code,
+        Code::UnsolicitedResponse
+    );
+    let mut spec = h.spec();
+    spec.in_response_to = None;
+    let unsolicited = spec.signed(&h.idp, Signing::Assertion).unwrap();
+    h.check_with(&unsolicited, &relaxed).unwrap();
+    assert_eq!(h.code(&unsolicited), Code::UnsolicitedResponse);
+
+    // A captured IdP-initiated assertion replayed into an SP-initiated flow: the attacker adds
+    // InResponseTo to the unsigned Response envelope. The signed confirmation lacks it.
+    let forged_envelope = replacen_first(
+        &unsolicited,
+        "<samlp:Response ",
+        &format!("<samlp:Response InResponseTo=\"{REQUEST_ID}\" "),
+    );
+    h.expected_request_id = Some(REQUEST_ID.into());
+    assert_eq!(h.code(&forged_envelope), Code::InResponseToMismatch);
+
     // Response InResponseTo right, signed SubjectConfirmationData InResponseTo wrong.
-    let mut h = Harness::new();
     let mut spec = h.spec();
     spec.in_response_to = Some("_other".into());
     let xml = spec.signed(&h.idp, Signing::Assertion).unwrap();
@@ -741,7 +760,6 @@ fn in_response_to_and_unsolicited_checks() {
         &format!("InResponseTo=\"{REQUEST_ID}\""),
     );
     assert_eq!(h.code(&xml), Code::InResponseToMismatch);
-    h.expected_request_id = Some(REQUEST_ID.into());
 }
 
 #[test]
@@ -968,4 +986,83 @@ fn base64_and_encoding_errors() {
         run(Input::Base64(wrong_root.as_bytes())),
         Code::RootElementInvalid
     );
+}
+
+#[test]
+fn namespace_and_attribute_floods_are_refused_before_canonicalization() {
+    // Without bounds, thousands of namespace declarations plus an inclusive-C14N SignedInfo
+    // made canonicalization cubic: minutes of CPU per request, no key needed.
+    let h = Harness::new();
+    let signed = h.signed(Signing::Assertion);
+    let declarations: String = (0..2000)
+        .map(|i| format!(" xmlns:p{i}=\"urn:u\""))
+        .collect();
+    let flood = replace_once(
+        &signed,
+        "<samlp:Response ",
+        &format!("<samlp:Response{declarations} "),
+    );
+    assert_eq!(h.code(&flood), Code::XmlTooComplex);
+    let spread: String = (0..100)
+        .map(|i| format!("<a xmlns:q{i}=\"urn:u\"/>"))
+        .collect();
+    let spread = replace_once(
+        &signed,
+        "<samlp:Status>",
+        &format!("<samlp:Extensions>{spread}</samlp:Extensions><samlp:Status>"),
+    );
+    assert_eq!(h.code(&spread), Code::XmlTooComplex);
+    // libxml2 checks attribute uniqueness pairwise: refused before parsing.
+    let attributes: String = (0..20_000).map(|i| format!(" a{i}=\"\"")).collect();
+    let wide = replace_once(
+        &signed,
+        "<samlp:Status>",
+        &format!("<samlp:Status{attributes}>"),
+    );
+    assert_eq!(h.code(&wide), Code::XmlTooComplex);
+    // A PrefixList long enough to make every element's namespace lookup expensive.
+    let prefixes: String = (0..40).map(|i| format!("p{i} ")).collect();
+    let transform = format!(
+        "<Transform Algorithm=\"{}\"/></Transforms>",
+        alg::EXC_C14N_10
+    );
+    let long_list = replace_once(
+        &signed,
+        &transform,
+        &format!("<Transform Algorithm=\"{}\"><InclusiveNamespaces xmlns=\"http://www.w3.org/2001/10/xml-exc-c14n#\" PrefixList=\"{prefixes}\"/></Transform></Transforms>", alg::EXC_C14N_10),
+    );
+    assert_eq!(h.code(&long_list), Code::TransformUnsupported);
+}
+
+#[test]
+fn hostile_encodings_and_timestamps_never_panic() {
+    let h = Harness::new();
+    let signed = h.signed(Signing::Assertion);
+    // ASCII-only UTF-16LE is "valid UTF-8" byte for byte; NUL bytes give it away.
+    let utf16: Vec<u8> = "<?xml version=\"1.0\" encoding=\"UTF-16\"?><!DOCTYPE r><r/>"
+        .bytes()
+        .flat_map(|b| [b, 0])
+        .collect();
+    let request = Request {
+        expected_request_id: Some(REQUEST_ID),
+        now: h.now,
+    };
+    let code = saml::validate(Input::Xml(&utf16), &h.policy, &Limits::default(), &request)
+        .unwrap_err()
+        .code;
+    assert_eq!(code, Code::EncodingUnsupported);
+    // Non-ASCII in an (unsigned) IssueInstant must be a typed error, not a panic.
+    let instant = saml::time::format(h.now);
+    for bad in [
+        "2026-11-29T10:00:0éZ",
+        "2026-11-29T10:00:00+0€0",
+        "２０２６-11-29T10:00:00Z",
+    ] {
+        let edited = replacen_first(
+            &signed,
+            &format!("IssueInstant=\"{instant}\""),
+            &format!("IssueInstant=\"{bad}\""),
+        );
+        assert_eq!(h.code(&edited), Code::SamlMalformed, "{bad}");
+    }
 }

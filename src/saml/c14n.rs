@@ -1,90 +1,109 @@
-//! Exclusive XML Canonicalization 1.0 without comments (W3C REC-xml-exc-c14n-20020718), written
-//! over the parsed libxml2 tree for one subtree at a time.
+//! Canonical XML 1.0 and Exclusive XML Canonicalization 1.0, both without comments (W3C
+//! REC-xml-c14n-20010315, REC-xml-exc-c14n-20020718), over the parsed libxml2 tree, for one
+//! subtree (minus the enveloped signature) at a time.
 //!
 //! libxml2's own `xmlC14NExecute` walks the whole document and asks a callback about every node,
-//! attribute and namespace, so a 2 KB SignedInfo costs as much as the 6 KB document around it.
-//! This walks only the apex subtree. It is checked byte for byte against libxml2's
-//! implementation on every element of every conformance fixture (tests/c14n.rs), and in debug
-//! builds on every canonicalization the verifier performs.
+//! attribute and namespace; in inclusive mode it also searches every ancestor namespace for every
+//! element, which a hostile SignedInfo could turn into minutes of CPU before any key is checked.
+//! This walks only the apex subtree with an explicit in-scope namespace stack. It is checked byte
+//! for byte against libxml2 on every element of every conformance fixture (tests/c14n.rs), and in
+//! debug builds on every canonicalization the verifier performs.
 
+use super::ns;
 use super::xml::{C14nMode, Document, Node, NodeKind};
 
-/// Canonicalizes `apex` minus `exclude` in `mode`. Exclusive C14N (what every IdP uses) runs
-/// natively; inclusive C14N 1.0, rare in SAML, goes through libxml2.
-pub fn canonicalize(
-    doc: &Document,
-    apex: Node<'_>,
-    exclude: Option<Node<'_>>,
+/// Canonicalizes `apex` minus the subtree `exclude` (the enveloped-signature transform).
+/// `inclusive_prefixes` is exclusive C14N's InclusiveNamespaces PrefixList (`#default` names
+/// the default namespace); it is ignored in inclusive mode.
+pub fn canonicalize<'d>(
+    doc: &'d Document,
+    apex: Node<'d>,
+    exclude: Option<Node<'d>>,
     mode: C14nMode,
     inclusive_prefixes: &[&str],
 ) -> Result<Vec<u8>, String> {
-    match mode {
-        C14nMode::Inclusive10 => doc.canonicalize(apex, exclude, mode, inclusive_prefixes),
-        C14nMode::Exclusive10 => {
-            let mut out = Vec::with_capacity(4096);
-            exclusive(apex, exclude, inclusive_prefixes, &mut out)?;
-            // Debug builds (every test run) check each result against libxml2's C14N.
-            #[cfg(debug_assertions)]
-            {
-                let reference = doc.canonicalize(apex, exclude, mode, inclusive_prefixes)?;
-                assert!(
-                    reference == out,
-                    "exclusive C14N differs from libxml2:\nours:    {}\nlibxml2: {}",
-                    String::from_utf8_lossy(&out),
-                    String::from_utf8_lossy(&reference)
-                );
-            }
-            Ok(out)
-        }
+    let mut out = Vec::with_capacity(4096);
+    write(apex, exclude, mode, inclusive_prefixes, &mut out)?;
+    // Debug builds (every test run) check each result against libxml2's C14N.
+    #[cfg(debug_assertions)]
+    {
+        let reference = doc.canonicalize(apex, exclude, mode, inclusive_prefixes)?;
+        assert!(
+            reference == out,
+            "C14N differs from libxml2 ({mode:?}):\nours:    {}\nlibxml2: {}",
+            String::from_utf8_lossy(&out),
+            String::from_utf8_lossy(&reference)
+        );
     }
+    #[cfg(not(debug_assertions))]
+    let _ = doc;
+    Ok(out)
 }
 
-/// Canonicalizes `apex` minus the subtree `exclude` (the enveloped-signature transform) into
-/// `out`. `inclusive_prefixes` is the InclusiveNamespaces PrefixList (`#default` for the default
-/// namespace): those namespaces follow inclusive C14N rules.
-pub fn exclusive(
+/// Appends the canonical form of `apex` minus `exclude` to `out`.
+pub fn write(
     apex: Node<'_>,
     exclude: Option<Node<'_>>,
+    mode: C14nMode,
     inclusive_prefixes: &[&str],
     out: &mut Vec<u8>,
 ) -> Result<(), String> {
     let mut walker = Walker {
         exclude,
-        inclusive_prefixes,
+        mode,
+        inclusive_prefixes: if mode == C14nMode::Exclusive10 {
+            inclusive_prefixes
+        } else {
+            &[]
+        },
+        in_scope: Vec::with_capacity(16),
         rendered: Vec::with_capacity(8),
         out,
     };
-    walker.element(apex)
+    // Namespaces declared on the apex's ancestors are in scope inside it, outermost first so
+    // that inner declarations shadow outer ones when searching from the end.
+    let mut ancestors = Vec::new();
+    let mut cursor = apex.parent();
+    while let Some(node) = cursor {
+        ancestors.push(node);
+        cursor = node.parent();
+    }
+    for ancestor in ancestors.iter().rev() {
+        for (prefix, uri) in ancestor.namespace_declarations() {
+            walker.in_scope.push((prefix.unwrap_or(""), uri));
+        }
+    }
+    walker.element(apex, true, &ancestors)
 }
 
 struct Walker<'a, 'o> {
     exclude: Option<Node<'a>>,
+    mode: C14nMode,
     inclusive_prefixes: &'o [&'o str],
-    /// Namespace declarations rendered by output ancestors, innermost last: (prefix, uri).
+    /// Namespace declarations in scope, outermost first: (prefix, uri); "" is the default.
+    in_scope: Vec<(&'a str, &'a str)>,
+    /// Namespace declarations rendered by output ancestors, innermost last.
     rendered: Vec<(&'a str, &'a str)>,
     out: &'o mut Vec<u8>,
 }
 
-impl<'a> Walker<'a, '_> {
-    fn element(&mut self, element: Node<'a>) -> Result<(), String> {
-        let mark = self.rendered.len();
-        let mut declarations: Vec<(&'a str, &'a str)> = Vec::new();
+type Attribute<'a> = (&'a str, &'a str, Option<&'a str>, std::borrow::Cow<'a, str>);
 
-        // Namespaces visibly utilized by the element and its attributes (exc-c14n 3, step 1).
-        self.consider(
-            &mut declarations,
-            element.prefix().unwrap_or(""),
-            element.namespace().unwrap_or(""),
-        );
-        let mut attributes: Vec<(&'a str, &'a str, Option<&'a str>, std::borrow::Cow<'a, str>)> =
-            Vec::new();
+impl<'a> Walker<'a, '_> {
+    fn element(
+        &mut self,
+        element: Node<'a>,
+        is_apex: bool,
+        ancestors: &[Node<'a>],
+    ) -> Result<(), String> {
+        let scope_mark = self.in_scope.len();
+        let rendered_mark = self.rendered.len();
+        for (prefix, uri) in element.namespace_declarations() {
+            self.in_scope.push((prefix.unwrap_or(""), uri));
+        }
+        let mut declarations: Vec<(&'a str, &'a str)> = Vec::new();
+        let mut attributes: Vec<Attribute<'a>> = Vec::new();
         for attr in element.attributes() {
-            if let Some(uri) = attr.namespace {
-                let prefix = attr.prefix.unwrap_or("");
-                if prefix != "xml" {
-                    self.consider(&mut declarations, prefix, uri);
-                }
-            }
             attributes.push((
                 attr.namespace.unwrap_or(""),
                 attr.name,
@@ -92,17 +111,74 @@ impl<'a> Walker<'a, '_> {
                 attr.value.get(),
             ));
         }
-        // InclusiveNamespaces: these prefixes follow inclusive C14N rules, i.e. they are
-        // rendered wherever in scope unless an output ancestor already rendered the same value.
-        for &listed in self.inclusive_prefixes {
-            let prefix = if listed == "#default" { "" } else { listed };
-            if prefix == "xml" {
-                continue;
+
+        match self.mode {
+            C14nMode::Exclusive10 => {
+                // Namespaces visibly utilized by the element and its attributes (exc-c14n 3.1).
+                self.consider(
+                    &mut declarations,
+                    element.prefix().unwrap_or(""),
+                    element.namespace().unwrap_or(""),
+                );
+                for (uri, _, prefix, _) in &attributes {
+                    if let Some(prefix) = prefix {
+                        if *prefix != "xml" {
+                            self.consider(&mut declarations, prefix, uri);
+                        }
+                    }
+                }
+                // InclusiveNamespaces follow inclusive rules: rendered wherever in scope unless
+                // an output ancestor already rendered the same value.
+                for &listed in self.inclusive_prefixes {
+                    let prefix = if listed == "#default" { "" } else { listed };
+                    if prefix == "xml" {
+                        continue;
+                    }
+                    match self.lookup(prefix) {
+                        Some((declared, uri)) => self.consider(&mut declarations, declared, uri),
+                        None if prefix.is_empty() => self.consider(&mut declarations, "", ""),
+                        None => {}
+                    }
+                }
             }
-            match in_scope(element, prefix) {
-                Some((declared, uri)) => self.consider(&mut declarations, declared, uri),
-                None if prefix.is_empty() => self.consider(&mut declarations, "", ""),
-                None => {}
+            C14nMode::Inclusive10 => {
+                if is_apex {
+                    // Every namespace in scope, nearest declaration per prefix (an inner
+                    // `xmlns=""` hides an outer default namespace).
+                    let mut seen: Vec<&str> = Vec::with_capacity(self.in_scope.len());
+                    for i in (0..self.in_scope.len()).rev() {
+                        let (prefix, uri) = self.in_scope[i];
+                        if prefix != "xml" && !seen.contains(&prefix) {
+                            seen.push(prefix);
+                            self.consider(&mut declarations, prefix, uri);
+                        }
+                    }
+                    // C14N 1.0 section 2.4: xml:* attributes of ancestors outside the node-set
+                    // are inherited by the apex, nearest first, unless the apex has its own.
+                    for ancestor in ancestors {
+                        for attr in ancestor.attributes() {
+                            if attr.namespace == Some(ns::XML)
+                                && !attributes
+                                    .iter()
+                                    .any(|(uri, name, _, _)| *uri == ns::XML && *name == attr.name)
+                            {
+                                attributes.push((
+                                    ns::XML,
+                                    attr.name,
+                                    attr.prefix,
+                                    attr.value.get(),
+                                ));
+                            }
+                        }
+                    }
+                } else {
+                    for i in scope_mark..self.in_scope.len() {
+                        let (prefix, uri) = self.in_scope[i];
+                        if prefix != "xml" {
+                            self.consider(&mut declarations, prefix, uri);
+                        }
+                    }
+                }
             }
         }
         declarations.sort_unstable_by(|a, b| a.0.cmp(b.0));
@@ -134,7 +210,7 @@ impl<'a> Walker<'a, '_> {
         for child in element.children() {
             match child.kind() {
                 NodeKind::Element if Some(child) == self.exclude => {}
-                NodeKind::Element => self.element(child)?,
+                NodeKind::Element => self.element(child, false, &[])?,
                 NodeKind::Text => escape_text(self.out, child.text()),
                 NodeKind::Comment => {}
                 // The inventory refuses processing instructions and entity references before
@@ -146,8 +222,18 @@ impl<'a> Walker<'a, '_> {
         self.out.extend_from_slice(b"</");
         write_qname(self.out, element.prefix(), element.local_name());
         self.out.push(b'>');
-        self.rendered.truncate(mark);
+        self.rendered.truncate(rendered_mark);
+        self.in_scope.truncate(scope_mark);
         Ok(())
+    }
+
+    /// The nearest in-scope declaration of `prefix`.
+    fn lookup(&self, prefix: &str) -> Option<(&'a str, &'a str)> {
+        self.in_scope
+            .iter()
+            .rev()
+            .find(|(p, _)| *p == prefix)
+            .copied()
     }
 
     /// Adds `(prefix, uri)` to the element's declarations unless the nearest output ancestor
@@ -172,22 +258,6 @@ impl<'a> Walker<'a, '_> {
             declarations.push((prefix, uri));
         }
     }
-}
-
-/// The namespace URI bound to `prefix` ("" = default) at `element`, searching its ancestors too
-/// (in-scope namespaces include those declared outside the apex).
-fn in_scope<'a>(element: Node<'a>, prefix: &str) -> Option<(&'a str, &'a str)> {
-    let mut cursor = Some(element);
-    while let Some(node) = cursor {
-        for (declared, uri) in node.namespace_declarations() {
-            let declared = declared.unwrap_or("");
-            if declared == prefix {
-                return Some((declared, uri));
-            }
-        }
-        cursor = node.parent();
-    }
-    None
 }
 
 fn write_qname(out: &mut Vec<u8>, prefix: Option<&str>, local: &str) {

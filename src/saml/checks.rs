@@ -177,13 +177,17 @@ fn in_response_to(found: Option<String>, context: &Context<'_>) -> Result<(), Er
             Code::InResponseToMismatch,
             format!("InResponseTo is {}, expected {}", found.as_deref().map_or("absent".into(), quote), quote(expected)),
         )),
-        (None, _) if context.policy.allow_idp_initiated => Ok(()),
-        (None, found) => Err(Error::new(
+        // A response to some request, but the caller did not say which: never accepted, even
+        // where IdP-initiated login is allowed (it would let a response captured from another
+        // session's SP-initiated flow through as "unsolicited").
+        (None, Some(found)) => Err(Error::new(
             Code::UnsolicitedResponse,
-            match found {
-                Some(id) => format!("no expected_request_id given for a response to request {}; pass the AuthnRequest ID", quote(&id)),
-                None => "IdP-initiated response and the tenant does not set allow_idp_initiated".to_string(),
-            },
+            format!("no expected_request_id given for a response to request {}; pass the AuthnRequest ID", quote(&found)),
+        )),
+        (None, None) if context.policy.allow_idp_initiated => Ok(()),
+        (None, None) => Err(Error::new(
+            Code::UnsolicitedResponse,
+            "IdP-initiated response and the tenant does not set allow_idp_initiated",
         )),
     }
 }
@@ -205,13 +209,6 @@ pub fn assertion(
         .ok_or_else(|| Error::new(Code::SubjectMissing, "Assertion has no Subject"))?;
     let subject = subject(subject_node)?;
     let confirmation_expiry = bearer_confirmation(subject_node, bare, context)?;
-    if bare {
-        // No Response carries InResponseTo; the bearer confirmation (if any) was checked above.
-        in_response_to(
-            context.request.expected_request_id.map(str::to_string),
-            context,
-        )?;
-    }
     let conditions_expiry = conditions(assertion, context)?;
     let valid_until = match (conditions_expiry, confirmation_expiry) {
         (Some(a), Some(b)) => a.min(b),
@@ -304,12 +301,7 @@ fn check_confirmation(
             // WS-Federation tokens (Entra's bare assertions) carry no confirmation data; their
             // validity comes from Conditions alone. Only reachable with allow_bare_assertion,
             // and never when the caller expects an answer to a specific request.
-            if let Some(expected) = context.request.expected_request_id {
-                return Err(Error::new(
-                    Code::InResponseToMismatch,
-                    format!("InResponseTo absent, expected {}", quote(expected)),
-                ));
-            }
+            in_response_to(None, context)?;
             return Ok(None);
         }
         return Err(Error::new(
@@ -349,32 +341,10 @@ fn check_confirmation(
             return Err(not_yet(not_before, context));
         }
     }
-    if let (Some(expected), Some(found)) = (
-        context.request.expected_request_id,
-        attr(data, "InResponseTo"),
-    ) {
-        if found != expected {
-            return Err(Error::new(
-                Code::InResponseToMismatch,
-                format!(
-                    "SubjectConfirmationData InResponseTo is {}, expected {}",
-                    quote(&found),
-                    quote(expected)
-                ),
-            ));
-        }
-    }
-    if bare {
-        // No Response to carry InResponseTo: the signed confirmation data must.
-        if let Some(expected) = context.request.expected_request_id {
-            if attr(data, "InResponseTo").as_deref() != Some(expected) {
-                return Err(Error::new(
-                    Code::InResponseToMismatch,
-                    format!("InResponseTo absent, expected {}", quote(expected)),
-                ));
-            }
-        }
-    }
+    // The signed binding to the AuthnRequest (profiles 4.1.4.2): when the caller expects a
+    // response to a request, the assertion itself must say so. Checking only the Response's
+    // InResponseTo would trust an attribute that assertion-only signing leaves unsigned.
+    in_response_to(attr(data, "InResponseTo"), context)?;
     Ok(Some(not_on_or_after))
 }
 

@@ -130,8 +130,14 @@ pub fn normalize(attributes: &BTreeMap<String, Vec<String>>, mapping: &Attribute
     };
     let all = |names: &[String]| -> Vec<String> {
         let mut sources = names.iter().filter_map(|n| attributes.get(n));
-        let Some(first_source) = sources.next() else { return Vec::new() };
-        let mut out: Vec<String> = first_source.iter().filter(|v| !v.is_empty()).cloned().collect();
+        let Some(first_source) = sources.next() else {
+            return Vec::new();
+        };
+        let mut out: Vec<String> = first_source
+            .iter()
+            .filter(|v| !v.is_empty())
+            .cloned()
+            .collect();
         // Values from further attributes (rare: an IdP sending both `groups` and `memberOf`)
         // are merged without duplicates.
         let mut seen: Option<std::collections::HashSet<String>> = None;

@@ -207,6 +207,9 @@ pub fn verify<'a>(
     Ok(Verified { element: signed })
 }
 
+/// Real IdPs list one or two (`xs`, `xsd`); each costs a lookup per canonicalized element.
+const MAX_INCLUSIVE_PREFIXES: usize = 16;
+
 fn malformed(message: &str) -> Error {
     Error::new(Code::SignatureMalformed, message)
 }
@@ -248,7 +251,14 @@ fn c14n_of(method: Node<'_>, unsupported: Code) -> Result<C14n<'_>, Error> {
                 [list] if list.is(ns::EXC_C14N, "InclusiveNamespaces") => {
                     let value = list.attribute("PrefixList").ok_or_else(|| malformed("InclusiveNamespaces without PrefixList"))?;
                     match value.get() {
-                        std::borrow::Cow::Borrowed(text) => text.split_ascii_whitespace().collect(),
+                        std::borrow::Cow::Borrowed(text) => {
+                            let prefixes: Vec<&str> = text.split_ascii_whitespace().collect();
+                            // Each listed prefix costs a namespace lookup per element.
+                            if prefixes.len() > MAX_INCLUSIVE_PREFIXES {
+                                return Err(Error::new(unsupported, format!("PrefixList has more than {MAX_INCLUSIVE_PREFIXES} prefixes")));
+                            }
+                            prefixes
+                        }
                         std::borrow::Cow::Owned(_) => return Err(malformed("PrefixList built from references")),
                     }
                 }

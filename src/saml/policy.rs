@@ -154,6 +154,10 @@ pub struct Limits {
     pub max_nodes: usize,
     /// Most attributes on one element.
     pub max_attributes_per_element: usize,
+    /// Most namespace declarations on one element, and in the whole document. Canonicalization
+    /// cost grows with declarations in scope, so they are bounded like attributes.
+    pub max_namespace_declarations_per_element: usize,
+    pub max_namespace_declarations: usize,
 }
 
 impl Default for Limits {
@@ -164,6 +168,8 @@ impl Default for Limits {
             max_depth: 32,
             max_nodes: 20_000,
             max_attributes_per_element: 32,
+            max_namespace_declarations_per_element: 16,
+            max_namespace_declarations: 64,
         }
     }
 }

@@ -40,6 +40,7 @@ pub fn scan<'a>(doc: &'a Document, limits: &Limits) -> Result<Inventory<'a>, Err
     };
     let mut ids: HashSet<&'a str> = HashSet::new();
     let mut nodes = 0usize;
+    let mut namespace_declarations = 0usize;
     // Explicit stack instead of recursion: depth is attacker-controlled until we have checked it.
     let mut stack: Vec<(Node<'a>, usize)> = vec![(root, 1)];
     while let Some((node, depth)) = stack.pop() {
@@ -65,6 +66,20 @@ pub fn scan<'a>(doc: &'a Document, limits: &Limits) -> Result<Inventory<'a>, Err
             return Err(Error::new(
                 Code::XmlTooComplex,
                 format!("elements nested deeper than {}", limits.max_depth),
+            ));
+        }
+        let declared = node.namespace_declarations().count();
+        namespace_declarations += declared;
+        if declared > limits.max_namespace_declarations_per_element
+            || namespace_declarations > limits.max_namespace_declarations
+        {
+            return Err(Error::new(
+                Code::XmlTooComplex,
+                format!(
+                    "more than {} namespace declarations on one element or {} in the document",
+                    limits.max_namespace_declarations_per_element,
+                    limits.max_namespace_declarations
+                ),
             ));
         }
         let mut attribute_count = 0usize;

@@ -5,8 +5,10 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 
 /// Parses `YYYY-MM-DDThh:mm:ss[.fraction][Z|±hh:mm]`. Anything else is `None`.
 pub fn parse(text: &str) -> Option<DateTime<Utc>> {
+    // ASCII only, so that every byte index below is a character boundary.
     let b = text.as_bytes();
-    if b.len() < 19
+    if !text.is_ascii()
+        || b.len() < 19
         || b[4] != b'-'
         || b[7] != b'-'
         || b[10] != b'T'
@@ -114,6 +116,8 @@ mod tests {
             "2023-11-17T18:39:30+2:00",
             "2023-11-17T25:39:30Z",
             "２０２３-11-17T18:39:30Z",
+            "2026-11-29T10:00:0éZ",
+            "2026-11-29T10:00:00+0€0",
         ] {
             assert!(parse(bad).is_none(), "{bad}");
         }

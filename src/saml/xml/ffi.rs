@@ -136,10 +136,10 @@ impl Document {
 
     /// Canonicalizes the subtree rooted at `apex`, leaving out the subtree rooted at `exclude`
     /// (the enveloped-signature transform), without comments.
-    pub fn canonicalize(
-        &self,
-        apex: Node<'_>,
-        exclude: Option<Node<'_>>,
+    pub fn canonicalize<'d>(
+        &'d self,
+        apex: Node<'d>,
+        exclude: Option<Node<'d>>,
         mode: C14nMode,
         inclusive_prefixes: &[&str],
     ) -> Result<Vec<u8>, String> {

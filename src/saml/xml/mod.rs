@@ -20,6 +20,14 @@ pub fn parse(bytes: &[u8]) -> Result<Document, Error> {
             "document is not valid UTF-8",
         ));
     };
+    // XML forbids U+0000; its presence means UTF-16 or binary input that would otherwise slip
+    // past the byte-level checks below as "valid UTF-8".
+    if body.contains(&0) {
+        return Err(Error::new(
+            Code::EncodingUnsupported,
+            "NUL byte in document (UTF-16 or binary input?)",
+        ));
+    }
     // Refused even inside a comment: refusing a rare harmless document is cheaper than
     // parsing a hostile one.
     if text.contains("<!DOCTYPE") || text.contains("<!ENTITY") {
@@ -29,6 +37,14 @@ pub fn parse(bytes: &[u8]) -> Result<Document, Error> {
         ));
     }
     check_declared_encoding(body)?;
+    if !markup_within_bounds(body) {
+        return Err(Error::new(
+            Code::XmlTooComplex,
+            format!(
+                "more than {MAX_EQUALS_PER_TAG} attributes or namespace declarations in one tag"
+            ),
+        ));
+    }
     let doc = Document::parse(bytes).map_err(|e| Error::new(Code::XmlMalformed, e))?;
     if doc.has_dtd() {
         return Err(Error::new(
@@ -37,6 +53,44 @@ pub fn parse(bytes: &[u8]) -> Result<Document, Error> {
         ));
     }
     Ok(doc)
+}
+
+/// Upper bound on `=` inside one tag (attributes plus namespace declarations). libxml2 checks
+/// attribute uniqueness pairwise, so 26,000 attributes on one element cost most of a second
+/// before our own per-element limits could look at the tree.
+const MAX_EQUALS_PER_TAG: usize = 256;
+
+fn markup_within_bounds(body: &[u8]) -> bool {
+    // Fast path: few `=` in the whole document (base64 padding and attributes of a normal
+    // response stay far below the bound).
+    if body.iter().filter(|&&b| b == b'=').count() <= MAX_EQUALS_PER_TAG {
+        return true;
+    }
+    let (mut in_tag, mut quote, mut count) = (false, 0u8, 0usize);
+    for &b in body {
+        if quote != 0 {
+            if b == quote {
+                quote = 0;
+            }
+            continue;
+        }
+        match b {
+            b'<' => {
+                in_tag = true;
+                count = 0;
+            }
+            b'>' if in_tag => in_tag = false,
+            b'"' | b'\'' if in_tag => quote = b,
+            b'=' if in_tag => {
+                count += 1;
+                if count > MAX_EQUALS_PER_TAG {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    true
 }
 
 /// An XML declaration may name its encoding; only UTF-8 is accepted so that what we checked
