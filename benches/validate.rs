@@ -6,8 +6,8 @@
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use openssl::hash::{hash, MessageDigest};
 use openssl::sign::Verifier;
-use saml_validator::saml::keys::TrustedKey;
 use saml_validator::saml::c14n;
+use saml_validator::saml::keys::TrustedKey;
 use saml_validator::saml::xml::{self, C14nMode};
 use saml_validator::saml::{self, decode, structure, Input, Limits, Request, TenantPolicy};
 use saml_validator::test_idp::{post_binding, ResponseSpec, Signing, TestIdp};
@@ -89,33 +89,70 @@ fn end_to_end(c: &mut Criterion) {
 fn stages(c: &mut Criterion) {
     let setup = setup();
     let limits = Limits::default();
-    let request = Request { expected_request_id: Some(REQUEST), now: setup.now };
+    let request = Request {
+        expected_request_id: Some(REQUEST),
+        now: setup.now,
+    };
     for (name, groups) in [("entra_10_groups", 10), ("entra_150_groups", 150)] {
         let xml = document(&setup, groups);
         let encoded = post_binding(&xml);
         let mut group = c.benchmark_group(format!("stage_{name}"));
-        group.bench_function("decode_base64", |b| b.iter(|| decode::base64(black_box(encoded.as_bytes()), 1 << 20).unwrap()));
-        group.bench_function("parse", |b| b.iter(|| xml::parse(black_box(xml.as_bytes())).unwrap()));
+        group.bench_function("decode_base64", |b| {
+            b.iter(|| decode::base64(black_box(encoded.as_bytes()), 1 << 20).unwrap())
+        });
+        group.bench_function("parse", |b| {
+            b.iter(|| xml::parse(black_box(xml.as_bytes())).unwrap())
+        });
         let doc = xml::parse(xml.as_bytes()).unwrap();
-        group.bench_function("scan", |b| b.iter(|| structure::scan(black_box(&doc), &limits).unwrap().assertions.len()));
+        group.bench_function("scan", |b| {
+            b.iter(|| {
+                structure::scan(black_box(&doc), &limits)
+                    .unwrap()
+                    .assertions
+                    .len()
+            })
+        });
         let inventory = structure::scan(&doc, &limits).unwrap();
         let assertion = inventory.assertions[0];
         let signature = inventory.signatures[0];
         let signed_info = signature.elements().next().unwrap();
         group.bench_function("c14n_assertion", |b| {
-            b.iter(|| c14n::canonicalize(&doc, assertion, Some(signature), C14nMode::Exclusive10, &[]).unwrap())
+            b.iter(|| {
+                c14n::canonicalize(&doc, assertion, Some(signature), C14nMode::Exclusive10, &[])
+                    .unwrap()
+            })
         });
         group.bench_function("c14n_signed_info", |b| {
-            b.iter(|| c14n::canonicalize(&doc, signed_info, None, C14nMode::Exclusive10, &[]).unwrap())
+            b.iter(|| {
+                c14n::canonicalize(&doc, signed_info, None, C14nMode::Exclusive10, &[]).unwrap()
+            })
         });
         group.bench_function("c14n_assertion_libxml2", |b| {
-            b.iter(|| doc.canonicalize(assertion, Some(signature), C14nMode::Exclusive10, &[]).unwrap())
+            b.iter(|| {
+                doc.canonicalize(assertion, Some(signature), C14nMode::Exclusive10, &[])
+                    .unwrap()
+            })
         });
-        let c14n_bytes = c14n::canonicalize(&doc, assertion, Some(signature), C14nMode::Exclusive10, &[]).unwrap();
-        group.bench_function("sha256_assertion", |b| b.iter(|| hash(MessageDigest::sha256(), black_box(&c14n_bytes)).unwrap()));
-        let validated = saml::validate(Input::Base64(encoded.as_bytes()), &setup.policy, &limits, &request).unwrap();
+        let c14n_bytes =
+            c14n::canonicalize(&doc, assertion, Some(signature), C14nMode::Exclusive10, &[])
+                .unwrap();
+        group.bench_function("sha256_assertion", |b| {
+            b.iter(|| hash(MessageDigest::sha256(), black_box(&c14n_bytes)).unwrap())
+        });
+        let validated = saml::validate(
+            Input::Base64(encoded.as_bytes()),
+            &setup.policy,
+            &limits,
+            &request,
+        )
+        .unwrap();
         group.bench_function("claims_normalize", |b| {
-            b.iter(|| saml::claims::normalize(black_box(&validated.attributes), &setup.policy.attribute_mapping))
+            b.iter(|| {
+                saml::claims::normalize(
+                    black_box(&validated.attributes),
+                    &setup.policy.attribute_mapping,
+                )
+            })
         });
         group.finish();
     }
