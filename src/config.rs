@@ -22,6 +22,8 @@ pub struct ServerConfig {
     pub workers: usize,
     /// Assertion IDs remembered for replay detection.
     pub replay_cache_capacity: u64,
+    /// Serve `/metrics` on this separate address instead of the HTTP port.
+    pub metrics_addr: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -32,8 +34,21 @@ impl Default for ServerConfig {
             max_concurrent_validations: 256,
             workers: 0,
             replay_cache_capacity: 1_000_000,
+            metrics_addr: None,
         }
     }
+}
+
+/// `[logging]`: what the service writes about each validation.
+#[derive(Clone, Debug, Default)]
+pub struct LoggingConfig {
+    /// Filter such as "info" or "saml_validator=debug,actix_server=warn" (RUST_LOG overrides).
+    pub level: Option<String>,
+    /// "json", "text", or unset: JSON unless standard error is a terminal.
+    pub format: Option<String>,
+    /// DEBUG ONLY. When set, each validation's log event carries a salted SHA-256 of the NameID
+    /// so one user's logins can be correlated. Never the NameID itself.
+    pub debug_log_name_id_hash_salt: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -45,6 +60,7 @@ pub struct TenantConfig {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub server: ServerConfig,
+    pub logging: LoggingConfig,
     pub limits: Limits,
     pub tenants: Vec<TenantConfig>,
 }
@@ -87,11 +103,13 @@ impl Config {
         let mut root = Reader::new(&table, String::new(), &mut problems);
         let server_table = root.table("server");
         let limits_table = root.table("limits");
+        let logging_table = root.table("logging");
         let tenant_tables = root.array_of_tables("tenants");
         root.finish();
 
         let server = read_server(server_table.as_ref(), &mut problems);
         let limits = read_limits(limits_table.as_ref(), &mut problems);
+        let logging = read_logging(logging_table.as_ref(), &mut problems);
         let mut tenants = Vec::new();
         let mut ids = HashSet::new();
         for (index, tenant) in tenant_tables.iter().enumerate() {
@@ -112,6 +130,7 @@ impl Config {
         if problems.is_empty() {
             Ok(Config {
                 server,
+                logging,
                 limits,
                 tenants,
             })
@@ -321,9 +340,45 @@ fn read_server(table: Option<&Table>, problems: &mut Vec<String>) -> ServerConfi
             defaults.replay_cache_capacity as i64,
             1_000..=100_000_000,
         ) as u64,
+        metrics_addr: r.string("metrics_addr"),
     };
+    if let Some(addr) = &server.metrics_addr {
+        if addr.parse::<std::net::SocketAddr>().is_err() {
+            r.problem(
+                "metrics_addr",
+                format!("{addr:?} is not an address like 127.0.0.1:9100"),
+            );
+        }
+    }
     r.finish();
     server
+}
+
+fn read_logging(table: Option<&Table>, problems: &mut Vec<String>) -> LoggingConfig {
+    let Some(table) = table else {
+        return LoggingConfig::default();
+    };
+    let mut r = Reader::new(table, "logging".into(), problems);
+    let logging = LoggingConfig {
+        level: r.string("level"),
+        format: r.string("format"),
+        debug_log_name_id_hash_salt: r.string("debug_log_name_id_hash_salt"),
+    };
+    if let Some(level) = &logging.level {
+        if tracing_subscriber::EnvFilter::try_new(level).is_err() {
+            r.problem(
+                "level",
+                format!("{level:?} is not a log filter such as \"info\""),
+            );
+        }
+    }
+    if let Some(format) = &logging.format {
+        if format != "json" && format != "text" {
+            r.problem("format", format!("{format:?} must be \"json\" or \"text\""));
+        }
+    }
+    r.finish();
+    logging
 }
 
 fn read_limits(table: Option<&Table>, problems: &mut Vec<String>) -> Limits {

@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod http;
+pub mod metrics;
 pub mod replay;
 pub mod saml;
 pub mod service;

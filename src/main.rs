@@ -8,6 +8,7 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use saml_validator::config::Config;
+use saml_validator::metrics::Metrics;
 use saml_validator::saml::{self, decode, Input};
 use saml_validator::service::{self, Service, ValidateRequest};
 use saml_validator::test_idp::{self, ResponseSpec, Signing, TestIdp};
@@ -87,21 +88,39 @@ fn load(path: &Path) -> Result<Config, ExitCode> {
 }
 
 fn serve(path: &Path) -> ExitCode {
-    telemetry::init("info");
     let config = match load(path) {
         Ok(config) => config,
         Err(code) => return code,
     };
+    telemetry::init(
+        config.logging.level.as_deref().unwrap_or("info"),
+        config.logging.format.as_deref(),
+    );
+    if config.logging.debug_log_name_id_hash_salt.is_some() {
+        tracing::warn!("logging.debug_log_name_id_hash_salt is set: validation events carry a salted NameID hash");
+    }
     run_server(&config)
 }
 
 fn run_server(config: &Config) -> ExitCode {
     let service = Arc::new(Service::new(config));
-    let state = Arc::new(http::State::new(service, &config.server));
+    let state = Arc::new(http::State::new(service, Arc::new(Metrics::new()), config));
     let result = actix_web::rt::System::new().block_on(async {
-        let (server, addrs) = http::bind(state, &config.server.http_addr, config.server.workers)?;
+        let (server, addrs) = http::bind(
+            state.clone(),
+            &config.server.http_addr,
+            config.server.workers,
+        )?;
         tracing::info!(addrs = ?addrs, tenants = config.tenants.len(), "listening");
-        server.await
+        match &config.server.metrics_addr {
+            Some(metrics_addr) => {
+                let (metrics_server, metrics_addrs) = http::bind_metrics(state, metrics_addr)?;
+                tracing::info!(addrs = ?metrics_addrs, "metrics listening");
+                let (main, metrics) = futures_util::future::join(server, metrics_server).await;
+                main.and(metrics)
+            }
+            None => server.await,
+        }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -204,7 +223,7 @@ fn check_config(path: &Path) -> ExitCode {
 }
 
 fn demo(http_addr: &str) -> ExitCode {
-    telemetry::init("info");
+    telemetry::init("info", None);
     let idp = match TestIdp::generate() {
         Ok(idp) => idp,
         Err(e) => {
@@ -224,7 +243,7 @@ fn demo(http_addr: &str) -> ExitCode {
     };
     let tenant = &config.tenants[0];
     let service = Arc::new(Service::new(&config));
-    let state = Arc::new(http::State::new(service, &config.server));
+    let state = Arc::new(http::State::new(service, Arc::new(Metrics::new()), &config));
     let result = actix_web::rt::System::new().block_on(async {
         let (server, addrs) = http::bind(state, &config.server.http_addr, 1)?;
         let addr = addrs

@@ -52,7 +52,10 @@ impl ReplayCache {
         self.seen.entry(key).or_insert_with(|| ttl).is_fresh()
     }
 
+    /// Current number of remembered IDs (settles pending cache maintenance first, so this is
+    /// for scrapes and tests, not the hot path).
     pub fn len(&self) -> u64 {
+        self.seen.run_pending_tasks();
         self.seen.entry_count()
     }
 

@@ -46,6 +46,16 @@ impl Service {
         self.tenants.len()
     }
 
+    pub fn tenants(&self) -> impl Iterator<Item = (&str, &TenantPolicy)> {
+        self.tenants
+            .iter()
+            .map(|(id, policy)| (id.as_str(), policy.as_ref()))
+    }
+
+    pub fn replay_entries(&self) -> u64 {
+        self.replay.len()
+    }
+
     pub fn has_tenant(&self, id: &str) -> bool {
         self.tenants.contains_key(id)
     }

@@ -282,3 +282,75 @@ fn demo_prints_a_curl_command_that_validates() {
     assert_eq!(first.json()["claims"]["email"], "ada@contoso.example");
     assert_eq!(second.json()["error"]["code"], "replayed");
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls until the server answers (bounded): readiness, not a sleep hiding a race.
+fn wait_until_up(addr: std::net::SocketAddr) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!("server at {addr} did not come up");
+}
+
+#[test]
+fn cli_serve_with_a_separate_metrics_listener_and_json_logs() {
+    let idp = TestIdp::generate().unwrap();
+    let dir = temp_dir("serve");
+    let (http_port, metrics_port) = (free_port(), free_port());
+    let text = config_text(
+        &idp,
+        &format!("metrics_addr = \"127.0.0.1:{metrics_port}\""),
+    )
+    .replace("127.0.0.1:0", &format!("127.0.0.1:{http_port}"));
+    let config = dir.join("serve.toml");
+    std::fs::write(&config, text).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let http: std::net::SocketAddr = format!("127.0.0.1:{http_port}").parse().unwrap();
+    let metrics: std::net::SocketAddr = format!("127.0.0.1:{metrics_port}").parse().unwrap();
+    wait_until_up(http);
+    wait_until_up(metrics);
+    let ready = request(http, "GET", "/readyz", b"", &[]);
+    let rejected = request(
+        http,
+        "POST",
+        "/v1/validate",
+        br#"{"tenant":"contoso","saml_response":"!!"}"#,
+        &[("X-Request-Id", "cli-serve-1")],
+    );
+    let on_main = request(http, "GET", "/metrics", b"", &[]);
+    let on_metrics = request(metrics, "GET", "/metrics", b"", &[]);
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(ready.status, 200);
+    assert_eq!(
+        on_main.status, 404,
+        "metrics live only on metrics_addr when it is set"
+    );
+    assert_eq!(on_metrics.status, 200);
+    assert!(on_metrics.body.contains("saml_validations_total"));
+    assert_eq!(rejected.json()["error"]["code"], "base64_invalid");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let event = stderr
+        .lines()
+        .find(|l| l.contains("cli-serve-1"))
+        .unwrap_or_else(|| panic!("no log event: {stderr}"));
+    let event: serde_json::Value = serde_json::from_str(event).unwrap();
+    assert_eq!(event["code"], "base64_invalid");
+    assert_eq!(event["outcome"], "rejected");
+}

@@ -13,6 +13,8 @@ use serde::Serialize;
 pub struct TrustedKey {
     pub(crate) key: PKey<Public>,
     pub info: KeyInfo,
+    /// The certificate's notAfter, for expiry warnings (SAML pins keys; dates are not enforced).
+    pub not_after: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Public facts about a trusted certificate, safe to show to operators.
@@ -100,8 +102,18 @@ impl TrustedKey {
             })
             .collect::<Vec<_>>()
             .join(", ");
+        let not_after = openssl::asn1::Asn1Time::from_unix(0)
+            .ok()
+            .and_then(|epoch| epoch.diff(cert.not_after()).ok())
+            .and_then(|diff| {
+                chrono::DateTime::from_timestamp(
+                    i64::from(diff.days) * 86_400 + i64::from(diff.secs),
+                    0,
+                )
+            });
         Ok(TrustedKey {
             key,
+            not_after,
             info: KeyInfo {
                 sha256_fingerprint: hex(&fingerprint),
                 subject,

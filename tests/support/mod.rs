@@ -149,7 +149,11 @@ pub fn start_server(config_text: &str) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let service = Arc::new(Service::new(&config));
-        let state = Arc::new(http::State::new(service, &config.server));
+        let state = Arc::new(http::State::new(
+            service,
+            Arc::new(saml_validator::metrics::Metrics::new()),
+            &config,
+        ));
         actix_web::rt::System::new().block_on(async move {
             let (server, addrs) = http::bind(state, &config.server.http_addr, 2).unwrap();
             tx.send(addrs[0]).unwrap();
