@@ -49,37 +49,18 @@ fn document(setup: &Setup, groups: usize) -> String {
 fn end_to_end(c: &mut Criterion) {
     let setup = setup();
     let limits = Limits::default();
-    let request = Request {
-        expected_request_id: Some(REQUEST),
-        now: setup.now,
-    };
+    let request = Request { expected_request_id: Some(REQUEST), now: setup.now };
     let mut group = c.benchmark_group("end_to_end");
     // 10 groups is the common Entra response; 150 is Entra's maximum before the overage claim;
     // 870 groups makes a ~64 KB document for the linearity check.
-    for (name, groups) in [
-        ("entra_10_groups", 10),
-        ("entra_150_groups", 150),
-        ("entra_64kb", 870),
-    ] {
+    for (name, groups) in [("entra_10_groups", 10), ("entra_150_groups", 150), ("entra_64kb", 870)] {
         let xml = document(&setup, groups);
         let encoded = post_binding(&xml);
-        saml::validate(
-            Input::Base64(encoded.as_bytes()),
-            &setup.policy,
-            &limits,
-            &request,
-        )
-        .unwrap();
+        saml::validate(Input::Base64(encoded.as_bytes()), &setup.policy, &limits, &request).unwrap();
         group.throughput(Throughput::Bytes(xml.len() as u64));
         group.bench_with_input(BenchmarkId::from_parameter(name), &encoded, |b, encoded| {
             b.iter(|| {
-                saml::validate(
-                    Input::Base64(black_box(encoded.as_bytes())),
-                    &setup.policy,
-                    &limits,
-                    &request,
-                )
-                .unwrap()
+                saml::validate(Input::Base64(black_box(encoded.as_bytes())), &setup.policy, &limits, &request).unwrap()
             })
         });
     }
@@ -89,10 +70,7 @@ fn end_to_end(c: &mut Criterion) {
 fn stages(c: &mut Criterion) {
     let setup = setup();
     let limits = Limits::default();
-    let request = Request {
-        expected_request_id: Some(REQUEST),
-        now: setup.now,
-    };
+    let request = Request { expected_request_id: Some(REQUEST), now: setup.now };
     for (name, groups) in [("entra_10_groups", 10), ("entra_150_groups", 150)] {
         let xml = document(&setup, groups);
         let encoded = post_binding(&xml);
@@ -100,59 +78,30 @@ fn stages(c: &mut Criterion) {
         group.bench_function("decode_base64", |b| {
             b.iter(|| decode::base64(black_box(encoded.as_bytes()), 1 << 20).unwrap())
         });
-        group.bench_function("parse", |b| {
-            b.iter(|| xml::parse(black_box(xml.as_bytes())).unwrap())
-        });
+        group.bench_function("parse", |b| b.iter(|| xml::parse(black_box(xml.as_bytes())).unwrap()));
         let doc = xml::parse(xml.as_bytes()).unwrap();
-        group.bench_function("scan", |b| {
-            b.iter(|| {
-                structure::scan(black_box(&doc), &limits)
-                    .unwrap()
-                    .assertions
-                    .len()
-            })
-        });
+        group
+            .bench_function("scan", |b| b.iter(|| structure::scan(black_box(&doc), &limits).unwrap().assertions.len()));
         let inventory = structure::scan(&doc, &limits).unwrap();
         let assertion = inventory.assertions[0];
         let signature = inventory.signatures[0];
         let signed_info = signature.elements().next().unwrap();
         group.bench_function("c14n_assertion", |b| {
-            b.iter(|| {
-                c14n::canonicalize(&doc, assertion, Some(signature), C14nMode::Exclusive10, &[])
-                    .unwrap()
-            })
+            b.iter(|| c14n::canonicalize(&doc, assertion, Some(signature), C14nMode::Exclusive10, &[]).unwrap())
         });
         group.bench_function("c14n_signed_info", |b| {
-            b.iter(|| {
-                c14n::canonicalize(&doc, signed_info, None, C14nMode::Exclusive10, &[]).unwrap()
-            })
+            b.iter(|| c14n::canonicalize(&doc, signed_info, None, C14nMode::Exclusive10, &[]).unwrap())
         });
         group.bench_function("c14n_assertion_libxml2", |b| {
-            b.iter(|| {
-                doc.canonicalize(assertion, Some(signature), C14nMode::Exclusive10, &[])
-                    .unwrap()
-            })
+            b.iter(|| doc.canonicalize(assertion, Some(signature), C14nMode::Exclusive10, &[]).unwrap())
         });
-        let c14n_bytes =
-            c14n::canonicalize(&doc, assertion, Some(signature), C14nMode::Exclusive10, &[])
-                .unwrap();
+        let c14n_bytes = c14n::canonicalize(&doc, assertion, Some(signature), C14nMode::Exclusive10, &[]).unwrap();
         group.bench_function("sha256_assertion", |b| {
             b.iter(|| hash(MessageDigest::sha256(), black_box(&c14n_bytes)).unwrap())
         });
-        let validated = saml::validate(
-            Input::Base64(encoded.as_bytes()),
-            &setup.policy,
-            &limits,
-            &request,
-        )
-        .unwrap();
+        let validated = saml::validate(Input::Base64(encoded.as_bytes()), &setup.policy, &limits, &request).unwrap();
         group.bench_function("claims_normalize", |b| {
-            b.iter(|| {
-                saml::claims::normalize(
-                    black_box(&validated.attributes),
-                    &setup.policy.attribute_mapping,
-                )
-            })
+            b.iter(|| saml::claims::normalize(black_box(&validated.attributes), &setup.policy.attribute_mapping))
         });
         group.finish();
     }
@@ -164,16 +113,11 @@ fn rsa_unit(c: &mut Criterion) {
     let setup = setup();
     let key = openssl::pkey::PKey::public_key_from_pem(&setup.idp_public_pem()).unwrap();
     let message = vec![0x5a_u8; 600];
-    let signature = setup
-        .idp
-        .sign_raw(&message, saml_validator::saml::ns::alg::RSA_SHA256)
-        .unwrap();
+    let signature = setup.idp.sign_raw(&message, saml_validator::saml::ns::alg::RSA_SHA256).unwrap();
     c.bench_function("unit_rsa2048_verify", |b| {
         b.iter(|| {
             let mut verifier = Verifier::new(MessageDigest::sha256(), &key).unwrap();
-            verifier
-                .verify_oneshot(black_box(&signature), black_box(&message))
-                .unwrap()
+            verifier.verify_oneshot(black_box(&signature), black_box(&message)).unwrap()
         })
     });
 }

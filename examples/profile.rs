@@ -11,16 +11,12 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let iterations: usize = args.next().map_or(1000, |a| a.parse().unwrap());
     let groups: usize = args.next().map_or(10, |a| a.parse().unwrap());
-    let (idp_id, sp, acs) = (
-        "https://sts.windows.net/x/",
-        "https://www.jitbit.com/web-helpdesk/",
-        "https://h.example/helpdesk/User/Login",
-    );
+    let (idp_id, sp, acs) =
+        ("https://sts.windows.net/x/", "https://www.jitbit.com/web-helpdesk/", "https://h.example/helpdesk/User/Login");
     let idp = TestIdp::generate().unwrap();
     let now = saml::time::parse("2026-11-29T10:00:00Z").unwrap();
-    let xml = ResponseSpec::entra(idp_id, sp, acs, Some("_r"), now, groups, 1)
-        .signed(&idp, Signing::Assertion)
-        .unwrap();
+    let xml =
+        ResponseSpec::entra(idp_id, sp, acs, Some("_r"), now, groups, 1).signed(&idp, Signing::Assertion).unwrap();
     let encoded = post_binding(&xml);
     let policy = TenantPolicy {
         idp_entity_id: idp_id.into(),
@@ -34,26 +30,12 @@ fn main() {
         keys: vec![TrustedKey::from_certificate_text(&idp.certificate_pem()).unwrap()],
         attribute_mapping: Default::default(),
     };
-    let request = Request {
-        expected_request_id: Some("_r"),
-        now,
-    };
+    let request = Request { expected_request_id: Some("_r"), now };
     let limits = Limits::default();
     let started = std::time::Instant::now();
     for _ in 0..iterations {
-        std::hint::black_box(
-            saml::validate(
-                Input::Base64(encoded.as_bytes()),
-                &policy,
-                &limits,
-                &request,
-            )
-            .unwrap(),
-        );
+        std::hint::black_box(saml::validate(Input::Base64(encoded.as_bytes()), &policy, &limits, &request).unwrap());
     }
     let per = started.elapsed() / iterations.max(1) as u32;
-    println!(
-        "{} bytes, {groups} groups: {per:?} per validation over {iterations} iterations",
-        xml.len()
-    );
+    println!("{} bytes, {groups} groups: {per:?} per validation over {iterations} iterations", xml.len());
 }

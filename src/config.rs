@@ -96,9 +96,8 @@ impl Config {
 
     /// Parses configuration text; relative `certificate_files` are resolved against `base`.
     pub fn parse(text: &str, base: &Path) -> Result<Config, ConfigErrors> {
-        let table: Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| ConfigErrors(vec![format!("not valid TOML: {e}")]))?;
+        let table: Table =
+            text.parse().map_err(|e: toml::de::Error| ConfigErrors(vec![format!("not valid TOML: {e}")]))?;
         let mut problems = Vec::new();
         let mut root = Reader::new(&table, String::new(), &mut problems);
         let server_table = root.table("server");
@@ -117,10 +116,7 @@ impl Config {
                 continue;
             };
             if !ids.insert(tenant.id.clone()) {
-                problems.push(format!(
-                    "tenants[{index}]: duplicate tenant id {:?}",
-                    tenant.id
-                ));
+                problems.push(format!("tenants[{index}]: duplicate tenant id {:?}", tenant.id));
             }
             tenants.push(tenant);
         }
@@ -128,12 +124,7 @@ impl Config {
             problems.push("no [[tenants]] configured".into());
         }
         if problems.is_empty() {
-            Ok(Config {
-                server,
-                logging,
-                limits,
-                tenants,
-            })
+            Ok(Config { server, logging, limits, tenants })
         } else {
             Err(ConfigErrors(problems))
         }
@@ -151,12 +142,7 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn new(table: &'a Table, path: String, problems: &'a mut Vec<String>) -> Self {
-        Reader {
-            table,
-            path,
-            problems,
-            known: BTreeSet::new(),
-        }
+        Reader { table, path, problems, known: BTreeSet::new() }
     }
 
     fn at(&self, key: &str) -> String {
@@ -185,10 +171,7 @@ impl<'a> Reader<'a> {
             }
             Value::String(s) => Some(s.clone()),
             other => {
-                self.problem(
-                    key,
-                    format!("expected a string, found {}", other.type_str()),
-                );
+                self.problem(key, format!("expected a string, found {}", other.type_str()));
                 None
             }
         }
@@ -214,21 +197,13 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn integer(
-        &mut self,
-        key: &'static str,
-        default: i64,
-        range: std::ops::RangeInclusive<i64>,
-    ) -> i64 {
+    fn integer(&mut self, key: &'static str, default: i64, range: std::ops::RangeInclusive<i64>) -> i64 {
         match self.get(key) {
             None => default,
             Some(Value::Integer(n)) if range.contains(n) => *n,
             Some(Value::Integer(n)) => {
                 let n = *n;
-                self.problem(
-                    key,
-                    format!("{n} is outside {}..={}", range.start(), range.end()),
-                );
+                self.problem(key, format!("{n} is outside {}..={}", range.start(), range.end()));
                 default
             }
             Some(other) => {
@@ -249,10 +224,7 @@ impl<'a> Reader<'a> {
                         Value::String(s) => out.push(s.clone()),
                         other => {
                             let found = other.type_str();
-                            self.problem(
-                                &format!("{key}[{i}]"),
-                                format!("expected a string, found {found}"),
-                            );
+                            self.problem(&format!("{key}[{i}]"), format!("expected a string, found {found}"));
                         }
                     }
                 }
@@ -304,8 +276,7 @@ impl<'a> Reader<'a> {
             if !self.known.contains(key.as_str()) {
                 let at = self.at(key);
                 let known = self.known.iter().copied().collect::<Vec<_>>().join(", ");
-                self.problems
-                    .push(format!("{at}: unknown key (known keys: {known})"));
+                self.problems.push(format!("{at}: unknown key (known keys: {known})"));
             }
         }
     }
@@ -317,18 +288,11 @@ fn read_server(table: Option<&Table>, problems: &mut Vec<String>) -> ServerConfi
     let mut r = Reader::new(table, "server".into(), problems);
     let http_addr = r.string("http_addr").unwrap_or(defaults.http_addr);
     if http_addr.parse::<std::net::SocketAddr>().is_err() {
-        r.problem(
-            "http_addr",
-            format!("{http_addr:?} is not an address like 127.0.0.1:8080"),
-        );
+        r.problem("http_addr", format!("{http_addr:?} is not an address like 127.0.0.1:8080"));
     }
     let server = ServerConfig {
         http_addr,
-        max_body_bytes: r.integer(
-            "max_body_bytes",
-            defaults.max_body_bytes as i64,
-            1024..=16 * 1024 * 1024,
-        ) as usize,
+        max_body_bytes: r.integer("max_body_bytes", defaults.max_body_bytes as i64, 1024..=16 * 1024 * 1024) as usize,
         max_concurrent_validations: r.integer(
             "max_concurrent_validations",
             defaults.max_concurrent_validations as i64,
@@ -344,10 +308,7 @@ fn read_server(table: Option<&Table>, problems: &mut Vec<String>) -> ServerConfi
     };
     if let Some(addr) = &server.metrics_addr {
         if addr.parse::<std::net::SocketAddr>().is_err() {
-            r.problem(
-                "metrics_addr",
-                format!("{addr:?} is not an address like 127.0.0.1:9100"),
-            );
+            r.problem("metrics_addr", format!("{addr:?} is not an address like 127.0.0.1:9100"));
         }
     }
     r.finish();
@@ -366,10 +327,7 @@ fn read_logging(table: Option<&Table>, problems: &mut Vec<String>) -> LoggingCon
     };
     if let Some(level) = &logging.level {
         if tracing_subscriber::EnvFilter::try_new(level).is_err() {
-            r.problem(
-                "level",
-                format!("{level:?} is not a log filter such as \"info\""),
-            );
+            r.problem("level", format!("{level:?} is not a log filter such as \"info\""));
         }
     }
     if let Some(format) = &logging.format {
@@ -386,11 +344,8 @@ fn read_limits(table: Option<&Table>, problems: &mut Vec<String>) -> Limits {
     let Some(table) = table else { return d };
     let mut r = Reader::new(table, "limits".into(), problems);
     let limits = Limits {
-        max_document_bytes: r.integer(
-            "max_document_bytes",
-            d.max_document_bytes as i64,
-            1024..=8 * 1024 * 1024,
-        ) as usize,
+        max_document_bytes: r.integer("max_document_bytes", d.max_document_bytes as i64, 1024..=8 * 1024 * 1024)
+            as usize,
         max_depth: r.integer("max_depth", d.max_depth as i64, 8..=256) as usize,
         max_nodes: r.integer("max_nodes", d.max_nodes as i64, 100..=1_000_000) as usize,
         max_attributes_per_element: r.integer(
@@ -413,24 +368,12 @@ fn read_limits(table: Option<&Table>, problems: &mut Vec<String>) -> Limits {
     limits
 }
 
-fn read_tenant(
-    table: &Table,
-    index: usize,
-    base: &Path,
-    problems: &mut Vec<String>,
-) -> Option<TenantConfig> {
+fn read_tenant(table: &Table, index: usize, base: &Path, problems: &mut Vec<String>) -> Option<TenantConfig> {
     let mut r = Reader::new(table, format!("tenants[{index}]"), problems);
     let id = r.required_string("id");
     if let Some(id) = &id {
-        if !id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-            || id.len() > 128
-        {
-            r.problem(
-                "id",
-                format!("{id:?} may only use letters, digits, '-', '_' and '.' (at most 128)"),
-            );
+        if !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) || id.len() > 128 {
+            r.problem("id", format!("{id:?} may only use letters, digits, '-', '_' and '.' (at most 128)"));
         }
     }
     let idp_entity_id = r.required_string("idp_entity_id");
@@ -438,10 +381,7 @@ fn read_tenant(
     let acs_url = r.required_string("acs_url");
     if let Some(url) = &acs_url {
         if !(url.starts_with("https://") || url.starts_with("http://")) {
-            r.problem(
-                "acs_url",
-                format!("{url:?} must be an absolute http(s) URL"),
-            );
+            r.problem("acs_url", format!("{url:?} must be an absolute http(s) URL"));
         }
     }
     let inline = r.strings("certificates");
@@ -466,30 +406,16 @@ fn read_tenant(
         match std::fs::read_to_string(&path) {
             Ok(text) => match TrustedKey::from_certificate_text(&text) {
                 Ok(key) => keys.push(key),
-                Err(e) => r.problem(
-                    &format!("certificate_files[{i}]"),
-                    format!("{}: {e}", path.display()),
-                ),
+                Err(e) => r.problem(&format!("certificate_files[{i}]"), format!("{}: {e}", path.display())),
             },
-            Err(e) => r.problem(
-                &format!("certificate_files[{i}]"),
-                format!("cannot read {}: {e}", path.display()),
-            ),
+            Err(e) => r.problem(&format!("certificate_files[{i}]"), format!("cannot read {}: {e}", path.display())),
         }
     }
     if inline.is_empty() && files.is_empty() {
-        r.problem(
-            "certificates",
-            "the tenant has no certificate (set certificates or certificate_files)",
-        );
+        r.problem("certificates", "the tenant has no certificate (set certificates or certificate_files)");
     }
     for key in &keys {
-        if key.is_ec()
-            && !matches!(
-                key.info.key_type.as_str(),
-                "EC-prime256v1" | "EC-secp384r1" | "EC-secp521r1"
-            )
-        {
+        if key.is_ec() && !matches!(key.info.key_type.as_str(), "EC-prime256v1" | "EC-secp384r1" | "EC-secp521r1") {
             r.problem(
                 "certificates",
                 format!(
@@ -528,18 +454,10 @@ fn read_tenant(
 }
 
 /// `[tenants.attribute_mapping]`: each key replaces the default attribute names for one claim.
-fn read_mapping(
-    table: Option<&Table>,
-    index: usize,
-    problems: &mut Vec<String>,
-) -> AttributeMapping {
+fn read_mapping(table: Option<&Table>, index: usize, problems: &mut Vec<String>) -> AttributeMapping {
     let mut mapping = AttributeMapping::default();
     let Some(table) = table else { return mapping };
-    let mut r = Reader::new(
-        table,
-        format!("tenants[{index}].attribute_mapping"),
-        problems,
-    );
+    let mut r = Reader::new(table, format!("tenants[{index}].attribute_mapping"), problems);
     let slots: [(&'static str, &mut Vec<String>); 11] = [
         ("email", &mut mapping.email),
         ("first_name", &mut mapping.first_name),

@@ -44,11 +44,7 @@ impl State {
 }
 
 /// Binds the listener (port 0 picks a free one) and returns the server with its bound address.
-pub fn bind(
-    state: Arc<State>,
-    addr: &str,
-    workers: usize,
-) -> std::io::Result<(Server, Vec<SocketAddr>)> {
+pub fn bind(state: Arc<State>, addr: &str, workers: usize) -> std::io::Result<(Server, Vec<SocketAddr>)> {
     let data = web::Data::from(state);
     let mut server = HttpServer::new(move || {
         App::new()
@@ -74,10 +70,7 @@ pub fn bind(
 pub fn bind_metrics(state: Arc<State>, addr: &str) -> std::io::Result<(Server, Vec<SocketAddr>)> {
     let data = web::Data::from(state);
     let server = HttpServer::new(move || {
-        App::new()
-            .app_data(data.clone())
-            .route("/metrics", web::get().to(metrics))
-            .default_service(web::to(not_found))
+        App::new().app_data(data.clone()).route("/metrics", web::get().to(metrics)).default_service(web::to(not_found))
     })
     .workers(1)
     .client_request_timeout(std::time::Duration::from_secs(5))
@@ -105,23 +98,14 @@ impl Drop for InFlight<'_> {
     }
 }
 
-async fn validate(
-    state: web::Data<State>,
-    request: HttpRequest,
-    payload: web::Payload,
-) -> HttpResponse {
+async fn validate(state: web::Data<State>, request: HttpRequest, payload: web::Payload) -> HttpResponse {
     let started = Instant::now();
     let request_id = request_id(&request);
     if state.in_flight.fetch_add(1, Ordering::AcqRel) >= state.max_in_flight {
         state.in_flight.fetch_sub(1, Ordering::AcqRel);
-        let result = Err(Error::new(
-            Code::Overloaded,
-            "too many validations in flight; retry shortly",
-        ));
+        let result = Err(Error::new(Code::Overloaded, "too many validations in flight; retry shortly"));
         let mut response = finish(&state, &request_id, UNKNOWN_TENANT, result, started, 0);
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return response;
     }
     state.metrics.in_flight().inc();
@@ -138,14 +122,7 @@ async fn validate(
                 Code::MalformedRequest,
                 format!("body must be JSON {{tenant, saml_response, expected_request_id?}}: {e}"),
             );
-            return finish(
-                &state,
-                &request_id,
-                UNKNOWN_TENANT,
-                Err(error),
-                started,
-                body.len(),
-            );
+            return finish(&state, &request_id, UNKNOWN_TENANT, Err(error), started, body.len());
         }
     };
     let input = ValidateRequest {
@@ -154,27 +131,15 @@ async fn validate(
         expected_request_id: parsed.expected_request_id.as_deref(),
     };
     let result = state.service.validate(&input, service::wall_clock());
-    let tenant = if state.service.has_tenant(&parsed.tenant) {
-        parsed.tenant.as_str()
-    } else {
-        UNKNOWN_TENANT
-    };
+    let tenant = if state.service.has_tenant(&parsed.tenant) { parsed.tenant.as_str() } else { UNKNOWN_TENANT };
     finish(&state, &request_id, tenant, result, started, body.len())
 }
 
 /// Reads the body ourselves so an oversize request gets our JSON error, checked against
 /// Content-Length first and then against the bytes actually received.
-async fn read_body(
-    state: &State,
-    request: &HttpRequest,
-    mut payload: web::Payload,
-) -> Result<web::BytesMut, Error> {
-    let too_large = || {
-        Error::new(
-            Code::PayloadTooLarge,
-            format!("request body exceeds {} bytes", state.max_body_bytes),
-        )
-    };
+async fn read_body(state: &State, request: &HttpRequest, mut payload: web::Payload) -> Result<web::BytesMut, Error> {
+    let too_large =
+        || Error::new(Code::PayloadTooLarge, format!("request body exceeds {} bytes", state.max_body_bytes));
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -185,8 +150,7 @@ async fn read_body(
     }
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(8192).min(state.max_body_bytes));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|_| Error::new(Code::MalformedRequest, "request body could not be read"))?;
+        let chunk = chunk.map_err(|_| Error::new(Code::MalformedRequest, "request body could not be read"))?;
         if body.len() + chunk.len() > state.max_body_bytes {
             return Err(too_large());
         }
@@ -205,41 +169,28 @@ fn finish(
     payload_bytes: usize,
 ) -> HttpResponse {
     let elapsed = started.elapsed();
-    state
-        .metrics
-        .observe(tenant, &result, elapsed, payload_bytes);
+    state.metrics.observe(tenant, &result, elapsed, payload_bytes);
     log(state, request_id, tenant, &result, elapsed);
     match result {
-        Ok(validated) => HttpResponse::Ok()
-            .insert_header(("x-request-id", request_id.to_string()))
-            .json(ValidBody {
-                valid: true,
-                tenant,
-                result: &validated,
-            }),
+        Ok(validated) => HttpResponse::Ok().insert_header(("x-request-id", request_id.to_string())).json(ValidBody {
+            valid: true,
+            tenant,
+            result: &validated,
+        }),
         Err(error) => error_response(&error, request_id),
     }
 }
 
 fn error_response(error: &Error, request_id: &str) -> HttpResponse {
     let disposition = wire::disposition(error.code);
-    let status =
-        StatusCode::from_u16(disposition.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    HttpResponse::build(status)
-        .insert_header(("x-request-id", request_id.to_string()))
-        .json(ErrorBody::new(error))
+    let status = StatusCode::from_u16(disposition.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    HttpResponse::build(status).insert_header(("x-request-id", request_id.to_string())).json(ErrorBody::new(error))
 }
 
 /// One event per validation: tenant (a configured id or "-"), outcome, stable code, duration,
 /// request id, and a hash of the assertion ID. Never the NameID, attribute values, the message
 /// (an IdP status message can name the user) or the document.
-fn log(
-    state: &State,
-    request_id: &str,
-    tenant: &str,
-    result: &Result<Validated, Error>,
-    elapsed: std::time::Duration,
-) {
+fn log(state: &State, request_id: &str, tenant: &str, result: &Result<Validated, Error>, elapsed: std::time::Duration) {
     let duration_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
     match result {
         Ok(validated) => {
@@ -278,19 +229,12 @@ fn short_hash(salt: Option<&str>, value: &str) -> String {
         hasher.update(&[0]);
     }
     hasher.update(value.as_bytes());
-    hasher.finish()[..8]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hasher.finish()[..8].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The caller's `X-Request-Id` when it is a short printable token, otherwise a fresh one.
 fn request_id(request: &HttpRequest) -> String {
-    if let Some(given) = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-    {
+    if let Some(given) = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()) {
         if !given.is_empty() && given.len() <= 128 && given.bytes().all(|b| b.is_ascii_graphic()) {
             return given.to_string();
         }
@@ -309,17 +253,14 @@ async fn healthz() -> HttpResponse {
 async fn readyz(state: web::Data<State>) -> HttpResponse {
     let tenants = state.service.tenant_count();
     if tenants == 0 {
-        return HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({"status": "not_ready", "tenants": 0}));
+        return HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "not_ready", "tenants": 0}));
     }
     HttpResponse::Ok().json(serde_json::json!({"status": "ready", "tenants": tenants}))
 }
 
 async fn metrics(state: web::Data<State>) -> HttpResponse {
     let body = state.metrics.render(&state.service, service::wall_clock());
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(body)
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
 }
 
 async fn metrics_on_main(state: web::Data<State>) -> HttpResponse {
@@ -331,6 +272,5 @@ async fn metrics_on_main(state: web::Data<State>) -> HttpResponse {
 }
 
 async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound()
-        .json(serde_json::json!({"error": {"code": "not_found", "message": "no such endpoint"}}))
+    HttpResponse::NotFound().json(serde_json::json!({"error": {"code": "not_found", "message": "no such endpoint"}}))
 }

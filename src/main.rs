@@ -16,11 +16,7 @@ use saml_validator::wire::{ErrorBody, ValidBody};
 use saml_validator::{http, telemetry};
 
 #[derive(Parser)]
-#[command(
-    name = "saml-validator",
-    version,
-    about = "Validates SAML responses for help-desk tenants"
-)]
+#[command(name = "saml-validator", version, about = "Validates SAML responses for help-desk tenants")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -62,19 +58,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(&config),
-        Command::Validate {
-            config,
-            tenant,
-            at,
-            expected_request_id,
-            file,
-        } => validate(
-            &config,
-            &tenant,
-            at.as_deref(),
-            expected_request_id.as_deref(),
-            &file,
-        ),
+        Command::Validate { config, tenant, at, expected_request_id, file } => {
+            validate(&config, &tenant, at.as_deref(), expected_request_id.as_deref(), &file)
+        }
         Command::CheckConfig { file } => check_config(&file),
         Command::Demo { http_addr } => demo(&http_addr),
     }
@@ -92,10 +78,7 @@ fn serve(path: &Path) -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    telemetry::init(
-        config.logging.level.as_deref().unwrap_or("info"),
-        config.logging.format.as_deref(),
-    );
+    telemetry::init(config.logging.level.as_deref().unwrap_or("info"), config.logging.format.as_deref());
     if config.logging.debug_log_name_id_hash_salt.is_some() {
         tracing::warn!("logging.debug_log_name_id_hash_salt is set: validation events carry a salted NameID hash");
     }
@@ -106,11 +89,7 @@ fn run_server(config: &Config) -> ExitCode {
     let service = Arc::new(Service::new(config));
     let state = Arc::new(http::State::new(service, Arc::new(Metrics::new()), config));
     let result = actix_web::rt::System::new().block_on(async {
-        let (server, addrs) = http::bind(
-            state.clone(),
-            &config.server.http_addr,
-            config.server.workers,
-        )?;
+        let (server, addrs) = http::bind(state.clone(), &config.server.http_addr, config.server.workers)?;
         tracing::info!(addrs = ?addrs, tenants = config.tenants.len(), "listening");
         match &config.server.metrics_addr {
             Some(metrics_addr) => {
@@ -131,13 +110,7 @@ fn run_server(config: &Config) -> ExitCode {
     }
 }
 
-fn validate(
-    path: &Path,
-    tenant: &str,
-    at: Option<&str>,
-    expected: Option<&str>,
-    file: &str,
-) -> ExitCode {
+fn validate(path: &Path, tenant: &str, at: Option<&str>, expected: Option<&str>, file: &str) -> ExitCode {
     let config = match load(path) {
         Ok(config) => config,
         Err(code) => return code,
@@ -162,30 +135,14 @@ fn validate(
         eprintln!("cannot read {file}: {e}");
         return ExitCode::from(2);
     }
-    let input = if decode::looks_like_xml(&bytes) {
-        Input::Xml(&bytes)
-    } else {
-        Input::Base64(&bytes)
-    };
+    let input = if decode::looks_like_xml(&bytes) { Input::Xml(&bytes) } else { Input::Base64(&bytes) };
     let service = Service::new(&config);
-    let request = ValidateRequest {
-        tenant,
-        saml_response: input,
-        expected_request_id: expected,
-    };
+    let request = ValidateRequest { tenant, saml_response: input, expected_request_id: expected };
     let (json, code) = match service.validate(&request, now) {
-        Ok(validated) => (
-            serde_json::to_string_pretty(&ValidBody {
-                valid: true,
-                tenant,
-                result: &validated,
-            }),
-            ExitCode::SUCCESS,
-        ),
-        Err(error) => (
-            serde_json::to_string_pretty(&ErrorBody::new(&error)),
-            ExitCode::from(1),
-        ),
+        Ok(validated) => {
+            (serde_json::to_string_pretty(&ValidBody { valid: true, tenant, result: &validated }), ExitCode::SUCCESS)
+        }
+        Err(error) => (serde_json::to_string_pretty(&ErrorBody::new(&error)), ExitCode::from(1)),
     };
     match json {
         Ok(json) => println!("{json}"),
@@ -205,11 +162,7 @@ fn check_config(path: &Path) -> ExitCode {
                 for key in &tenant.policy.keys {
                     println!(
                         "  {}: {} {} sha256={} not_after={}",
-                        tenant.id,
-                        key.info.key_type,
-                        key.info.subject,
-                        key.info.sha256_fingerprint,
-                        key.info.not_after
+                        tenant.id, key.info.key_type, key.info.subject, key.info.sha256_fingerprint, key.info.not_after
                     );
                 }
             }
@@ -246,10 +199,7 @@ fn demo(http_addr: &str) -> ExitCode {
     let state = Arc::new(http::State::new(service, Arc::new(Metrics::new()), &config));
     let result = actix_web::rt::System::new().block_on(async {
         let (server, addrs) = http::bind(state, &config.server.http_addr, 1)?;
-        let addr = addrs
-            .first()
-            .copied()
-            .ok_or_else(|| std::io::Error::other("no listening address"))?;
+        let addr = addrs.first().copied().ok_or_else(|| std::io::Error::other("no listening address"))?;
         let request_id = format!("_{}", test_idp::guid(std::process::id().into()));
         let spec = ResponseSpec::entra(
             &tenant.policy.idp_entity_id,
@@ -260,24 +210,15 @@ fn demo(http_addr: &str) -> ExitCode {
             10,
             u64::from(std::process::id()) << 16,
         );
-        let xml = spec
-            .signed(&idp, Signing::Assertion)
-            .map_err(std::io::Error::other)?;
+        let xml = spec.signed(&idp, Signing::Assertion).map_err(std::io::Error::other)?;
         let body = serde_json::json!({
             "tenant": tenant.id,
             "saml_response": test_idp::post_binding(&xml),
             "expected_request_id": request_id,
         });
-        println!(
-            "saml-validator demo: tenant \"{}\" trusts a freshly generated IdP key.",
-            tenant.id
-        );
-        println!(
-            "Validate a freshly signed Entra-style response (run it twice to see `replayed`):\n"
-        );
-        println!(
-            "curl -s http://{addr}/v1/validate -H 'content-type: application/json' -d '{body}'\n"
-        );
+        println!("saml-validator demo: tenant \"{}\" trusts a freshly generated IdP key.", tenant.id);
+        println!("Validate a freshly signed Entra-style response (run it twice to see `replayed`):\n");
+        println!("curl -s http://{addr}/v1/validate -H 'content-type: application/json' -d '{body}'\n");
         println!("Listening on http://{addr} (Ctrl-C to stop).");
         server.await
     });

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
 };
 
 use crate::saml::{Error, Validated};
@@ -30,13 +30,9 @@ pub struct Metrics {
 }
 
 /// Buckets from 20 µs (an in-process validation) to 50 ms (an overloaded replica).
-const DURATION_BUCKETS: &[f64] = &[
-    0.00002, 0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05,
-];
-const PAYLOAD_BUCKETS: &[f64] = &[
-    1024.0, 2048.0, 4096.0, 8192.0, 16384.0, 32768.0, 65536.0, 131072.0, 262144.0, 524288.0,
-    1048576.0,
-];
+const DURATION_BUCKETS: &[f64] = &[0.00002, 0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05];
+const PAYLOAD_BUCKETS: &[f64] =
+    &[1024.0, 2048.0, 4096.0, 8192.0, 16384.0, 32768.0, 65536.0, 131072.0, 262144.0, 524288.0, 1048576.0];
 
 fn must<T>(result: prometheus::Result<T>) -> T {
     // Metric definitions are static; a failure here is a programming error caught by tests.
@@ -48,39 +44,23 @@ impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
         let validations = must(IntCounterVec::new(
-            Opts::new(
-                "saml_validations_total",
-                "Validations by tenant, outcome (valid, rejected, error) and code.",
-            ),
+            Opts::new("saml_validations_total", "Validations by tenant, outcome (valid, rejected, error) and code."),
             &["tenant", "outcome", "code"],
         ));
         let duration = must(HistogramVec::new(
-            HistogramOpts::new(
-                "saml_validation_duration_seconds",
-                "Time from request received to verdict.",
-            )
-            .buckets(DURATION_BUCKETS.to_vec()),
+            HistogramOpts::new("saml_validation_duration_seconds", "Time from request received to verdict.")
+                .buckets(DURATION_BUCKETS.to_vec()),
             &["tenant"],
         ));
         let payload_bytes = must(Histogram::with_opts(
-            HistogramOpts::new(
-                "saml_request_payload_bytes",
-                "Size of validation request bodies.",
-            )
-            .buckets(PAYLOAD_BUCKETS.to_vec()),
+            HistogramOpts::new("saml_request_payload_bytes", "Size of validation request bodies.")
+                .buckets(PAYLOAD_BUCKETS.to_vec()),
         ));
-        let in_flight = must(IntGauge::new(
-            "saml_inflight_requests",
-            "Validations in progress.",
-        ));
-        let replay_entries = must(IntGauge::new(
-            "saml_replay_cache_entries",
-            "Assertion IDs remembered for replay detection.",
-        ));
-        let replay_hits = must(IntCounter::new(
-            "saml_replay_hits_total",
-            "Assertions refused because they were already used.",
-        ));
+        let in_flight = must(IntGauge::new("saml_inflight_requests", "Validations in progress."));
+        let replay_entries =
+            must(IntGauge::new("saml_replay_cache_entries", "Assertion IDs remembered for replay detection."));
+        let replay_hits =
+            must(IntCounter::new("saml_replay_hits_total", "Assertions refused because they were already used."));
         let certificate_expiry = must(IntGaugeVec::new(
             Opts::new(
                 "saml_certificate_expiry_seconds",
@@ -89,10 +69,7 @@ impl Metrics {
             &["tenant", "sha256"],
         ));
         let build_info = must(IntGaugeVec::new(
-            Opts::new(
-                "saml_build_info",
-                "Version and git revision of the running binary.",
-            ),
+            Opts::new("saml_build_info", "Version and git revision of the running binary."),
             &["version", "revision"],
         ));
         build_info
@@ -126,34 +103,20 @@ impl Metrics {
     }
 
     /// Records one finished validation. `tenant` must be a configured id or [`UNKNOWN_TENANT`].
-    pub fn observe(
-        &self,
-        tenant: &str,
-        result: &Result<Validated, Error>,
-        elapsed: Duration,
-        payload_bytes: usize,
-    ) {
+    pub fn observe(&self, tenant: &str, result: &Result<Validated, Error>, elapsed: Duration, payload_bytes: usize) {
         let (outcome, code) = match result {
             Ok(_) => ("valid", "none"),
             Err(error) => {
                 let disposition = wire::disposition(error.code);
-                let outcome = if disposition.http_status == 422 {
-                    "rejected"
-                } else {
-                    "error"
-                };
+                let outcome = if disposition.http_status == 422 { "rejected" } else { "error" };
                 if error.code == crate::saml::Code::Replayed {
                     self.replay_hits.inc();
                 }
                 (outcome, disposition.metric_label)
             }
         };
-        self.validations
-            .with_label_values(&[tenant, outcome, code])
-            .inc();
-        self.duration
-            .with_label_values(&[tenant])
-            .observe(elapsed.as_secs_f64());
+        self.validations.with_label_values(&[tenant, outcome, code]).inc();
+        self.duration.with_label_values(&[tenant]).observe(elapsed.as_secs_f64());
         self.payload_bytes.observe(payload_bytes as f64);
     }
 
@@ -163,15 +126,12 @@ impl Metrics {
 
     /// Prometheus text exposition, with point-in-time gauges refreshed from `service` at `now`.
     pub fn render(&self, service: &Service, now: DateTime<Utc>) -> String {
-        self.replay_entries
-            .set(i64::try_from(service.replay_entries()).unwrap_or(i64::MAX));
+        self.replay_entries.set(i64::try_from(service.replay_entries()).unwrap_or(i64::MAX));
         self.certificate_expiry.reset();
         for (tenant, policy) in service.tenants() {
             for key in &policy.keys {
                 let fingerprint = &key.info.sha256_fingerprint;
-                let seconds = key
-                    .not_after
-                    .map_or(0, |not_after| (not_after - now).num_seconds());
+                let seconds = key.not_after.map_or(0, |not_after| (not_after - now).num_seconds());
                 self.certificate_expiry
                     .with_label_values(&[tenant, &fingerprint[..16.min(fingerprint.len())]])
                     .set(seconds);

@@ -15,39 +15,20 @@ pub struct ReplayCache {
 struct UntilExpiry;
 
 impl Expiry<String, Duration> for UntilExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &String,
-        ttl: &Duration,
-        _created_at: Instant,
-    ) -> Option<Duration> {
+    fn expire_after_create(&self, _key: &String, ttl: &Duration, _created_at: Instant) -> Option<Duration> {
         Some(*ttl)
     }
 }
 
 impl ReplayCache {
     pub fn new(capacity: u64) -> ReplayCache {
-        ReplayCache {
-            seen: Cache::builder()
-                .max_capacity(capacity)
-                .expire_after(UntilExpiry)
-                .build(),
-        }
+        ReplayCache { seen: Cache::builder().max_capacity(capacity).expire_after(UntilExpiry).build() }
     }
 
     /// Records `(tenant, assertion_id)`; false if it was already recorded and not yet expired.
     /// Atomic: of two concurrent requests with the same assertion, exactly one gets `true`.
-    pub fn first_use(
-        &self,
-        tenant: &str,
-        assertion_id: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> bool {
-        let ttl = (until - now)
-            .to_std()
-            .unwrap_or(Duration::ZERO)
-            .max(Duration::from_secs(1));
+    pub fn first_use(&self, tenant: &str, assertion_id: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> bool {
+        let ttl = (until - now).to_std().unwrap_or(Duration::ZERO).max(Duration::from_secs(1));
         let key = format!("{tenant}\u{0}{assertion_id}");
         self.seen.entry(key).or_insert_with(|| ttl).is_fresh()
     }
@@ -83,10 +64,7 @@ mod tests {
             .map(|h| h.join().unwrap())
             .sum();
         assert_eq!(winners, 1);
-        assert!(
-            cache.first_use("other-tenant", "_a", now, until),
-            "tenants are separate"
-        );
+        assert!(cache.first_use("other-tenant", "_a", now, until), "tenants are separate");
         assert!(!cache.first_use("t", "_a", now, until));
     }
 }

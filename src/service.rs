@@ -32,11 +32,7 @@ pub struct Service {
 impl Service {
     pub fn new(config: &Config) -> Service {
         Service {
-            tenants: config
-                .tenants
-                .iter()
-                .map(|t| (t.id.clone(), Arc::new(t.policy.clone())))
-                .collect(),
+            tenants: config.tenants.iter().map(|t| (t.id.clone(), Arc::new(t.policy.clone()))).collect(),
             limits: config.limits.clone(),
             replay: ReplayCache::new(config.server.replay_cache_capacity),
         }
@@ -47,9 +43,7 @@ impl Service {
     }
 
     pub fn tenants(&self) -> impl Iterator<Item = (&str, &TenantPolicy)> {
-        self.tenants
-            .iter()
-            .map(|(id, policy)| (id.as_str(), policy.as_ref()))
+        self.tenants.iter().map(|(id, policy)| (id.as_str(), policy.as_ref()))
     }
 
     pub fn replay_entries(&self) -> u64 {
@@ -62,33 +56,17 @@ impl Service {
 
     /// Validates at `now`, then records the assertion ID so that the same assertion is refused
     /// (`replayed`) until it expires.
-    pub fn validate(
-        &self,
-        request: &ValidateRequest<'_>,
-        now: DateTime<Utc>,
-    ) -> Result<Validated, Error> {
+    pub fn validate(&self, request: &ValidateRequest<'_>, now: DateTime<Utc>) -> Result<Validated, Error> {
         let policy = self.tenants.get(request.tenant).ok_or_else(|| {
-            Error::new(
-                Code::UnknownTenant,
-                format!("no tenant {}", saml::error::quote(request.tenant)),
-            )
+            Error::new(Code::UnknownTenant, format!("no tenant {}", saml::error::quote(request.tenant)))
         })?;
-        let core_request = Request {
-            expected_request_id: request.expected_request_id,
-            now,
-        };
+        let core_request = Request { expected_request_id: request.expected_request_id, now };
         let validated = saml::validate(request.saml_response, policy, &self.limits, &core_request)?;
         // Remember the ID until the assertion could no longer be accepted anyway: its expiry
         // plus the skew we tolerate.
         let skew = chrono::Duration::seconds(policy.clock_skew_seconds);
-        let remember_until = validated
-            .expires_at
-            .checked_add_signed(skew)
-            .unwrap_or(validated.expires_at);
-        if !self
-            .replay
-            .first_use(request.tenant, &validated.assertion_id, now, remember_until)
-        {
+        let remember_until = validated.expires_at.checked_add_signed(skew).unwrap_or(validated.expires_at);
+        if !self.replay.first_use(request.tenant, &validated.assertion_id, now, remember_until) {
             return Err(Error::new(
                 Code::Replayed,
                 format!(

@@ -48,11 +48,7 @@ pub struct SignOptions {
 
 impl Default for SignOptions {
     fn default() -> Self {
-        SignOptions {
-            signature_method: alg::RSA_SHA256,
-            digest_method: alg::SHA256,
-            key_info: true,
-        }
+        SignOptions { signature_method: alg::RSA_SHA256, digest_method: alg::SHA256, key_info: true }
     }
 }
 
@@ -76,8 +72,7 @@ impl TestIdp {
 
     fn with_key(key: PKey<Private>) -> Result<TestIdp, String> {
         let mut name = X509NameBuilder::new().map_err(ssl)?;
-        name.append_entry_by_text("CN", "saml-validator test IdP")
-            .map_err(ssl)?;
+        name.append_entry_by_text("CN", "saml-validator test IdP").map_err(ssl)?;
         let name = name.build();
         let mut builder = X509Builder::new().map_err(ssl)?;
         builder.set_version(2).map_err(ssl)?;
@@ -88,17 +83,12 @@ impl TestIdp {
         builder.set_subject_name(&name).map_err(ssl)?;
         builder.set_issuer_name(&name).map_err(ssl)?;
         builder.set_pubkey(&key).map_err(ssl)?;
-        let (not_before, not_after) = (
-            Asn1Time::days_from_now(0).map_err(ssl)?,
-            Asn1Time::days_from_now(365).map_err(ssl)?,
-        );
+        let (not_before, not_after) =
+            (Asn1Time::days_from_now(0).map_err(ssl)?, Asn1Time::days_from_now(365).map_err(ssl)?);
         builder.set_not_before(&not_before).map_err(ssl)?;
         builder.set_not_after(&not_after).map_err(ssl)?;
         builder.sign(&key, MessageDigest::sha256()).map_err(ssl)?;
-        Ok(TestIdp {
-            key,
-            cert: builder.build(),
-        })
+        Ok(TestIdp { key, cert: builder.build() })
     }
 
     /// The certificate as PEM.
@@ -136,10 +126,7 @@ impl TestIdp {
             dv = b64.encode(digest),
         );
         let info_c14n = {
-            let wrapper = format!(
-                "<Signature xmlns=\"{}\">{signed_info}</Signature>",
-                ns::DSIG
-            );
+            let wrapper = format!("<Signature xmlns=\"{}\">{signed_info}</Signature>", ns::DSIG);
             let doc = xml::parse(wrapper.as_bytes()).map_err(|e| e.to_string())?;
             let root = doc.root().ok_or("no root")?;
             let info = root.elements().next().ok_or("no SignedInfo")?;
@@ -159,14 +146,8 @@ impl TestIdp {
             ns::DSIG,
             b64.encode(signature_value)
         );
-        let at =
-            issuer_end(document, id).ok_or("element has no Issuer to place the Signature after")?;
-        Ok(format!(
-            "{}{}{}",
-            &document[..at],
-            signature,
-            &document[at..]
-        ))
+        let at = issuer_end(document, id).ok_or("element has no Issuer to place the Signature after")?;
+        Ok(format!("{}{}{}", &document[..at], signature, &document[at..]))
     }
 
     /// A raw signature over `data` with `method` (benchmarks compare against this).
@@ -192,9 +173,7 @@ impl TestIdp {
         let width = usize::try_from(self.key.bits()).unwrap_or(256).div_ceil(8);
         let mut out = Vec::with_capacity(width * 2);
         for part in [sig.r(), sig.s()] {
-            let bytes = part
-                .to_vec_padded(i32::try_from(width).unwrap_or(32))
-                .map_err(ssl)?;
+            let bytes = part.to_vec_padded(i32::try_from(width).unwrap_or(32)).map_err(ssl)?;
             out.extend_from_slice(&bytes);
         }
         Ok(out)
@@ -369,15 +348,8 @@ impl ResponseSpec {
             out.push_str(&format!(" InResponseTo=\"{}\"", e(request)));
         }
         out.push_str(&format!(" xmlns:samlp=\"{}\">", ns::PROTOCOL));
-        out.push_str(&format!(
-            "<Issuer xmlns=\"{}\">{}</Issuer>",
-            ns::ASSERTION,
-            e(&self.issuer)
-        ));
-        out.push_str(&format!(
-            "<samlp:Status><samlp:StatusCode Value=\"{}\"/></samlp:Status>",
-            e(&self.status_code)
-        ));
+        out.push_str(&format!("<Issuer xmlns=\"{}\">{}</Issuer>", ns::ASSERTION, e(&self.issuer)));
+        out.push_str(&format!("<samlp:Status><samlp:StatusCode Value=\"{}\"/></samlp:Status>", e(&self.status_code)));
         out.push_str(&self.render_assertion());
         out.push_str("</samlp:Response>");
         out
@@ -424,10 +396,7 @@ impl ResponseSpec {
             out.push_str("</Attribute>");
         }
         out.push_str("</AttributeStatement>");
-        out.push_str(&format!(
-            "<AuthnStatement AuthnInstant=\"{}\"",
-            t(self.authn_instant)
-        ));
+        out.push_str(&format!("<AuthnStatement AuthnInstant=\"{}\"", t(self.authn_instant)));
         if let Some(end) = self.session_not_on_or_after {
             out.push_str(&format!(" SessionNotOnOrAfter=\"{}\"", t(end)));
         }
@@ -443,12 +412,7 @@ impl ResponseSpec {
         self.signed_with(idp, signing, &SignOptions::default())
     }
 
-    pub fn signed_with(
-        &self,
-        idp: &TestIdp,
-        signing: Signing,
-        options: &SignOptions,
-    ) -> Result<String, String> {
+    pub fn signed_with(&self, idp: &TestIdp, signing: Signing, options: &SignOptions) -> Result<String, String> {
         let mut xml = self.render();
         if matches!(signing, Signing::Assertion | Signing::Both) {
             xml = idp.sign(&xml, &self.assertion_id, options)?;

@@ -35,11 +35,7 @@ pub const fn disposition(code: Code) -> Disposition {
         // Every other code is a verdict about the SAML response: the request itself was fine.
         _ => (422, GrpcCode::Ok),
     };
-    Disposition {
-        http_status,
-        grpc,
-        metric_label: code.as_str(),
-    }
+    Disposition { http_status, grpc, metric_label: code.as_str() }
 }
 
 /// JSON body of an accepted response (HTTP 200, CLI exit 0).
@@ -66,13 +62,7 @@ pub struct ErrorDetail<'a> {
 
 impl<'a> ErrorBody<'a> {
     pub fn new(error: &'a Error) -> ErrorBody<'a> {
-        ErrorBody {
-            valid: false,
-            error: ErrorDetail {
-                code: error.code.as_str(),
-                message: &error.message,
-            },
-        }
+        ErrorBody { valid: false, error: ErrorDetail { code: error.code.as_str(), message: &error.message } }
     }
 }
 
@@ -85,11 +75,7 @@ mod tests {
         let mut names = std::collections::HashSet::new();
         for &code in Code::ALL {
             let name = code.as_str();
-            assert!(
-                name.chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
-                "{name}"
-            );
+            assert!(name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'), "{name}");
             assert!(names.insert(name), "duplicate {name}");
             let d = disposition(code);
             assert_eq!(d.metric_label, name);
@@ -102,10 +88,7 @@ mod tests {
     fn readme_documents_every_code() {
         let readme = include_str!("../README.md");
         for code in Code::ALL {
-            assert!(
-                readme.contains(&format!("`{}`", code.as_str())),
-                "README lacks `{code}`"
-            );
+            assert!(readme.contains(&format!("`{}`", code.as_str())), "README lacks `{code}`");
         }
     }
 

@@ -17,9 +17,7 @@ use support::*;
 fn entra_signing_modes_all_validate() {
     let h = Harness::new();
     for signing in [Signing::Assertion, Signing::Response, Signing::Both] {
-        let validated = h
-            .check(&h.signed(signing))
-            .unwrap_or_else(|e| panic!("{signing:?}: {e}"));
+        let validated = h.check(&h.signed(signing)).unwrap_or_else(|e| panic!("{signing:?}: {e}"));
         assert_eq!(validated.subject.name_id, "ada@contoso.example");
         assert_eq!(validated.signed.assertion, signing != Signing::Response);
         assert_eq!(validated.signed.response, signing != Signing::Assertion);
@@ -36,24 +34,14 @@ fn claims_are_normalized_from_entra_uris() {
     assert_eq!(v.claims.last_name.as_deref(), Some("Lovelace"));
     assert_eq!(v.claims.display_name.as_deref(), Some("Ada Lovelace"));
     assert_eq!(v.claims.username.as_deref(), Some("ada@contoso.example"));
-    assert_eq!(
-        v.claims.groups.len(),
-        10,
-        "every value of a multi-valued attribute is kept"
-    );
+    assert_eq!(v.claims.groups.len(), 10, "every value of a multi-valued attribute is kept");
     assert_eq!(v.claims.groups, v.attributes[entra::GROUPS]);
     assert!(v.claims.object_id.is_some() && v.claims.idp_tenant_id.is_some());
     assert!(!v.claims.groups_overage);
     assert_eq!(v.claims.authn_methods.len(), 1);
-    assert_eq!(
-        v.session.authn_context.as_deref(),
-        Some("urn:oasis:names:tc:SAML:2.0:ac:classes:Password")
-    );
+    assert_eq!(v.session.authn_context.as_deref(), Some("urn:oasis:names:tc:SAML:2.0:ac:classes:Password"));
     assert_eq!(v.session.index.as_deref(), Some(v.assertion_id.as_str()));
-    assert_eq!(
-        v.valid_until,
-        saml::time::format(h.now + Duration::hours(1))
-    );
+    assert_eq!(v.valid_until, saml::time::format(h.now + Duration::hours(1)));
 }
 
 #[test]
@@ -61,13 +49,9 @@ fn entra_groups_overage_claim_is_reported() {
     let h = Harness::new();
     let mut spec = h.spec();
     spec.attributes.retain(|(name, _)| name != entra::GROUPS);
-    spec.attributes.push((
-        entra::GROUPS_LINK.into(),
-        vec!["https://graph.windows.net/tenant/users/oid/getMemberObjects".into()],
-    ));
-    let v = h
-        .check(&spec.signed(&h.idp, Signing::Assertion).unwrap())
-        .unwrap();
+    spec.attributes
+        .push((entra::GROUPS_LINK.into(), vec!["https://graph.windows.net/tenant/users/oid/getMemberObjects".into()]));
+    let v = h.check(&spec.signed(&h.idp, Signing::Assertion).unwrap()).unwrap();
     assert!(v.claims.groups_overage);
     assert!(v.claims.groups.is_empty());
 }
@@ -76,73 +60,37 @@ fn entra_groups_overage_claim_is_reported() {
 fn per_tenant_attribute_mapping_overrides_defaults() {
     let h = Harness::new();
     let mut spec = h.spec();
-    spec.attributes.push((
-        "urn:custom:mail".into(),
-        vec!["custom@contoso.example".into()],
-    ));
+    spec.attributes.push(("urn:custom:mail".into(), vec!["custom@contoso.example".into()]));
     let mut policy = h.policy.clone();
     policy.attribute_mapping.email = vec!["urn:custom:mail".into()];
-    let v = h
-        .check_with(&spec.signed(&h.idp, Signing::Assertion).unwrap(), &policy)
-        .unwrap();
+    let v = h.check_with(&spec.signed(&h.idp, Signing::Assertion).unwrap(), &policy).unwrap();
     assert_eq!(v.claims.email.as_deref(), Some("custom@contoso.example"));
 }
 
 #[test]
 fn ecdsa_and_sha2_variants_validate() {
     let h = Harness::with_idp(TestIdp::generate_ec().unwrap());
-    for (sm, dm) in [
-        (alg::ECDSA_SHA256, alg::SHA256),
-        (alg::ECDSA_SHA384, alg::SHA384),
-        (alg::ECDSA_SHA512, alg::SHA512),
-    ] {
-        let options = SignOptions {
-            signature_method: sm,
-            digest_method: dm,
-            key_info: false,
-        };
-        let xml = h
-            .spec()
-            .signed_with(&h.idp, Signing::Both, &options)
-            .unwrap();
+    for (sm, dm) in
+        [(alg::ECDSA_SHA256, alg::SHA256), (alg::ECDSA_SHA384, alg::SHA384), (alg::ECDSA_SHA512, alg::SHA512)]
+    {
+        let options = SignOptions { signature_method: sm, digest_method: dm, key_info: false };
+        let xml = h.spec().signed_with(&h.idp, Signing::Both, &options).unwrap();
         h.check(&xml).unwrap_or_else(|e| panic!("{sm}: {e}"));
     }
     let h = Harness::new();
-    for (sm, dm) in [
-        (alg::RSA_SHA384, alg::SHA384),
-        (alg::RSA_SHA512, alg::SHA512),
-    ] {
-        let options = SignOptions {
-            signature_method: sm,
-            digest_method: dm,
-            key_info: true,
-        };
-        h.check(
-            &h.spec()
-                .signed_with(&h.idp, Signing::Assertion, &options)
-                .unwrap(),
-        )
-        .unwrap();
+    for (sm, dm) in [(alg::RSA_SHA384, alg::SHA384), (alg::RSA_SHA512, alg::SHA512)] {
+        let options = SignOptions { signature_method: sm, digest_method: dm, key_info: true };
+        h.check(&h.spec().signed_with(&h.idp, Signing::Assertion, &options).unwrap()).unwrap();
     }
 }
 
 #[test]
 fn sha1_only_with_allow_sha1() {
     let h = Harness::new();
-    let options = SignOptions {
-        signature_method: alg::RSA_SHA1,
-        digest_method: alg::SHA1,
-        key_info: true,
-    };
-    let xml = h
-        .spec()
-        .signed_with(&h.idp, Signing::Assertion, &options)
-        .unwrap();
+    let options = SignOptions { signature_method: alg::RSA_SHA1, digest_method: alg::SHA1, key_info: true };
+    let xml = h.spec().signed_with(&h.idp, Signing::Assertion, &options).unwrap();
     assert_eq!(h.code(&xml), Code::Sha1NotAllowed);
-    let relaxed = TenantPolicy {
-        allow_sha1: true,
-        ..h.policy.clone()
-    };
+    let relaxed = TenantPolicy { allow_sha1: true, ..h.policy.clone() };
     h.check_with(&xml, &relaxed).unwrap();
 }
 
@@ -151,12 +99,8 @@ fn rollover_any_configured_key_verifies() {
     let h = Harness::new();
     let old = TestIdp::generate().unwrap();
     let mut policy = h.policy.clone();
-    policy.keys.insert(
-        0,
-        saml::keys::TrustedKey::from_certificate_text(&old.certificate_base64()).unwrap(),
-    );
-    h.check_with(&h.signed(Signing::Assertion), &policy)
-        .unwrap();
+    policy.keys.insert(0, saml::keys::TrustedKey::from_certificate_text(&old.certificate_base64()).unwrap());
+    h.check_with(&h.signed(Signing::Assertion), &policy).unwrap();
 }
 
 // ---------------------------------------------------------------- signature attacks
@@ -186,24 +130,13 @@ fn keyinfo_supplied_key_is_never_trusted() {
 fn tampered_values_break_the_digest() {
     let h = Harness::new();
     let signed = h.signed(Signing::Assertion);
-    let name_id = replace_once(
-        &signed,
-        ">ada@contoso.example</NameID>",
-        ">admin@contoso.example</NameID>",
-    );
+    let name_id = replace_once(&signed, ">ada@contoso.example</NameID>", ">admin@contoso.example</NameID>");
     assert_eq!(h.code(&name_id), Code::DigestMismatch);
-    let attribute = replace_once(
-        &signed,
-        "<AttributeValue>Ada</AttributeValue>",
-        "<AttributeValue>Eve</AttributeValue>",
-    );
+    let attribute =
+        replace_once(&signed, "<AttributeValue>Ada</AttributeValue>", "<AttributeValue>Eve</AttributeValue>");
     assert_eq!(h.code(&attribute), Code::DigestMismatch);
     let response_signed = h.signed(Signing::Response);
-    let tampered = replace_once(
-        &response_signed,
-        ">ada@contoso.example</NameID>",
-        ">admin@contoso.example</NameID>",
-    );
+    let tampered = replace_once(&response_signed, ">ada@contoso.example</NameID>", ">admin@contoso.example</NameID>");
     assert_eq!(h.code(&tampered), Code::DigestMismatch);
 }
 
@@ -225,32 +158,19 @@ fn comment_injection_in_name_id_returns_the_full_signed_text() {
     let mut spec = h.spec();
     spec.name_id = "ada@contoso.example.evil.example".into();
     spec.attributes.retain(|(n, _)| n != entra::EMAIL);
-    spec.attributes.push((
-        entra::EMAIL.into(),
-        vec!["ada@contoso.example.evil.example".into()],
-    ));
+    spec.attributes.push((entra::EMAIL.into(), vec!["ada@contoso.example.evil.example".into()]));
     let signed = spec.signed(&h.idp, Signing::Assertion).unwrap();
-    let injected = signed.replace(
-        "ada@contoso.example.evil.example",
-        "ada@contoso.example<!---->.evil.example",
-    );
+    let injected = signed.replace("ada@contoso.example.evil.example", "ada@contoso.example<!---->.evil.example");
     let v = h.check(&injected).unwrap();
     assert_eq!(v.subject.name_id, "ada@contoso.example.evil.example");
-    assert_eq!(
-        v.claims.email.as_deref(),
-        Some("ada@contoso.example.evil.example")
-    );
+    assert_eq!(v.claims.email.as_deref(), Some("ada@contoso.example.evil.example"));
 }
 
 #[test]
 fn processing_instruction_inside_signed_text_is_rejected() {
     let h = Harness::new();
     let signed = h.signed(Signing::Assertion);
-    let injected = replace_once(
-        &signed,
-        ">ada@contoso.example</NameID>",
-        ">ada@contoso.example<?evil x?></NameID>",
-    );
+    let injected = replace_once(&signed, ">ada@contoso.example</NameID>", ">ada@contoso.example<?evil x?></NameID>");
     assert_eq!(h.code(&injected), Code::ProcessingInstructionForbidden);
 }
 
@@ -279,10 +199,7 @@ fn reference_must_name_the_element_carrying_the_signature() {
 fn xslt_and_xpath_transforms_are_refused_before_any_work() {
     let h = Harness::new();
     let signed = h.signed(Signing::Assertion);
-    let exc = format!(
-        "<Transform Algorithm=\"{}\"/></Transforms>",
-        alg::EXC_C14N_10
-    );
+    let exc = format!("<Transform Algorithm=\"{}\"/></Transforms>", alg::EXC_C14N_10);
     for transform in [
         "<Transform Algorithm=\"http://www.w3.org/TR/1999/REC-xslt-19991116\"><xsl:stylesheet xmlns:xsl=\"http://www.w3.org/1999/XSL/Transform\" version=\"1.0\"/></Transform>",
         "<Transform Algorithm=\"http://www.w3.org/TR/1999/REC-xpath-19991116\"><XPath>1</XPath></Transform>",
@@ -292,11 +209,7 @@ fn xslt_and_xpath_transforms_are_refused_before_any_work() {
         let edited = replace_once(&signed, &exc, &format!("{transform}</Transforms>"));
         assert_eq!(h.code(&edited), Code::TransformUnsupported, "{transform}");
     }
-    let no_enveloped = replace_once(
-        &signed,
-        &format!("<Transform Algorithm=\"{}\"/>", alg::ENVELOPED),
-        "",
-    );
+    let no_enveloped = replace_once(&signed, &format!("<Transform Algorithm=\"{}\"/>", alg::ENVELOPED), "");
     assert_eq!(h.code(&no_enveloped), Code::TransformUnsupported);
 }
 
@@ -330,17 +243,10 @@ fn digest_algorithm_downgrade_is_refused() {
     let h = Harness::new();
     let signed = h.signed(Signing::Assertion);
     let method = format!("<DigestMethod Algorithm=\"{}\"/>", alg::SHA256);
-    let sha1 = replace_once(
-        &signed,
-        &method,
-        &format!("<DigestMethod Algorithm=\"{}\"/>", alg::SHA1),
-    );
+    let sha1 = replace_once(&signed, &method, &format!("<DigestMethod Algorithm=\"{}\"/>", alg::SHA1));
     assert_eq!(h.code(&sha1), Code::Sha1NotAllowed);
-    let md5 = replace_once(
-        &signed,
-        &method,
-        "<DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#md5\"/>",
-    );
+    let md5 =
+        replace_once(&signed, &method, "<DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#md5\"/>");
     assert_eq!(h.code(&md5), Code::DigestAlgorithmUnsupported);
 }
 
@@ -348,10 +254,7 @@ fn digest_algorithm_downgrade_is_refused() {
 fn canonicalization_with_comments_is_refused() {
     let h = Harness::new();
     let signed = h.signed(Signing::Assertion);
-    let method = format!(
-        "<CanonicalizationMethod Algorithm=\"{}\"/>",
-        alg::EXC_C14N_10
-    );
+    let method = format!("<CanonicalizationMethod Algorithm=\"{}\"/>", alg::EXC_C14N_10);
     let edited = replace_once(
         &signed,
         &method,
@@ -381,11 +284,7 @@ fn signatures_anywhere_else_are_rejected() {
     let signed = h.signed(Signing::Assertion);
     let signature = signature_after(&signed, "<Assertion ").to_string();
     // Descendant placement: the assertion's signature moved into its Subject.
-    let moved = replace_once(&signed, &signature, "").replacen(
-        "<Subject>",
-        &format!("<Subject>{signature}"),
-        1,
-    );
+    let moved = replace_once(&signed, &signature, "").replacen("<Subject>", &format!("<Subject>{signature}"), 1);
     assert_eq!(h.code(&moved), Code::SignaturePlacementInvalid);
     // Two signatures on the same element.
     let doubled = replace_once(&signed, &signature, &format!("{signature}{signature}"));
@@ -394,11 +293,7 @@ fn signatures_anywhere_else_are_rejected() {
     // assertion, so it no longer names the element that carries it).
     let spec = h.spec();
     let lifted = replace_once(&signed, &signature, "");
-    let lifted = replace_once(
-        &lifted,
-        "</Issuer><samlp:Status>",
-        &format!("</Issuer>{signature}<samlp:Status>"),
-    );
+    let lifted = replace_once(&lifted, "</Issuer><samlp:Status>", &format!("</Issuer>{signature}<samlp:Status>"));
     assert!(lifted.contains(&spec.assertion_id));
     assert_eq!(h.code(&lifted), Code::ReferenceUriInvalid);
 }
@@ -432,7 +327,8 @@ fn xsw1_to_xsw8_are_rejected() {
             saml::time::format(h.now)
         )
     };
-    let status = "<samlp:Status><samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:Success\"/></samlp:Status>";
+    let status =
+        "<samlp:Status><samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:Success\"/></samlp:Status>";
 
     let cases: Vec<(&str, String, Code)> = vec![
         // 1: evil Response root; the original signed Response hidden inside the copied Signature.
@@ -441,30 +337,21 @@ fn xsw1_to_xsw8_are_rejected() {
             format!(
                 "{}{}{status}{evil}</samlp:Response>",
                 head("_evilresp"),
-                response_signature.replace(
-                    "</Signature>",
-                    &format!("<Object>{original_response}</Object></Signature>")
-                )
+                response_signature
+                    .replace("</Signature>", &format!("<Object>{original_response}</Object></Signature>"))
             ),
             Code::MultipleAssertions,
         ),
         // 2: same, original Response as a detached sibling of the Signature.
         (
             "XSW2",
-            format!(
-                "{}{response_signature}{original_response}{status}{evil}</samlp:Response>",
-                head("_evilresp")
-            ),
+            format!("{}{response_signature}{original_response}{status}{evil}</samlp:Response>", head("_evilresp")),
             Code::MultipleAssertions,
         ),
         // 3: evil assertion inserted before the signed one.
         (
             "XSW3",
-            replace_once(
-                &assertion_signed,
-                &signed_assertion,
-                &format!("{evil}{signed_assertion}"),
-            ),
+            replace_once(&assertion_signed, &signed_assertion, &format!("{evil}{signed_assertion}")),
             Code::MultipleAssertions,
         ),
         // 4: evil assertion wraps the signed one.
@@ -500,10 +387,8 @@ fn xsw1_to_xsw8_are_rejected() {
                     "</Issuer>",
                     &format!(
                         "</Issuer>{}",
-                        assertion_signature.replace(
-                            "</Signature>",
-                            &format!("<Object>{signed_assertion}</Object></Signature>")
-                        )
+                        assertion_signature
+                            .replace("</Signature>", &format!("<Object>{signed_assertion}</Object></Signature>"))
                     ),
                     1,
                 ),
@@ -530,10 +415,8 @@ fn xsw1_to_xsw8_are_rejected() {
                     "</Issuer>",
                     &format!(
                         "</Issuer>{}",
-                        assertion_signature.replace(
-                            "</Signature>",
-                            &format!("<Object>{bare_original}</Object></Signature>")
-                        )
+                        assertion_signature
+                            .replace("</Signature>", &format!("<Object>{bare_original}</Object></Signature>"))
                     ),
                     1,
                 ),
@@ -556,38 +439,21 @@ fn wrapping_with_a_single_assertion_is_rejected_too() {
     let original = assertion(&signed).to_string();
     let signature = signature_after(&signed, "<Assertion ").to_string();
     // The original is dropped; the evil assertion keeps the original's signature.
-    let evil =
-        evil_assertion(&h, "_evil").replacen("</Issuer>", &format!("</Issuer>{signature}"), 1);
-    assert_eq!(
-        h.code(&replace_once(&signed, &original, &evil)),
-        Code::ReferenceUriInvalid
-    );
+    let evil = evil_assertion(&h, "_evil").replacen("</Issuer>", &format!("</Issuer>{signature}"), 1);
+    assert_eq!(h.code(&replace_once(&signed, &original, &evil)), Code::ReferenceUriInvalid);
     // Same, but the evil assertion also takes the original ID.
-    let evil_same_id = evil_assertion(&h, &spec.assertion_id).replacen(
-        "</Issuer>",
-        &format!("</Issuer>{signature}"),
-        1,
-    );
-    assert_eq!(
-        h.code(&replace_once(&signed, &original, &evil_same_id)),
-        Code::DigestMismatch
-    );
+    let evil_same_id =
+        evil_assertion(&h, &spec.assertion_id).replacen("</Issuer>", &format!("</Issuer>{signature}"), 1);
+    assert_eq!(h.code(&replace_once(&signed, &original, &evil_same_id)), Code::DigestMismatch);
     // Evil assertion with the original's ID, original moved into Extensions: duplicate IDs.
     let dup = replace_once(
         &signed,
         &original,
-        &format!(
-            "<samlp:Extensions>{original}</samlp:Extensions>{}",
-            evil_assertion(&h, &spec.assertion_id)
-        ),
+        &format!("<samlp:Extensions>{original}</samlp:Extensions>{}", evil_assertion(&h, &spec.assertion_id)),
     );
     assert_eq!(h.code(&dup), Code::DuplicateId);
     // The only assertion moved out of place (into Extensions).
-    let hidden = replace_once(
-        &signed,
-        &original,
-        &format!("<samlp:Extensions>{original}</samlp:Extensions>"),
-    );
+    let hidden = replace_once(&signed, &original, &format!("<samlp:Extensions>{original}</samlp:Extensions>"));
     assert_eq!(h.code(&hidden), Code::AssertionMissing);
 }
 
@@ -596,17 +462,9 @@ fn assertions_in_advice_or_extensions_are_rejected() {
     let h = Harness::new();
     let signed = h.signed(Signing::Response);
     let evil = evil_assertion(&h, "_evil");
-    let advice = replace_once(
-        &signed,
-        "<Conditions ",
-        &format!("<Advice>{evil}</Advice><Conditions "),
-    );
+    let advice = replace_once(&signed, "<Conditions ", &format!("<Advice>{evil}</Advice><Conditions "));
     assert_eq!(h.code(&advice), Code::MultipleAssertions);
-    let extra = replace_once(
-        &signed,
-        "</samlp:Response>",
-        &format!("{evil}</samlp:Response>"),
-    );
+    let extra = replace_once(&signed, "</samlp:Response>", &format!("{evil}</samlp:Response>"));
     assert_eq!(h.code(&extra), Code::MultipleAssertions);
 }
 
@@ -618,17 +476,11 @@ fn duplicate_and_padded_ids_are_rejected() {
     let duplicated = replace_once(
         &signed,
         "<samlp:Status>",
-        &format!(
-            "<samlp:Extensions><x ID=\"{}\"/></samlp:Extensions><samlp:Status>",
-            spec.assertion_id
-        ),
+        &format!("<samlp:Extensions><x ID=\"{}\"/></samlp:Extensions><samlp:Status>", spec.assertion_id),
     );
     assert_eq!(h.code(&duplicated), Code::DuplicateId);
-    let padded = replace_once(
-        &signed,
-        &format!("ID=\"{}\"", spec.assertion_id),
-        &format!("ID=\" {} \"", spec.assertion_id),
-    );
+    let padded =
+        replace_once(&signed, &format!("ID=\"{}\"", spec.assertion_id), &format!("ID=\" {} \"", spec.assertion_id));
     assert_eq!(h.code(&padded), Code::IdInvalid);
 }
 
@@ -638,7 +490,11 @@ fn namespace_differentials_match_by_uri_not_prefix() {
     // under an unusual prefix still counts (no prefix-based matching anywhere).
     let h = Harness::new();
     let signed = h.signed(Signing::Assertion);
-    let fake = replace_once(&signed, "<samlp:Status>", "<samlp:Extensions><saml:Assertion xmlns:saml=\"urn:evil\"/></samlp:Extensions><samlp:Status>");
+    let fake = replace_once(
+        &signed,
+        "<samlp:Status>",
+        "<samlp:Extensions><saml:Assertion xmlns:saml=\"urn:evil\"/></samlp:Extensions><samlp:Status>",
+    );
     h.check(&fake).unwrap();
     let real = replace_once(
         &signed,
@@ -704,11 +560,7 @@ fn audience_recipient_destination_issuer_checks() {
     assert_eq!(h.code(&sign(&spec)), Code::IssuerMismatch);
     // Response Issuer alone differing (the unsigned envelope of an assertion-signed response).
     let signed = h.signed(Signing::Assertion);
-    let edited = replacen_first(
-        &signed,
-        &format!(">{IDP}</Issuer>"),
-        ">https://evil.example/</Issuer>",
-    );
+    let edited = replacen_first(&signed, &format!(">{IDP}</Issuer>"), ">https://evil.example/</Issuer>");
     assert_eq!(h.code(&edited), Code::IssuerMismatch);
 }
 
@@ -725,15 +577,9 @@ fn in_response_to_and_unsolicited_checks() {
     assert_eq!(h.code(&signed), Code::InResponseToMismatch);
     h.expected_request_id = None;
     assert_eq!(h.code(&signed), Code::UnsolicitedResponse);
-    let relaxed = TenantPolicy {
-        allow_idp_initiated: true,
-        ..h.policy.clone()
-    };
+    let relaxed = TenantPolicy { allow_idp_initiated: true, ..h.policy.clone() };
     // Even where IdP-initiated login is allowed, a response to a request needs that request.
-    assert_eq!(
-        h.check_with(&signed, &relaxed).unwrap_err().code,
-        Code::UnsolicitedResponse
-    );
+    assert_eq!(h.check_with(&signed, &relaxed).unwrap_err().code, Code::UnsolicitedResponse);
     let mut spec = h.spec();
     spec.in_response_to = None;
     let unsolicited = spec.signed(&h.idp, Signing::Assertion).unwrap();
@@ -742,11 +588,8 @@ fn in_response_to_and_unsolicited_checks() {
 
     // A captured IdP-initiated assertion replayed into an SP-initiated flow: the attacker adds
     // InResponseTo to the unsigned Response envelope. The signed confirmation lacks it.
-    let forged_envelope = replacen_first(
-        &unsolicited,
-        "<samlp:Response ",
-        &format!("<samlp:Response InResponseTo=\"{REQUEST_ID}\" "),
-    );
+    let forged_envelope =
+        replacen_first(&unsolicited, "<samlp:Response ", &format!("<samlp:Response InResponseTo=\"{REQUEST_ID}\" "));
     h.expected_request_id = Some(REQUEST_ID.into());
     assert_eq!(h.code(&forged_envelope), Code::InResponseToMismatch);
 
@@ -754,11 +597,7 @@ fn in_response_to_and_unsolicited_checks() {
     let mut spec = h.spec();
     spec.in_response_to = Some("_other".into());
     let xml = spec.signed(&h.idp, Signing::Assertion).unwrap();
-    let xml = replacen_first(
-        &xml,
-        "InResponseTo=\"_other\"",
-        &format!("InResponseTo=\"{REQUEST_ID}\""),
-    );
+    let xml = replacen_first(&xml, "InResponseTo=\"_other\"", &format!("InResponseTo=\"{REQUEST_ID}\""));
     assert_eq!(h.code(&xml), Code::InResponseToMismatch);
 }
 
@@ -767,9 +606,7 @@ fn status_and_version_checks() {
     let h = Harness::new();
     let mut spec = h.spec();
     spec.status_code = "urn:oasis:names:tc:SAML:2.0:status:Responder".into();
-    let error = h
-        .check(&spec.signed(&h.idp, Signing::Assertion).unwrap())
-        .unwrap_err();
+    let error = h.check(&spec.signed(&h.idp, Signing::Assertion).unwrap()).unwrap_err();
     assert_eq!(error.code, Code::StatusNotSuccess);
     assert!(error.message.contains("Responder"), "{}", error.message);
     // A typical IdP error response: no assertion, a second-level code and a message.
@@ -779,11 +616,7 @@ fn status_and_version_checks() {
     );
     let error = h.check(&failure).unwrap_err();
     assert_eq!(error.code, Code::StatusNotSuccess);
-    assert!(
-        error.message.contains("RequestDenied") && error.message.contains("AADSTS50105"),
-        "{}",
-        error.message
-    );
+    assert!(error.message.contains("RequestDenied") && error.message.contains("AADSTS50105"), "{}", error.message);
     let signed = h.signed(Signing::Assertion);
     let v1 = replacen_first(&signed, "Version=\"2.0\"", "Version=\"1.1\"");
     assert_eq!(h.code(&v1), Code::VersionUnsupported);
@@ -795,32 +628,22 @@ fn unknown_conditions_bearer_and_authn_statement_checks() {
     let sign_edit = |from: &str, to: &str| {
         let spec = h.spec();
         let unsigned = replace_once(&spec.render(), from, to);
-        h.idp
-            .sign(&unsigned, &spec.assertion_id, &SignOptions::default())
-            .unwrap()
+        h.idp.sign(&unsigned, &spec.assertion_id, &SignOptions::default()).unwrap()
     };
-    let xml = sign_edit("</AudienceRestriction>", "</AudienceRestriction><Condition xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"x\"/>");
-    assert_eq!(h.code(&xml), Code::ConditionUnsupported);
     let xml = sign_edit(
-        "urn:oasis:names:tc:SAML:2.0:cm:bearer",
-        "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key",
+        "</AudienceRestriction>",
+        "</AudienceRestriction><Condition xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"x\"/>",
     );
+    assert_eq!(h.code(&xml), Code::ConditionUnsupported);
+    let xml = sign_edit("urn:oasis:names:tc:SAML:2.0:cm:bearer", "urn:oasis:names:tc:SAML:2.0:cm:holder-of-key");
     assert_eq!(h.code(&xml), Code::BearerConfirmationMissing);
     let spec = h.spec();
     let statement = slice(&spec.render(), "<AuthnStatement ", "</AuthnStatement>").to_string();
     let xml = sign_edit(&statement, "");
     assert_eq!(h.code(&xml), Code::AuthnStatementMissing);
-    let relaxed = TenantPolicy {
-        allow_missing_authn_statement: true,
-        ..h.policy.clone()
-    };
+    let relaxed = TenantPolicy { allow_missing_authn_statement: true, ..h.policy.clone() };
     h.check_with(&xml, &relaxed).unwrap();
-    let audience = slice(
-        &spec.render(),
-        "<AudienceRestriction>",
-        "</AudienceRestriction>",
-    )
-    .to_string();
+    let audience = slice(&spec.render(), "<AudienceRestriction>", "</AudienceRestriction>").to_string();
     assert_eq!(h.code(&sign_edit(&audience, "")), Code::AudienceMismatch);
     let name_id = slice(&spec.render(), "<NameID ", "</NameID>").to_string();
     assert_eq!(h.code(&sign_edit(&name_id, "")), Code::SubjectMissing);
@@ -838,19 +661,9 @@ fn encrypted_and_bare_assertions_get_clear_errors() {
     );
     assert_eq!(h.code(&encrypted), Code::EncryptedAssertionUnsupported);
     let spec = h.spec();
-    let bare = h
-        .idp
-        .sign(
-            &spec.render_assertion(),
-            &spec.assertion_id,
-            &SignOptions::default(),
-        )
-        .unwrap();
+    let bare = h.idp.sign(&spec.render_assertion(), &spec.assertion_id, &SignOptions::default()).unwrap();
     assert_eq!(h.code(&bare), Code::BareAssertionNotAllowed);
-    let relaxed = TenantPolicy {
-        allow_bare_assertion: true,
-        ..h.policy.clone()
-    };
+    let relaxed = TenantPolicy { allow_bare_assertion: true, ..h.policy.clone() };
     h.check_with(&bare, &relaxed).unwrap();
 }
 
@@ -863,20 +676,12 @@ fn doctype_xxe_and_entity_expansion_are_refused_before_parsing() {
     let laughs = "<!DOCTYPE r [<!ENTITY a \"aaaaaaaaaa\"><!ENTITY b \"&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;\"><!ENTITY c \"&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;\">]>";
     let xxe = "<!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]>";
     let quadratic = format!("<!DOCTYPE r [<!ENTITY a \"{}\">]>", "x".repeat(10_000));
-    for prolog in [
-        laughs,
-        xxe,
-        quadratic.as_str(),
-        "<!DOCTYPE r SYSTEM \"http://127.0.0.1:9/dtd\">",
-    ] {
+    for prolog in [laughs, xxe, quadratic.as_str(), "<!DOCTYPE r SYSTEM \"http://127.0.0.1:9/dtd\">"] {
         let xml = format!("{prolog}{signed}");
         assert_eq!(h.code(&xml), Code::DoctypeForbidden);
     }
     let with_ref = replace_once(&signed, ">Ada</AttributeValue>", ">&c;</AttributeValue>");
-    assert_eq!(
-        h.code(&format!("{laughs}{with_ref}")),
-        Code::DoctypeForbidden
-    );
+    assert_eq!(h.code(&format!("{laughs}{with_ref}")), Code::DoctypeForbidden);
     // An undeclared entity without a DOCTYPE is simply not well-formed.
     assert_eq!(h.code(&with_ref), Code::XmlMalformed);
 }
@@ -894,38 +699,18 @@ fn deep_nesting_and_size_limits() {
     };
     assert_eq!(h.code(&deep(40)), Code::XmlTooComplex);
     let very_deep = h.code(&deep(30_000));
-    assert!(
-        matches!(very_deep, Code::XmlTooComplex | Code::XmlMalformed),
-        "{very_deep}"
-    );
-    let many = replace_once(
-        &signed,
-        ">Ada</AttributeValue>",
-        &format!(">{}</AttributeValue>", "<a/>".repeat(25_000)),
-    );
+    assert!(matches!(very_deep, Code::XmlTooComplex | Code::XmlMalformed), "{very_deep}");
+    let many = replace_once(&signed, ">Ada</AttributeValue>", &format!(">{}</AttributeValue>", "<a/>".repeat(25_000)));
     assert_eq!(h.code(&many), Code::XmlTooComplex);
     let attributes: String = (0..40).map(|i| format!(" a{i}=\"x\"")).collect();
-    let wide = replace_once(
-        &signed,
-        "<AttributeStatement>",
-        &format!("<AttributeStatement{attributes}>"),
-    );
+    let wide = replace_once(&signed, "<AttributeStatement>", &format!("<AttributeStatement{attributes}>"));
     assert_eq!(h.code(&wide), Code::XmlTooComplex);
 
     let limits = Limits::default();
-    let request = Request {
-        expected_request_id: Some(REQUEST_ID),
-        now: h.now,
-    };
+    let request = Request { expected_request_id: Some(REQUEST_ID), now: h.now };
     let big = format!("{}{}", signed, " ".repeat(limits.max_document_bytes));
     let encoded = test_idp::post_binding(&big);
-    let error = saml::validate(
-        Input::Base64(encoded.as_bytes()),
-        &h.policy,
-        &limits,
-        &request,
-    )
-    .unwrap_err();
+    let error = saml::validate(Input::Base64(encoded.as_bytes()), &h.policy, &limits, &request).unwrap_err();
     assert_eq!(error.code, Code::PayloadTooLarge);
 }
 
@@ -933,19 +718,9 @@ fn deep_nesting_and_size_limits() {
 fn base64_and_encoding_errors() {
     let h = Harness::new();
     let limits = Limits::default();
-    let request = Request {
-        expected_request_id: Some(REQUEST_ID),
-        now: h.now,
-    };
-    let run = |input: Input<'_>| {
-        saml::validate(input, &h.policy, &limits, &request)
-            .unwrap_err()
-            .code
-    };
-    assert_eq!(
-        run(Input::Base64(b"not base64 at all!")),
-        Code::Base64Invalid
-    );
+    let request = Request { expected_request_id: Some(REQUEST_ID), now: h.now };
+    let run = |input: Input<'_>| saml::validate(input, &h.policy, &limits, &request).unwrap_err().code;
+    assert_eq!(run(Input::Base64(b"not base64 at all!")), Code::Base64Invalid);
     assert_eq!(run(Input::Base64(b"")), Code::Base64Invalid);
     let not_xml = base64::engine::general_purpose::STANDARD.encode("hello, world");
     assert_eq!(run(Input::Base64(not_xml.as_bytes())), Code::XmlMalformed);
@@ -958,34 +733,15 @@ fn base64_and_encoding_errors() {
         .chunks(76)
         .map(|c| format!("{}\r\n", std::str::from_utf8(c).unwrap()))
         .collect();
-    saml::validate(
-        Input::Base64(wrapped.as_bytes()),
-        &h.policy,
-        &limits,
-        &request,
-    )
-    .unwrap();
+    saml::validate(Input::Base64(wrapped.as_bytes()), &h.policy, &limits, &request).unwrap();
     // Not UTF-8, or declared as something else.
-    assert_eq!(
-        run(Input::Xml(b"<samlp:Response \xff\xfe/>")),
-        Code::EncodingUnsupported
-    );
+    assert_eq!(run(Input::Xml(b"<samlp:Response \xff\xfe/>")), Code::EncodingUnsupported);
     let utf16 = format!("<?xml version=\"1.0\" encoding=\"UTF-16\"?>{signed}");
     assert_eq!(run(Input::Xml(utf16.as_bytes())), Code::EncodingUnsupported);
     let declared = format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n{signed}");
-    saml::validate(
-        Input::Xml(declared.as_bytes()),
-        &h.policy,
-        &limits,
-        &request,
-    )
-    .unwrap();
-    let wrong_root = base64::engine::general_purpose::STANDARD
-        .encode("<html xmlns=\"http://www.w3.org/1999/xhtml\"/>");
-    assert_eq!(
-        run(Input::Base64(wrong_root.as_bytes())),
-        Code::RootElementInvalid
-    );
+    saml::validate(Input::Xml(declared.as_bytes()), &h.policy, &limits, &request).unwrap();
+    let wrong_root = base64::engine::general_purpose::STANDARD.encode("<html xmlns=\"http://www.w3.org/1999/xhtml\"/>");
+    assert_eq!(run(Input::Base64(wrong_root.as_bytes())), Code::RootElementInvalid);
 }
 
 #[test]
@@ -994,18 +750,10 @@ fn namespace_and_attribute_floods_are_refused_before_canonicalization() {
     // made canonicalization cubic: minutes of CPU per request, no key needed.
     let h = Harness::new();
     let signed = h.signed(Signing::Assertion);
-    let declarations: String = (0..2000)
-        .map(|i| format!(" xmlns:p{i}=\"urn:u\""))
-        .collect();
-    let flood = replace_once(
-        &signed,
-        "<samlp:Response ",
-        &format!("<samlp:Response{declarations} "),
-    );
+    let declarations: String = (0..2000).map(|i| format!(" xmlns:p{i}=\"urn:u\"")).collect();
+    let flood = replace_once(&signed, "<samlp:Response ", &format!("<samlp:Response{declarations} "));
     assert_eq!(h.code(&flood), Code::XmlTooComplex);
-    let spread: String = (0..100)
-        .map(|i| format!("<a xmlns:q{i}=\"urn:u\"/>"))
-        .collect();
+    let spread: String = (0..100).map(|i| format!("<a xmlns:q{i}=\"urn:u\"/>")).collect();
     let spread = replace_once(
         &signed,
         "<samlp:Status>",
@@ -1014,18 +762,11 @@ fn namespace_and_attribute_floods_are_refused_before_canonicalization() {
     assert_eq!(h.code(&spread), Code::XmlTooComplex);
     // libxml2 checks attribute uniqueness pairwise: refused before parsing.
     let attributes: String = (0..20_000).map(|i| format!(" a{i}=\"\"")).collect();
-    let wide = replace_once(
-        &signed,
-        "<samlp:Status>",
-        &format!("<samlp:Status{attributes}>"),
-    );
+    let wide = replace_once(&signed, "<samlp:Status>", &format!("<samlp:Status{attributes}>"));
     assert_eq!(h.code(&wide), Code::XmlTooComplex);
     // A PrefixList long enough to make every element's namespace lookup expensive.
     let prefixes: String = (0..40).map(|i| format!("p{i} ")).collect();
-    let transform = format!(
-        "<Transform Algorithm=\"{}\"/></Transforms>",
-        alg::EXC_C14N_10
-    );
+    let transform = format!("<Transform Algorithm=\"{}\"/></Transforms>", alg::EXC_C14N_10);
     let long_list = replace_once(
         &signed,
         &transform,
@@ -1039,30 +780,16 @@ fn hostile_encodings_and_timestamps_never_panic() {
     let h = Harness::new();
     let signed = h.signed(Signing::Assertion);
     // ASCII-only UTF-16LE is "valid UTF-8" byte for byte; NUL bytes give it away.
-    let utf16: Vec<u8> = "<?xml version=\"1.0\" encoding=\"UTF-16\"?><!DOCTYPE r><r/>"
-        .bytes()
-        .flat_map(|b| [b, 0])
-        .collect();
-    let request = Request {
-        expected_request_id: Some(REQUEST_ID),
-        now: h.now,
-    };
-    let code = saml::validate(Input::Xml(&utf16), &h.policy, &Limits::default(), &request)
-        .unwrap_err()
-        .code;
+    let utf16: Vec<u8> =
+        "<?xml version=\"1.0\" encoding=\"UTF-16\"?><!DOCTYPE r><r/>".bytes().flat_map(|b| [b, 0]).collect();
+    let request = Request { expected_request_id: Some(REQUEST_ID), now: h.now };
+    let code = saml::validate(Input::Xml(&utf16), &h.policy, &Limits::default(), &request).unwrap_err().code;
     assert_eq!(code, Code::EncodingUnsupported);
     // Non-ASCII in an (unsigned) IssueInstant must be a typed error, not a panic.
     let instant = saml::time::format(h.now);
-    for bad in [
-        "2026-11-29T10:00:0éZ",
-        "2026-11-29T10:00:00+0€0",
-        "２０２６-11-29T10:00:00Z",
-    ] {
-        let edited = replacen_first(
-            &signed,
-            &format!("IssueInstant=\"{instant}\""),
-            &format!("IssueInstant=\"{bad}\""),
-        );
+    for bad in ["2026-11-29T10:00:0éZ", "2026-11-29T10:00:00+0€0", "２０２６-11-29T10:00:00Z"] {
+        let edited =
+            replacen_first(&signed, &format!("IssueInstant=\"{instant}\""), &format!("IssueInstant=\"{bad}\""));
         assert_eq!(h.code(&edited), Code::SamlMalformed, "{bad}");
     }
 }

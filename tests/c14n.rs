@@ -22,30 +22,18 @@ fn elements<'a>(node: Node<'a>, out: &mut Vec<Node<'a>>) {
 fn compare_all(name: &str, doc: &Document) -> usize {
     let mut all = Vec::new();
     elements(doc.root().unwrap(), &mut all);
-    let signatures: Vec<Node<'_>> = all
-        .iter()
-        .copied()
-        .filter(|n| n.is(ns::DSIG, "Signature"))
-        .collect();
+    let signatures: Vec<Node<'_>> = all.iter().copied().filter(|n| n.is(ns::DSIG, "Signature")).collect();
     let mut compared = 0;
     for &apex in &all {
         let excludes: Vec<Option<Node<'_>>> = std::iter::once(None)
-            .chain(
-                signatures
-                    .iter()
-                    .filter(|s| s.parent() == Some(apex))
-                    .map(|s| Some(*s)),
-            )
+            .chain(signatures.iter().filter(|s| s.parent() == Some(apex)).map(|s| Some(*s)))
             .collect();
         for exclude in excludes {
             let variants: [(C14nMode, &[&str]); 5] = [
                 (C14nMode::Exclusive10, &[]),
                 (C14nMode::Exclusive10, &["xs"]),
                 (C14nMode::Exclusive10, &["#default"]),
-                (
-                    C14nMode::Exclusive10,
-                    &["saml", "ds", "xs", "xsi", "#default"],
-                ),
+                (C14nMode::Exclusive10, &["saml", "ds", "xs", "xsi", "#default"]),
                 (C14nMode::Inclusive10, &[]),
             ];
             for (mode, prefixes) in variants {

@@ -14,8 +14,7 @@ use support::*;
 const BIN: &str = env!("CARGO_BIN_EXE_saml-validator");
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("saml-validator-test-{}-{name}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("saml-validator-test-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -27,10 +26,8 @@ fn fixtures() -> PathBuf {
 #[test]
 fn a_bad_file_reports_every_problem_together() {
     let idp = TestIdp::generate().unwrap();
-    let weak = std::fs::read_to_string(
-        fixtures().join("okta-xmlcrypto-assertion-inclusive-namespaces.crt.pem"),
-    )
-    .unwrap();
+    let weak =
+        std::fs::read_to_string(fixtures().join("okta-xmlcrypto-assertion-inclusive-namespaces.crt.pem")).unwrap();
     let text = format!(
         r#"
 unknown_top = 1
@@ -85,10 +82,7 @@ certificates = ["{}"]
         "tenants[2].attribute_mapping.nickname: unknown key",
     ];
     for needle in expect {
-        assert!(
-            errors.iter().any(|e| e.contains(needle)),
-            "missing {needle:?} in {errors:#?}"
-        );
+        assert!(errors.iter().any(|e| e.contains(needle)), "missing {needle:?} in {errors:#?}");
     }
     assert_eq!(errors.len(), expect.len(), "{errors:#?}");
 }
@@ -113,13 +107,8 @@ fn certificates_as_pem_bare_base64_and_files() {
     let config = Config::load(&dir.join("config.toml")).unwrap();
     let keys = &config.tenants[0].policy.keys;
     assert_eq!(keys.len(), 3);
-    assert!(keys
-        .iter()
-        .all(|k| k.info.sha256_fingerprint == keys[0].info.sha256_fingerprint));
-    assert_eq!(
-        config.tenants[0].policy.clock_skew_seconds, 180,
-        "default skew"
-    );
+    assert!(keys.iter().all(|k| k.info.sha256_fingerprint == keys[0].info.sha256_fingerprint));
+    assert_eq!(config.tenants[0].policy.clock_skew_seconds, 180, "default skew");
     assert!(!config.tenants[0].policy.allow_sha1 && !config.tenants[0].policy.allow_idp_initiated);
 }
 
@@ -133,9 +122,7 @@ acs_url = "http://localhost:8080/accounts/8155d0cc-d51b-461a-a062-821b6bd574b1/s
 certificate_files = ["{}"]
 allow_idp_initiated = true
 "#,
-        fixtures()
-            .join("entra-ssoready-signed-assertion.crt.pem")
-            .display()
+        fixtures().join("entra-ssoready-signed-assertion.crt.pem").display()
     );
     let path = dir.join("fixture.toml");
     std::fs::write(&path, text).unwrap();
@@ -146,32 +133,15 @@ allow_idp_initiated = true
 fn cli_check_config() {
     let dir = temp_dir("check");
     let good = fixture_config(&dir);
-    let out = Command::new(BIN)
-        .args(["check-config"])
-        .arg(&good)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(BIN).args(["check-config"]).arg(&good).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 tenant"));
     let bad = dir.join("bad.toml");
     std::fs::write(&bad, "[[tenants]]\nid = \"x\"\nbogus = 1\n").unwrap();
-    let out = Command::new(BIN)
-        .args(["check-config"])
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let out = Command::new(BIN).args(["check-config"]).arg(&bad).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("bogus")
-            && stderr.contains("idp_entity_id")
-            && stderr.contains("certificate"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("bogus") && stderr.contains("idp_entity_id") && stderr.contains("certificate"), "{stderr}");
 }
 
 #[test]
@@ -180,23 +150,12 @@ fn cli_validate_replays_a_saved_response_at_its_instant() {
     let config = fixture_config(&dir);
     let file = fixtures().join("entra-ssoready-signed-assertion.xml");
     let out = Command::new(BIN)
-        .args([
-            "validate",
-            "--tenant",
-            "entra",
-            "--at",
-            "2023-11-17T18:39:32Z",
-            "--config",
-        ])
+        .args(["validate", "--tenant", "entra", "--at", "2023-11-17T18:39:32Z", "--config"])
         .arg(&config)
         .arg(&file)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["valid"], true);
     assert_eq!(v["claims"]["email"], "ulysse.carion@codomaindata.com");
@@ -215,9 +174,7 @@ fn cli_validate_replays_a_saved_response_at_its_instant() {
         .stdin
         .take()
         .unwrap()
-        .write_all(
-            saml_validator::test_idp::post_binding(std::str::from_utf8(&xml).unwrap()).as_bytes(),
-        )
+        .write_all(saml_validator::test_idp::post_binding(std::str::from_utf8(&xml).unwrap()).as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -226,14 +183,7 @@ fn cli_validate_replays_a_saved_response_at_its_instant() {
     assert_eq!(v["error"]["code"], "subject_confirmation_expired");
 
     let out = Command::new(BIN)
-        .args([
-            "validate",
-            "--tenant",
-            "entra",
-            "--at",
-            "yesterday",
-            "--config",
-        ])
+        .args(["validate", "--tenant", "entra", "--at", "yesterday", "--config"])
         .arg(&config)
         .arg(&file)
         .output()
@@ -250,32 +200,13 @@ fn demo_prints_a_curl_command_that_validates() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let curl = lines
-        .by_ref()
-        .map(|l| l.unwrap())
-        .find(|l| l.starts_with("curl "))
-        .expect("a curl line");
+    let curl = lines.by_ref().map(|l| l.unwrap()).find(|l| l.starts_with("curl ")).expect("a curl line");
     let url = curl.split_whitespace().nth(2).unwrap();
-    let addr: std::net::SocketAddr = url
-        .trim_start_matches("http://")
-        .trim_end_matches("/v1/validate")
-        .parse()
-        .unwrap();
+    let addr: std::net::SocketAddr =
+        url.trim_start_matches("http://").trim_end_matches("/v1/validate").parse().unwrap();
     let body = curl.split(" -d '").nth(1).unwrap().trim_end_matches('\'');
-    let first = request(
-        addr,
-        "POST",
-        "/v1/validate",
-        body.as_bytes(),
-        &[("Content-Type", "application/json")],
-    );
-    let second = request(
-        addr,
-        "POST",
-        "/v1/validate",
-        body.as_bytes(),
-        &[("Content-Type", "application/json")],
-    );
+    let first = request(addr, "POST", "/v1/validate", body.as_bytes(), &[("Content-Type", "application/json")]);
+    let second = request(addr, "POST", "/v1/validate", body.as_bytes(), &[("Content-Type", "application/json")]);
     child.kill().unwrap();
     let _ = child.wait();
     assert_eq!(first.status, 200, "{}", first.body);
@@ -284,11 +215,7 @@ fn demo_prints_a_curl_command_that_validates() {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Polls until the server answers (bounded): readiness, not a sleep hiding a race.
@@ -307,11 +234,8 @@ fn cli_serve_with_a_separate_metrics_listener_and_json_logs() {
     let idp = TestIdp::generate().unwrap();
     let dir = temp_dir("serve");
     let (http_port, metrics_port) = (free_port(), free_port());
-    let text = config_text(
-        &idp,
-        &format!("metrics_addr = \"127.0.0.1:{metrics_port}\""),
-    )
-    .replace("127.0.0.1:0", &format!("127.0.0.1:{http_port}"));
+    let text = config_text(&idp, &format!("metrics_addr = \"127.0.0.1:{metrics_port}\""))
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{http_port}"));
     let config = dir.join("serve.toml");
     std::fs::write(&config, text).unwrap();
     let mut child = Command::new(BIN)
@@ -333,23 +257,33 @@ fn cli_serve_with_a_separate_metrics_listener_and_json_logs() {
         br#"{"tenant":"contoso","saml_response":"!!"}"#,
         &[("X-Request-Id", "cli-serve-1")],
     );
+    // A malformed document: libxml2's complaint must end up in the response, not on stderr.
+    let broken = saml_validator::test_idp::post_binding(
+        "<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\"><unclosed>",
+    );
+    let malformed = request(
+        http,
+        "POST",
+        "/v1/validate",
+        format!(r#"{{"tenant":"contoso","saml_response":"{broken}"}}"#).as_bytes(),
+        &[],
+    );
     let on_main = request(http, "GET", "/metrics", b"", &[]);
     let on_metrics = request(metrics, "GET", "/metrics", b"", &[]);
     child.kill().unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(ready.status, 200);
-    assert_eq!(
-        on_main.status, 404,
-        "metrics live only on metrics_addr when it is set"
-    );
+    assert_eq!(on_main.status, 404, "metrics live only on metrics_addr when it is set");
     assert_eq!(on_metrics.status, 200);
     assert!(on_metrics.body.contains("saml_validations_total"));
     assert_eq!(rejected.json()["error"]["code"], "base64_invalid");
+    assert_eq!(malformed.json()["error"]["code"], "xml_malformed");
+    assert!(malformed.json()["error"]["message"].as_str().unwrap().contains("line 1"));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let event = stderr
-        .lines()
-        .find(|l| l.contains("cli-serve-1"))
-        .unwrap_or_else(|| panic!("no log event: {stderr}"));
+    for line in stderr.lines() {
+        assert!(serde_json::from_str::<serde_json::Value>(line).is_ok(), "non-JSON output on stderr: {line}");
+    }
+    let event = stderr.lines().find(|l| l.contains("cli-serve-1")).unwrap_or_else(|| panic!("no log event: {stderr}"));
     let event: serde_json::Value = serde_json::from_str(event).unwrap();
     assert_eq!(event["code"], "base64_invalid");
     assert_eq!(event["outcome"], "rejected");

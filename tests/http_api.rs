@@ -26,10 +26,7 @@ fn valid_response_returns_the_documented_shape_then_replay_is_refused() {
     assert_eq!(v["issuer"], IDP);
     assert!(v["assertion_id"].is_string());
     assert_eq!(v["subject"]["name_id"], "ada@contoso.example");
-    assert_eq!(
-        v["subject"]["format"],
-        "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"
-    );
+    assert_eq!(v["subject"]["format"], "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress");
     for key in [
         "email",
         "first_name",
@@ -43,11 +40,7 @@ fn valid_response_returns_the_documented_shape_then_replay_is_refused() {
         "groups_overage",
         "authn_methods",
     ] {
-        assert!(
-            v["claims"].get(key).is_some(),
-            "claims.{key} missing: {}",
-            v["claims"]
-        );
+        assert!(v["claims"].get(key).is_some(), "claims.{key} missing: {}", v["claims"]);
     }
     assert_eq!(v["claims"]["groups"].as_array().unwrap().len(), 10);
     assert_eq!(v["claims"]["groups_overage"], false);
@@ -67,11 +60,7 @@ fn valid_response_returns_the_documented_shape_then_replay_is_refused() {
 fn all_three_entra_signing_modes_over_http() {
     let idp = TestIdp::generate().unwrap();
     let addr = start_server(&config_text(&idp, ""));
-    for (seed, signing) in [
-        (10, Signing::Assertion),
-        (11, Signing::Response),
-        (12, Signing::Both),
-    ] {
+    for (seed, signing) in [(10, Signing::Assertion), (11, Signing::Response), (12, Signing::Both)] {
         let body = json!({"tenant": "contoso", "saml_response": fresh(&idp, seed, signing), "expected_request_id": REQUEST_ID});
         let reply = validate_json(addr, &body);
         assert_eq!(reply.status, 200, "{signing:?}: {}", reply.body);
@@ -92,25 +81,12 @@ fn rejections_are_422_with_a_stable_code_and_a_message() {
     assert!(v["error"]["message"].as_str().unwrap().contains("key"));
 
     let wrong_request = json!({"tenant": "contoso", "saml_response": fresh(&idp, 3, Signing::Assertion), "expected_request_id": "_other"});
-    assert_eq!(
-        validate_json(addr, &wrong_request).json()["error"]["code"],
-        "in_response_to_mismatch"
-    );
-    let unsolicited =
-        json!({"tenant": "contoso", "saml_response": fresh(&idp, 4, Signing::Assertion)});
-    assert_eq!(
-        validate_json(addr, &unsolicited).json()["error"]["code"],
-        "unsolicited_response"
-    );
+    assert_eq!(validate_json(addr, &wrong_request).json()["error"]["code"], "in_response_to_mismatch");
+    let unsolicited = json!({"tenant": "contoso", "saml_response": fresh(&idp, 4, Signing::Assertion)});
+    assert_eq!(validate_json(addr, &unsolicited).json()["error"]["code"], "unsolicited_response");
     let not_base64 = json!({"tenant": "contoso", "saml_response": "%%%not-base64%%%"});
     let reply = validate_json(addr, &not_base64);
-    assert_eq!(
-        (
-            reply.status,
-            reply.json()["error"]["code"].as_str().unwrap()
-        ),
-        (422, "base64_invalid")
-    );
+    assert_eq!((reply.status, reply.json()["error"]["code"].as_str().unwrap()), (422, "base64_invalid"));
 }
 
 #[test]
@@ -128,13 +104,7 @@ fn request_errors_map_to_400_404_413() {
         b"{\"tenant\": \"contoso\", \"saml_response\": \"x\", \"extra\": 1}",
         b"",
     ] {
-        let reply = request(
-            addr,
-            "POST",
-            "/v1/validate",
-            bad,
-            &[("Content-Type", "application/json")],
-        );
+        let reply = request(addr, "POST", "/v1/validate", bad, &[("Content-Type", "application/json")]);
         assert_eq!(reply.status, 400, "{}", String::from_utf8_lossy(bad));
         assert_eq!(reply.json()["error"]["code"], "malformed_request");
     }
@@ -159,26 +129,10 @@ fn health_readiness_and_request_ids() {
     assert_eq!(ready.status, 200);
     assert_eq!(ready.json()["tenants"], 1);
     let body = json!({"tenant": "contoso", "saml_response": "x"});
-    let reply = request(
-        addr,
-        "POST",
-        "/v1/validate",
-        body.to_string().as_bytes(),
-        &[("X-Request-Id", "trace-123")],
-    );
+    let reply = request(addr, "POST", "/v1/validate", body.to_string().as_bytes(), &[("X-Request-Id", "trace-123")]);
     assert_eq!(reply.header("x-request-id"), Some("trace-123"));
-    let reply = request(
-        addr,
-        "POST",
-        "/v1/validate",
-        body.to_string().as_bytes(),
-        &[],
-    );
-    assert_eq!(
-        reply.header("x-request-id").map(str::len),
-        Some(24),
-        "a fresh id is generated"
-    );
+    let reply = request(addr, "POST", "/v1/validate", body.to_string().as_bytes(), &[]);
+    assert_eq!(reply.header("x-request-id").map(str::len), Some(24), "a fresh id is generated");
     assert_eq!(request(addr, "GET", "/nope", b"", &[]).status, 404);
 }
 

@@ -69,12 +69,9 @@ const ATTRIBUTE: &str = "pii-marker-attribute-value";
 fn spec(seed: u64) -> ResponseSpec {
     let mut spec = ResponseSpec::entra(IDP, SP, ACS, Some(REQUEST_ID), Utc::now(), 10, seed);
     spec.name_id = NAME_ID.into();
-    spec.attributes.push((
-        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress".into(),
-        vec![EMAIL.into()],
-    ));
     spec.attributes
-        .push(("urn:custom".into(), vec![ATTRIBUTE.into()]));
+        .push(("http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress".into(), vec![EMAIL.into()]));
+    spec.attributes.push(("urn:custom".into(), vec![ATTRIBUTE.into()]));
     spec
 }
 
@@ -93,27 +90,12 @@ fn metrics_count_exactly_and_logs_carry_no_personal_data() {
     // ---- a scripted mix ----
     let mut sent_bodies = Vec::new();
     let mut send = |value: serde_json::Value, request_id: &str| {
-        sent_bodies.push(
-            value["saml_response"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-        );
-        request(
-            addr,
-            "POST",
-            "/v1/validate",
-            value.to_string().as_bytes(),
-            &[("X-Request-Id", request_id)],
-        )
+        sent_bodies.push(value["saml_response"].as_str().unwrap_or_default().to_string());
+        request(addr, "POST", "/v1/validate", value.to_string().as_bytes(), &[("X-Request-Id", request_id)])
     };
     for seed in 0..3 {
         assert_eq!(
-            send(
-                body(&spec(seed).signed(&idp, Signing::Assertion).unwrap()),
-                &format!("ok-{seed}")
-            )
-            .status,
+            send(body(&spec(seed).signed(&idp, Signing::Assertion).unwrap()), &format!("ok-{seed}")).status,
             200
         );
     }
@@ -121,28 +103,22 @@ fn metrics_count_exactly_and_logs_carry_no_personal_data() {
     assert_eq!(send(replayed, "replay-1").status, 422);
     for seed in 10..12 {
         assert_eq!(
-            send(
-                body(&spec(seed).signed(&attacker, Signing::Assertion).unwrap()),
-                &format!("forged-{seed}")
-            )
-            .status,
+            send(body(&spec(seed).signed(&attacker, Signing::Assertion).unwrap()), &format!("forged-{seed}")).status,
             422
         );
     }
     let unknown = json!({"tenant": "evil-tenant-name", "saml_response": "x"});
     assert_eq!(send(unknown, "unknown-1").status, 404);
-    let malformed = request(
-        addr,
-        "POST",
-        "/v1/validate",
-        b"{nope",
-        &[("X-Request-Id", "malformed-1")],
-    );
+    let malformed = request(addr, "POST", "/v1/validate", b"{nope", &[("X-Request-Id", "malformed-1")]);
     assert_eq!(malformed.status, 400);
 
     let (text, after) = scrape(addr);
     let count = |tenant: &str, outcome: &str, code: &str| {
-        delta(&before, &after, &format!("saml_validations_total{{code=\"{code}\",outcome=\"{outcome}\",tenant=\"{tenant}\"}}"))
+        delta(
+            &before,
+            &after,
+            &format!("saml_validations_total{{code=\"{code}\",outcome=\"{outcome}\",tenant=\"{tenant}\"}}"),
+        )
     };
     assert_eq!(count("contoso", "valid", "none"), 3.0, "{text}");
     assert_eq!(count("contoso", "rejected", "replayed"), 1.0);
@@ -150,34 +126,15 @@ fn metrics_count_exactly_and_logs_carry_no_personal_data() {
     assert_eq!(count("-", "error", "unknown_tenant"), 1.0);
     assert_eq!(count("-", "error", "malformed_request"), 1.0);
     assert_eq!(delta(&before, &after, "saml_replay_hits_total"), 1.0);
-    assert_eq!(
-        delta(
-            &before,
-            &after,
-            "saml_validation_duration_seconds_count{tenant=\"contoso\"}"
-        ),
-        6.0
-    );
-    assert_eq!(
-        delta(&before, &after, "saml_request_payload_bytes_count"),
-        8.0
-    );
+    assert_eq!(delta(&before, &after, "saml_validation_duration_seconds_count{tenant=\"contoso\"}"), 6.0);
+    assert_eq!(delta(&before, &after, "saml_request_payload_bytes_count"), 8.0);
     assert!(after["saml_replay_cache_entries"] >= 3.0);
     assert_eq!(after["saml_inflight_requests"], 0.0);
-    let expiry = after
-        .iter()
-        .find(|(k, _)| k.starts_with("saml_certificate_expiry_seconds{"))
-        .map(|(_, v)| *v)
-        .unwrap();
-    assert!(
-        expiry > 300.0 * 86_400.0 && expiry <= 366.0 * 86_400.0,
-        "{expiry}"
-    );
+    let expiry =
+        after.iter().find(|(k, _)| k.starts_with("saml_certificate_expiry_seconds{")).map(|(_, v)| *v).unwrap();
+    assert!(expiry > 300.0 * 86_400.0 && expiry <= 366.0 * 86_400.0, "{expiry}");
     assert!(text.contains("saml_build_info{"), "{text}");
-    assert!(
-        !text.contains("evil-tenant-name"),
-        "request content must never become a label"
-    );
+    assert!(!text.contains("evil-tenant-name"), "request content must never become a label");
 
     // ---- attack documents through the same server ----
     let signed = spec(20).signed(&idp, Signing::Assertion).unwrap();
@@ -204,19 +161,8 @@ fn metrics_count_exactly_and_logs_carry_no_personal_data() {
         assert!(reply.status == 422 || reply.status == 200, "{}", reply.body);
     }
     let text = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
-    assert!(
-        text.contains("\"request_id\":\"attack-0\""),
-        "every validation is logged with its request id"
-    );
-    for marker in [
-        NAME_ID,
-        EMAIL,
-        ATTRIBUTE,
-        "pii-marker",
-        "<samlp:Response",
-        "<Assertion",
-        "NameID>",
-    ] {
+    assert!(text.contains("\"request_id\":\"attack-0\""), "every validation is logged with its request id");
+    for marker in [NAME_ID, EMAIL, ATTRIBUTE, "pii-marker", "<samlp:Response", "<Assertion", "NameID>"] {
         assert!(!text.contains(marker), "logs contain {marker:?}");
     }
     for sent in &sent_bodies {
@@ -230,27 +176,13 @@ fn metrics_count_exactly_and_logs_carry_no_personal_data() {
     let readme = &readme[readme.find("## Operating").unwrap()..readme.find("## Tests").unwrap()];
     let dashboard = include_str!("../docs/grafana-dashboard.json");
     for source in [readme, dashboard] {
-        for name in source
-            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .filter(|w| w.starts_with("saml_"))
+        for name in source.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("saml_"))
         {
-            let base = name
-                .trim_end_matches("_bucket")
-                .trim_end_matches("_count")
-                .trim_end_matches("_sum");
-            assert!(
-                exposition.contains(&format!("# TYPE {base} ")),
-                "{name} is documented but not exported"
-            );
+            let base = name.trim_end_matches("_bucket").trim_end_matches("_count").trim_end_matches("_sum");
+            assert!(exposition.contains(&format!("# TYPE {base} ")), "{name} is documented but not exported");
         }
     }
     // The failed login is traceable: request id → the check that failed.
-    let line = text
-        .lines()
-        .find(|l| l.contains("\"request_id\":\"forged-10\""))
-        .unwrap();
-    assert!(
-        line.contains("\"code\":\"signature_invalid\"") && line.contains("\"tenant\":\"contoso\""),
-        "{line}"
-    );
+    let line = text.lines().find(|l| l.contains("\"request_id\":\"forged-10\"")).unwrap();
+    assert!(line.contains("\"code\":\"signature_invalid\"") && line.contains("\"tenant\":\"contoso\""), "{line}");
 }

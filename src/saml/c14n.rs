@@ -51,11 +51,7 @@ pub fn write(
     let mut walker = Walker {
         exclude,
         mode,
-        inclusive_prefixes: if mode == C14nMode::Exclusive10 {
-            inclusive_prefixes
-        } else {
-            &[]
-        },
+        inclusive_prefixes: if mode == C14nMode::Exclusive10 { inclusive_prefixes } else { &[] },
         in_scope: Vec::with_capacity(16),
         rendered: Vec::with_capacity(8),
         out,
@@ -90,12 +86,7 @@ struct Walker<'a, 'o> {
 type Attribute<'a> = (&'a str, &'a str, Option<&'a str>, std::borrow::Cow<'a, str>);
 
 impl<'a> Walker<'a, '_> {
-    fn element(
-        &mut self,
-        element: Node<'a>,
-        is_apex: bool,
-        ancestors: &[Node<'a>],
-    ) -> Result<(), String> {
+    fn element(&mut self, element: Node<'a>, is_apex: bool, ancestors: &[Node<'a>]) -> Result<(), String> {
         let scope_mark = self.in_scope.len();
         let rendered_mark = self.rendered.len();
         for (prefix, uri) in element.namespace_declarations() {
@@ -104,22 +95,13 @@ impl<'a> Walker<'a, '_> {
         let mut declarations: Vec<(&'a str, &'a str)> = Vec::new();
         let mut attributes: Vec<Attribute<'a>> = Vec::new();
         for attr in element.attributes() {
-            attributes.push((
-                attr.namespace.unwrap_or(""),
-                attr.name,
-                attr.prefix,
-                attr.value.get(),
-            ));
+            attributes.push((attr.namespace.unwrap_or(""), attr.name, attr.prefix, attr.value.get()));
         }
 
         match self.mode {
             C14nMode::Exclusive10 => {
                 // Namespaces visibly utilized by the element and its attributes (exc-c14n 3.1).
-                self.consider(
-                    &mut declarations,
-                    element.prefix().unwrap_or(""),
-                    element.namespace().unwrap_or(""),
-                );
+                self.consider(&mut declarations, element.prefix().unwrap_or(""), element.namespace().unwrap_or(""));
                 for (uri, _, prefix, _) in &attributes {
                     if let Some(prefix) = prefix {
                         if *prefix != "xml" {
@@ -158,16 +140,9 @@ impl<'a> Walker<'a, '_> {
                     for ancestor in ancestors {
                         for attr in ancestor.attributes() {
                             if attr.namespace == Some(ns::XML)
-                                && !attributes
-                                    .iter()
-                                    .any(|(uri, name, _, _)| *uri == ns::XML && *name == attr.name)
+                                && !attributes.iter().any(|(uri, name, _, _)| *uri == ns::XML && *name == attr.name)
                             {
-                                attributes.push((
-                                    ns::XML,
-                                    attr.name,
-                                    attr.prefix,
-                                    attr.value.get(),
-                                ));
+                                attributes.push((ns::XML, attr.name, attr.prefix, attr.value.get()));
                             }
                         }
                     }
@@ -229,11 +204,7 @@ impl<'a> Walker<'a, '_> {
 
     /// The nearest in-scope declaration of `prefix`.
     fn lookup(&self, prefix: &str) -> Option<(&'a str, &'a str)> {
-        self.in_scope
-            .iter()
-            .rev()
-            .find(|(p, _)| *p == prefix)
-            .copied()
+        self.in_scope.iter().rev().find(|(p, _)| *p == prefix).copied()
     }
 
     /// Adds `(prefix, uri)` to the element's declarations unless the nearest output ancestor
@@ -243,12 +214,7 @@ impl<'a> Walker<'a, '_> {
         if declarations.iter().any(|(p, _)| *p == prefix) {
             return;
         }
-        let current = self
-            .rendered
-            .iter()
-            .rev()
-            .find(|(p, _)| *p == prefix)
-            .map(|(_, u)| *u);
+        let current = self.rendered.iter().rev().find(|(p, _)| *p == prefix).map(|(_, u)| *u);
         let needed = if prefix.is_empty() && uri.is_empty() {
             current.is_some_and(|u| !u.is_empty())
         } else {

@@ -35,11 +35,7 @@ fn instant(node: Node<'_>, name: &str) -> Result<Option<DateTime<Utc>>, Error> {
             time::parse(&text).map(Some).ok_or_else(|| {
                 Error::new(
                     Code::SamlMalformed,
-                    format!(
-                        "{}@{name} {} is not an xs:dateTime",
-                        node.local_name(),
-                        quote(&text)
-                    ),
+                    format!("{}@{name} {} is not an xs:dateTime", node.local_name(), quote(&text)),
                 )
             })
         }
@@ -47,12 +43,8 @@ fn instant(node: Node<'_>, name: &str) -> Result<Option<DateTime<Utc>>, Error> {
 }
 
 fn required_instant(node: Node<'_>, name: &str) -> Result<DateTime<Utc>, Error> {
-    instant(node, name)?.ok_or_else(|| {
-        Error::new(
-            Code::SamlMalformed,
-            format!("<{}> has no {name}", node.local_name()),
-        )
-    })
+    instant(node, name)?
+        .ok_or_else(|| Error::new(Code::SamlMalformed, format!("<{}> has no {name}", node.local_name())))
 }
 
 fn child<'a>(node: Node<'a>, namespace: &str, name: &str) -> Option<Node<'a>> {
@@ -62,12 +54,7 @@ fn child<'a>(node: Node<'a>, namespace: &str, name: &str) -> Option<Node<'a>> {
 fn text(node: Node<'_>) -> Result<String, Error> {
     xml::text_value(node)
         .map(|t| t.into_owned())
-        .ok_or_else(|| {
-            Error::new(
-                Code::SamlMalformed,
-                format!("<{}> must contain only text", node.local_name()),
-            )
-        })
+        .ok_or_else(|| Error::new(Code::SamlMalformed, format!("<{}> must contain only text", node.local_name())))
 }
 
 pub fn version(element: Node<'_>) -> Result<(), Error> {
@@ -98,9 +85,7 @@ pub fn status(response: Node<'_>) -> Result<(), Error> {
     if let Some(second) = child(code, ns::PROTOCOL, "StatusCode").and_then(|c| attr(c, "Value")) {
         message.push_str(&format!(", {}", quote(&second)));
     }
-    if let Some(text) =
-        child(status, ns::PROTOCOL, "StatusMessage").and_then(|m| xml::text_value(m))
-    {
+    if let Some(text) = child(status, ns::PROTOCOL, "StatusMessage").and_then(|m| xml::text_value(m)) {
         message.push_str(&format!(": {}", quote(text.trim())));
     }
     Err(Error::new(Code::StatusNotSuccess, message))
@@ -109,10 +94,7 @@ pub fn status(response: Node<'_>) -> Result<(), Error> {
 fn issuer(element: Node<'_>, context: &Context<'_>, required: bool) -> Result<(), Error> {
     let Some(issuer) = child(element, ns::ASSERTION, "Issuer") else {
         if required {
-            return Err(Error::new(
-                Code::IssuerMismatch,
-                format!("<{}> has no Issuer", element.local_name()),
-            ));
+            return Err(Error::new(Code::IssuerMismatch, format!("<{}> has no Issuer", element.local_name())));
         }
         return Ok(());
     };
@@ -155,11 +137,7 @@ pub fn response(response: Node<'_>, context: &Context<'_>) -> Result<(), Error> 
         if destination != context.policy.acs_url {
             return Err(Error::new(
                 Code::DestinationMismatch,
-                format!(
-                    "Destination is {}, expected {}",
-                    quote(&destination),
-                    quote(&context.policy.acs_url)
-                ),
+                format!("Destination is {}, expected {}", quote(&destination), quote(&context.policy.acs_url)),
             ));
         }
     }
@@ -175,14 +153,21 @@ fn in_response_to(found: Option<String>, context: &Context<'_>) -> Result<(), Er
         (Some(expected), Some(found)) if found == expected => Ok(()),
         (Some(expected), found) => Err(Error::new(
             Code::InResponseToMismatch,
-            format!("InResponseTo is {}, expected {}", found.as_deref().map_or("absent".into(), quote), quote(expected)),
+            format!(
+                "InResponseTo is {}, expected {}",
+                found.as_deref().map_or("absent".into(), quote),
+                quote(expected)
+            ),
         )),
         // A response to some request, but the caller did not say which: never accepted, even
         // where IdP-initiated login is allowed (it would let a response captured from another
         // session's SP-initiated flow through as "unsolicited").
         (None, Some(found)) => Err(Error::new(
             Code::UnsolicitedResponse,
-            format!("no expected_request_id given for a response to request {}; pass the AuthnRequest ID", quote(&found)),
+            format!(
+                "no expected_request_id given for a response to request {}; pass the AuthnRequest ID",
+                quote(&found)
+            ),
         )),
         (None, None) if context.policy.allow_idp_initiated => Ok(()),
         (None, None) => Err(Error::new(
@@ -193,17 +178,12 @@ fn in_response_to(found: Option<String>, context: &Context<'_>) -> Result<(), Er
 }
 
 /// Assertion checks, then the claims, all read from the signed assertion.
-pub fn assertion(
-    signed: &SignedAssertion<'_>,
-    bare: bool,
-    context: &Context<'_>,
-) -> Result<Validated, Error> {
+pub fn assertion(signed: &SignedAssertion<'_>, bare: bool, context: &Context<'_>) -> Result<Validated, Error> {
     let assertion = signed.node();
     version(assertion)?;
     not_in_future(assertion, context)?;
     issuer(assertion, context, true)?;
-    let assertion_id = attr(assertion, "ID")
-        .ok_or_else(|| Error::new(Code::SamlMalformed, "Assertion has no ID"))?;
+    let assertion_id = attr(assertion, "ID").ok_or_else(|| Error::new(Code::SamlMalformed, "Assertion has no ID"))?;
 
     let subject_node = child(assertion, ns::ASSERTION, "Subject")
         .ok_or_else(|| Error::new(Code::SubjectMissing, "Assertion has no Subject"))?;
@@ -214,10 +194,7 @@ pub fn assertion(
         (Some(a), Some(b)) => a.min(b),
         (Some(a), None) | (None, Some(a)) => a,
         (None, None) => {
-            return Err(Error::new(
-                Code::SamlMalformed,
-                "assertion has no NotOnOrAfter at all; it would never expire",
-            ))
+            return Err(Error::new(Code::SamlMalformed, "assertion has no NotOnOrAfter at all; it would never expire"))
         }
     };
     let session = authn_statement(assertion, context)?;
@@ -232,20 +209,14 @@ pub fn assertion(
         attributes,
         session,
         valid_until: time::format(valid_until),
-        signed: SignedParts {
-            response: false,
-            assertion: false,
-        },
+        signed: SignedParts { response: false, assertion: false },
         expires_at: valid_until,
     })
 }
 
 fn subject(subject: Node<'_>) -> Result<Subject, Error> {
     if child(subject, ns::ASSERTION, "EncryptedID").is_some() {
-        return Err(Error::new(
-            Code::EncryptedAssertionUnsupported,
-            "EncryptedID is not supported yet",
-        ));
+        return Err(Error::new(Code::EncryptedAssertionUnsupported, "EncryptedID is not supported yet"));
     }
     let name_id = child(subject, ns::ASSERTION, "NameID")
         .ok_or_else(|| Error::new(Code::SubjectMissing, "Subject has no NameID"))?;
@@ -263,16 +234,9 @@ fn subject(subject: Node<'_>) -> Result<Subject, Error> {
 
 /// At least one bearer SubjectConfirmation must hold (profiles 4.1.4.2). Returns the expiry of
 /// the one that held. If none holds, the first bearer confirmation's failure is reported.
-fn bearer_confirmation(
-    subject: Node<'_>,
-    bare: bool,
-    context: &Context<'_>,
-) -> Result<Option<DateTime<Utc>>, Error> {
+fn bearer_confirmation(subject: Node<'_>, bare: bool, context: &Context<'_>) -> Result<Option<DateTime<Utc>>, Error> {
     let mut first_error = None;
-    for confirmation in subject
-        .elements()
-        .filter(|n| n.is(ns::ASSERTION, "SubjectConfirmation"))
-    {
+    for confirmation in subject.elements().filter(|n| n.is(ns::ASSERTION, "SubjectConfirmation")) {
         if attr(confirmation, "Method").as_deref() != Some(ns::CM_BEARER) {
             continue;
         }
@@ -283,12 +247,7 @@ fn bearer_confirmation(
             }
         }
     }
-    Err(first_error.unwrap_or_else(|| {
-        Error::new(
-            Code::BearerConfirmationMissing,
-            "no bearer SubjectConfirmation",
-        )
-    }))
+    Err(first_error.unwrap_or_else(|| Error::new(Code::BearerConfirmationMissing, "no bearer SubjectConfirmation")))
 }
 
 fn check_confirmation(
@@ -320,12 +279,8 @@ fn check_confirmation(
             ),
         ));
     }
-    let not_on_or_after = instant(data, "NotOnOrAfter")?.ok_or_else(|| {
-        Error::new(
-            Code::SamlMalformed,
-            "bearer SubjectConfirmationData has no NotOnOrAfter",
-        )
-    })?;
+    let not_on_or_after = instant(data, "NotOnOrAfter")?
+        .ok_or_else(|| Error::new(Code::SamlMalformed, "bearer SubjectConfirmationData has no NotOnOrAfter"))?;
     if context.now - context.skew() >= not_on_or_after {
         return Err(Error::new(
             Code::SubjectConfirmationExpired,
@@ -351,11 +306,7 @@ fn check_confirmation(
 fn not_yet(not_before: DateTime<Utc>, context: &Context<'_>) -> Error {
     Error::new(
         Code::NotYetValid,
-        format!(
-            "NotBefore {} is after now {} plus skew",
-            time::format(not_before),
-            time::format(context.now)
-        ),
+        format!("NotBefore {} is after now {} plus skew", time::format(not_before), time::format(context.now)),
     )
 }
 
@@ -363,10 +314,7 @@ fn not_yet(not_before: DateTime<Utc>, context: &Context<'_>) -> Error {
 /// make the assertion invalid (core 2.5.1.1: "Indeterminate" must not be treated as valid).
 fn conditions(assertion: Node<'_>, context: &Context<'_>) -> Result<Option<DateTime<Utc>>, Error> {
     let conditions = child(assertion, ns::ASSERTION, "Conditions").ok_or_else(|| {
-        Error::new(
-            Code::AudienceMismatch,
-            "Assertion has no Conditions (an AudienceRestriction is required)",
-        )
+        Error::new(Code::AudienceMismatch, "Assertion has no Conditions (an AudienceRestriction is required)")
     })?;
     if let Some(not_before) = instant(conditions, "NotBefore")? {
         if context.now + context.skew() < not_before {
@@ -392,10 +340,7 @@ fn conditions(assertion: Node<'_>, context: &Context<'_>) -> Result<Option<DateT
             (Some(ns::ASSERTION), "AudienceRestriction") => {
                 restrictions += 1;
                 let mut audiences = Vec::new();
-                for audience in condition
-                    .elements()
-                    .filter(|n| n.is(ns::ASSERTION, "Audience"))
-                {
+                for audience in condition.elements().filter(|n| n.is(ns::ASSERTION, "Audience")) {
                     audiences.push(text(audience)?);
                 }
                 if !audiences.contains(&context.policy.sp_entity_id) {
@@ -403,11 +348,7 @@ fn conditions(assertion: Node<'_>, context: &Context<'_>) -> Result<Option<DateT
                         Code::AudienceMismatch,
                         format!(
                             "AudienceRestriction names {}, expected {}",
-                            audiences
-                                .iter()
-                                .map(|a| quote(a))
-                                .collect::<Vec<_>>()
-                                .join(", "),
+                            audiences.iter().map(|a| quote(a)).collect::<Vec<_>>().join(", "),
                             quote(&context.policy.sp_entity_id)
                         ),
                     ));
@@ -417,18 +358,12 @@ fn conditions(assertion: Node<'_>, context: &Context<'_>) -> Result<Option<DateT
             // ProxyRestriction only constrains relying parties that re-issue assertions.
             (Some(ns::ASSERTION), "OneTimeUse" | "ProxyRestriction") => {}
             (_, other) => {
-                return Err(Error::new(
-                    Code::ConditionUnsupported,
-                    format!("unsupported condition <{other}>"),
-                ));
+                return Err(Error::new(Code::ConditionUnsupported, format!("unsupported condition <{other}>")));
             }
         }
     }
     if restrictions == 0 {
-        return Err(Error::new(
-            Code::AudienceMismatch,
-            "Conditions have no AudienceRestriction",
-        ));
+        return Err(Error::new(Code::AudienceMismatch, "Conditions have no AudienceRestriction"));
     }
     Ok(not_on_or_after)
 }
@@ -436,12 +371,7 @@ fn conditions(assertion: Node<'_>, context: &Context<'_>) -> Result<Option<DateT
 fn authn_statement(assertion: Node<'_>, context: &Context<'_>) -> Result<Session, Error> {
     let Some(statement) = child(assertion, ns::ASSERTION, "AuthnStatement") else {
         if context.policy.allow_missing_authn_statement {
-            return Ok(Session {
-                index: None,
-                authn_instant: None,
-                not_on_or_after: None,
-                authn_context: None,
-            });
+            return Ok(Session { index: None, authn_instant: None, not_on_or_after: None, authn_context: None });
         }
         return Err(Error::new(
             Code::AuthnStatementMissing,
@@ -454,11 +384,7 @@ fn authn_statement(assertion: Node<'_>, context: &Context<'_>) -> Result<Session
         if context.now - context.skew() >= end {
             return Err(Error::new(
                 Code::SessionExpired,
-                format!(
-                    "SessionNotOnOrAfter {} has passed (now {})",
-                    time::format(end),
-                    time::format(context.now)
-                ),
+                format!("SessionNotOnOrAfter {} has passed (now {})", time::format(end), time::format(context.now)),
             ));
         }
     }

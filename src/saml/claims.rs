@@ -78,17 +78,10 @@ pub struct Session {
 /// Every attribute of the signed assertion, in document order.
 pub fn attributes(assertion: &SignedAssertion<'_>) -> Result<BTreeMap<String, Vec<String>>, Error> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for statement in assertion
-        .node()
-        .elements()
-        .filter(|n| n.is(ns::ASSERTION, "AttributeStatement"))
-    {
+    for statement in assertion.node().elements().filter(|n| n.is(ns::ASSERTION, "AttributeStatement")) {
         for attribute in statement.elements() {
             if attribute.is(ns::ASSERTION, "EncryptedAttribute") {
-                return Err(Error::new(
-                    Code::EncryptedAssertionUnsupported,
-                    "EncryptedAttribute is not supported yet",
-                ));
+                return Err(Error::new(Code::EncryptedAssertionUnsupported, "EncryptedAttribute is not supported yet"));
             }
             if !attribute.is(ns::ASSERTION, "Attribute") {
                 continue;
@@ -98,10 +91,7 @@ pub fn attributes(assertion: &SignedAssertion<'_>) -> Result<BTreeMap<String, Ve
                 .map(|v| v.get().into_owned())
                 .ok_or_else(|| Error::new(Code::SamlMalformed, "Attribute without Name"))?;
             let values = out.entry(name).or_default();
-            for value in attribute
-                .elements()
-                .filter(|n| n.is(ns::ASSERTION, "AttributeValue"))
-            {
+            for value in attribute.elements().filter(|n| n.is(ns::ASSERTION, "AttributeValue")) {
                 values.push(attribute_value(value));
             }
         }
@@ -121,23 +111,14 @@ fn attribute_value(value: Node<'_>) -> String {
 /// Applies the tenant's attribute mapping.
 pub fn normalize(attributes: &BTreeMap<String, Vec<String>>, mapping: &AttributeMapping) -> Claims {
     let first = |names: &[String]| -> Option<String> {
-        names.iter().find_map(|n| {
-            attributes
-                .get(n)
-                .and_then(|v| v.iter().find(|s| !s.is_empty()))
-                .cloned()
-        })
+        names.iter().find_map(|n| attributes.get(n).and_then(|v| v.iter().find(|s| !s.is_empty())).cloned())
     };
     let all = |names: &[String]| -> Vec<String> {
         let mut sources = names.iter().filter_map(|n| attributes.get(n));
         let Some(first_source) = sources.next() else {
             return Vec::new();
         };
-        let mut out: Vec<String> = first_source
-            .iter()
-            .filter(|v| !v.is_empty())
-            .cloned()
-            .collect();
+        let mut out: Vec<String> = first_source.iter().filter(|v| !v.is_empty()).cloned().collect();
         // Values from further attributes (rare: an IdP sending both `groups` and `memberOf`)
         // are merged without duplicates.
         let mut seen: Option<std::collections::HashSet<String>> = None;
@@ -161,10 +142,7 @@ pub fn normalize(attributes: &BTreeMap<String, Vec<String>>, mapping: &Attribute
         roles: all(&mapping.roles),
         object_id: first(&mapping.object_id),
         idp_tenant_id: first(&mapping.idp_tenant_id),
-        groups_overage: mapping
-            .groups_overage
-            .iter()
-            .any(|n| attributes.contains_key(n)),
+        groups_overage: mapping.groups_overage.iter().any(|n| attributes.contains_key(n)),
         authn_methods: all(&mapping.authn_methods),
     }
 }

@@ -22,20 +22,13 @@ pub fn base64(encoded: &[u8], max_decoded: usize) -> Result<Vec<u8>, Error> {
     let decoded = match LENIENT_PADDING.decode(encoded) {
         Ok(decoded) => decoded,
         Err(_) => {
-            let compact: Vec<u8> = encoded
-                .iter()
-                .copied()
-                .filter(|b| !b.is_ascii_whitespace())
-                .collect();
+            let compact: Vec<u8> = encoded.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
             if compact.is_empty() {
                 return Err(Error::new(Code::Base64Invalid, "SAMLResponse is empty"));
             }
-            LENIENT_PADDING.decode(&compact).map_err(|e| {
-                Error::new(
-                    Code::Base64Invalid,
-                    format!("SAMLResponse is not base64: {e}"),
-                )
-            })?
+            LENIENT_PADDING
+                .decode(&compact)
+                .map_err(|e| Error::new(Code::Base64Invalid, format!("SAMLResponse is not base64: {e}")))?
         }
     };
     if decoded.is_empty() {
@@ -48,10 +41,7 @@ pub fn base64(encoded: &[u8], max_decoded: usize) -> Result<Vec<u8>, Error> {
 }
 
 fn too_large(max: usize) -> Error {
-    Error::new(
-        Code::PayloadTooLarge,
-        format!("decoded SAMLResponse exceeds {max} bytes"),
-    )
+    Error::new(Code::PayloadTooLarge, format!("decoded SAMLResponse exceeds {max} bytes"))
 }
 
 /// True when the bytes look like an XML document rather than base64 (the CLI accepts both).

@@ -74,126 +74,73 @@ pub fn verify<'a>(
     debug_assert_eq!(signature.parent(), Some(signed));
     let parts = children(signature)?;
     let (signed_info, signature_value) = match parts.as_slice() {
-        [si, sv] | [si, sv, _]
-            if si.is(ns::DSIG, "SignedInfo") && sv.is(ns::DSIG, "SignatureValue") =>
-        {
-            (*si, *sv)
-        }
-        _ => {
-            return Err(malformed(
-                "Signature must contain SignedInfo, SignatureValue and optionally KeyInfo",
-            ))
-        }
+        [si, sv] | [si, sv, _] if si.is(ns::DSIG, "SignedInfo") && sv.is(ns::DSIG, "SignatureValue") => (*si, *sv),
+        _ => return Err(malformed("Signature must contain SignedInfo, SignatureValue and optionally KeyInfo")),
     };
     if let Some(extra) = parts.get(2) {
         // ds:Object is where wrapping attacks hide the original assertion; KeyInfo is read by
         // no one (keys come only from configuration).
         if !extra.is(ns::DSIG, "KeyInfo") {
-            return Err(malformed(&format!(
-                "unexpected <{}> in Signature",
-                extra.local_name()
-            )));
+            return Err(malformed(&format!("unexpected <{}> in Signature", extra.local_name())));
         }
     }
 
     // ---- SignedInfo: structure and algorithms, no work yet ----
     let info = children(signed_info)?;
     let [c14n_method, signature_method, reference] = info.as_slice() else {
-        return Err(
-            if info.iter().filter(|n| n.is(ns::DSIG, "Reference")).count() > 1 {
-                malformed("exactly one Reference is allowed")
-            } else {
-                malformed("SignedInfo must contain CanonicalizationMethod, SignatureMethod and one Reference")
-            },
-        );
+        return Err(if info.iter().filter(|n| n.is(ns::DSIG, "Reference")).count() > 1 {
+            malformed("exactly one Reference is allowed")
+        } else {
+            malformed("SignedInfo must contain CanonicalizationMethod, SignatureMethod and one Reference")
+        });
     };
     if !c14n_method.is(ns::DSIG, "CanonicalizationMethod")
         || !signature_method.is(ns::DSIG, "SignatureMethod")
         || !reference.is(ns::DSIG, "Reference")
     {
-        return Err(malformed(
-            "SignedInfo must contain CanonicalizationMethod, SignatureMethod and one Reference",
-        ));
+        return Err(malformed("SignedInfo must contain CanonicalizationMethod, SignatureMethod and one Reference"));
     }
     let info_c14n = c14n_of(*c14n_method, Code::CanonicalizationUnsupported)?;
     let (key_kind, sig_digest) = signature_algorithm(*signature_method, allow_sha1)?;
 
     // ---- Reference: must point at the signed element, by its ID, within this document ----
-    let uri = reference
-        .attribute("URI")
-        .map(|v| v.get())
-        .unwrap_or_default();
+    let uri = reference.attribute("URI").map(|v| v.get()).unwrap_or_default();
     let id = signed.attribute("ID").map(|v| v.get()).unwrap_or_default();
     if id.is_empty() {
-        return Err(Error::new(
-            Code::ReferenceUriInvalid,
-            format!("signed <{}> has no ID", signed.local_name()),
-        ));
+        return Err(Error::new(Code::ReferenceUriInvalid, format!("signed <{}> has no ID", signed.local_name())));
     }
     if uri.strip_prefix('#') != Some(id.as_ref()) {
         return Err(Error::new(
             Code::ReferenceUriInvalid,
-            format!(
-                "Reference URI {} must be \"#{}\", the ID of the element carrying the Signature",
-                quote(&uri),
-                id
-            ),
+            format!("Reference URI {} must be \"#{}\", the ID of the element carrying the Signature", quote(&uri), id),
         ));
     }
     let ref_parts = children(*reference)?;
     let (transforms, digest_method, digest_value) = match ref_parts.as_slice() {
         [t, m, v] if t.is(ns::DSIG, "Transforms") => (Some(*t), *m, *v),
         [m, v] => (None, *m, *v),
-        _ => {
-            return Err(malformed(
-                "Reference must contain Transforms, DigestMethod and DigestValue",
-            ))
-        }
+        _ => return Err(malformed("Reference must contain Transforms, DigestMethod and DigestValue")),
     };
     if !digest_method.is(ns::DSIG, "DigestMethod") || !digest_value.is(ns::DSIG, "DigestValue") {
-        return Err(malformed(
-            "Reference must contain Transforms, DigestMethod and DigestValue",
-        ));
+        return Err(malformed("Reference must contain Transforms, DigestMethod and DigestValue"));
     }
     let reference_c14n = reference_transforms(transforms)?;
     let ref_digest = digest_algorithm(digest_method, allow_sha1)?;
     let expected_digest = base64_text(digest_value, "DigestValue")?;
     let signature_bytes = base64_text(signature_value, "SignatureValue")?;
     if signature_bytes.is_empty() {
-        return Err(Error::new(
-            Code::SignatureInvalid,
-            "SignatureValue is empty",
-        ));
+        return Err(Error::new(Code::SignatureInvalid, "SignatureValue is empty"));
     }
 
     // ---- SignedInfo signature first: a forgery fails here before the larger reference C14N ----
-    let info_bytes =
-        c14n::canonicalize(doc, signed_info, None, info_c14n.mode, &info_c14n.prefixes).map_err(
-            |e| {
-                Error::new(
-                    Code::Internal,
-                    format!("SignedInfo canonicalization failed: {e}"),
-                )
-            },
-        )?;
+    let info_bytes = c14n::canonicalize(doc, signed_info, None, info_c14n.mode, &info_c14n.prefixes)
+        .map_err(|e| Error::new(Code::Internal, format!("SignedInfo canonicalization failed: {e}")))?;
     verify_signature_value(&info_bytes, &signature_bytes, key_kind, sig_digest, keys)?;
 
     // ---- then the Reference digest over the signed element minus this signature ----
-    let referenced = c14n::canonicalize(
-        doc,
-        signed,
-        Some(signature),
-        reference_c14n.mode,
-        &reference_c14n.prefixes,
-    )
-    .map_err(|e| {
-        Error::new(
-            Code::Internal,
-            format!("reference canonicalization failed: {e}"),
-        )
-    })?;
-    let actual = hash(ref_digest.md(), &referenced)
-        .map_err(|_| Error::new(Code::Internal, "digest failed"))?;
+    let referenced = c14n::canonicalize(doc, signed, Some(signature), reference_c14n.mode, &reference_c14n.prefixes)
+        .map_err(|e| Error::new(Code::Internal, format!("reference canonicalization failed: {e}")))?;
+    let actual = hash(ref_digest.md(), &referenced).map_err(|_| Error::new(Code::Internal, "digest failed"))?;
     if actual.len() != expected_digest.len() || !openssl::memcmp::eq(&actual, &expected_digest) {
         return Err(Error::new(
             Code::DigestMismatch,
@@ -223,12 +170,7 @@ fn children<'a>(node: Node<'a>) -> Result<Vec<Node<'a>>, Error> {
             NodeKind::Element => out.push(child),
             NodeKind::Text if xml::is_blank(child.text()) => {}
             NodeKind::Comment => {}
-            _ => {
-                return Err(malformed(&format!(
-                    "unexpected content inside <{}>",
-                    node.local_name()
-                )))
-            }
+            _ => return Err(malformed(&format!("unexpected content inside <{}>", node.local_name()))),
         }
     }
     Ok(out)
@@ -249,13 +191,18 @@ fn c14n_of(method: Node<'_>, unsupported: Code) -> Result<C14n<'_>, Error> {
             let prefixes = match inner.as_slice() {
                 [] => Vec::new(),
                 [list] if list.is(ns::EXC_C14N, "InclusiveNamespaces") => {
-                    let value = list.attribute("PrefixList").ok_or_else(|| malformed("InclusiveNamespaces without PrefixList"))?;
+                    let value = list
+                        .attribute("PrefixList")
+                        .ok_or_else(|| malformed("InclusiveNamespaces without PrefixList"))?;
                     match value.get() {
                         std::borrow::Cow::Borrowed(text) => {
                             let prefixes: Vec<&str> = text.split_ascii_whitespace().collect();
                             // Each listed prefix costs a namespace lookup per element.
                             if prefixes.len() > MAX_INCLUSIVE_PREFIXES {
-                                return Err(Error::new(unsupported, format!("PrefixList has more than {MAX_INCLUSIVE_PREFIXES} prefixes")));
+                                return Err(Error::new(
+                                    unsupported,
+                                    format!("PrefixList has more than {MAX_INCLUSIVE_PREFIXES} prefixes"),
+                                ));
                             }
                             prefixes
                         }
@@ -269,7 +216,10 @@ fn c14n_of(method: Node<'_>, unsupported: Code) -> Result<C14n<'_>, Error> {
         alg::C14N_10 if inner.is_empty() => Ok(C14n { mode: C14nMode::Inclusive10, prefixes: Vec::new() }),
         other => Err(Error::new(
             unsupported,
-            format!("canonicalization {} is not allowed (exclusive or inclusive C14N 1.0 without comments only)", quote(other)),
+            format!(
+                "canonicalization {} is not allowed (exclusive or inclusive C14N 1.0 without comments only)",
+                quote(other)
+            ),
         )),
     }
 }
@@ -277,10 +227,7 @@ fn c14n_of(method: Node<'_>, unsupported: Code) -> Result<C14n<'_>, Error> {
 fn signature_algorithm(method: Node<'_>, allow_sha1: bool) -> Result<(KeyKind, Digest), Error> {
     if !children(method)?.is_empty() {
         // HMACOutputLength and friends: truncated-HMAC attacks (CVE-2009-0217).
-        return Err(Error::new(
-            Code::SignatureAlgorithmUnsupported,
-            "SignatureMethod must not have parameters",
-        ));
+        return Err(Error::new(Code::SignatureAlgorithmUnsupported, "SignatureMethod must not have parameters"));
     }
     let algorithm = algorithm(method)?;
     let chosen = match algorithm.as_ref() {
@@ -297,10 +244,7 @@ fn signature_algorithm(method: Node<'_>, allow_sha1: bool) -> Result<(KeyKind, D
             // forge; DSA and unknown URIs are simply outside the profile.
             return Err(Error::new(
                 Code::SignatureAlgorithmUnsupported,
-                format!(
-                    "signature algorithm {} is not allowed (RSA or ECDSA with SHA-2)",
-                    quote(other)
-                ),
+                format!("signature algorithm {} is not allowed (RSA or ECDSA with SHA-2)", quote(other)),
             ));
         }
     };
@@ -329,10 +273,7 @@ fn digest_algorithm(method: Node<'_>, allow_sha1: bool) -> Result<Digest, Error>
         other => {
             return Err(Error::new(
                 Code::DigestAlgorithmUnsupported,
-                format!(
-                    "digest algorithm {} is not allowed (SHA-256/384/512)",
-                    quote(other)
-                ),
+                format!("digest algorithm {} is not allowed (SHA-256/384/512)", quote(other)),
             ))
         }
     };
@@ -360,49 +301,33 @@ fn reference_transforms(transforms: Option<Node<'_>>) -> Result<C14n<'_>, Error>
         }
         let algorithm = algorithm(*transform)?;
         match algorithm.as_ref() {
-            alg::ENVELOPED if !enveloped && c14n.is_none() && children(*transform)?.is_empty() => {
-                enveloped = true
-            }
+            alg::ENVELOPED if !enveloped && c14n.is_none() && children(*transform)?.is_empty() => enveloped = true,
             alg::EXC_C14N_10 | alg::C14N_10 if c14n.is_none() => {
                 c14n = Some(c14n_of(*transform, Code::TransformUnsupported)?);
             }
             alg::ENVELOPED | alg::EXC_C14N_10 | alg::C14N_10 => {
-                return Err(Error::new(
-                    Code::TransformUnsupported,
-                    "transforms repeated or out of order",
-                ))
+                return Err(Error::new(Code::TransformUnsupported, "transforms repeated or out of order"))
             }
             other => {
                 // XSLT and XPath transforms execute attacker-chosen programs or select
                 // attacker-chosen nodes; none are needed for SAML.
                 return Err(Error::new(
                     Code::TransformUnsupported,
-                    format!(
-                        "transform {} is not allowed (enveloped-signature and C14N only)",
-                        quote(other)
-                    ),
+                    format!("transform {} is not allowed (enveloped-signature and C14N only)", quote(other)),
                 ));
             }
         }
     }
     if !enveloped {
-        return Err(Error::new(
-            Code::TransformUnsupported,
-            "the enveloped-signature transform is required",
-        ));
+        return Err(Error::new(Code::TransformUnsupported, "the enveloped-signature transform is required"));
     }
-    Ok(c14n.unwrap_or(C14n {
-        mode: C14nMode::Inclusive10,
-        prefixes: Vec::new(),
-    }))
+    Ok(c14n.unwrap_or(C14n { mode: C14nMode::Inclusive10, prefixes: Vec::new() }))
 }
 
 fn base64_text(node: Node<'_>, what: &str) -> Result<Vec<u8>, Error> {
     let text = xml::text_value(node).ok_or_else(|| malformed(&format!("{what} must be text")))?;
     let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    base64::engine::general_purpose::STANDARD
-        .decode(&compact)
-        .map_err(|_| malformed(&format!("{what} is not base64")))
+    base64::engine::general_purpose::STANDARD.decode(&compact).map_err(|_| malformed(&format!("{what} is not base64")))
 }
 
 fn verify_signature_value(
@@ -431,19 +356,14 @@ fn verify_signature_value(
         KeyKind::Rsa => signature,
         KeyKind::Ecdsa => {
             if signature.len() % 2 != 0 {
-                return Err(Error::new(
-                    Code::SignatureInvalid,
-                    "ECDSA SignatureValue has odd length",
-                ));
+                return Err(Error::new(Code::SignatureInvalid, "ECDSA SignatureValue has odd length"));
             }
             let (r, s) = signature.split_at(signature.len() / 2);
             let parsed = BigNum::from_slice(r)
                 .and_then(|r| BigNum::from_slice(s).map(|s| (r, s)))
                 .and_then(|(r, s)| EcdsaSig::from_private_components(r, s))
                 .and_then(|sig| sig.to_der())
-                .map_err(|_| {
-                    Error::new(Code::SignatureInvalid, "ECDSA SignatureValue is not r || s")
-                })?;
+                .map_err(|_| Error::new(Code::SignatureInvalid, "ECDSA SignatureValue is not r || s"))?;
             der = parsed;
             &der
         }
@@ -458,9 +378,6 @@ fn verify_signature_value(
     }
     Err(Error::new(
         Code::SignatureInvalid,
-        format!(
-            "SignatureValue does not verify with any of the tenant's {} configured key(s)",
-            candidates.len()
-        ),
+        format!("SignatureValue does not verify with any of the tenant's {} configured key(s)", candidates.len()),
     ))
 }

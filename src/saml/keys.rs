@@ -32,9 +32,7 @@ pub struct KeyInfo {
 
 impl std::fmt::Debug for TrustedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TrustedKey")
-            .field("info", &self.info)
-            .finish()
+        f.debug_struct("TrustedKey").field("info", &self.info).finish()
     }
 }
 
@@ -45,33 +43,23 @@ impl TrustedKey {
     pub fn from_certificate_text(text: &str) -> Result<TrustedKey, String> {
         let trimmed = text.trim();
         let cert = if trimmed.starts_with("-----BEGIN") {
-            X509::from_pem(trimmed.as_bytes())
-                .map_err(|e| format!("not a PEM certificate: {}", first_line(&e)))?
+            X509::from_pem(trimmed.as_bytes()).map_err(|e| format!("not a PEM certificate: {}", first_line(&e)))?
         } else {
-            let compact: String = trimmed
-                .chars()
-                .filter(|c| !c.is_ascii_whitespace())
-                .collect();
+            let compact: String = trimmed.chars().filter(|c| !c.is_ascii_whitespace()).collect();
             if compact.is_empty() {
                 return Err("empty certificate".into());
             }
             let der = base64::engine::general_purpose::STANDARD
                 .decode(compact.as_bytes())
                 .map_err(|e| format!("neither PEM nor base64 DER: {e}"))?;
-            X509::from_der(&der).map_err(|e| {
-                format!(
-                    "base64 decodes but is not a DER certificate: {}",
-                    first_line(&e)
-                )
-            })?
+            X509::from_der(&der)
+                .map_err(|e| format!("base64 decodes but is not a DER certificate: {}", first_line(&e)))?
         };
         TrustedKey::from_x509(&cert)
     }
 
     pub fn from_x509(cert: &X509) -> Result<TrustedKey, String> {
-        let key = cert
-            .public_key()
-            .map_err(|e| format!("unreadable public key: {}", first_line(&e)))?;
+        let key = cert.public_key().map_err(|e| format!("unreadable public key: {}", first_line(&e)))?;
         let (key_type, bits) = match key.id() {
             Id::RSA => (format!("RSA-{}", key.bits()), key.bits()),
             Id::EC => {
@@ -83,15 +71,10 @@ impl TrustedKey {
                     .unwrap_or_else(|| "unknown".into());
                 (format!("EC-{curve}"), key.bits())
             }
-            other => {
-                return Err(format!(
-                    "unsupported key type {other:?}: only RSA and EC keys can sign SAML here"
-                ))
-            }
+            other => return Err(format!("unsupported key type {other:?}: only RSA and EC keys can sign SAML here")),
         };
-        let fingerprint = cert
-            .digest(MessageDigest::sha256())
-            .map_err(|e| format!("cannot fingerprint: {}", first_line(&e)))?;
+        let fingerprint =
+            cert.digest(MessageDigest::sha256()).map_err(|e| format!("cannot fingerprint: {}", first_line(&e)))?;
         let subject = cert
             .subject_name()
             .entries()
@@ -105,12 +88,7 @@ impl TrustedKey {
         let not_after = openssl::asn1::Asn1Time::from_unix(0)
             .ok()
             .and_then(|epoch| epoch.diff(cert.not_after()).ok())
-            .and_then(|diff| {
-                chrono::DateTime::from_timestamp(
-                    i64::from(diff.days) * 86_400 + i64::from(diff.secs),
-                    0,
-                )
-            });
+            .and_then(|diff| chrono::DateTime::from_timestamp(i64::from(diff.days) * 86_400 + i64::from(diff.secs), 0));
         Ok(TrustedKey {
             key,
             not_after,
@@ -135,10 +113,7 @@ impl TrustedKey {
 }
 
 fn first_line(error: &openssl::error::ErrorStack) -> String {
-    error.errors().first().map_or_else(
-        || "unknown error".into(),
-        |e| e.reason().unwrap_or("unknown").to_string(),
-    )
+    error.errors().first().map_or_else(|| "unknown error".into(), |e| e.reason().unwrap_or("unknown").to_string())
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -52,17 +52,11 @@ pub struct SignedAssertion<'a> {
 
 impl<'a> SignedAssertion<'a> {
     fn from_own(verified: dsig::Verified<'a>) -> SignedAssertion<'a> {
-        SignedAssertion {
-            node: verified.element(),
-        }
+        SignedAssertion { node: verified.element() }
     }
 
-    fn from_response(
-        verified: dsig::Verified<'a>,
-        assertion: Node<'a>,
-    ) -> Option<SignedAssertion<'a>> {
-        (assertion.parent() == Some(verified.element()))
-            .then_some(SignedAssertion { node: assertion })
+    fn from_response(verified: dsig::Verified<'a>, assertion: Node<'a>) -> Option<SignedAssertion<'a>> {
+        (assertion.parent() == Some(verified.element())).then_some(SignedAssertion { node: assertion })
     }
 
     pub fn node(&self) -> Node<'a> {
@@ -94,10 +88,7 @@ pub fn validate(
         }
     };
     if !decode::looks_like_xml(bytes) {
-        return Err(Error::new(
-            Code::XmlMalformed,
-            "decoded SAMLResponse is not an XML document",
-        ));
+        return Err(Error::new(Code::XmlMalformed, "decoded SAMLResponse is not an XML document"));
     }
     let doc = xml::parse(bytes)?;
     let inventory = structure::scan(&doc, limits)?;
@@ -137,29 +128,18 @@ pub fn validate(
         ));
     }
     let assertion = match inventory.assertions.as_slice() {
-        [] => {
-            return Err(Error::new(
-                Code::AssertionMissing,
-                "no Assertion in the response",
-            ))
-        }
+        [] => return Err(Error::new(Code::AssertionMissing, "no Assertion in the response")),
         [only] => *only,
         more => {
             return Err(Error::new(
                 Code::MultipleAssertions,
-                format!(
-                    "{} Assertion elements in the document; exactly one is allowed",
-                    more.len()
-                ),
+                format!("{} Assertion elements in the document; exactly one is allowed", more.len()),
             ))
         }
     };
     if let Some(response) = response {
         if assertion.parent() != Some(response) {
-            return Err(Error::new(
-                Code::AssertionMissing,
-                "the only Assertion is not a direct child of the Response",
-            ));
+            return Err(Error::new(Code::AssertionMissing, "the only Assertion is not a direct child of the Response"));
         }
     }
 
@@ -170,21 +150,16 @@ pub fn validate(
         let slot = match signature.parent() {
             Some(parent) if Some(parent) == response => &mut response_signature,
             Some(parent) if parent == assertion => &mut assertion_signature,
-            parent => {
-                return Err(Error::new(
-                    Code::SignaturePlacementInvalid,
-                    format!(
-                        "a Signature inside <{}>; signatures are only accepted directly in the Response or the Assertion",
-                        parent.map_or("document", |p| p.local_name())
-                    ),
-                ))
-            }
+            parent => return Err(Error::new(
+                Code::SignaturePlacementInvalid,
+                format!(
+                    "a Signature inside <{}>; signatures are only accepted directly in the Response or the Assertion",
+                    parent.map_or("document", |p| p.local_name())
+                ),
+            )),
         };
         if slot.replace(signature).is_some() {
-            return Err(Error::new(
-                Code::SignaturePlacementInvalid,
-                "two Signatures on the same element",
-            ));
+            return Err(Error::new(Code::SignaturePlacementInvalid, "two Signatures on the same element"));
         }
     }
 
@@ -192,58 +167,29 @@ pub fn validate(
     // verified), and at least one must cover the assertion.
     let keys = &policy.keys;
     let verified_response = match (response, response_signature) {
-        (Some(response), Some(signature)) => Some(dsig::verify(
-            &doc,
-            response,
-            signature,
-            keys,
-            policy.allow_sha1,
-        )?),
+        (Some(response), Some(signature)) => Some(dsig::verify(&doc, response, signature, keys, policy.allow_sha1)?),
         _ => None,
     };
     let verified_assertion = match assertion_signature {
-        Some(signature) => Some(dsig::verify(
-            &doc,
-            assertion,
-            signature,
-            keys,
-            policy.allow_sha1,
-        )?),
+        Some(signature) => Some(dsig::verify(&doc, assertion, signature, keys, policy.allow_sha1)?),
         None => None,
     };
     let signed = match (verified_assertion, verified_response) {
         (Some(own), _) => SignedAssertion::from_own(own),
-        (None, Some(outer)) => {
-            SignedAssertion::from_response(outer, assertion).ok_or_else(|| {
-                Error::new(
-                    Code::SignatureMissing,
-                    "the Response signature does not cover the Assertion",
-                )
-            })?
-        }
+        (None, Some(outer)) => SignedAssertion::from_response(outer, assertion)
+            .ok_or_else(|| Error::new(Code::SignatureMissing, "the Response signature does not cover the Assertion"))?,
         (None, None) => {
-            return Err(Error::new(
-                Code::SignatureMissing,
-                "neither the Response nor the Assertion is signed",
-            ))
+            return Err(Error::new(Code::SignatureMissing, "neither the Response nor the Assertion is signed"))
         }
     };
 
-    let context = checks::Context {
-        policy,
-        request,
-        now: request.now,
-    };
+    let context = checks::Context { policy, request, now: request.now };
     if let Some(response) = response {
         checks::response(response, &context)?;
     }
     let mut validated = checks::assertion(&signed, response.is_none(), &context)?;
-    validated.response_id = response
-        .and_then(|r| r.attribute("ID"))
-        .map(|v| v.get().into_owned());
-    validated.signed = claims::SignedParts {
-        response: verified_response.is_some(),
-        assertion: verified_assertion.is_some(),
-    };
+    validated.response_id = response.and_then(|r| r.attribute("ID")).map(|v| v.get().into_owned());
+    validated.signed =
+        claims::SignedParts { response: verified_response.is_some(), assertion: verified_assertion.is_some() };
     Ok(validated)
 }

@@ -51,9 +51,7 @@ const MS: &str = "http://schemas.microsoft.com/";
 const XMLSOAP: &str = "http://schemas.xmlsoap.org/";
 
 fn names(list: &[&str]) -> Vec<String> {
-    list.iter()
-        .map(|name| name.replace("{ms}", MS).replace("{xs}", XMLSOAP))
-        .collect()
+    list.iter().map(|name| name.replace("{ms}", MS).replace("{xs}", XMLSOAP)).collect()
 }
 
 impl Default for AttributeMapping {

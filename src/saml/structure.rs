@@ -29,15 +29,9 @@ pub fn scan<'a>(doc: &'a Document, limits: &Limits) -> Result<Inventory<'a>, Err
             return Err(pi_error());
         }
     }
-    let root = doc
-        .root()
-        .ok_or_else(|| Error::new(Code::XmlMalformed, "document has no root element"))?;
-    let mut inventory = Inventory {
-        root,
-        assertions: Vec::new(),
-        signatures: Vec::new(),
-        has_encrypted_assertion: false,
-    };
+    let root = doc.root().ok_or_else(|| Error::new(Code::XmlMalformed, "document has no root element"))?;
+    let mut inventory =
+        Inventory { root, assertions: Vec::new(), signatures: Vec::new(), has_encrypted_assertion: false };
     let mut ids: HashSet<&'a str> = HashSet::new();
     let mut nodes = 0usize;
     let mut namespace_declarations = 0usize;
@@ -46,27 +40,18 @@ pub fn scan<'a>(doc: &'a Document, limits: &Limits) -> Result<Inventory<'a>, Err
     while let Some((node, depth)) = stack.pop() {
         nodes += 1;
         if nodes > limits.max_nodes {
-            return Err(Error::new(
-                Code::XmlTooComplex,
-                format!("more than {} nodes", limits.max_nodes),
-            ));
+            return Err(Error::new(Code::XmlTooComplex, format!("more than {} nodes", limits.max_nodes)));
         }
         match node.kind() {
             NodeKind::Element => {}
             NodeKind::ProcessingInstruction => return Err(pi_error()),
             NodeKind::EntityRef | NodeKind::Other => {
-                return Err(Error::new(
-                    Code::XmlMalformed,
-                    "unexpected node type (entity reference or DTD content)",
-                ))
+                return Err(Error::new(Code::XmlMalformed, "unexpected node type (entity reference or DTD content)"))
             }
             NodeKind::Text | NodeKind::Comment => continue,
         }
         if depth > limits.max_depth {
-            return Err(Error::new(
-                Code::XmlTooComplex,
-                format!("elements nested deeper than {}", limits.max_depth),
-            ));
+            return Err(Error::new(Code::XmlTooComplex, format!("elements nested deeper than {}", limits.max_depth)));
         }
         let declared = node.namespace_declarations().count();
         namespace_declarations += declared;
@@ -77,8 +62,7 @@ pub fn scan<'a>(doc: &'a Document, limits: &Limits) -> Result<Inventory<'a>, Err
                 Code::XmlTooComplex,
                 format!(
                     "more than {} namespace declarations on one element or {} in the document",
-                    limits.max_namespace_declarations_per_element,
-                    limits.max_namespace_declarations
+                    limits.max_namespace_declarations_per_element, limits.max_namespace_declarations
                 ),
             ));
         }
@@ -88,11 +72,7 @@ pub fn scan<'a>(doc: &'a Document, limits: &Limits) -> Result<Inventory<'a>, Err
             if attribute_count > limits.max_attributes_per_element {
                 return Err(Error::new(
                     Code::XmlTooComplex,
-                    format!(
-                        "more than {} attributes on <{}>",
-                        limits.max_attributes_per_element,
-                        node.local_name()
-                    ),
+                    format!("more than {} attributes on <{}>", limits.max_attributes_per_element, node.local_name()),
                 ));
             }
             if is_id_attribute(attr.name, attr.namespace) {
@@ -102,10 +82,7 @@ pub fn scan<'a>(doc: &'a Document, limits: &Limits) -> Result<Inventory<'a>, Err
                     // A multi-node attribute value only arises from entity or character
                     // references; IDs never need them.
                     std::borrow::Cow::Owned(v) => {
-                        return Err(Error::new(
-                            Code::IdInvalid,
-                            format!("ID {} is built from references", quote(&v)),
-                        ))
+                        return Err(Error::new(Code::IdInvalid, format!("ID {} is built from references", quote(&v))))
                     }
                 };
                 if !is_safe_id(value) {
@@ -120,10 +97,7 @@ pub fn scan<'a>(doc: &'a Document, limits: &Limits) -> Result<Inventory<'a>, Err
                     ));
                 }
                 if !ids.insert(value) {
-                    return Err(Error::new(
-                        Code::DuplicateId,
-                        format!("ID {} occurs more than once", quote(value)),
-                    ));
+                    return Err(Error::new(Code::DuplicateId, format!("ID {} occurs more than once", quote(value))));
                 }
             }
         }
@@ -170,9 +144,6 @@ pub fn is_safe_id(value: &str) -> bool {
         && value.chars().all(|c| {
             !c.is_whitespace()
                 && !c.is_control()
-                && !matches!(
-                    c,
-                    '#' | '(' | ')' | '"' | '\'' | '<' | '>' | '&' | ':' | '/' | '\\'
-                )
+                && !matches!(c, '#' | '(' | ')' | '"' | '\'' | '<' | '>' | '&' | ':' | '/' | '\\')
         })
 }

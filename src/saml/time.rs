@@ -19,10 +19,7 @@ pub fn parse(text: &str) -> Option<DateTime<Utc>> {
     }
     let num = |range: std::ops::Range<usize>| -> Option<u32> {
         let digits = &text[range];
-        digits
-            .bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| digits.parse().ok())?
+        digits.bytes().all(|c| c.is_ascii_digit()).then(|| digits.parse().ok())?
     };
     let date = NaiveDate::from_ymd_opt(i32::try_from(num(0..4)?).ok()?, num(5..7)?, num(8..10)?)?;
     let (hour, minute, second) = (num(11..13)?, num(14..16)?, num(17..19)?);
@@ -40,10 +37,7 @@ pub fn parse(text: &str) -> Option<DateTime<Utc>> {
     }
     let offset_seconds: i64 = match rest {
         "" | "Z" => 0,
-        zone if zone.len() == 6
-            && (zone.starts_with('+') || zone.starts_with('-'))
-            && &zone[3..4] == ":" =>
-        {
+        zone if zone.len() == 6 && (zone.starts_with('+') || zone.starts_with('-')) && &zone[3..4] == ":" => {
             let hours = i64::from(num_in(zone, 1..3)?);
             let minutes = i64::from(num_in(zone, 4..6)?);
             let magnitude = hours * 3600 + minutes * 60;
@@ -65,10 +59,7 @@ pub fn parse(text: &str) -> Option<DateTime<Utc>> {
 
 fn num_in(text: &str, range: std::ops::Range<usize>) -> Option<u32> {
     let digits = text.get(range)?;
-    digits
-        .bytes()
-        .all(|c| c.is_ascii_digit())
-        .then(|| digits.parse().ok())?
+    digits.bytes().all(|c| c.is_ascii_digit()).then(|| digits.parse().ok())?
 }
 
 /// The canonical form used in every output: RFC 3339, UTC, millisecond precision.
@@ -82,26 +73,11 @@ mod tests {
 
     #[test]
     fn parses_the_forms_idps_send() {
-        assert_eq!(
-            format(parse("2023-11-17T18:39:30.314Z").unwrap()),
-            "2023-11-17T18:39:30.314Z"
-        );
-        assert_eq!(
-            format(parse("2023-11-17T18:39:30Z").unwrap()),
-            "2023-11-17T18:39:30.000Z"
-        );
-        assert_eq!(
-            format(parse("2023-11-17T18:39:30.3141592Z").unwrap()),
-            "2023-11-17T18:39:30.314Z"
-        );
-        assert_eq!(
-            format(parse("2023-11-17T20:39:30+02:00").unwrap()),
-            "2023-11-17T18:39:30.000Z"
-        );
-        assert_eq!(
-            format(parse("2023-11-17T18:39:30").unwrap()),
-            "2023-11-17T18:39:30.000Z"
-        );
+        assert_eq!(format(parse("2023-11-17T18:39:30.314Z").unwrap()), "2023-11-17T18:39:30.314Z");
+        assert_eq!(format(parse("2023-11-17T18:39:30Z").unwrap()), "2023-11-17T18:39:30.000Z");
+        assert_eq!(format(parse("2023-11-17T18:39:30.3141592Z").unwrap()), "2023-11-17T18:39:30.314Z");
+        assert_eq!(format(parse("2023-11-17T20:39:30+02:00").unwrap()), "2023-11-17T18:39:30.000Z");
+        assert_eq!(format(parse("2023-11-17T18:39:30").unwrap()), "2023-11-17T18:39:30.000Z");
     }
 
     #[test]

@@ -38,12 +38,7 @@ impl Harness {
             attribute_mapping: Default::default(),
         };
         let now = saml::time::parse("2026-11-29T10:00:00Z").unwrap();
-        Harness {
-            idp,
-            policy,
-            now,
-            expected_request_id: Some(REQUEST_ID.into()),
-        }
+        Harness { idp, policy, now, expected_request_id: Some(REQUEST_ID.into()) }
     }
 
     /// An Entra-shaped response issued at `now` for REQUEST_ID.
@@ -60,16 +55,8 @@ impl Harness {
     }
 
     pub fn check_with(&self, xml: &str, policy: &TenantPolicy) -> Result<Validated, saml::Error> {
-        let request = Request {
-            expected_request_id: self.expected_request_id.as_deref(),
-            now: self.now,
-        };
-        saml::validate(
-            Input::Xml(xml.as_bytes()),
-            policy,
-            &Limits::default(),
-            &request,
-        )
+        let request = Request { expected_request_id: self.expected_request_id.as_deref(), now: self.now };
+        saml::validate(Input::Xml(xml.as_bytes()), policy, &Limits::default(), &request)
     }
 
     /// The error code for `xml`, panicking with the document's verdict if it was accepted.
@@ -83,22 +70,14 @@ impl Harness {
 
 /// Replaces exactly one occurrence of `from`.
 pub fn replace_once(xml: &str, from: &str, to: &str) -> String {
-    assert_eq!(
-        xml.matches(from).count(),
-        1,
-        "expected exactly one {from:?} in the document"
-    );
+    assert_eq!(xml.matches(from).count(), 1, "expected exactly one {from:?} in the document");
     xml.replacen(from, to, 1)
 }
 
 /// The substring from the first `start` to the end of the first `end` after it.
 pub fn slice<'a>(xml: &'a str, start: &str, end: &str) -> &'a str {
     let from = xml.find(start).unwrap_or_else(|| panic!("no {start:?}"));
-    let to = from
-        + xml[from..]
-            .find(end)
-            .unwrap_or_else(|| panic!("no {end:?}"))
-        + end.len();
+    let to = from + xml[from..].find(end).unwrap_or_else(|| panic!("no {end:?}")) + end.len();
     &xml[from..to]
 }
 
@@ -149,11 +128,7 @@ pub fn start_server(config_text: &str) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let service = Arc::new(Service::new(&config));
-        let state = Arc::new(http::State::new(
-            service,
-            Arc::new(saml_validator::metrics::Metrics::new()),
-            &config,
-        ));
+        let state = Arc::new(http::State::new(service, Arc::new(saml_validator::metrics::Metrics::new()), &config));
         actix_web::rt::System::new().block_on(async move {
             let (server, addrs) = http::bind(state, &config.server.http_addr, 2).unwrap();
             tx.send(addrs[0]).unwrap();
@@ -175,29 +150,16 @@ impl HttpReply {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
 /// A minimal HTTP/1.1 client (one request per connection), enough to test the real server.
-pub fn request(
-    addr: SocketAddr,
-    method: &str,
-    path: &str,
-    body: &[u8],
-    headers: &[(&str, &str)],
-) -> HttpReply {
+pub fn request(addr: SocketAddr, method: &str, path: &str, body: &[u8], headers: &[(&str, &str)]) -> HttpReply {
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -208,35 +170,14 @@ pub fn request(
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
     let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no HTTP response: {text:?}"));
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("no HTTP response: {text:?}"));
     let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-        .collect();
-    HttpReply {
-        status,
-        headers,
-        body: body.to_string(),
-    }
+    let status = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
+    let headers =
+        lines.filter_map(|l| l.split_once(':')).map(|(n, v)| (n.trim().to_string(), v.trim().to_string())).collect();
+    HttpReply { status, headers, body: body.to_string() }
 }
 
 pub fn validate_json(addr: SocketAddr, body: &serde_json::Value) -> HttpReply {
-    request(
-        addr,
-        "POST",
-        "/v1/validate",
-        body.to_string().as_bytes(),
-        &[("Content-Type", "application/json")],
-    )
+    request(addr, "POST", "/v1/validate", body.to_string().as_bytes(), &[("Content-Type", "application/json")])
 }

@@ -76,8 +76,7 @@ impl Drop for Document {
 
 /// Parser options for hostile input: no recovery (a malformed document is an error, never a
 /// silently truncated tree), no network, CDATA merged into text (C14N does the same).
-const PARSE_OPTIONS: c_int =
-    (b::xmlParserOption_XML_PARSE_NONET | b::xmlParserOption_XML_PARSE_NOCDATA) as c_int;
+const PARSE_OPTIONS: c_int = (b::xmlParserOption_XML_PARSE_NONET | b::xmlParserOption_XML_PARSE_NOCDATA) as c_int;
 
 impl Document {
     /// Parses `bytes` (already checked to be UTF-8 without a DOCTYPE). Returns libxml2's first
@@ -87,23 +86,13 @@ impl Document {
         prepare_thread();
         // SAFETY: the buffer is valid for `len` bytes for the duration of the call; URL and
         // encoding may be null; libxml2 copies what it keeps.
-        let doc = unsafe {
-            b::xmlReadMemory(
-                bytes.as_ptr().cast::<c_char>(),
-                len,
-                ptr::null(),
-                ptr::null(),
-                PARSE_OPTIONS,
-            )
-        };
+        let doc =
+            unsafe { b::xmlReadMemory(bytes.as_ptr().cast::<c_char>(), len, ptr::null(), ptr::null(), PARSE_OPTIONS) };
         let error = take_error();
         if doc.is_null() {
             return Err(error.unwrap_or_else(|| "not well-formed XML".to_string()));
         }
-        let document = Document {
-            doc,
-            _not_send: PhantomData,
-        };
+        let document = Document { doc, _not_send: PhantomData };
         if let Some(error) = error {
             // With recovery off libxml2 returns null on errors; a non-null document with an error
             // recorded would be a recovered one, which we never accept.
@@ -121,10 +110,7 @@ impl Document {
     /// The top-level nodes (prolog, root element, epilog).
     pub fn children(&self) -> Siblings<'_> {
         // SAFETY: `doc` is valid; `children` is null or the first top-level node.
-        Siblings {
-            next: unsafe { (*self.doc).children },
-            _doc: PhantomData,
-        }
+        Siblings { next: unsafe { (*self.doc).children }, _doc: PhantomData }
     }
 
     /// The document element.
@@ -143,10 +129,7 @@ impl Document {
         mode: C14nMode,
         inclusive_prefixes: &[&str],
     ) -> Result<Vec<u8>, String> {
-        let mut subset = Subset {
-            apex: apex.ptr,
-            exclude: exclude.map_or(ptr::null_mut(), |n| n.ptr),
-        };
+        let mut subset = Subset { apex: apex.ptr, exclude: exclude.map_or(ptr::null_mut(), |n| n.ptr) };
         let mut out: Vec<u8> = Vec::with_capacity(4096);
         // NUL-terminated copies of the prefixes and a NULL-terminated array of pointers to them.
         let mut prefix_storage: Vec<Vec<u8>> = Vec::with_capacity(inclusive_prefixes.len());
@@ -158,14 +141,9 @@ impl Document {
             owned.push(0);
             prefix_storage.push(owned);
         }
-        let mut prefix_ptrs: Vec<*mut u8> =
-            prefix_storage.iter_mut().map(|p| p.as_mut_ptr()).collect();
+        let mut prefix_ptrs: Vec<*mut u8> = prefix_storage.iter_mut().map(|p| p.as_mut_ptr()).collect();
         prefix_ptrs.push(ptr::null_mut());
-        let prefixes = if inclusive_prefixes.is_empty() {
-            ptr::null_mut()
-        } else {
-            prefix_ptrs.as_mut_ptr()
-        };
+        let prefixes = if inclusive_prefixes.is_empty() { ptr::null_mut() } else { prefix_ptrs.as_mut_ptr() };
         let mode = match mode {
             C14nMode::Inclusive10 => b::xmlC14NMode_XML_C14N_1_0,
             C14nMode::Exclusive10 => b::xmlC14NMode_XML_C14N_EXCLUSIVE_1_0,
@@ -174,12 +152,7 @@ impl Document {
         // SAFETY: the write callback receives `&mut out` as context and only appends the bytes
         // libxml2 hands it; `out` outlives the buffer, which is closed below before returning.
         let buffer = unsafe {
-            b::xmlOutputBufferCreateIO(
-                Some(write_to_vec),
-                None,
-                (&mut out as *mut Vec<u8>).cast(),
-                ptr::null_mut(),
-            )
+            b::xmlOutputBufferCreateIO(Some(write_to_vec), None, (&mut out as *mut Vec<u8>).cast(), ptr::null_mut())
         };
         if buffer.is_null() {
             return Err("cannot allocate C14N output buffer".into());
@@ -218,11 +191,7 @@ struct Subset {
     exclude: *mut b::_xmlNode,
 }
 
-unsafe extern "C" fn write_to_vec(
-    context: *mut c_void,
-    buffer: *const c_char,
-    len: c_int,
-) -> c_int {
+unsafe extern "C" fn write_to_vec(context: *mut c_void, buffer: *const c_char, len: c_int) -> c_int {
     let Ok(count) = usize::try_from(len) else {
         return -1;
     };
@@ -238,11 +207,7 @@ unsafe extern "C" fn write_to_vec(
 /// Node-set membership for C14N: a node is visible when it lies inside `apex` and not inside
 /// `exclude`. libxml2 calls this for elements, attributes, namespace nodes (with the owning
 /// element as `parent`), text, comments and PIs of the whole document.
-unsafe extern "C" fn is_visible(
-    user: *mut c_void,
-    node: *mut b::_xmlNode,
-    parent: *mut b::_xmlNode,
-) -> c_int {
+unsafe extern "C" fn is_visible(user: *mut c_void, node: *mut b::_xmlNode, parent: *mut b::_xmlNode) -> c_int {
     // SAFETY: `user` is the `Subset` passed to xmlC14NExecute. `node` is an xmlNode, xmlAttr or
     // xmlNs; all three keep their type tag in the second pointer-sized field (libxml2 relies on
     // the same layout), and xmlNode and xmlAttr share the `parent` field position.
@@ -252,11 +217,7 @@ unsafe extern "C" fn is_visible(
             return 0;
         }
         let kind = (*node.cast::<b::_xmlNs>()).type_;
-        let mut cursor = if kind == b::xmlElementType_XML_NAMESPACE_DECL {
-            parent
-        } else {
-            node
-        };
+        let mut cursor = if kind == b::xmlElementType_XML_NAMESPACE_DECL { parent } else { node };
         while !cursor.is_null() {
             if cursor == subset.exclude {
                 return 0;
@@ -316,19 +277,14 @@ unsafe fn borrow_str<'a>(p: *const u8) -> &'a str {
 
 impl<'a> Node<'a> {
     fn wrap(ptr: *mut b::_xmlNode) -> Option<Node<'a>> {
-        (!ptr.is_null()).then_some(Node {
-            ptr,
-            _doc: PhantomData,
-        })
+        (!ptr.is_null()).then_some(Node { ptr, _doc: PhantomData })
     }
 
     pub fn kind(self) -> NodeKind {
         // SAFETY: `ptr` is a live node of the borrowed document.
         match unsafe { (*self.ptr).type_ } {
             b::xmlElementType_XML_ELEMENT_NODE => NodeKind::Element,
-            b::xmlElementType_XML_TEXT_NODE | b::xmlElementType_XML_CDATA_SECTION_NODE => {
-                NodeKind::Text
-            }
+            b::xmlElementType_XML_TEXT_NODE | b::xmlElementType_XML_CDATA_SECTION_NODE => NodeKind::Text,
             b::xmlElementType_XML_COMMENT_NODE => NodeKind::Comment,
             b::xmlElementType_XML_PI_NODE => NodeKind::ProcessingInstruction,
             b::xmlElementType_XML_ENTITY_REF_NODE => NodeKind::EntityRef,
@@ -374,10 +330,7 @@ impl<'a> Node<'a> {
         } else {
             ptr::null_mut()
         };
-        NamespaceDeclarations {
-            next: first,
-            _doc: PhantomData,
-        }
+        NamespaceDeclarations { next: first, _doc: PhantomData }
     }
 
     /// True for an element with this namespace URI and local name (prefixes never matter).
@@ -404,10 +357,7 @@ impl<'a> Node<'a> {
     pub fn children(self) -> Siblings<'a> {
         // SAFETY: `children` is null or the first child node, owned by the document. Element
         // children are never attributes (those hang off `properties`).
-        Siblings {
-            next: unsafe { (*self.ptr).children },
-            _doc: PhantomData,
-        }
+        Siblings { next: unsafe { (*self.ptr).children }, _doc: PhantomData }
     }
 
     /// Element children only.
@@ -422,17 +372,12 @@ impl<'a> Node<'a> {
         } else {
             ptr::null_mut()
         };
-        Attributes {
-            next: first,
-            _doc: PhantomData,
-        }
+        Attributes { next: first, _doc: PhantomData }
     }
 
     /// Value of the attribute with this local name and no namespace.
     pub fn attribute(self, name: &str) -> Option<AttrValue<'a>> {
-        self.attributes()
-            .find(|a| a.namespace.is_none() && a.name == name)
-            .map(|a| a.value)
+        self.attributes().find(|a| a.namespace.is_none() && a.name == name).map(|a| a.value)
     }
 }
 
@@ -508,15 +453,12 @@ impl<'a> Iterator for Attributes<'a> {
             let attr = &*self.next;
             self.next = attr.next;
             let namespace = (!attr.ns.is_null()).then(|| borrow_str((*attr.ns).href));
-            let prefix = (!attr.ns.is_null() && !(*attr.ns).prefix.is_null())
-                .then(|| borrow_str((*attr.ns).prefix));
+            let prefix = (!attr.ns.is_null() && !(*attr.ns).prefix.is_null()).then(|| borrow_str((*attr.ns).prefix));
             Some(Attr {
                 name: borrow_str(attr.name),
                 namespace,
                 prefix,
-                value: AttrValue {
-                    first: Node::wrap(attr.children),
-                },
+                value: AttrValue { first: Node::wrap(attr.children) },
             })
         }
     }

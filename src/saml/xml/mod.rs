@@ -15,42 +15,28 @@ use super::error::{Code, Error};
 pub fn parse(bytes: &[u8]) -> Result<Document, Error> {
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let Ok(text) = std::str::from_utf8(body) else {
-        return Err(Error::new(
-            Code::EncodingUnsupported,
-            "document is not valid UTF-8",
-        ));
+        return Err(Error::new(Code::EncodingUnsupported, "document is not valid UTF-8"));
     };
     // XML forbids U+0000; its presence means UTF-16 or binary input that would otherwise slip
     // past the byte-level checks below as "valid UTF-8".
     if body.contains(&0) {
-        return Err(Error::new(
-            Code::EncodingUnsupported,
-            "NUL byte in document (UTF-16 or binary input?)",
-        ));
+        return Err(Error::new(Code::EncodingUnsupported, "NUL byte in document (UTF-16 or binary input?)"));
     }
     // Refused even inside a comment: refusing a rare harmless document is cheaper than
     // parsing a hostile one.
     if text.contains("<!DOCTYPE") || text.contains("<!ENTITY") {
-        return Err(Error::new(
-            Code::DoctypeForbidden,
-            "document type declarations are not accepted",
-        ));
+        return Err(Error::new(Code::DoctypeForbidden, "document type declarations are not accepted"));
     }
     check_declared_encoding(body)?;
     if !markup_within_bounds(body) {
         return Err(Error::new(
             Code::XmlTooComplex,
-            format!(
-                "more than {MAX_EQUALS_PER_TAG} attributes or namespace declarations in one tag"
-            ),
+            format!("more than {MAX_EQUALS_PER_TAG} attributes or namespace declarations in one tag"),
         ));
     }
     let doc = Document::parse(bytes).map_err(|e| Error::new(Code::XmlMalformed, e))?;
     if doc.has_dtd() {
-        return Err(Error::new(
-            Code::DoctypeForbidden,
-            "document type declarations are not accepted",
-        ));
+        return Err(Error::new(Code::DoctypeForbidden, "document type declarations are not accepted"));
     }
     Ok(doc)
 }
@@ -115,10 +101,7 @@ fn check_declared_encoding(body: &[u8]) -> Result<(), Error> {
     if value == "utf-8" || value == "utf8" {
         Ok(())
     } else {
-        Err(Error::new(
-            Code::EncodingUnsupported,
-            format!("declared encoding {value:?}, only UTF-8 is accepted"),
-        ))
+        Err(Error::new(Code::EncodingUnsupported, format!("declared encoding {value:?}, only UTF-8 is accepted")))
     }
 }
 
@@ -170,6 +153,5 @@ pub fn deep_text(element: Node<'_>) -> String {
 
 /// True for text made only of XML whitespace.
 pub fn is_blank(text: &str) -> bool {
-    text.bytes()
-        .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+    text.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
 }
