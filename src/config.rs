@@ -24,6 +24,8 @@ pub struct ServerConfig {
     pub replay_cache_capacity: u64,
     /// Serve `/metrics` on this separate address instead of the HTTP port.
     pub metrics_addr: Option<String>,
+    /// gRPC listener address; gRPC is off when unset.
+    pub grpc_addr: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -35,6 +37,7 @@ impl Default for ServerConfig {
             workers: 0,
             replay_cache_capacity: 1_000_000,
             metrics_addr: None,
+            grpc_addr: None,
         }
     }
 }
@@ -305,10 +308,13 @@ fn read_server(table: Option<&Table>, problems: &mut Vec<String>) -> ServerConfi
             1_000..=100_000_000,
         ) as u64,
         metrics_addr: r.string("metrics_addr"),
+        grpc_addr: r.string("grpc_addr"),
     };
-    if let Some(addr) = &server.metrics_addr {
-        if addr.parse::<std::net::SocketAddr>().is_err() {
-            r.problem("metrics_addr", format!("{addr:?} is not an address like 127.0.0.1:9100"));
+    for (key, value) in [("metrics_addr", &server.metrics_addr), ("grpc_addr", &server.grpc_addr)] {
+        if let Some(addr) = value {
+            if addr.parse::<std::net::SocketAddr>().is_err() {
+                r.problem(key, format!("{addr:?} is not an address like 127.0.0.1:9090"));
+            }
         }
     }
     r.finish();

@@ -5,6 +5,8 @@
 //! the error-to-status table (`wire`), logging, and a test IdP for the demo, tests and benches.
 
 pub mod config;
+pub mod frontend;
+pub mod grpc;
 pub mod http;
 pub mod metrics;
 pub mod replay;

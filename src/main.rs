@@ -8,12 +8,13 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use saml_validator::config::Config;
+use saml_validator::frontend::Frontend;
 use saml_validator::metrics::Metrics;
 use saml_validator::saml::{self, decode, Input};
 use saml_validator::service::{self, Service, ValidateRequest};
 use saml_validator::test_idp::{self, ResponseSpec, Signing, TestIdp};
 use saml_validator::wire::{ErrorBody, ValidBody};
-use saml_validator::{http, telemetry};
+use saml_validator::{grpc, http, telemetry};
 
 #[derive(Parser)]
 #[command(name = "saml-validator", version, about = "Validates SAML responses for help-desk tenants")]
@@ -87,7 +88,44 @@ fn serve(path: &Path) -> ExitCode {
 
 fn run_server(config: &Config) -> ExitCode {
     let service = Arc::new(Service::new(config));
-    let state = Arc::new(http::State::new(service, Arc::new(Metrics::new()), config));
+    let frontend = Arc::new(Frontend::new(service, Arc::new(Metrics::new()), config));
+    // Bind every listener before serving anything, so a taken port fails start-up loudly.
+    let grpc_listener = match &config.server.grpc_addr {
+        None => None,
+        Some(addr) => match std::net::TcpListener::bind(addr).and_then(|l| l.set_nonblocking(true).map(|()| l)) {
+            Ok(listener) => Some(listener),
+            Err(e) => {
+                eprintln!("cannot bind grpc_addr {addr}: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
+    let grpc_thread = grpc_listener.map(|listener| {
+        let frontend = frontend.clone();
+        let max_message = config.server.max_body_bytes;
+        let workers = if config.server.workers > 0 { config.server.workers } else { num_cpus() };
+        std::thread::spawn(move || -> Result<(), String> {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers)
+                .thread_name("grpc")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+                tracing::info!(addr = ?listener.local_addr().ok(), "gRPC listening");
+                let shutdown = async move {
+                    tokio::select! {
+                        () = termination() => {}
+                        _ = grpc_stopped => {}
+                    }
+                };
+                grpc::serve(frontend, listener, max_message, shutdown).await.map_err(|e| e.to_string())
+            })
+        })
+    });
+    let state = Arc::new(http::State::new(frontend, config));
     let result = actix_web::rt::System::new().block_on(async {
         let (server, addrs) = http::bind(state.clone(), &config.server.http_addr, config.server.workers)?;
         tracing::info!(addrs = ?addrs, tenants = config.tenants.len(), "listening");
@@ -101,13 +139,39 @@ fn run_server(config: &Config) -> ExitCode {
             None => server.await,
         }
     });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    // HTTP has drained (SIGTERM) or failed: stop gRPC too and wait for its in-flight calls.
+    let _ = stop_grpc.send(());
+    let grpc_result = grpc_thread.map(|thread| thread.join().unwrap_or_else(|_| Err("gRPC thread panicked".into())));
+    match (result, grpc_result) {
+        (Ok(()), None | Some(Ok(()))) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        (Err(e), _) => {
             eprintln!("server error: {e}");
             ExitCode::from(2)
         }
+        (_, Some(Err(e))) => {
+            eprintln!("gRPC server error: {e}");
+            ExitCode::from(2)
+        }
     }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn termination() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }
 
 fn validate(path: &Path, tenant: &str, at: Option<&str>, expected: Option<&str>, file: &str) -> ExitCode {
@@ -196,7 +260,8 @@ fn demo(http_addr: &str) -> ExitCode {
     };
     let tenant = &config.tenants[0];
     let service = Arc::new(Service::new(&config));
-    let state = Arc::new(http::State::new(service, Arc::new(Metrics::new()), &config));
+    let frontend = Arc::new(Frontend::new(service, Arc::new(Metrics::new()), &config));
+    let state = Arc::new(http::State::new(frontend, &config));
     let result = actix_web::rt::System::new().block_on(async {
         let (server, addrs) = http::bind(state, &config.server.http_addr, 1)?;
         let addr = addrs.first().copied().ok_or_else(|| std::io::Error::other("no listening address"))?;

@@ -218,15 +218,20 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Polls until the server answers (bounded): readiness, not a sleep hiding a race.
-fn wait_until_up(addr: std::net::SocketAddr) {
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(addr).is_ok() {
-            return;
+/// Polls `condition` until it holds, for at most ~4 s. Waiting for an observable state (a port
+/// open, a gauge at 1), not a sleep standing in for one.
+fn eventually(mut condition: impl FnMut() -> bool) -> bool {
+    for _ in 0..400 {
+        if condition() {
+            return true;
         }
-        std::thread::sleep(std::time::Duration::from_millis(25));
+        std::thread::sleep(std::time::Duration::from_millis(10));
     }
-    panic!("server at {addr} did not come up");
+    false
+}
+
+fn wait_until_up(addr: std::net::SocketAddr) {
+    assert!(eventually(|| std::net::TcpStream::connect(addr).is_ok()), "server at {addr} did not come up");
 }
 
 #[test]
@@ -287,4 +292,61 @@ fn cli_serve_with_a_separate_metrics_listener_and_json_logs() {
     let event: serde_json::Value = serde_json::from_str(event).unwrap();
     assert_eq!(event["code"], "base64_invalid");
     assert_eq!(event["outcome"], "rejected");
+}
+
+#[test]
+fn sigterm_finishes_in_flight_requests_then_stops_both_servers() {
+    use std::io::Read as _;
+    let idp = TestIdp::generate().unwrap();
+    let dir = temp_dir("sigterm");
+    let (http_port, grpc_port) = (free_port(), free_port());
+    let text = config_text(&idp, &format!("grpc_addr = \"127.0.0.1:{grpc_port}\""))
+        .replace("127.0.0.1:0", &format!("127.0.0.1:{http_port}"));
+    let config = dir.join("sigterm.toml");
+    std::fs::write(&config, text).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http: std::net::SocketAddr = format!("127.0.0.1:{http_port}").parse().unwrap();
+    let grpc: std::net::SocketAddr = format!("127.0.0.1:{grpc_port}").parse().unwrap();
+    wait_until_up(http);
+    wait_until_up(grpc);
+
+    // A request in flight: headers and half the body sent before the signal.
+    let xml = saml_validator::test_idp::ResponseSpec::entra(IDP, SP, ACS, Some(REQUEST_ID), chrono::Utc::now(), 10, 5)
+        .signed(&idp, saml_validator::test_idp::Signing::Assertion)
+        .unwrap();
+    let body = serde_json::json!({"tenant": "contoso", "saml_response": saml_validator::test_idp::post_binding(&xml), "expected_request_id": REQUEST_ID}).to_string();
+    let mut stream = std::net::TcpStream::connect(http).unwrap();
+    write!(
+        stream,
+        "POST /v1/validate HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    let (first, second) = body.as_bytes().split_at(body.len() / 2);
+    stream.write_all(first).unwrap();
+    stream.flush().unwrap();
+    // Wait (bounded) until the handler has admitted it: the in-flight gauge shows 1.
+    let in_flight =
+        eventually(|| request(http, "GET", "/metrics", b"", &[]).body.lines().any(|l| l == "saml_inflight_requests 1"));
+    assert!(in_flight, "request never became in flight");
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    // Wait (bounded) until shutdown has begun: new connections are refused.
+    let refusing = eventually(|| std::net::TcpStream::connect(http).is_err());
+    assert!(refusing, "server kept accepting after SIGTERM");
+    stream.write_all(second).unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "in-flight request did not finish: {reply}");
+
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "exit status {exit:?}");
+    assert!(std::net::TcpStream::connect(http).is_err(), "HTTP still accepting after shutdown");
+    assert!(std::net::TcpStream::connect(grpc).is_err(), "gRPC still accepting after shutdown");
 }

@@ -150,13 +150,15 @@ pub fn validate(
         let slot = match signature.parent() {
             Some(parent) if Some(parent) == response => &mut response_signature,
             Some(parent) if parent == assertion => &mut assertion_signature,
-            parent => return Err(Error::new(
-                Code::SignaturePlacementInvalid,
-                format!(
+            parent => {
+                return Err(Error::new(
+                    Code::SignaturePlacementInvalid,
+                    format!(
                     "a Signature inside <{}>; signatures are only accepted directly in the Response or the Assertion",
                     parent.map_or("document", |p| p.local_name())
                 ),
-            )),
+                ))
+            }
         };
         if slot.replace(signature).is_some() {
             return Err(Error::new(Code::SignaturePlacementInvalid, "two Signatures on the same element"));

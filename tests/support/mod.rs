@@ -128,7 +128,12 @@ pub fn start_server(config_text: &str) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let service = Arc::new(Service::new(&config));
-        let state = Arc::new(http::State::new(service, Arc::new(saml_validator::metrics::Metrics::new()), &config));
+        let frontend = Arc::new(saml_validator::frontend::Frontend::new(
+            service,
+            Arc::new(saml_validator::metrics::Metrics::new()),
+            &config,
+        ));
+        let state = Arc::new(http::State::new(frontend, &config));
         actix_web::rt::System::new().block_on(async move {
             let (server, addrs) = http::bind(state, &config.server.http_addr, 2).unwrap();
             tx.send(addrs[0]).unwrap();
@@ -180,4 +185,41 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, body: &[u8], headers:
 
 pub fn validate_json(addr: SocketAddr, body: &serde_json::Value) -> HttpReply {
     request(addr, "POST", "/v1/validate", body.to_string().as_bytes(), &[("Content-Type", "application/json")])
+}
+
+/// Starts HTTP and gRPC on free loopback ports around one shared frontend (one replay cache,
+/// one metrics registry), as `serve` does. `clear_tenants` starts them with no tenants (not ready).
+pub fn start_both(config_text: &str, clear_tenants: bool) -> (SocketAddr, SocketAddr) {
+    let mut config = Config::parse(config_text, std::path::Path::new(".")).unwrap();
+    if clear_tenants {
+        config.tenants.clear();
+    }
+    let service = Arc::new(Service::new(&config));
+    let frontend = Arc::new(saml_validator::frontend::Frontend::new(
+        service,
+        Arc::new(saml_validator::metrics::Metrics::new()),
+        &config,
+    ));
+    let grpc_frontend = frontend.clone();
+    let max_message = config.server.max_body_bytes;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let (listener, addr) = saml_validator::grpc::bind("127.0.0.1:0").await.unwrap();
+            tx.send(addr).unwrap();
+            saml_validator::grpc::serve(grpc_frontend, listener, max_message, std::future::pending()).await.unwrap();
+        });
+    });
+    let grpc_addr = rx.recv().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let state = Arc::new(http::State::new(frontend, &config));
+        actix_web::rt::System::new().block_on(async move {
+            let (server, addrs) = http::bind(state, "127.0.0.1:0", 2).unwrap();
+            tx.send(addrs[0]).unwrap();
+            server.await.unwrap();
+        });
+    });
+    (rx.recv().unwrap(), grpc_addr)
 }

@@ -1,0 +1,143 @@
+//! What every transport does around a validation: admission control, the validation itself,
+//! metrics, and the one log event. HTTP and gRPC are thin shells around this, so both give the
+//! same answers, count the same way and log the same way.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::config::Config;
+use crate::metrics::{Metrics, UNKNOWN_TENANT};
+use crate::saml::{Code, Error, Validated};
+use crate::service::{self, Service, ValidateRequest};
+use crate::wire;
+
+pub struct Frontend {
+    service: Arc<Service>,
+    metrics: Arc<Metrics>,
+    in_flight: AtomicUsize,
+    max_in_flight: usize,
+    name_id_hash_salt: Option<String>,
+}
+
+/// A slot among `max_concurrent_validations`; released on drop.
+pub struct Permit<'a>(&'a Frontend);
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.0.metrics.in_flight().dec();
+    }
+}
+
+impl Frontend {
+    pub fn new(service: Arc<Service>, metrics: Arc<Metrics>, config: &Config) -> Frontend {
+        Frontend {
+            service,
+            metrics,
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: config.server.max_concurrent_validations,
+            name_id_hash_salt: config.logging.debug_log_name_id_hash_salt.clone(),
+        }
+    }
+
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Admits one validation, or refuses with `overloaded` instead of queueing without bound.
+    pub fn admit(&self) -> Result<Permit<'_>, Error> {
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.max_in_flight {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(Error::new(Code::Overloaded, "too many validations in flight; retry shortly"));
+        }
+        self.metrics.in_flight().inc();
+        Ok(Permit(self))
+    }
+
+    /// Validates now.
+    pub fn validate(&self, request: &ValidateRequest<'_>) -> Result<Validated, Error> {
+        self.service.validate(request, service::wall_clock())
+    }
+
+    /// The tenant as a metric label and log field: configured ids only, never request content.
+    pub fn tenant_label<'a>(&self, tenant: &'a str) -> &'a str {
+        if self.service.has_tenant(tenant) {
+            tenant
+        } else {
+            UNKNOWN_TENANT
+        }
+    }
+
+    /// Records metrics and writes the validation's log event.
+    pub fn record(
+        &self,
+        request_id: &str,
+        tenant: &str,
+        result: &Result<Validated, Error>,
+        started: Instant,
+        payload_bytes: usize,
+    ) {
+        let elapsed = started.elapsed();
+        self.metrics.observe(tenant, result, elapsed, payload_bytes);
+        let duration_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
+        // Never the NameID, attribute values, the message (an IdP status message can name the
+        // user) or the document: tenant, outcome, stable code, duration, request id, hashes.
+        match result {
+            Ok(validated) => {
+                let assertion_id_hash = short_hash(None, &validated.assertion_id);
+                match &self.name_id_hash_salt {
+                    Some(salt) => tracing::info!(
+                        target: "validation",
+                        request_id,
+                        tenant,
+                        outcome = "valid",
+                        duration_us,
+                        assertion_id_hash,
+                        name_id_hash = short_hash(Some(salt), &validated.subject.name_id),
+                    ),
+                    None => {
+                        tracing::info!(target: "validation", request_id, tenant, outcome = "valid", duration_us, assertion_id_hash)
+                    }
+                }
+            }
+            Err(error) => tracing::info!(
+                target: "validation",
+                request_id,
+                tenant,
+                outcome = if wire::disposition(error.code).http_status == 422 { "rejected" } else { "error" },
+                code = error.code.as_str(),
+                duration_us,
+            ),
+        }
+    }
+}
+
+/// First 16 hex digits of SHA-256(salt || 0 || value).
+fn short_hash(salt: Option<&str>, value: &str) -> String {
+    let mut hasher = openssl::sha::Sha256::new();
+    if let Some(salt) = salt {
+        hasher.update(salt.as_bytes());
+        hasher.update(&[0]);
+    }
+    hasher.update(value.as_bytes());
+    hasher.finish()[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The caller's request id when it is a short printable token, otherwise a fresh random one.
+pub fn request_id(given: Option<&str>) -> String {
+    if let Some(given) = given {
+        if !given.is_empty() && given.len() <= 128 && given.bytes().all(|b| b.is_ascii_graphic()) {
+            return given.to_string();
+        }
+    }
+    let mut bytes = [0u8; 12];
+    if openssl::rand::rand_bytes(&mut bytes).is_err() {
+        return "unavailable".into();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

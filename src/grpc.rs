@@ -1,0 +1,203 @@
+//! gRPC adapter (tonic): the `saml_validator.v1.SamlValidator` service from proto/, the standard
+//! `grpc.health.v1` health service, and server reflection. Same `Frontend` as HTTP, same error
+//! table: a rejected assertion is a normal reply; request-level errors are gRPC statuses.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use prost::Message as _;
+use tonic::metadata::MetadataValue;
+use tonic::{Request, Response, Status};
+
+use crate::frontend::{self, Frontend};
+use crate::metrics::UNKNOWN_TENANT;
+use crate::saml::{Code, Error, Input, Validated};
+use crate::service::ValidateRequest;
+use crate::wire::{self, GrpcCode};
+
+/// Generated from proto/saml_validator/v1/validator.proto.
+pub mod pb {
+    #![allow(clippy::all, clippy::pedantic, missing_docs)]
+    tonic::include_proto!("saml_validator.v1");
+    /// Encoded descriptors for server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("saml_validator_descriptor");
+}
+
+use pb::saml_validator_server::{SamlValidator, SamlValidatorServer};
+
+pub struct Api {
+    frontend: Arc<Frontend>,
+    max_message_bytes: usize,
+}
+
+#[tonic::async_trait]
+impl SamlValidator for Api {
+    async fn validate(&self, request: Request<pb::ValidateRequest>) -> Result<Response<pb::ValidateResponse>, Status> {
+        let started = Instant::now();
+        let frontend = &self.frontend;
+        let request_id = frontend::request_id(request.metadata().get("x-request-id").and_then(|v| v.to_str().ok()));
+        let message = request.into_inner();
+        let payload_bytes = message.encoded_len();
+        if payload_bytes > self.max_message_bytes {
+            // Same limit and code as HTTP's body limit. (tonic itself refuses messages beyond
+            // four times this with OUT_OF_RANGE before we see them.)
+            let result = Err(Error::new(
+                Code::PayloadTooLarge,
+                format!("request message exceeds {} bytes", self.max_message_bytes),
+            ));
+            frontend.record(&request_id, UNKNOWN_TENANT, &result, started, payload_bytes);
+            return respond(&request_id, UNKNOWN_TENANT, result);
+        }
+        let _permit = match frontend.admit() {
+            Ok(permit) => permit,
+            Err(error) => {
+                let result = Err(error);
+                frontend.record(&request_id, UNKNOWN_TENANT, &result, started, payload_bytes);
+                return respond(&request_id, UNKNOWN_TENANT, result);
+            }
+        };
+        let input = ValidateRequest {
+            tenant: &message.tenant,
+            saml_response: Input::Base64(message.saml_response.as_bytes()),
+            expected_request_id: message.expected_request_id.as_deref(),
+        };
+        let result = frontend.validate(&input);
+        let tenant = frontend.tenant_label(&message.tenant);
+        frontend.record(&request_id, tenant, &result, started, payload_bytes);
+        respond(&request_id, tenant, result)
+    }
+}
+
+// tonic's trait fixes the error type to `Status`, large as it is.
+#[allow(clippy::result_large_err)]
+fn respond(
+    request_id: &str,
+    tenant: &str,
+    result: Result<Validated, Error>,
+) -> Result<Response<pb::ValidateResponse>, Status> {
+    let request_id_value =
+        MetadataValue::try_from(request_id).unwrap_or_else(|_| MetadataValue::from_static("invalid"));
+    let reply = match result {
+        Ok(validated) => to_proto(tenant, validated),
+        Err(error) => {
+            let disposition = wire::disposition(error.code);
+            if disposition.grpc != GrpcCode::Ok {
+                let mut status = Status::new(tonic::Code::from_i32(disposition.grpc as i32), error.message);
+                status.metadata_mut().insert("x-error-code", MetadataValue::from_static(error.code.as_str()));
+                status.metadata_mut().insert("x-request-id", request_id_value);
+                return Err(status);
+            }
+            pb::ValidateResponse {
+                valid: false,
+                tenant: tenant.to_string(),
+                error: Some(pb::Error { code: error.code.as_str().to_string(), message: error.message }),
+                ..Default::default()
+            }
+        }
+    };
+    let mut response = Response::new(reply);
+    response.metadata_mut().insert("x-request-id", request_id_value);
+    Ok(response)
+}
+
+fn to_proto(tenant: &str, v: Validated) -> pb::ValidateResponse {
+    pb::ValidateResponse {
+        valid: true,
+        tenant: tenant.to_string(),
+        issuer: v.issuer,
+        assertion_id: v.assertion_id,
+        response_id: v.response_id,
+        subject: Some(pb::Subject {
+            name_id: v.subject.name_id,
+            format: v.subject.format,
+            name_qualifier: v.subject.name_qualifier,
+            sp_name_qualifier: v.subject.sp_name_qualifier,
+        }),
+        claims: Some(pb::Claims {
+            email: v.claims.email,
+            first_name: v.claims.first_name,
+            last_name: v.claims.last_name,
+            display_name: v.claims.display_name,
+            username: v.claims.username,
+            groups: v.claims.groups,
+            roles: v.claims.roles,
+            object_id: v.claims.object_id,
+            idp_tenant_id: v.claims.idp_tenant_id,
+            groups_overage: v.claims.groups_overage,
+            authn_methods: v.claims.authn_methods,
+        }),
+        attributes: v.attributes.into_iter().map(|(name, values)| (name, pb::AttributeValues { values })).collect(),
+        session: Some(pb::Session {
+            index: v.session.index,
+            authn_instant: v.session.authn_instant,
+            not_on_or_after: v.session.not_on_or_after,
+            authn_context: v.session.authn_context,
+        }),
+        valid_until: v.valid_until,
+        signed: Some(pb::SignedParts { response: v.signed.response, assertion: v.signed.assertion }),
+        error: None,
+    }
+}
+
+/// Largest encoded reply: a 256 KB document's attributes cannot exceed this.
+const MAX_REPLY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Serves gRPC on `listener` until `shutdown` completes; in-flight calls finish first.
+pub async fn serve(
+    frontend: Arc<Frontend>,
+    listener: tokio::net::TcpListener,
+    max_message_bytes: usize,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
+    let ready = frontend.service().tenant_count() > 0;
+    let (mut health, health_service) = tonic_health::server::health_reporter();
+    let api = SamlValidatorServer::new(Api { frontend, max_message_bytes })
+        .max_decoding_message_size(max_message_bytes.saturating_mul(4))
+        .max_encoding_message_size(MAX_REPLY_BYTES);
+    // Reflection descriptors are generated at build time from our own proto; failing to load
+    // them is a build defect, reported as a startup error below.
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1();
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha();
+    if ready {
+        health.set_serving::<SamlValidatorServer<Api>>().await;
+        health.set_service_status("", tonic_health::ServingStatus::Serving).await;
+    } else {
+        health.set_not_serving::<SamlValidatorServer<Api>>().await;
+        health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+    }
+    let incoming = tonic::transport::server::TcpIncoming::from_listener(listener, true, None)
+        .map_err(|e| std::io::Error::other(e.to_string()));
+    let mut builder = tonic::transport::Server::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .concurrency_limit_per_connection(256);
+    let mut router = builder.add_service(health_service).add_service(api);
+    match (reflection_v1, reflection_v1alpha) {
+        (Ok(v1), Ok(v1alpha)) => router = router.add_service(v1).add_service(v1alpha),
+        (Err(e), _) | (_, Err(e)) => tracing::error!(error = %e, "gRPC reflection unavailable"),
+    }
+    let incoming = match incoming {
+        Ok(incoming) => incoming,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot accept gRPC connections");
+            return Ok(());
+        }
+    };
+    let result = router.serve_with_incoming_shutdown(incoming, shutdown).await;
+    health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+    result
+}
+
+/// Binds the gRPC listener (port 0 picks a free one).
+pub async fn bind(addr: &str) -> std::io::Result<(tokio::net::TcpListener, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    Ok((listener, local))
+}
