@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Load benchmark on loopback: pre-generates a pool of distinct freshly signed Entra-shaped
+# responses, starts the service (HTTP + gRPC, replay protection on), and drives it with wrk
+# (HTTP/1.1) and examples/grpc_load (gRPC) at several connection counts. A fresh server per run,
+# so each run's requests are all first uses. Prints one summary line per run, with peak RSS.
+#
+#   scripts/loadtest.sh                     # 1 8 32 128 connections, 5 s each, both transports
+#   DURATION=10 POOL=160000 scripts/loadtest.sh
+#   SOAK=300 scripts/loadtest.sh            # plus a 5-minute run at 32 connections sampling RSS
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/deps.sh
+if ! command -v wrk >/dev/null 2>&1; then
+  echo "==> installing wrk"
+  ${SUDO:-} apt-get install -y -qq wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+fi
+
+DURATION=${DURATION:-5}
+POOL=${POOL:-80000}
+CONNECTIONS=${CONNECTIONS:-"1 8 32 128"}
+GROUPS_PER_USER=${GROUPS_PER_USER:-10}
+SOAK=${SOAK:-0}
+HTTP_PORT=${HTTP_PORT:-18080}
+GRPC_PORT=${GRPC_PORT:-19090}
+
+cargo build --release --locked --quiet --bin saml-validator --example loadpool --example grpc_load
+WORK=$(mktemp -d)
+trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+echo "==> generating $POOL signed responses"
+./target/release/examples/loadpool "$WORK" "$POOL" "$GROUPS_PER_USER" "127.0.0.1:$HTTP_PORT" "127.0.0.1:$GRPC_PORT"
+
+PID=
+start() {
+  ./target/release/saml-validator serve --config "$WORK/config.toml" 2>"$WORK/server.log" &
+  PID=$!
+  for _ in $(seq 1 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$GRPC_PORT") 2>/dev/null; then
+      return
+    fi
+    sleep 0.05
+  done
+  echo "server did not start"; cat "$WORK/server.log"; exit 1
+}
+stop() {
+  kill -TERM "$PID"
+  wait "$PID" || true
+}
+rss() { awk '/VmHWM/ {print $2}' "/proc/$PID/status"; }
+
+for c in $CONNECTIONS; do
+  start
+  threads=2; [ "$c" -lt 2 ] && threads=1
+  out=$(wrk -t"$threads" -c"$c" -d"${DURATION}s" --latency -s scripts/wrk-pool.lua \
+    "http://127.0.0.1:$HTTP_PORT/v1/validate" -- "$WORK/pool.jsonl" "$threads")
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  total=$(awk '/requests in/ {print $1}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
+  errors=$(awk '/Socket errors/ {print}' <<<"$out")
+  pcts=$(grep -o 'p50_us=.*' <<<"$out")
+  echo "http connections=$c requests=$total rps=$rps non2xx=${non2xx:-0} $pcts peak_rss_kb=$(rss) ${errors}"
+  stop
+done
+
+for c in $CONNECTIONS; do
+  start
+  out=$(./target/release/examples/grpc_load "http://127.0.0.1:$GRPC_PORT" "$WORK/pool.jsonl" "$c" "$DURATION")
+  echo "$out peak_rss_kb=$(rss)"
+  stop
+done
+
+if [ "$SOAK" -gt 0 ]; then
+  # Memory over a long run: the pool is cycled, so after the first pass requests are replays.
+  # A replay costs a full validation (the replay check comes last), so the load is the same.
+  start
+  echo "==> soak: ${SOAK}s at 32 connections, RSS every 10 s (kB)"
+  wrk -t2 -c32 -d"${SOAK}s" -s scripts/wrk-pool.lua "http://127.0.0.1:$HTTP_PORT/v1/validate" -- "$WORK/pool.jsonl" 2 >"$WORK/soak.txt" &
+  WRK=$!
+  samples=""
+  while kill -0 "$WRK" 2>/dev/null; do
+    samples="$samples $(awk '/VmRSS/ {print $2}' "/proc/$PID/status")"
+    sleep 10
+  done
+  echo "soak rss_kb:$samples"
+  grep -E "Requests/sec|Non-2xx" "$WORK/soak.txt" || true
+  stop
+fi

@@ -1,0 +1,39 @@
+-- wrk script for the load benchmark: every request sends a different pre-signed response from
+-- the pool file (one JSON body per line), so replay protection stays on and no request repeats.
+-- Usage: wrk -tT -cC -dD -s scripts/wrk-pool.lua URL -- POOL_FILE T
+
+local counter = 0
+
+function setup(thread)
+  counter = counter + 1
+  thread:set("id", counter)
+end
+
+function init(args)
+  local path, threads = args[1], tonumber(args[2])
+  bodies = {}
+  local n = 0
+  -- Each wrk thread keeps its own share of the pool, so no two threads send the same line.
+  for line in io.lines(path) do
+    if n % threads == id - 1 then
+      bodies[#bodies + 1] = line
+    end
+    n = n + 1
+  end
+  next_body = 0
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+end
+
+function request()
+  next_body = next_body + 1
+  if next_body > #bodies then
+    next_body = 1 -- pool exhausted: from here on requests are replays (422), counted by wrk
+  end
+  return wrk.format(nil, nil, nil, bodies[next_body])
+end
+
+function done(summary, latency, requests)
+  io.write(string.format("p50_us=%d p90_us=%d p99_us=%d max_us=%d\n",
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+end
