@@ -131,6 +131,14 @@ codes! {
     SessionExpired = "session_expired",
     /// This assertion ID was already accepted for this tenant.
     Replayed = "replayed",
+
+    // ---- IdP metadata (configuration and refresh; never a verdict on a login) ----
+    /// The metadata document is not usable IdP metadata (no entityID, no signing key, ...).
+    MetadataInvalid = "metadata_invalid",
+    /// The metadata's validUntil has passed.
+    MetadataExpired = "metadata_expired",
+    /// A metadata signing certificate is configured but the document is unsigned.
+    MetadataSignatureMissing = "metadata_signature_missing",
 }
 
 impl fmt::Display for Code {

@@ -12,6 +12,7 @@ pub mod decode;
 pub mod dsig;
 pub mod error;
 pub mod keys;
+pub mod metadata;
 pub mod ns;
 pub mod policy;
 pub mod structure;
