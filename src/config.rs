@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use toml::{Table, Value};
 
 use crate::saml::keys::TrustedKey;
+use crate::saml::metadata::{self, MetadataPolicy};
 use crate::saml::{AttributeMapping, Limits, TenantPolicy};
 
 /// Listener and resource settings.
@@ -58,6 +59,20 @@ pub struct LoggingConfig {
 pub struct TenantConfig {
     pub id: String,
     pub policy: TenantPolicy,
+    /// Where the metadata-sourced keys came from, when the tenant uses metadata.
+    pub metadata: Option<MetadataStatus>,
+}
+
+/// The last metadata load of a tenant, for `GET /v1/tenants/{id}`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct MetadataStatus {
+    pub source: String,
+    pub entity_id: String,
+    pub signature_verified: bool,
+    pub valid_until: Option<String>,
+    pub cache_duration_seconds: Option<u64>,
+    pub loaded_at: String,
+    pub result: String,
 }
 
 #[derive(Clone, Debug)]
@@ -382,7 +397,11 @@ fn read_tenant(table: &Table, index: usize, base: &Path, problems: &mut Vec<Stri
             r.problem("id", format!("{id:?} may only use letters, digits, '-', '_' and '.' (at most 128)"));
         }
     }
-    let idp_entity_id = r.required_string("idp_entity_id");
+    let metadata_file = r.string("metadata_file");
+    let metadata_signing = r.strings("metadata_signing_certificate");
+    // With metadata, the Issuer may come from its entityID; without, it must be configured.
+    let idp_entity_id =
+        if metadata_file.is_some() { r.string("idp_entity_id") } else { r.required_string("idp_entity_id") };
     let sp_entity_id = r.required_string("sp_entity_id");
     let acs_url = r.required_string("acs_url");
     if let Some(url) = &acs_url {
@@ -403,7 +422,7 @@ fn read_tenant(table: &Table, index: usize, base: &Path, problems: &mut Vec<Stri
     let mut keys = Vec::new();
     for (i, text) in inline.iter().enumerate() {
         match TrustedKey::from_certificate_text(text) {
-            Ok(key) => keys.push(key),
+            Ok(key) => keys.push(key.with_origin("inline")),
             Err(e) => r.problem(&format!("certificates[{i}]"), e),
         }
     }
@@ -411,14 +430,69 @@ fn read_tenant(table: &Table, index: usize, base: &Path, problems: &mut Vec<Stri
         let path: PathBuf = base.join(file);
         match std::fs::read_to_string(&path) {
             Ok(text) => match TrustedKey::from_certificate_text(&text) {
-                Ok(key) => keys.push(key),
+                Ok(key) => keys.push(key.with_origin(&format!("file:{file}"))),
                 Err(e) => r.problem(&format!("certificate_files[{i}]"), format!("{}: {e}", path.display())),
             },
             Err(e) => r.problem(&format!("certificate_files[{i}]"), format!("cannot read {}: {e}", path.display())),
         }
     }
-    if inline.is_empty() && files.is_empty() {
-        r.problem("certificates", "the tenant has no certificate (set certificates or certificate_files)");
+    let mut signing_keys_for_metadata = Vec::new();
+    for (i, text) in metadata_signing.iter().enumerate() {
+        match TrustedKey::from_certificate_text(text) {
+            Ok(key) => signing_keys_for_metadata.push(key),
+            Err(e) => r.problem(&format!("metadata_signing_certificate[{i}]"), e),
+        }
+    }
+    let mut metadata_status = None;
+    let mut idp_entity_id = idp_entity_id;
+    if let Some(file) = &metadata_file {
+        let path = base.join(file);
+        let now = crate::service::wall_clock();
+        let policy = MetadataPolicy { signing_keys: &signing_keys_for_metadata, allow_sha1, now };
+        match std::fs::read(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))
+            .and_then(|bytes| metadata::parse(&bytes, &policy).map_err(|e| format!("{}: {e}", path.display())))
+        {
+            Ok(parsed) => {
+                match &idp_entity_id {
+                    None if parsed.entity_id.contains("{tenantid}") => r.problem(
+                        "idp_entity_id",
+                        "the metadata's entityID is Entra's multi-tenant template; set idp_entity_id to the tenant's issuer",
+                    ),
+                    None => idp_entity_id = Some(parsed.entity_id.clone()),
+                    Some(configured) if *configured != parsed.entity_id && !parsed.entity_id.contains("{tenantid}") => {
+                        r.problem(
+                            "idp_entity_id",
+                            format!("{configured:?} differs from the metadata's entityID {:?}", parsed.entity_id),
+                        )
+                    }
+                    Some(_) => {}
+                }
+                metadata_status = Some(MetadataStatus {
+                    source: format!("file:{file}"),
+                    entity_id: parsed.entity_id.clone(),
+                    signature_verified: parsed.signature_verified,
+                    valid_until: parsed.valid_until.map(crate::saml::time::format),
+                    cache_duration_seconds: parsed.cache_duration_seconds,
+                    loaded_at: crate::saml::time::format(now),
+                    result: "ok".into(),
+                });
+                for key in parsed.signing_keys {
+                    if !keys.iter().any(|k: &TrustedKey| k.info.sha256_fingerprint == key.info.sha256_fingerprint) {
+                        keys.push(key.with_origin(&format!("metadata:{file}")));
+                    }
+                }
+            }
+            Err(e) => r.problem("metadata_file", e),
+        }
+    } else if !metadata_signing.is_empty() {
+        r.problem("metadata_signing_certificate", "set only together with metadata_file");
+    }
+    if inline.is_empty() && files.is_empty() && metadata_file.is_none() {
+        r.problem(
+            "certificates",
+            "the tenant has no certificate (set certificates, certificate_files or metadata_file)",
+        );
     }
     for key in &keys {
         if key.is_ec() && !matches!(key.info.key_type.as_str(), "EC-prime256v1" | "EC-secp384r1" | "EC-secp521r1") {
@@ -443,6 +517,7 @@ fn read_tenant(table: &Table, index: usize, base: &Path, problems: &mut Vec<Stri
     let attribute_mapping = read_mapping(mapping_table.as_ref(), index, r.problems);
     r.finish();
     Some(TenantConfig {
+        metadata: metadata_status,
         id: id?,
         policy: TenantPolicy {
             idp_entity_id: idp_entity_id?,

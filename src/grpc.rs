@@ -68,6 +68,47 @@ impl SamlValidator for Api {
         frontend.record(&request_id, tenant, &result, started, payload_bytes);
         respond(&request_id, tenant, result)
     }
+
+    async fn get_tenant(&self, request: Request<pb::GetTenantRequest>) -> Result<Response<pb::TenantTrust>, Status> {
+        let id = request.into_inner().tenant;
+        let Some(tenant) = self.frontend.service().tenant(&id) else {
+            let mut status = Status::not_found("no such tenant");
+            status.metadata_mut().insert("x-error-code", MetadataValue::from_static(Code::UnknownTenant.as_str()));
+            return Err(status);
+        };
+        let view = wire::TenantView::new(tenant, crate::service::wall_clock());
+        Ok(Response::new(pb::TenantTrust {
+            id: view.id.to_string(),
+            idp_entity_id: view.idp_entity_id.to_string(),
+            sp_entity_id: view.sp_entity_id.to_string(),
+            acs_url: view.acs_url.to_string(),
+            clock_skew_seconds: view.clock_skew_seconds,
+            relaxations: view.relaxations.iter().map(|(k, v)| ((*k).to_string(), *v)).collect(),
+            certificates: view
+                .certificates
+                .iter()
+                .map(|c| pb::Certificate {
+                    sha256_fingerprint: c.info.sha256_fingerprint.clone(),
+                    subject: c.info.subject.clone(),
+                    not_before: c.info.not_before.clone(),
+                    not_after: c.info.not_after.clone(),
+                    key_type: c.info.key_type.clone(),
+                    bits: c.info.bits,
+                    origin: c.info.origin.clone(),
+                    seconds_until_expiry: c.seconds_until_expiry,
+                })
+                .collect(),
+            metadata: view.metadata.map(|m| pb::MetadataStatus {
+                source: m.source.clone(),
+                entity_id: m.entity_id.clone(),
+                signature_verified: m.signature_verified,
+                valid_until: m.valid_until.clone(),
+                cache_duration_seconds: m.cache_duration_seconds,
+                loaded_at: m.loaded_at.clone(),
+                result: m.result.clone(),
+            }),
+        }))
+    }
 }
 
 // tonic's trait fixes the error type to `Status`, large as it is.

@@ -42,6 +42,7 @@ pub fn bind(state: Arc<State>, addr: &str, workers: usize) -> std::io::Result<(S
         App::new()
             .app_data(data.clone())
             .route("/v1/validate", web::post().to(validate))
+            .route("/v1/tenants/{id}", web::get().to(tenant))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(metrics_on_main))
@@ -163,6 +164,15 @@ fn error_response(error: &Error, request_id: &str) -> HttpResponse {
     let disposition = wire::disposition(error.code);
     let status = StatusCode::from_u16(disposition.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     HttpResponse::build(status).insert_header(("x-request-id", request_id.to_string())).json(ErrorBody::new(error))
+}
+
+/// The tenant's effective trust: certificates (fingerprints, subjects, validity, origin),
+/// relaxations, metadata status. Public facts only.
+async fn tenant(state: web::Data<State>, id: web::Path<String>) -> HttpResponse {
+    match state.frontend.service().tenant(&id) {
+        Some(tenant) => HttpResponse::Ok().json(wire::TenantView::new(tenant, service::wall_clock())),
+        None => error_response(&Error::new(Code::UnknownTenant, "no such tenant"), "-"),
+    }
 }
 
 async fn healthz() -> HttpResponse {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use crate::config::Config;
+use crate::config::{Config, TenantConfig};
 use crate::replay::ReplayCache;
 use crate::saml::{self, Code, Error, Input, Limits, Request, TenantPolicy, Validated};
 
@@ -24,7 +24,7 @@ pub struct ValidateRequest<'a> {
 }
 
 pub struct Service {
-    tenants: HashMap<String, Arc<TenantPolicy>>,
+    tenants: HashMap<String, Arc<TenantConfig>>,
     limits: Limits,
     replay: ReplayCache,
 }
@@ -32,7 +32,7 @@ pub struct Service {
 impl Service {
     pub fn new(config: &Config) -> Service {
         Service {
-            tenants: config.tenants.iter().map(|t| (t.id.clone(), Arc::new(t.policy.clone()))).collect(),
+            tenants: config.tenants.iter().map(|t| (t.id.clone(), Arc::new(t.clone()))).collect(),
             limits: config.limits.clone(),
             replay: ReplayCache::new(config.server.replay_cache_capacity),
         }
@@ -43,11 +43,16 @@ impl Service {
     }
 
     pub fn tenants(&self) -> impl Iterator<Item = (&str, &TenantPolicy)> {
-        self.tenants.iter().map(|(id, policy)| (id.as_str(), policy.as_ref()))
+        self.tenants.iter().map(|(id, tenant)| (id.as_str(), &tenant.policy))
     }
 
     pub fn replay_entries(&self) -> u64 {
         self.replay.len()
+    }
+
+    /// Everything configured for one tenant (for `GET /v1/tenants/{id}`).
+    pub fn tenant(&self, id: &str) -> Option<&TenantConfig> {
+        self.tenants.get(id).map(Arc::as_ref)
     }
 
     pub fn has_tenant(&self, id: &str) -> bool {
@@ -57,9 +62,13 @@ impl Service {
     /// Validates at `now`, then records the assertion ID so that the same assertion is refused
     /// (`replayed`) until it expires.
     pub fn validate(&self, request: &ValidateRequest<'_>, now: DateTime<Utc>) -> Result<Validated, Error> {
-        let policy = self.tenants.get(request.tenant).ok_or_else(|| {
-            Error::new(Code::UnknownTenant, format!("no tenant {}", saml::error::quote(request.tenant)))
-        })?;
+        let policy = &self
+            .tenants
+            .get(request.tenant)
+            .ok_or_else(|| {
+                Error::new(Code::UnknownTenant, format!("no tenant {}", saml::error::quote(request.tenant)))
+            })?
+            .policy;
         let core_request = Request { expected_request_id: request.expected_request_id, now };
         let validated = saml::validate(request.saml_response, policy, &self.limits, &core_request)?;
         // Remember the ID until the assertion could no longer be accepted anyway: its expiry

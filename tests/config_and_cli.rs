@@ -350,3 +350,56 @@ fn sigterm_finishes_in_flight_requests_then_stops_both_servers() {
     assert!(std::net::TcpStream::connect(http).is_err(), "HTTP still accepting after shutdown");
     assert!(std::net::TcpStream::connect(grpc).is_err(), "gRPC still accepting after shutdown");
 }
+
+fn metadata_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/idp-metadata")
+}
+
+#[test]
+fn a_tenant_configured_only_with_signed_entra_metadata_validates() {
+    let dir = temp_dir("metadata");
+    let signing =
+        std::fs::read_to_string(metadata_dir().join("entra-ssoready-tenant-federationmetadata.crt.pem")).unwrap();
+    let text = format!(
+        r#"[[tenants]]
+id = "entra"
+sp_entity_id = "http://localhost:8080/accounts/8155d0cc-d51b-461a-a062-821b6bd574b1/saml"
+acs_url = "http://localhost:8080/accounts/8155d0cc-d51b-461a-a062-821b6bd574b1/saml/acs"
+metadata_file = "{}"
+metadata_signing_certificate = ['''{signing}''']
+allow_idp_initiated = true
+"#,
+        metadata_dir().join("entra-ssoready-tenant-federationmetadata.xml").display()
+    );
+    let config = dir.join("metadata.toml");
+    std::fs::write(&config, &text).unwrap();
+    let loaded = Config::load(&config).unwrap();
+    let tenant = &loaded.tenants[0];
+    assert_eq!(
+        tenant.policy.idp_entity_id, "https://sts.windows.net/a9054a0f-2011-4e31-b3ac-fd8c354146ec/",
+        "Issuer from entityID"
+    );
+    assert!(tenant.policy.keys.iter().all(|k| k.info.origin.starts_with("metadata:")));
+    assert!(tenant.metadata.as_ref().unwrap().signature_verified);
+    let out = Command::new(BIN)
+        .args(["validate", "--tenant", "entra", "--at", "2023-11-17T18:39:32Z", "--config"])
+        .arg(&config)
+        .arg(fixtures().join("entra-ssoready-signed-assertion.xml"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+
+    // Mismatched issuer, a signature requirement on unsigned metadata, a stray signing cert.
+    let mismatch = text.replace("[[tenants]]\n", "[[tenants]]\nidp_entity_id = \"https://sts.windows.net/other/\"\n");
+    let errors = Config::parse(&mismatch, Path::new(".")).unwrap_err().0;
+    assert!(errors.iter().any(|e| e.contains("idp_entity_id") && e.contains("differs")), "{errors:?}");
+    let unsigned = text.replace("entra-ssoready-tenant-federationmetadata.xml", "okta-ssoready-metadata.xml");
+    let errors = Config::parse(&unsigned, Path::new(".")).unwrap_err().0;
+    assert!(
+        errors.iter().any(|e| e.contains("metadata_file") && e.contains("metadata_signature_missing")),
+        "{errors:?}"
+    );
+    let stray = format!("[[tenants]]\nid = \"x\"\nidp_entity_id = \"i\"\nsp_entity_id = \"s\"\nacs_url = \"https://a/\"\nmetadata_signing_certificate = ['''{signing}''']\n");
+    let errors = Config::parse(&stray, Path::new(".")).unwrap_err().0;
+    assert!(errors.iter().any(|e| e.contains("set only together with metadata_file")), "{errors:?}");
+}

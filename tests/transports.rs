@@ -246,3 +246,33 @@ fn health_reflects_readiness_and_reflection_lists_the_service() {
         assert!(names.contains(&"grpc.health.v1.Health".to_string()), "{names:?}");
     });
 }
+
+#[test]
+fn tenant_trust_over_http_and_grpc() {
+    let idp = TestIdp::generate().unwrap();
+    let (http_addr, grpc_addr) = start_both(&config_text(&idp, ""), false);
+    let reply = request(http_addr, "GET", "/v1/tenants/contoso", b"", &[]);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let view = reply.json();
+    assert_eq!(view["idp_entity_id"], IDP);
+    assert_eq!(view["relaxations"]["allow_sha1"], false);
+    let cert = &view["certificates"][0];
+    assert_eq!(cert["origin"], "inline");
+    assert_eq!(cert["sha256_fingerprint"].as_str().unwrap().len(), 64);
+    assert!(cert["seconds_until_expiry"].as_i64().unwrap() > 300 * 86_400);
+    assert!(!reply.body.contains("PRIVATE") && !reply.body.contains("MII"), "no key material in the view");
+    let missing = request(http_addr, "GET", "/v1/tenants/nope", b"", &[]);
+    assert_eq!((missing.status, missing.json()["error"]["code"].as_str().unwrap()), (404, "unknown_tenant"));
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut client =
+            pb::saml_validator_client::SamlValidatorClient::connect(format!("http://{grpc_addr}")).await.unwrap();
+        let trust = client.get_tenant(pb::GetTenantRequest { tenant: "contoso".into() }).await.unwrap().into_inner();
+        assert_eq!(trust.idp_entity_id, IDP);
+        assert_eq!(trust.certificates[0].sha256_fingerprint, cert["sha256_fingerprint"].as_str().unwrap());
+        assert!(!trust.relaxations["allow_idp_initiated"]);
+        let status = client.get_tenant(pb::GetTenantRequest { tenant: "nope".into() }).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::NotFound);
+    });
+}

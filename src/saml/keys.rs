@@ -28,6 +28,8 @@ pub struct KeyInfo {
     pub key_type: String,
     /// RSA modulus size or EC field size in bits.
     pub bits: u32,
+    /// Where the configuration took it from ("inline", "file:…", "metadata:…").
+    pub origin: String,
 }
 
 impl std::fmt::Debug for TrustedKey {
@@ -99,8 +101,15 @@ impl TrustedKey {
                 not_after: cert.not_after().to_string(),
                 key_type,
                 bits,
+                origin: String::new(),
             },
         })
+    }
+
+    /// Labels where the key came from (shown to operators, never used for trust decisions).
+    pub fn with_origin(mut self, origin: &str) -> TrustedKey {
+        self.info.origin = origin.to_string();
+        self
     }
 
     pub fn is_rsa(&self) -> bool {
