@@ -276,3 +276,36 @@ fn tenant_trust_over_http_and_grpc() {
         assert_eq!(status.code(), tonic::Code::NotFound);
     });
 }
+
+#[test]
+fn a_panic_inside_one_validation_is_a_500_for_that_request_only() {
+    fn panic_on_marker(request: &saml_validator::service::ValidateRequest<'_>) {
+        if request.expected_request_id == Some("_panic") {
+            panic!("deliberate test panic");
+        }
+    }
+    let idp = TestIdp::generate().unwrap();
+    let (http_addr, grpc_addr) = start_both_with_hook(&config_text(&idp, ""), false, Some(panic_on_marker));
+    let xml = ResponseSpec::entra(IDP, SP, ACS, Some(REQUEST_ID), Utc::now(), 10, 31)
+        .signed(&idp, Signing::Assertion)
+        .unwrap();
+    let poison = json!({"tenant": "contoso", "saml_response": post_binding(&xml), "expected_request_id": "_panic"});
+    for _ in 0..3 {
+        let reply = validate_json(http_addr, &poison);
+        assert_eq!((reply.status, reply.json()["error"]["code"].as_str().unwrap()), (500, "internal_error"));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut client =
+            pb::saml_validator_client::SamlValidatorClient::connect(format!("http://{grpc_addr}")).await.unwrap();
+        let request = pb::ValidateRequest {
+            tenant: "contoso".into(),
+            saml_response: post_binding(&xml),
+            expected_request_id: Some("_panic".into()),
+        };
+        assert_eq!(client.validate(request).await.unwrap_err().code(), tonic::Code::Internal);
+    });
+    // Both servers keep serving.
+    let good = json!({"tenant": "contoso", "saml_response": post_binding(&xml), "expected_request_id": REQUEST_ID});
+    assert_eq!(validate_json(http_addr, &good).status, 200);
+}

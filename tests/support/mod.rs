@@ -190,16 +190,26 @@ pub fn validate_json(addr: SocketAddr, body: &serde_json::Value) -> HttpReply {
 /// Starts HTTP and gRPC on free loopback ports around one shared frontend (one replay cache,
 /// one metrics registry), as `serve` does. `clear_tenants` starts them with no tenants (not ready).
 pub fn start_both(config_text: &str, clear_tenants: bool) -> (SocketAddr, SocketAddr) {
+    start_both_with_hook(config_text, clear_tenants, None)
+}
+
+/// As [`start_both`], with a test hook run at the start of every validation.
+pub fn start_both_with_hook(
+    config_text: &str,
+    clear_tenants: bool,
+    hook: Option<fn(&saml_validator::service::ValidateRequest<'_>)>,
+) -> (SocketAddr, SocketAddr) {
     let mut config = Config::parse(config_text, std::path::Path::new(".")).unwrap();
     if clear_tenants {
         config.tenants.clear();
     }
     let service = Arc::new(Service::new(&config));
-    let frontend = Arc::new(saml_validator::frontend::Frontend::new(
-        service,
-        Arc::new(saml_validator::metrics::Metrics::new()),
-        &config,
-    ));
+    let mut frontend =
+        saml_validator::frontend::Frontend::new(service, Arc::new(saml_validator::metrics::Metrics::new()), &config);
+    if let Some(hook) = hook {
+        frontend = frontend.with_test_hook(hook);
+    }
+    let frontend = Arc::new(frontend);
     let grpc_frontend = frontend.clone();
     let max_message = config.server.max_body_bytes;
     let (tx, rx) = std::sync::mpsc::channel();
