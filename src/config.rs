@@ -27,6 +27,8 @@ pub struct ServerConfig {
     pub metrics_addr: Option<String>,
     /// gRPC listener address; gRPC is off when unset.
     pub grpc_addr: Option<String>,
+    /// How often `serve` checks the configuration file for changes (0: only on SIGHUP).
+    pub config_poll_seconds: u64,
 }
 
 impl Default for ServerConfig {
@@ -39,6 +41,7 @@ impl Default for ServerConfig {
             replay_cache_capacity: 1_000_000,
             metrics_addr: None,
             grpc_addr: None,
+            config_poll_seconds: 2,
         }
     }
 }
@@ -324,6 +327,7 @@ fn read_server(table: Option<&Table>, problems: &mut Vec<String>) -> ServerConfi
         ) as u64,
         metrics_addr: r.string("metrics_addr"),
         grpc_addr: r.string("grpc_addr"),
+        config_poll_seconds: r.integer("config_poll_seconds", defaults.config_poll_seconds as i64, 0..=3600) as u64,
     };
     for (key, value) in [("metrics_addr", &server.metrics_addr), ("grpc_addr", &server.grpc_addr)] {
         if let Some(addr) = value {

@@ -76,7 +76,7 @@ impl SamlValidator for Api {
             status.metadata_mut().insert("x-error-code", MetadataValue::from_static(Code::UnknownTenant.as_str()));
             return Err(status);
         };
-        let view = wire::TenantView::new(tenant, crate::service::wall_clock());
+        let view = wire::TenantView::new(&tenant, crate::service::wall_clock());
         Ok(Response::new(pb::TenantTrust {
             id: view.id.to_string(),
             idp_entity_id: view.idp_entity_id.to_string(),

@@ -170,7 +170,7 @@ fn error_response(error: &Error, request_id: &str) -> HttpResponse {
 /// relaxations, metadata status. Public facts only.
 async fn tenant(state: web::Data<State>, id: web::Path<String>) -> HttpResponse {
     match state.frontend.service().tenant(&id) {
-        Some(tenant) => HttpResponse::Ok().json(wire::TenantView::new(tenant, service::wall_clock())),
+        Some(tenant) => HttpResponse::Ok().json(wire::TenantView::new(&tenant, service::wall_clock())),
         None => error_response(&Error::new(Code::UnknownTenant, "no such tenant"), "-"),
     }
 }

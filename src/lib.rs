@@ -9,6 +9,7 @@ pub mod frontend;
 pub mod grpc;
 pub mod http;
 pub mod metrics;
+pub mod reload;
 pub mod replay;
 pub mod saml;
 pub mod service;

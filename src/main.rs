@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use saml_validator::config::Config;
 use saml_validator::frontend::Frontend;
 use saml_validator::metrics::Metrics;
+use saml_validator::reload::Reloader;
 use saml_validator::saml::{self, decode, Input};
 use saml_validator::service::{self, Service, ValidateRequest};
 use saml_validator::test_idp::{self, ResponseSpec, Signing, TestIdp};
@@ -86,12 +87,21 @@ fn serve(path: &Path) -> ExitCode {
     if config.logging.debug_log_name_id_hash_salt.is_some() {
         tracing::warn!("logging.debug_log_name_id_hash_salt is set: validation events carry a salted NameID hash");
     }
-    run_server(&config)
+    run_server(&config, Some(path))
 }
 
-fn run_server(config: &Config) -> ExitCode {
+fn run_server(config: &Config, path: Option<&Path>) -> ExitCode {
     let service = Arc::new(Service::new(config));
-    let frontend = Arc::new(Frontend::new(service, Arc::new(Metrics::new()), config));
+    let metrics = Arc::new(Metrics::new());
+    if let Some(path) = path {
+        let reloader = Arc::new(Reloader::new(path.to_path_buf(), service.clone(), metrics.clone(), config));
+        let poll = std::time::Duration::from_secs(config.server.config_poll_seconds);
+        if let Err(e) = reloader.spawn(poll) {
+            eprintln!("cannot start configuration reload: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let frontend = Arc::new(Frontend::new(service, metrics, config));
     // Bind every listener before serving anything, so a taken port fails start-up loudly.
     let grpc_listener = match &config.server.grpc_addr {
         None => None,

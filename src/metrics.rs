@@ -27,6 +27,7 @@ pub struct Metrics {
     replay_entries: IntGauge,
     replay_hits: IntCounter,
     certificate_expiry: IntGaugeVec,
+    reloads: IntCounterVec,
 }
 
 /// Buckets from 20 µs (an in-process validation) to 50 ms (an overloaded replica).
@@ -68,6 +69,10 @@ impl Metrics {
             ),
             &["tenant", "sha256"],
         ));
+        let reloads = must(IntCounterVec::new(
+            Opts::new("saml_config_reloads_total", "Configuration reloads by result (success, failure)."),
+            &["result"],
+        ));
         let build_info = must(IntGaugeVec::new(
             Opts::new("saml_build_info", "Version and git revision of the running binary."),
             &["version", "revision"],
@@ -86,6 +91,7 @@ impl Metrics {
             Box::new(replay_entries.clone()),
             Box::new(replay_hits.clone()),
             Box::new(certificate_expiry.clone()),
+            Box::new(reloads.clone()),
             Box::new(build_info),
         ] {
             must(registry.register(collector));
@@ -99,6 +105,7 @@ impl Metrics {
             replay_entries,
             replay_hits,
             certificate_expiry,
+            reloads,
         }
     }
 
@@ -120,6 +127,10 @@ impl Metrics {
         self.payload_bytes.observe(payload_bytes as f64);
     }
 
+    pub fn reloaded(&self, success: bool) {
+        self.reloads.with_label_values(&[if success { "success" } else { "failure" }]).inc();
+    }
+
     pub fn in_flight(&self) -> &IntGauge {
         &self.in_flight
     }
@@ -128,8 +139,8 @@ impl Metrics {
     pub fn render(&self, service: &Service, now: DateTime<Utc>) -> String {
         self.replay_entries.set(i64::try_from(service.replay_entries()).unwrap_or(i64::MAX));
         self.certificate_expiry.reset();
-        for (tenant, policy) in service.tenants() {
-            for key in &policy.keys {
+        for (tenant, config) in service.tenants().iter() {
+            for key in &config.policy.keys {
                 let fingerprint = &key.info.sha256_fingerprint;
                 let seconds = key.not_after.map_or(0, |not_after| (not_after - now).num_seconds());
                 self.certificate_expiry

@@ -4,11 +4,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 
 use crate::config::{Config, TenantConfig};
 use crate::replay::ReplayCache;
-use crate::saml::{self, Code, Error, Input, Limits, Request, TenantPolicy, Validated};
+use crate::saml::{self, Code, Error, Input, Limits, Request, Validated};
 
 /// The only place the service reads the wall clock; the core always receives `now`.
 pub fn wall_clock() -> DateTime<Utc> {
@@ -23,27 +24,53 @@ pub struct ValidateRequest<'a> {
     pub expected_request_id: Option<&'a str>,
 }
 
-pub struct Service {
+/// One consistent generation of the tenant configuration, replaced whole on reload: a request
+/// validates entirely against the generation it started with.
+pub struct TenantSet {
     tenants: HashMap<String, Arc<TenantConfig>>,
     limits: Limits,
+}
+
+impl TenantSet {
+    fn new(config: &Config) -> TenantSet {
+        TenantSet {
+            tenants: config.tenants.iter().map(|t| (t.id.clone(), Arc::new(t.clone()))).collect(),
+            limits: config.limits.clone(),
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &TenantConfig)> {
+        self.tenants.iter().map(|(id, tenant)| (id.as_str(), tenant.as_ref()))
+    }
+}
+
+pub struct Service {
+    current: ArcSwap<TenantSet>,
+    /// Survives reloads: an assertion accepted before a reload stays refused after it.
     replay: ReplayCache,
 }
 
 impl Service {
     pub fn new(config: &Config) -> Service {
         Service {
-            tenants: config.tenants.iter().map(|t| (t.id.clone(), Arc::new(t.clone()))).collect(),
-            limits: config.limits.clone(),
+            current: ArcSwap::from_pointee(TenantSet::new(config)),
             replay: ReplayCache::new(config.server.replay_cache_capacity),
         }
     }
 
-    pub fn tenant_count(&self) -> usize {
-        self.tenants.len()
+    /// Atomically replaces the tenants and limits. In-flight validations finish on the
+    /// generation they started with.
+    pub fn replace_tenants(&self, config: &Config) {
+        self.current.store(Arc::new(TenantSet::new(config)));
     }
 
-    pub fn tenants(&self) -> impl Iterator<Item = (&str, &TenantPolicy)> {
-        self.tenants.iter().map(|(id, tenant)| (id.as_str(), &tenant.policy))
+    /// The current generation.
+    pub fn tenants(&self) -> Arc<TenantSet> {
+        self.current.load_full()
+    }
+
+    pub fn tenant_count(&self) -> usize {
+        self.current.load().tenants.len()
     }
 
     pub fn replay_entries(&self) -> u64 {
@@ -51,18 +78,19 @@ impl Service {
     }
 
     /// Everything configured for one tenant (for `GET /v1/tenants/{id}`).
-    pub fn tenant(&self, id: &str) -> Option<&TenantConfig> {
-        self.tenants.get(id).map(Arc::as_ref)
+    pub fn tenant(&self, id: &str) -> Option<Arc<TenantConfig>> {
+        self.current.load().tenants.get(id).cloned()
     }
 
     pub fn has_tenant(&self, id: &str) -> bool {
-        self.tenants.contains_key(id)
+        self.current.load().tenants.contains_key(id)
     }
 
     /// Validates at `now`, then records the assertion ID so that the same assertion is refused
     /// (`replayed`) until it expires.
     pub fn validate(&self, request: &ValidateRequest<'_>, now: DateTime<Utc>) -> Result<Validated, Error> {
-        let policy = &self
+        let generation = self.current.load();
+        let policy = &generation
             .tenants
             .get(request.tenant)
             .ok_or_else(|| {
@@ -70,7 +98,7 @@ impl Service {
             })?
             .policy;
         let core_request = Request { expected_request_id: request.expected_request_id, now };
-        let validated = saml::validate(request.saml_response, policy, &self.limits, &core_request)?;
+        let validated = saml::validate(request.saml_response, policy, &generation.limits, &core_request)?;
         // Remember the ID until the assertion could no longer be accepted anyway: its expiry
         // plus the skew we tolerate.
         let skew = chrono::Duration::seconds(policy.clock_skew_seconds);

@@ -403,3 +403,80 @@ allow_idp_initiated = true
     let errors = Config::parse(&stray, Path::new(".")).unwrap_err().0;
     assert!(errors.iter().any(|e| e.contains("set only together with metadata_file")), "{errors:?}");
 }
+
+#[test]
+fn config_reloads_on_sighup_and_file_change_without_failing_requests() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let idp = TestIdp::generate().unwrap();
+    let dir = temp_dir("reload");
+    let http_port = free_port();
+    let base = config_text(&idp, "config_poll_seconds = 1").replace("127.0.0.1:0", &format!("127.0.0.1:{http_port}"));
+    let with_tenant = |id: &str| {
+        format!("{base}\n[[tenants]]\nid = \"{id}\"\nidp_entity_id = \"{IDP}\"\nsp_entity_id = \"{SP}\"\nacs_url = \"{ACS}\"\ncertificates = [\"{}\"]\n", idp.certificate_base64())
+    };
+    let config = dir.join("reload.toml");
+    std::fs::write(&config, &base).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let http: std::net::SocketAddr = format!("127.0.0.1:{http_port}").parse().unwrap();
+    wait_until_up(http);
+
+    // Logins keep flowing through every reload.
+    let pool: Vec<String> = (0..400)
+        .map(|seed| {
+            let xml = saml_validator::test_idp::ResponseSpec::entra(IDP, SP, ACS, Some(REQUEST_ID), chrono::Utc::now(), 10, 1000 + seed)
+                .signed(&idp, saml_validator::test_idp::Signing::Assertion)
+                .unwrap();
+            serde_json::json!({"tenant": "contoso", "saml_response": saml_validator::test_idp::post_binding(&xml), "expected_request_id": REQUEST_ID}).to_string()
+        })
+        .collect();
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let client = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut statuses = Vec::new();
+            for body in pool {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                statuses.push(request(http, "POST", "/v1/validate", body.as_bytes(), &[]).status);
+            }
+            statuses
+        })
+    };
+    let tenant_status = |id: &str| request(http, "GET", &format!("/v1/tenants/{id}"), b"", &[]).status;
+    let hangup = || assert!(Command::new("kill").args(["-HUP", &child.id().to_string()]).status().unwrap().success());
+
+    // A good file, announced by SIGHUP.
+    std::fs::write(&config, with_tenant("fabrikam")).unwrap();
+    hangup();
+    assert!(eventually(|| tenant_status("fabrikam") == 200), "SIGHUP reload did not add the tenant");
+    // A bad file: refused, the running configuration keeps serving.
+    std::fs::write(&config, format!("{}\nbogus_key = 1\n", with_tenant("wrong"))).unwrap();
+    hangup();
+    let failures = || {
+        request(http, "GET", "/metrics", b"", &[])
+            .body
+            .lines()
+            .any(|l| l.starts_with("saml_config_reloads_total{result=\"failure\"}"))
+    };
+    assert!(eventually(failures), "the bad file was not reported");
+    assert_eq!(tenant_status("fabrikam"), 200);
+    assert_eq!(tenant_status("wrong"), 404);
+    // A good file again, picked up by the poller without a signal.
+    std::fs::write(&config, with_tenant("northwind")).unwrap();
+    assert!(eventually(|| tenant_status("northwind") == 200), "file change was not picked up");
+    assert_eq!(tenant_status("fabrikam"), 404, "the tenant set is replaced whole");
+
+    stop.store(true, Ordering::Relaxed);
+    let statuses = client.join().unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(!statuses.is_empty());
+    assert!(statuses.iter().all(|s| *s == 200), "a request failed during reloads: {statuses:?}");
+}
