@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
 
+use crate::metadata_fetch::{Fetcher, MetadataSettings};
 use crate::saml::keys::TrustedKey;
 use crate::saml::metadata::{self, MetadataPolicy};
 use crate::saml::{AttributeMapping, Limits, TenantPolicy};
@@ -64,6 +65,12 @@ pub struct TenantConfig {
     pub policy: TenantPolicy,
     /// Where the metadata-sourced keys came from, when the tenant uses metadata.
     pub metadata: Option<MetadataStatus>,
+    /// `metadata_url`, refreshed in the background by `serve`.
+    pub metadata_url: Option<String>,
+    /// Keys that verify the metadata document itself (`metadata_signing_certificate`).
+    pub metadata_signing_keys: Vec<TrustedKey>,
+    /// Keys from `certificates` and `certificate_files`, which refreshes never remove.
+    pub static_keys: Vec<TrustedKey>,
 }
 
 /// The last metadata load of a tenant, for `GET /v1/tenants/{id}`.
@@ -74,14 +81,26 @@ pub struct MetadataStatus {
     pub signature_verified: bool,
     pub valid_until: Option<String>,
     pub cache_duration_seconds: Option<u64>,
+    /// When the keys in use were loaded.
     pub loaded_at: String,
+    /// "ok", or why the last attempt failed (the keys from `loaded_at` stay in use until
+    /// `max_staleness_seconds`).
     pub result: String,
+    /// When the last fetch was attempted.
+    pub last_attempt: String,
+    /// When the next background refresh is due (URL sources).
+    pub next_refresh: Option<String>,
+    #[serde(skip)]
+    pub loaded_at_instant: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(skip)]
+    pub next_refresh_instant: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Clone, Debug)]
 pub struct Config {
     pub server: ServerConfig,
     pub logging: LoggingConfig,
+    pub metadata: MetadataSettings,
     pub limits: Limits,
     pub tenants: Vec<TenantConfig>,
 }
@@ -124,16 +143,19 @@ impl Config {
         let server_table = root.table("server");
         let limits_table = root.table("limits");
         let logging_table = root.table("logging");
+        let metadata_table = root.table("metadata");
         let tenant_tables = root.array_of_tables("tenants");
         root.finish();
 
         let server = read_server(server_table.as_ref(), &mut problems);
         let limits = read_limits(limits_table.as_ref(), &mut problems);
         let logging = read_logging(logging_table.as_ref(), &mut problems);
+        let metadata_settings = read_metadata_settings(metadata_table.as_ref(), &mut problems);
+        let fetcher = Fetcher::new(&metadata_settings);
         let mut tenants = Vec::new();
         let mut ids = HashSet::new();
         for (index, tenant) in tenant_tables.iter().enumerate() {
-            let Some(tenant) = read_tenant(tenant, index, base, &mut problems) else {
+            let Some(tenant) = read_tenant(tenant, index, base, &fetcher, &metadata_settings, &mut problems) else {
                 continue;
             };
             if !ids.insert(tenant.id.clone()) {
@@ -145,7 +167,7 @@ impl Config {
             problems.push("no [[tenants]] configured".into());
         }
         if problems.is_empty() {
-            Ok(Config { server, logging, limits, tenants })
+            Ok(Config { server, logging, metadata: metadata_settings, limits, tenants })
         } else {
             Err(ConfigErrors(problems))
         }
@@ -393,7 +415,64 @@ fn read_limits(table: Option<&Table>, problems: &mut Vec<String>) -> Limits {
     limits
 }
 
-fn read_tenant(table: &Table, index: usize, base: &Path, problems: &mut Vec<String>) -> Option<TenantConfig> {
+fn read_metadata_settings(table: Option<&Table>, problems: &mut Vec<String>) -> MetadataSettings {
+    let d = MetadataSettings::default();
+    let Some(table) = table else { return d };
+    let mut r = Reader::new(table, "metadata".into(), problems);
+    let settings = MetadataSettings {
+        allowed_hosts: r.strings("allowed_hosts"),
+        timeout_seconds: r.integer("timeout_seconds", d.timeout_seconds as i64, 1..=120) as u64,
+        max_bytes: r.integer("max_bytes", d.max_bytes as i64, 1024..=16 * 1024 * 1024) as usize,
+        refresh_seconds: r.integer("refresh_seconds", d.refresh_seconds as i64, 10..=7 * 86_400) as u64,
+        min_refresh_seconds: r.integer("min_refresh_seconds", d.min_refresh_seconds as i64, 1..=86_400) as u64,
+        max_refresh_seconds: r.integer("max_refresh_seconds", d.max_refresh_seconds as i64, 10..=30 * 86_400) as u64,
+        max_staleness_seconds: r.integer("max_staleness_seconds", d.max_staleness_seconds as i64, 60..=90 * 86_400)
+            as u64,
+        on_demand_min_interval_seconds: r.integer(
+            "on_demand_min_interval_seconds",
+            d.on_demand_min_interval_seconds as i64,
+            1..=86_400,
+        ) as u64,
+        expiry_warning_days: r.integer("expiry_warning_days", d.expiry_warning_days, 1..=365),
+    };
+    if settings.min_refresh_seconds > settings.max_refresh_seconds {
+        r.problem("min_refresh_seconds", "must not exceed max_refresh_seconds");
+    }
+    r.finish();
+    settings
+}
+
+/// Reads and judges a tenant's metadata now (file or URL), as configuration load and reload do.
+pub fn load_metadata(
+    source: &MetadataSource<'_>,
+    fetcher: &Fetcher,
+    signing_keys: &[TrustedKey],
+    allow_sha1: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<metadata::IdpMetadata, String> {
+    let bytes = match source {
+        MetadataSource::File(path) => {
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        }
+        MetadataSource::Url(url) => fetcher.fetch(url)?,
+    };
+    let policy = MetadataPolicy { signing_keys, allow_sha1, now };
+    metadata::parse(&bytes, &policy).map_err(|e| e.to_string())
+}
+
+pub enum MetadataSource<'a> {
+    File(PathBuf),
+    Url(&'a str),
+}
+
+fn read_tenant(
+    table: &Table,
+    index: usize,
+    base: &Path,
+    fetcher: &Fetcher,
+    settings: &MetadataSettings,
+    problems: &mut Vec<String>,
+) -> Option<TenantConfig> {
     let mut r = Reader::new(table, format!("tenants[{index}]"), problems);
     let id = r.required_string("id");
     if let Some(id) = &id {
@@ -402,10 +481,11 @@ fn read_tenant(table: &Table, index: usize, base: &Path, problems: &mut Vec<Stri
         }
     }
     let metadata_file = r.string("metadata_file");
+    let metadata_url = r.string("metadata_url");
     let metadata_signing = r.strings("metadata_signing_certificate");
     // With metadata, the Issuer may come from its entityID; without, it must be configured.
-    let idp_entity_id =
-        if metadata_file.is_some() { r.string("idp_entity_id") } else { r.required_string("idp_entity_id") };
+    let has_metadata = metadata_file.is_some() || metadata_url.is_some();
+    let idp_entity_id = if has_metadata { r.string("idp_entity_id") } else { r.required_string("idp_entity_id") };
     let sp_entity_id = r.required_string("sp_entity_id");
     let acs_url = r.required_string("acs_url");
     if let Some(url) = &acs_url {
@@ -447,16 +527,27 @@ fn read_tenant(table: &Table, index: usize, base: &Path, problems: &mut Vec<Stri
             Err(e) => r.problem(&format!("metadata_signing_certificate[{i}]"), e),
         }
     }
+    let static_keys = keys.clone();
     let mut metadata_status = None;
     let mut idp_entity_id = idp_entity_id;
-    if let Some(file) = &metadata_file {
-        let path = base.join(file);
+    let source = match (&metadata_file, &metadata_url) {
+        (Some(_), Some(_)) => {
+            r.problem("metadata_url", "set metadata_file or metadata_url, not both");
+            None
+        }
+        (Some(file), None) => Some((MetadataSource::File(base.join(file)), format!("file:{file}"), "metadata_file")),
+        (None, Some(url)) => match fetcher.check_url(url) {
+            Ok(()) => Some((MetadataSource::Url(url), url.clone(), "metadata_url")),
+            Err(e) => {
+                r.problem("metadata_url", e);
+                None
+            }
+        },
+        (None, None) => None,
+    };
+    if let Some((source, label, key)) = source {
         let now = crate::service::wall_clock();
-        let policy = MetadataPolicy { signing_keys: &signing_keys_for_metadata, allow_sha1, now };
-        match std::fs::read(&path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))
-            .and_then(|bytes| metadata::parse(&bytes, &policy).map_err(|e| format!("{}: {e}", path.display())))
-        {
+        match load_metadata(&source, fetcher, &signing_keys_for_metadata, allow_sha1, now) {
             Ok(parsed) => {
                 match &idp_entity_id {
                     None if parsed.entity_id.contains("{tenantid}") => r.problem(
@@ -472,30 +563,31 @@ fn read_tenant(table: &Table, index: usize, base: &Path, problems: &mut Vec<Stri
                     }
                     Some(_) => {}
                 }
+                let next = metadata_url.as_ref().map(|_| next_refresh(&parsed, settings, now));
                 metadata_status = Some(MetadataStatus {
-                    source: format!("file:{file}"),
+                    source: label.clone(),
                     entity_id: parsed.entity_id.clone(),
                     signature_verified: parsed.signature_verified,
                     valid_until: parsed.valid_until.map(crate::saml::time::format),
                     cache_duration_seconds: parsed.cache_duration_seconds,
                     loaded_at: crate::saml::time::format(now),
                     result: "ok".into(),
+                    last_attempt: crate::saml::time::format(now),
+                    next_refresh: next.map(crate::saml::time::format),
+                    loaded_at_instant: Some(now),
+                    next_refresh_instant: next,
                 });
-                for key in parsed.signing_keys {
-                    if !keys.iter().any(|k: &TrustedKey| k.info.sha256_fingerprint == key.info.sha256_fingerprint) {
-                        keys.push(key.with_origin(&format!("metadata:{file}")));
-                    }
-                }
+                keys = merge_keys(&static_keys, parsed.signing_keys, &label);
             }
-            Err(e) => r.problem("metadata_file", e),
+            Err(e) => r.problem(key, e),
         }
-    } else if !metadata_signing.is_empty() {
-        r.problem("metadata_signing_certificate", "set only together with metadata_file");
+    } else if !metadata_signing.is_empty() && !has_metadata {
+        r.problem("metadata_signing_certificate", "set only together with metadata_file or metadata_url");
     }
-    if inline.is_empty() && files.is_empty() && metadata_file.is_none() {
+    if inline.is_empty() && files.is_empty() && !has_metadata {
         r.problem(
             "certificates",
-            "the tenant has no certificate (set certificates, certificate_files or metadata_file)",
+            "the tenant has no certificate (set certificates, certificate_files, metadata_file or metadata_url)",
         );
     }
     for key in &keys {
@@ -522,6 +614,9 @@ fn read_tenant(table: &Table, index: usize, base: &Path, problems: &mut Vec<Stri
     r.finish();
     Some(TenantConfig {
         metadata: metadata_status,
+        metadata_url,
+        metadata_signing_keys: signing_keys_for_metadata,
+        static_keys,
         id: id?,
         policy: TenantPolicy {
             idp_entity_id: idp_entity_id?,
@@ -569,4 +664,38 @@ fn read_mapping(table: Option<&Table>, index: usize, problems: &mut Vec<String>)
     }
     r.finish();
     mapping
+}
+
+/// Static keys plus metadata keys (labelled with their source), without duplicates.
+pub fn merge_keys(static_keys: &[TrustedKey], from_metadata: Vec<TrustedKey>, label: &str) -> Vec<TrustedKey> {
+    let mut keys = static_keys.to_vec();
+    for key in from_metadata {
+        if !keys.iter().any(|k| k.info.sha256_fingerprint == key.info.sha256_fingerprint) {
+            keys.push(key.with_origin(&format!("metadata:{label}")));
+        }
+    }
+    keys
+}
+
+/// When to refresh next: cacheDuration (or the default) clamped to the configured bounds, with
+/// ±10 % jitter so that replicas do not fetch in lockstep, and never after validUntil.
+pub fn next_refresh(
+    parsed: &metadata::IdpMetadata,
+    settings: &MetadataSettings,
+    now: chrono::DateTime<chrono::Utc>,
+) -> chrono::DateTime<chrono::Utc> {
+    let base = parsed
+        .cache_duration_seconds
+        .unwrap_or(settings.refresh_seconds)
+        .clamp(settings.min_refresh_seconds, settings.max_refresh_seconds.max(settings.min_refresh_seconds));
+    let mut noise = [0u8; 2];
+    let _ = openssl::rand::rand_bytes(&mut noise);
+    let jitter = (u16::from_le_bytes(noise) as f64 / f64::from(u16::MAX) - 0.5) * 0.2;
+    let seconds = ((base as f64) * (1.0 + jitter)).max(1.0) as i64;
+    let mut next = now + chrono::Duration::seconds(seconds);
+    if let Some(until) = parsed.valid_until {
+        let before_expiry = until - chrono::Duration::seconds((until - now).num_seconds().max(0) / 10);
+        next = next.min(before_expiry.max(now + chrono::Duration::seconds(1)));
+    }
+    next
 }

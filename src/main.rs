@@ -91,8 +91,28 @@ fn serve(path: &Path) -> ExitCode {
 }
 
 fn run_server(config: &Config, path: Option<&Path>) -> ExitCode {
-    let service = Arc::new(Service::new(config));
     let metrics = Arc::new(Metrics::new());
+    let service = Arc::new(Service::new(config).with_metrics(metrics.clone()));
+    service.warn_expiring_certificates(service::wall_clock());
+    {
+        // Metadata refresh schedule and hourly certificate-expiry warnings.
+        let service = service.clone();
+        let spawned = std::thread::Builder::new().name("metadata-refresh".into()).spawn(move || {
+            let mut last_warning = std::time::Instant::now();
+            loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                service.refresh_due(service::wall_clock());
+                if last_warning.elapsed() >= std::time::Duration::from_secs(3600) {
+                    service.warn_expiring_certificates(service::wall_clock());
+                    last_warning = std::time::Instant::now();
+                }
+            }
+        });
+        if let Err(e) = spawned {
+            eprintln!("cannot start metadata refresh: {e}");
+            return ExitCode::from(2);
+        }
+    }
     if let Some(path) = path {
         let reloader = Arc::new(Reloader::new(path.to_path_buf(), service.clone(), metrics.clone(), config));
         let poll = std::time::Duration::from_secs(config.server.config_poll_seconds);

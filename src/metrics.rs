@@ -28,6 +28,8 @@ pub struct Metrics {
     replay_hits: IntCounter,
     certificate_expiry: IntGaugeVec,
     reloads: IntCounterVec,
+    metadata_refreshes: IntCounterVec,
+    metadata_last_success: IntGaugeVec,
 }
 
 /// Buckets from 20 µs (an in-process validation) to 50 ms (an overloaded replica).
@@ -73,6 +75,20 @@ impl Metrics {
             Opts::new("saml_config_reloads_total", "Configuration reloads by result (success, failure)."),
             &["result"],
         ));
+        let metadata_refreshes = must(IntCounterVec::new(
+            Opts::new("saml_metadata_refreshes_total", "IdP metadata fetches by tenant and result (success, failure)."),
+            &["tenant", "result"],
+        ));
+        let metadata_last_success = must(IntGaugeVec::new(
+            Opts::new(
+                "saml_metadata_last_success_timestamp_seconds",
+                "Unix time when each tenant's metadata keys were last loaded successfully.",
+            ),
+            &["tenant"],
+        ));
+        // Both series exist from the start, so a "failure > 0" alert has something to compare.
+        reloads.with_label_values(&["success"]);
+        reloads.with_label_values(&["failure"]);
         let build_info = must(IntGaugeVec::new(
             Opts::new("saml_build_info", "Version and git revision of the running binary."),
             &["version", "revision"],
@@ -92,6 +108,8 @@ impl Metrics {
             Box::new(replay_hits.clone()),
             Box::new(certificate_expiry.clone()),
             Box::new(reloads.clone()),
+            Box::new(metadata_refreshes.clone()),
+            Box::new(metadata_last_success.clone()),
             Box::new(build_info),
         ] {
             must(registry.register(collector));
@@ -106,6 +124,8 @@ impl Metrics {
             replay_hits,
             certificate_expiry,
             reloads,
+            metadata_refreshes,
+            metadata_last_success,
         }
     }
 
@@ -127,6 +147,11 @@ impl Metrics {
         self.payload_bytes.observe(payload_bytes as f64);
     }
 
+    /// `tenant` is a configured tenant id (refreshes only run for configured tenants).
+    pub fn metadata_refreshed(&self, tenant: &str, success: bool) {
+        self.metadata_refreshes.with_label_values(&[tenant, if success { "success" } else { "failure" }]).inc();
+    }
+
     pub fn reloaded(&self, success: bool) {
         self.reloads.with_label_values(&[if success { "success" } else { "failure" }]).inc();
     }
@@ -139,7 +164,11 @@ impl Metrics {
     pub fn render(&self, service: &Service, now: DateTime<Utc>) -> String {
         self.replay_entries.set(i64::try_from(service.replay_entries()).unwrap_or(i64::MAX));
         self.certificate_expiry.reset();
+        self.metadata_last_success.reset();
         for (tenant, config) in service.tenants().iter() {
+            if let Some(loaded) = config.metadata.as_ref().and_then(|m| m.loaded_at_instant) {
+                self.metadata_last_success.with_label_values(&[tenant]).set(loaded.timestamp());
+            }
             for key in &config.policy.keys {
                 let fingerprint = &key.info.sha256_fingerprint;
                 let seconds = key.not_after.map_or(0, |not_after| (not_after - now).num_seconds());

@@ -8,6 +8,8 @@ use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 
 use crate::config::{Config, TenantConfig};
+use crate::metadata_fetch::{Fetcher, MetadataSettings};
+use crate::metrics::Metrics;
 use crate::replay::ReplayCache;
 use crate::saml::{self, Code, Error, Input, Limits, Request, Validated};
 
@@ -27,8 +29,10 @@ pub struct ValidateRequest<'a> {
 /// One consistent generation of the tenant configuration, replaced whole on reload: a request
 /// validates entirely against the generation it started with.
 pub struct TenantSet {
-    tenants: HashMap<String, Arc<TenantConfig>>,
+    pub(crate) tenants: HashMap<String, Arc<TenantConfig>>,
     limits: Limits,
+    pub(crate) metadata: MetadataSettings,
+    pub(crate) fetcher: Arc<Fetcher>,
 }
 
 impl TenantSet {
@@ -36,6 +40,20 @@ impl TenantSet {
         TenantSet {
             tenants: config.tenants.iter().map(|t| (t.id.clone(), Arc::new(t.clone()))).collect(),
             limits: config.limits.clone(),
+            metadata: config.metadata.clone(),
+            fetcher: Arc::new(Fetcher::new(&config.metadata)),
+        }
+    }
+
+    /// The same generation with one tenant replaced (metadata refreshes).
+    pub(crate) fn with_tenant(&self, tenant: TenantConfig) -> TenantSet {
+        let mut tenants = self.tenants.clone();
+        tenants.insert(tenant.id.clone(), Arc::new(tenant));
+        TenantSet {
+            tenants,
+            limits: self.limits.clone(),
+            metadata: self.metadata.clone(),
+            fetcher: self.fetcher.clone(),
         }
     }
 
@@ -45,9 +63,12 @@ impl TenantSet {
 }
 
 pub struct Service {
-    current: ArcSwap<TenantSet>,
+    pub(crate) current: ArcSwap<TenantSet>,
     /// Survives reloads: an assertion accepted before a reload stays refused after it.
     replay: ReplayCache,
+    /// Last on-demand metadata refresh per tenant (rate limit).
+    pub(crate) on_demand: std::sync::Mutex<HashMap<String, DateTime<Utc>>>,
+    pub(crate) metrics: Option<Arc<Metrics>>,
 }
 
 impl Service {
@@ -55,7 +76,15 @@ impl Service {
         Service {
             current: ArcSwap::from_pointee(TenantSet::new(config)),
             replay: ReplayCache::new(config.server.replay_cache_capacity),
+            on_demand: std::sync::Mutex::new(HashMap::new()),
+            metrics: None,
         }
+    }
+
+    /// Reports metadata refreshes to `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Service {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Atomically replaces the tenants and limits. In-flight validations finish on the
@@ -89,16 +118,32 @@ impl Service {
     /// Validates at `now`, then records the assertion ID so that the same assertion is refused
     /// (`replayed`) until it expires.
     pub fn validate(&self, request: &ValidateRequest<'_>, now: DateTime<Utc>) -> Result<Validated, Error> {
-        let generation = self.current.load();
+        let mut generation = self.current.load_full();
+        let core_request = Request { expected_request_id: request.expected_request_id, now };
+        let attempt = |generation: &TenantSet| {
+            let policy = &generation
+                .tenants
+                .get(request.tenant)
+                .ok_or_else(|| {
+                    Error::new(Code::UnknownTenant, format!("no tenant {}", saml::error::quote(request.tenant)))
+                })?
+                .policy;
+            saml::validate(request.saml_response, policy, &generation.limits, &core_request)
+        };
+        let mut result = attempt(&generation);
+        // A signature no known key verifies may be a key the IdP just rotated in: one
+        // rate-limited metadata refresh, then one more try (issue: fresh Entra rotations).
+        if matches!(&result, Err(e) if e.code == Code::SignatureInvalid) && self.refresh_on_demand(request.tenant, now)
+        {
+            generation = self.current.load_full();
+            result = attempt(&generation);
+        }
+        let validated = result?;
         let policy = &generation
             .tenants
             .get(request.tenant)
-            .ok_or_else(|| {
-                Error::new(Code::UnknownTenant, format!("no tenant {}", saml::error::quote(request.tenant)))
-            })?
+            .ok_or_else(|| Error::new(Code::Internal, "tenant vanished"))?
             .policy;
-        let core_request = Request { expected_request_id: request.expected_request_id, now };
-        let validated = saml::validate(request.saml_response, policy, &generation.limits, &core_request)?;
         // Remember the ID until the assertion could no longer be accepted anyway: its expiry
         // plus the skew we tolerate.
         let skew = chrono::Duration::seconds(policy.clock_skew_seconds);

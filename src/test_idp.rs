@@ -146,7 +146,10 @@ impl TestIdp {
             ns::DSIG,
             b64.encode(signature_value)
         );
-        let at = issuer_end(document, id).ok_or("element has no Issuer to place the Signature after")?;
+        // SAML core 5.4.1 puts the Signature after the Issuer; metadata (no Issuer) first.
+        let at = issuer_end(document, id)
+            .or_else(|| start_tag_end(document, id))
+            .ok_or("cannot find where to place the Signature")?;
         Ok(format!("{}{}{}", &document[..at], signature, &document[at..]))
     }
 
@@ -195,6 +198,12 @@ fn find_by_id<'a>(node: Node<'a>, id: &str) -> Option<Node<'a>> {
         return Some(node);
     }
     node.elements().find_map(|child| find_by_id(child, id))
+}
+
+/// Byte offset just after the start tag that carries `ID="id"`.
+fn start_tag_end(document: &str, id: &str) -> Option<usize> {
+    let start = document.find(&format!("ID=\"{id}\""))?;
+    Some(start + document[start..].find('>')? + 1)
 }
 
 /// Byte offset just after the closing tag of the first Issuer following the start tag that
@@ -427,4 +436,30 @@ impl ResponseSpec {
 /// Base64 as the browser posts it.
 pub fn post_binding(xml: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(xml.as_bytes())
+}
+
+/// SAML metadata for an IdP publishing `signing` certificates (e.g. during a key rollover), as
+/// an IdP's metadata endpoint would serve it. Sign it with [`TestIdp::sign`] on `ID="_metadata"`.
+pub fn idp_metadata(entity_id: &str, signing: &[&TestIdp], cache_duration: Option<&str>) -> String {
+    let mut out = format!(
+        "<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" ID=\"_metadata\" entityID=\"{}\"",
+        escape(entity_id)
+    );
+    if let Some(duration) = cache_duration {
+        out.push_str(&format!(" cacheDuration=\"{duration}\""));
+    }
+    out.push_str("><md:IDPSSODescriptor protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\">");
+    for idp in signing {
+        out.push_str(&format!(
+            "<md:KeyDescriptor use=\"signing\"><KeyInfo xmlns=\"{}\"><X509Data><X509Certificate>{}</X509Certificate></X509Data></KeyInfo></md:KeyDescriptor>",
+            ns::DSIG,
+            idp.certificate_base64()
+        ));
+    }
+    out.push_str(&format!(
+        "<md:SingleSignOnService Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect\" Location=\"{}saml2\"/>",
+        escape(entity_id)
+    ));
+    out.push_str("</md:IDPSSODescriptor></md:EntityDescriptor>");
+    out
 }

@@ -1,0 +1,158 @@
+//! Keeping metadata-sourced keys current: background refresh on each tenant's schedule, one
+//! rate-limited refresh on demand when a response is signed by an unknown key, and the last good
+//! keys kept through outages up to `max_staleness_seconds` (never fail-open, never silently
+//! zero keys: every failure is logged, counted and visible in `GET /v1/tenants/{id}`).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::config::{self, MetadataSource, TenantConfig};
+use crate::saml::time;
+use crate::service::Service;
+
+/// Retry interval after a failed refresh (bounded by the normal interval).
+const RETRY_SECONDS: i64 = 60;
+
+impl Service {
+    /// Fetches the tenant's metadata now and installs the result. Returns whether the fetch
+    /// succeeded (on failure the previous keys stay, unless they are older than the staleness
+    /// limit, in which case the metadata keys are withdrawn).
+    pub fn refresh_metadata(&self, id: &str, now: DateTime<Utc>, reason: &str) -> bool {
+        let generation = self.current.load_full();
+        let Some(tenant) = generation.tenants.get(id).cloned() else { return false };
+        let Some(url) = tenant.metadata_url.clone() else { return false };
+        let settings = &generation.metadata;
+        let loaded = config::load_metadata(
+            &MetadataSource::Url(&url),
+            &generation.fetcher,
+            &tenant.metadata_signing_keys,
+            tenant.policy.allow_sha1,
+            now,
+        );
+        let mut updated: TenantConfig = tenant.as_ref().clone();
+        let mut status = updated.metadata.clone().unwrap_or_else(|| crate::config::MetadataStatus {
+            source: url.clone(),
+            entity_id: String::new(),
+            signature_verified: false,
+            valid_until: None,
+            cache_duration_seconds: None,
+            loaded_at: String::new(),
+            result: String::new(),
+            last_attempt: String::new(),
+            next_refresh: None,
+            loaded_at_instant: None,
+            next_refresh_instant: None,
+        });
+        status.last_attempt = time::format(now);
+        let ok = match loaded {
+            Ok(parsed)
+                if parsed.entity_id == updated.policy.idp_entity_id || parsed.entity_id.contains("{tenantid}") =>
+            {
+                updated.policy.keys = config::merge_keys(&updated.static_keys, parsed.signing_keys.clone(), &url);
+                let next = config::next_refresh(&parsed, settings, now);
+                status.entity_id = parsed.entity_id;
+                status.signature_verified = parsed.signature_verified;
+                status.valid_until = parsed.valid_until.map(time::format);
+                status.cache_duration_seconds = parsed.cache_duration_seconds;
+                status.loaded_at = time::format(now);
+                status.loaded_at_instant = Some(now);
+                status.result = "ok".into();
+                status.next_refresh = Some(time::format(next));
+                status.next_refresh_instant = Some(next);
+                tracing::info!(tenant = id, reason, keys = updated.policy.keys.len(), "metadata refreshed");
+                true
+            }
+            outcome => {
+                let error = match outcome {
+                    Ok(parsed) => {
+                        format!("entityID changed to {:?}; keeping the configured issuer's keys", parsed.entity_id)
+                    }
+                    Err(e) => e,
+                };
+                let retry = RETRY_SECONDS.min(settings.refresh_seconds as i64);
+                let next = now + Duration::seconds(retry);
+                status.next_refresh = Some(time::format(next));
+                status.next_refresh_instant = Some(next);
+                let stale = status
+                    .loaded_at_instant
+                    .is_none_or(|loaded| now - loaded > Duration::seconds(settings.max_staleness_seconds as i64));
+                if stale {
+                    updated.policy.keys = updated.static_keys.clone();
+                    status.result =
+                        format!("failed: {error}; last good keys older than max_staleness_seconds were withdrawn");
+                    tracing::error!(tenant = id, reason, error = %error, "metadata refresh failed and the last good keys are stale: withdrawn");
+                } else {
+                    status.result = format!("failed: {error}; keeping the keys loaded at {}", status.loaded_at);
+                    tracing::warn!(tenant = id, reason, error = %error, "metadata refresh failed; keeping the last good keys");
+                }
+                false
+            }
+        };
+        updated.metadata = Some(status);
+        // Install only if no reload replaced this tenant meanwhile (the reload's own load wins).
+        self.current.rcu(|current| match current.tenants.get(id) {
+            Some(existing) if Arc::ptr_eq(existing, &tenant) => Arc::new(current.with_tenant(updated.clone())),
+            _ => current.clone(),
+        });
+        if let Some(metrics) = &self.metrics {
+            metrics.metadata_refreshed(id, ok);
+        }
+        ok
+    }
+
+    /// Refreshes every tenant whose metadata is due. Called every second by `serve`.
+    pub fn refresh_due(&self, now: DateTime<Utc>) {
+        let due: Vec<String> = self
+            .current
+            .load()
+            .iter()
+            .filter(|(_, t)| t.metadata_url.is_some())
+            .filter(|(_, t)| t.metadata.as_ref().and_then(|m| m.next_refresh_instant).is_none_or(|next| next <= now))
+            .map(|(id, _)| id.to_string())
+            .collect();
+        for id in due {
+            self.refresh_metadata(&id, now, "scheduled");
+        }
+    }
+
+    /// One refresh when a response carries an unknown key, at most once per tenant per
+    /// `on_demand_min_interval_seconds`. Returns whether new metadata was installed.
+    pub(crate) fn refresh_on_demand(&self, id: &str, now: DateTime<Utc>) -> bool {
+        let generation = self.current.load();
+        let Some(tenant) = generation.tenants.get(id) else { return false };
+        if tenant.metadata_url.is_none() {
+            return false;
+        }
+        let interval = Duration::seconds(generation.metadata.on_demand_min_interval_seconds as i64);
+        {
+            let mut last = self.on_demand.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if last.get(id).is_some_and(|at| now - *at < interval) {
+                return false;
+            }
+            last.insert(id.to_string(), now);
+        }
+        self.refresh_metadata(id, now, "unknown signing key")
+    }
+
+    /// Logs a warning for every trusted certificate that expires within the configured window.
+    pub fn warn_expiring_certificates(&self, now: DateTime<Utc>) {
+        let generation = self.current.load();
+        let window = Duration::days(generation.metadata.expiry_warning_days);
+        for (id, tenant) in generation.iter() {
+            for key in &tenant.policy.keys {
+                if let Some(not_after) = key.not_after {
+                    if not_after - now < window {
+                        tracing::warn!(
+                            tenant = id,
+                            sha256 = %key.info.sha256_fingerprint,
+                            not_after = %time::format(not_after),
+                            days_left = (not_after - now).num_days(),
+                            "IdP signing certificate expires soon (or has expired): rotate before logins break"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

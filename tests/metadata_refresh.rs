@@ -1,0 +1,225 @@
+//! Tenants whose keys come from a metadata URL, against a real HTTP server on loopback serving
+//! metadata documents: initial load, rotation, an unknown key triggering one on-demand refresh,
+//! and every kind of endpoint failure (last good keys kept, then withdrawn when stale).
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+
+use chrono::{Duration, Utc};
+use saml_validator::config::Config;
+use saml_validator::saml::{Code, Input};
+use saml_validator::service::{Service, ValidateRequest};
+use saml_validator::test_idp::{idp_metadata, post_binding, ResponseSpec, SignOptions, Signing, TestIdp};
+use support::*;
+
+/// What the fake metadata endpoint answers.
+#[derive(Clone)]
+enum Answer {
+    Document(String),
+    Status(u16),
+    Garbage,
+    Oversized,
+    /// Accept the connection and never answer (a hung endpoint).
+    Hang,
+}
+
+struct Endpoint {
+    addr: SocketAddr,
+    answer: Arc<Mutex<Answer>>,
+    hits: Arc<Mutex<usize>>,
+}
+
+impl Endpoint {
+    fn start(answer: Answer) -> Endpoint {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let answer = Arc::new(Mutex::new(answer));
+        let hits = Arc::new(Mutex::new(0));
+        let (shared, counter) = (answer.clone(), hits.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                *counter.lock().unwrap() += 1;
+                let mut buffer = [0u8; 4096];
+                let _ = stream.read(&mut buffer);
+                let (status, body) = match shared.lock().unwrap().clone() {
+                    Answer::Document(xml) => (200, xml.into_bytes()),
+                    Answer::Status(code) => (code, b"error".to_vec()),
+                    Answer::Garbage => (200, b"<html><body>maintenance</body></html>".to_vec()),
+                    Answer::Oversized => (200, vec![b' '; 3 * 1024 * 1024]),
+                    Answer::Hang => {
+                        // Hold the connection open past the client's timeout.
+                        std::thread::spawn(move || {
+                            std::thread::sleep(std::time::Duration::from_secs(5));
+                            drop(stream);
+                        });
+                        continue;
+                    }
+                };
+                let head =
+                    format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+            }
+        });
+        Endpoint { addr, answer, hits }
+    }
+
+    fn set(&self, answer: Answer) {
+        *self.answer.lock().unwrap() = answer;
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/federationmetadata/2007-06/federationmetadata.xml", self.addr)
+    }
+
+    fn hits(&self) -> usize {
+        *self.hits.lock().unwrap()
+    }
+}
+
+fn config(endpoint: &Endpoint, extra_tenant: &str, extra_metadata: &str) -> Config {
+    let text = format!(
+        r#"[metadata]
+allowed_hosts = ["127.0.0.1"]
+timeout_seconds = 1
+max_bytes = 1048576
+max_staleness_seconds = 3600
+on_demand_min_interval_seconds = 30
+{extra_metadata}
+
+[[tenants]]
+id = "contoso"
+sp_entity_id = "{SP}"
+acs_url = "{ACS}"
+metadata_url = "{}"
+{extra_tenant}
+"#,
+        endpoint.url()
+    );
+    Config::parse(&text, std::path::Path::new(".")).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn login(service: &Service, idp: &TestIdp, seed: u64, now: chrono::DateTime<Utc>) -> Result<(), Code> {
+    let xml =
+        ResponseSpec::entra(IDP, SP, ACS, Some(REQUEST_ID), now, 10, seed).signed(idp, Signing::Assertion).unwrap();
+    let encoded = post_binding(&xml);
+    let request = ValidateRequest {
+        tenant: "contoso",
+        saml_response: Input::Base64(encoded.as_bytes()),
+        expected_request_id: Some(REQUEST_ID),
+    };
+    service.validate(&request, now).map(|_| ()).map_err(|e| e.code)
+}
+
+#[test]
+fn a_tenant_configured_only_with_a_metadata_url_survives_rotation_and_outages() {
+    let (a, b, c) = (TestIdp::generate().unwrap(), TestIdp::generate().unwrap(), TestIdp::generate().unwrap());
+    let endpoint = Endpoint::start(Answer::Document(idp_metadata(IDP, &[&a], None)));
+    let service = Service::new(&config(&endpoint, "", ""));
+    let now = Utc::now();
+    let tenant = service.tenant("contoso").unwrap();
+    assert_eq!(tenant.policy.idp_entity_id, IDP, "Issuer taken from the metadata's entityID");
+    assert_eq!(login(&service, &a, 1, now), Ok(()));
+
+    // Rotation, step 1: the IdP publishes a second certificate; both work after a refresh.
+    endpoint.set(Answer::Document(idp_metadata(IDP, &[&a, &b], None)));
+    assert!(service.refresh_metadata("contoso", now, "test"));
+    assert_eq!(login(&service, &a, 2, now), Ok(()));
+    assert_eq!(login(&service, &b, 3, now), Ok(()));
+    // Step 2: the old one is removed.
+    endpoint.set(Answer::Document(idp_metadata(IDP, &[&b], None)));
+    assert!(service.refresh_metadata("contoso", now, "test"));
+    assert_eq!(login(&service, &a, 4, now), Err(Code::SignatureInvalid));
+    assert_eq!(login(&service, &b, 5, now), Ok(()));
+
+    // A brand-new key, published but not yet fetched: the first login carrying it triggers one
+    // refresh and succeeds; within the rate limit an unknown key causes no further fetch.
+    // (The rejected login with `a` above used this tenant's on-demand budget at `now`.)
+    endpoint.set(Answer::Document(idp_metadata(IDP, &[&b, &c], None)));
+    let before = endpoint.hits();
+    let later = now + Duration::seconds(31);
+    assert_eq!(login(&service, &c, 6, later), Ok(()));
+    assert_eq!(endpoint.hits(), before + 1);
+    let stranger = TestIdp::generate().unwrap();
+    assert_eq!(login(&service, &stranger, 7, later + Duration::seconds(5)), Err(Code::SignatureInvalid));
+    assert_eq!(endpoint.hits(), before + 1, "on-demand refresh is rate limited");
+
+    // Outages: down, failing, garbage, oversized, hung, empty key list. The last good keys
+    // (b, c) stay in use and the failure is visible.
+    for (name, answer) in [
+        ("500", Answer::Status(500)),
+        ("404", Answer::Status(404)),
+        ("garbage", Answer::Garbage),
+        ("oversized", Answer::Oversized),
+        ("hung", Answer::Hang),
+        ("no keys", Answer::Document(idp_metadata(IDP, &[], None))),
+    ] {
+        endpoint.set(answer);
+        assert!(!service.refresh_metadata("contoso", now + Duration::minutes(10), "test"), "{name}");
+        assert_eq!(login(&service, &c, 100 + endpoint.hits() as u64, now), Ok(()), "{name}: last good keys kept");
+        let status = service.tenant("contoso").unwrap().metadata.clone().unwrap();
+        assert!(status.result.starts_with("failed:"), "{name}: {}", status.result);
+    }
+    // Past max_staleness_seconds without a good refresh, the metadata keys are withdrawn.
+    assert!(!service.refresh_metadata("contoso", now + Duration::hours(2), "test"));
+    assert!(service.tenant("contoso").unwrap().policy.keys.is_empty());
+    assert_eq!(login(&service, &c, 200, now + Duration::hours(2)), Err(Code::SignatureInvalid));
+    // And the endpoint coming back restores them.
+    endpoint.set(Answer::Document(idp_metadata(IDP, &[&c], None)));
+    assert!(service.refresh_metadata("contoso", now + Duration::hours(2), "test"));
+    assert_eq!(login(&service, &c, 201, now + Duration::hours(2)), Ok(()));
+}
+
+#[test]
+fn signed_metadata_is_required_when_a_signing_certificate_is_configured() {
+    let (idp, signer) = (TestIdp::generate().unwrap(), TestIdp::generate().unwrap());
+    let signed = signer.sign(&idp_metadata(IDP, &[&idp], Some("PT1H")), "_metadata", &SignOptions::default()).unwrap();
+    let endpoint = Endpoint::start(Answer::Document(signed.clone()));
+    let extra = format!("metadata_signing_certificate = [\"{}\"]", signer.certificate_base64());
+    let service = Service::new(&config(&endpoint, &extra, ""));
+    let status = service.tenant("contoso").unwrap().metadata.clone().unwrap();
+    assert!(status.signature_verified);
+    assert_eq!(status.cache_duration_seconds, Some(3600));
+    assert_eq!(login(&service, &idp, 1, Utc::now()), Ok(()));
+    // Unsigned or tampered metadata is refused; the verified keys stay.
+    endpoint.set(Answer::Document(idp_metadata(IDP, &[&idp], None)));
+    assert!(!service.refresh_metadata("contoso", Utc::now(), "test"));
+    let attacker = TestIdp::generate().unwrap();
+    endpoint.set(Answer::Document(signed.replace(&idp.certificate_base64(), &attacker.certificate_base64())));
+    assert!(!service.refresh_metadata("contoso", Utc::now(), "test"));
+    assert_eq!(login(&service, &attacker, 2, Utc::now()), Err(Code::SignatureInvalid));
+    assert_eq!(login(&service, &idp, 3, Utc::now()), Ok(()));
+}
+
+#[test]
+fn metadata_urls_are_restricted_to_allowed_http_hosts() {
+    let idp = TestIdp::generate().unwrap();
+    let endpoint = Endpoint::start(Answer::Document(idp_metadata(IDP, &[&idp], None)));
+    let base = |url: &str, hosts: &str| {
+        format!("[metadata]\nallowed_hosts = [{hosts}]\n\n[[tenants]]\nid = \"t\"\nsp_entity_id = \"{SP}\"\nacs_url = \"{ACS}\"\nmetadata_url = \"{url}\"\n")
+    };
+    for (url, hosts) in [
+        (endpoint.url(), ""),
+        (endpoint.url(), "\"metadata.example.com\""),
+        ("file:///etc/passwd".to_string(), "\"127.0.0.1\""),
+        ("gopher://127.0.0.1/".to_string(), "\"127.0.0.1\""),
+        (format!("http://user:pw@{}/m", endpoint.addr), "\"127.0.0.1\""),
+    ] {
+        let errors = Config::parse(&base(&url, hosts), std::path::Path::new(".")).unwrap_err().0;
+        assert!(errors.iter().any(|e| e.contains("metadata_url")), "{url}: {errors:?}");
+    }
+    assert_eq!(endpoint.hits(), 0, "refused URLs are never fetched");
+    // The endpoint down at load time is a configuration error (there are no last good keys).
+    let down = format!("http://127.0.0.1:{}/m", free_port());
+    let errors = Config::parse(&base(&down, "\"127.0.0.1\""), std::path::Path::new(".")).unwrap_err().0;
+    assert!(errors.iter().any(|e| e.contains("metadata_url") && e.contains("fetching")), "{errors:?}");
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
