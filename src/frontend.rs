@@ -27,6 +27,14 @@ pub struct Permit<'a>(&'a Frontend);
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Counts a request in `saml_inflight_requests` from arrival to answer; released on drop.
+pub struct Tracked<'a>(&'a Frontend);
+
+impl Drop for Tracked<'_> {
+    fn drop(&mut self) {
         self.0.metrics.in_flight().dec();
     }
 }
@@ -57,8 +65,13 @@ impl Frontend {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
             return Err(Error::new(Code::Overloaded, "too many validations in flight; retry shortly"));
         }
-        self.metrics.in_flight().inc();
         Ok(Permit(self))
+    }
+
+    /// Marks a request as in flight (for the gauge) until the guard drops.
+    pub fn track(&self) -> Tracked<'_> {
+        self.metrics.in_flight().inc();
+        Tracked(self)
     }
 
     /// Validates now.

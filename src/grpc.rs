@@ -38,6 +38,7 @@ impl SamlValidator for Api {
         let started = Instant::now();
         let frontend = &self.frontend;
         let request_id = frontend::request_id(request.metadata().get("x-request-id").and_then(|v| v.to_str().ok()));
+        let _tracked = frontend.track();
         let message = request.into_inner();
         let payload_bytes = message.encoded_len();
         if payload_bytes > self.max_message_bytes {

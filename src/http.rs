@@ -72,6 +72,9 @@ pub fn bind_metrics(state: Arc<State>, addr: &str) -> std::io::Result<(Server, V
     Ok((server.run(), addrs))
 }
 
+/// Longest a client may take to send a request body once its headers arrived.
+const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ValidateBody {
@@ -85,22 +88,33 @@ async fn validate(state: web::Data<State>, request: HttpRequest, payload: web::P
     let started = Instant::now();
     let frontend = &state.frontend;
     let request_id = frontend::request_id(request.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
+    let _tracked = frontend.track();
+    // The body first, under a deadline: a client trickling bytes must not hold one of the
+    // validation slots (which are shared with gRPC) while it does.
+    let body = match actix_web::rt::time::timeout(BODY_DEADLINE, read_body(&state, &request, payload)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(error)) => {
+            let result = Err(error);
+            frontend.record(&request_id, UNKNOWN_TENANT, &result, started, 0);
+            return respond(&request_id, UNKNOWN_TENANT, result);
+        }
+        Err(_) => {
+            let result = Err(Error::new(
+                Code::MalformedRequest,
+                format!("request body not received within {} s", BODY_DEADLINE.as_secs()),
+            ));
+            frontend.record(&request_id, UNKNOWN_TENANT, &result, started, 0);
+            return respond(&request_id, UNKNOWN_TENANT, result);
+        }
+    };
     let _permit = match frontend.admit() {
         Ok(permit) => permit,
         Err(error) => {
             let result = Err(error);
-            frontend.record(&request_id, UNKNOWN_TENANT, &result, started, 0);
+            frontend.record(&request_id, UNKNOWN_TENANT, &result, started, body.len());
             let mut response = respond(&request_id, UNKNOWN_TENANT, result);
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             return response;
-        }
-    };
-    let body = match read_body(&state, &request, payload).await {
-        Ok(body) => body,
-        Err(error) => {
-            let result = Err(error);
-            frontend.record(&request_id, UNKNOWN_TENANT, &result, started, 0);
-            return respond(&request_id, UNKNOWN_TENANT, result);
         }
     };
     let parsed: ValidateBody = match serde_json::from_slice(&body) {

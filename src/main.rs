@@ -83,7 +83,11 @@ fn serve(path: &Path) -> ExitCode {
     telemetry::init(config.logging.level.as_deref().unwrap_or("info"), config.logging.format.as_deref());
     // Panics are bugs; they go to the structured log like everything else (the request that
     // hit one gets internal_error, see Frontend::validate).
-    std::panic::set_hook(Box::new(|info| tracing::error!(panic = %info, "panic")));
+    // Only the location: a panic payload can quote document content.
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        tracing::error!(location, "panic");
+    }));
     if config.logging.debug_log_name_id_hash_salt.is_some() {
         tracing::warn!("logging.debug_log_name_id_hash_salt is set: validation events carry a salted NameID hash");
     }

@@ -793,3 +793,39 @@ fn hostile_encodings_and_timestamps_never_panic() {
         assert_eq!(h.code(&edited), Code::SamlMalformed, "{bad}");
     }
 }
+
+#[test]
+fn second_review_regressions() {
+    let h = Harness::new();
+    let signed = h.signed(Signing::Assertion);
+    // A stray quote in a comment must not hide an attribute flood from the pre-parse bound.
+    let attributes: String = (0..20_000).map(|i| format!(" a{i}=\"\"")).collect();
+    let hidden = replace_once(&signed, "<samlp:Status>", &format!("<!--'--><samlp:Status{attributes}>"));
+    assert_eq!(h.code(&hidden), Code::XmlTooComplex);
+    // Namespace URIs must be plain absolute URIs (C14N implementations disagree otherwise).
+    for declaration in ["xmlns:z=\"urn:a&amp;b\"", "xmlns:z=\"relative/path\"", "xmlns:z=\"urn:a b\""] {
+        let edited = replace_once(&signed, "<samlp:Status>", &format!("<samlp:Status {declaration}>"));
+        assert_eq!(h.code(&edited), Code::XmlMalformed, "{declaration}");
+    }
+    // InclusiveNamespaces must be empty.
+    let transform = format!("<Transform Algorithm=\"{}\"/></Transforms>", alg::EXC_C14N_10);
+    let with_child = replace_once(
+        &signed,
+        &transform,
+        &format!(
+            "<Transform Algorithm=\"{}\"><InclusiveNamespaces xmlns=\"http://www.w3.org/2001/10/xml-exc-c14n#\" PrefixList=\"xs\"><xml:x/></InclusiveNamespaces></Transform></Transforms>",
+            alg::EXC_C14N_10
+        ),
+    );
+    assert_eq!(h.code(&with_child), Code::TransformUnsupported);
+    // An element in the xml: namespace inside signed content canonicalizes like libxml2 does
+    // (no xmlns:xml declaration), so a genuinely signed document with one still verifies.
+    let mut spec = h.spec();
+    spec.attributes.clear();
+    let unsigned = spec.render().replace(
+        "<AttributeStatement>",
+        "<AttributeStatement><Attribute Name=\"x\"><AttributeValue><xml:x/></AttributeValue></Attribute>",
+    );
+    let xml = h.idp.sign(&unsigned, &spec.assertion_id, &SignOptions::default()).unwrap();
+    h.check(&xml).unwrap();
+}

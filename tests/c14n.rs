@@ -88,6 +88,8 @@ fn matches_libxml2_on_namespace_and_escaping_corner_cases() {
         r#"<r xml:lang="en" xml:space="preserve" xmlns="urn:d"><m xml:lang="fr"><n xmlns=""><o xml:lang="de"/></n></m></r>"#,
         // xml:* attributes inherited by an inclusive apex; xmlns="" below a default namespace.
         r#"<r xml:lang="en" xml:space="preserve" xmlns="urn:d"><m xml:lang="fr"><n xmlns=""><o xml:lang="de"/></n></m></r>"#,
+        // An element in the xml: namespace (bound by definition, never declared).
+        r#"<r xmlns:a="urn:a"><xml:x a:b="1"/></r>"#,
         // Non-ASCII everywhere.
         "<r é=\"ü\" xmlns:ñ=\"urn:n\"><ñ:e>日本語 😀</ñ:e></r>",
         // Prefix list naming namespaces used only in attribute values (xsi:type).

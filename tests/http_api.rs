@@ -169,3 +169,18 @@ fn overload_answers_503_with_retry_after() {
     }
     assert!(replies.iter().any(|r| r.status == 200));
 }
+
+#[test]
+fn a_client_trickling_its_body_does_not_hold_a_validation_slot() {
+    use std::io::Write as _;
+    let idp = TestIdp::generate().unwrap();
+    let addr = start_server(&config_text(&idp, "max_concurrent_validations = 1"));
+    // Headers and a few bytes of a 100 KB body, then nothing.
+    let mut slow = std::net::TcpStream::connect(addr).unwrap();
+    write!(slow, "POST /v1/validate HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n{{\"tenant\":").unwrap();
+    slow.flush().unwrap();
+    let body = json!({"tenant": "contoso", "saml_response": fresh(&idp, 900, Signing::Assertion), "expected_request_id": REQUEST_ID});
+    let reply = validate_json(addr, &body);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    drop(slow);
+}

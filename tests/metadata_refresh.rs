@@ -25,6 +25,8 @@ enum Answer {
     Oversized,
     /// Accept the connection and never answer (a hung endpoint).
     Hang,
+    /// Accept and close at once (a crashed endpoint).
+    Drop,
 }
 
 struct Endpoint {
@@ -51,6 +53,10 @@ impl Endpoint {
                     Answer::Status(code) => (code, b"error".to_vec()),
                     Answer::Garbage => (200, b"<html><body>maintenance</body></html>".to_vec()),
                     Answer::Oversized => (200, vec![b' '; 3 * 1024 * 1024]),
+                    Answer::Drop => {
+                        drop(stream);
+                        continue;
+                    }
                     Answer::Hang => {
                         // Hold the connection open past the client's timeout.
                         std::thread::spawn(move || {
@@ -157,6 +163,7 @@ fn a_tenant_configured_only_with_a_metadata_url_survives_rotation_and_outages() 
         ("garbage", Answer::Garbage),
         ("oversized", Answer::Oversized),
         ("hung", Answer::Hang),
+        ("down", Answer::Drop),
         ("no keys", Answer::Document(idp_metadata(IDP, &[], None))),
     ] {
         endpoint.set(answer);
@@ -222,4 +229,34 @@ fn metadata_urls_are_restricted_to_allowed_http_hosts() {
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn real_entra_federation_metadata_served_from_a_url_validates_the_real_entra_response() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let metadata = std::fs::read(fixtures.join("idp-metadata/entra-ssoready-tenant-federationmetadata.xml")).unwrap();
+    let endpoint = Endpoint::start(Answer::Document(String::from_utf8(metadata).unwrap()));
+    let signing =
+        std::fs::read_to_string(fixtures.join("idp-metadata/entra-ssoready-tenant-federationmetadata.crt.pem"))
+            .unwrap();
+    let text = format!(
+        r#"[metadata]
+allowed_hosts = ["127.0.0.1"]
+
+[[tenants]]
+id = "contoso"
+sp_entity_id = "http://localhost:8080/accounts/8155d0cc-d51b-461a-a062-821b6bd574b1/saml"
+acs_url = "http://localhost:8080/accounts/8155d0cc-d51b-461a-a062-821b6bd574b1/saml/acs"
+metadata_url = "{}"
+metadata_signing_certificate = ['''{signing}''']
+allow_idp_initiated = true
+"#,
+        endpoint.url()
+    );
+    let service = Service::new(&Config::parse(&text, std::path::Path::new(".")).unwrap());
+    let xml = std::fs::read(fixtures.join("idp-responses/entra-ssoready-signed-assertion.xml")).unwrap();
+    let request = ValidateRequest { tenant: "contoso", saml_response: Input::Xml(&xml), expected_request_id: None };
+    let at = saml_validator::saml::time::parse("2023-11-17T18:39:32Z").unwrap();
+    let validated = service.validate(&request, at).unwrap();
+    assert_eq!(validated.claims.email.as_deref(), Some("ulysse.carion@codomaindata.com"));
 }

@@ -101,7 +101,11 @@ impl<'a> Walker<'a, '_> {
         match self.mode {
             C14nMode::Exclusive10 => {
                 // Namespaces visibly utilized by the element and its attributes (exc-c14n 3.1).
-                self.consider(&mut declarations, element.prefix().unwrap_or(""), element.namespace().unwrap_or(""));
+                // The `xml` prefix is bound by definition and never declared (exc-c14n 3).
+                let prefix = element.prefix().unwrap_or("");
+                if prefix != "xml" {
+                    self.consider(&mut declarations, prefix, element.namespace().unwrap_or(""));
+                }
                 for (uri, _, prefix, _) in &attributes {
                     if let Some(prefix) = prefix {
                         if *prefix != "xml" {

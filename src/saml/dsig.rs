@@ -190,7 +190,7 @@ fn c14n_of(method: Node<'_>, unsupported: Code) -> Result<C14n<'_>, Error> {
         alg::EXC_C14N_10 => {
             let prefixes = match inner.as_slice() {
                 [] => Vec::new(),
-                [list] if list.is(ns::EXC_C14N, "InclusiveNamespaces") => {
+                [list] if list.is(ns::EXC_C14N, "InclusiveNamespaces") && list.elements().next().is_none() => {
                     let value = list
                         .attribute("PrefixList")
                         .ok_or_else(|| malformed("InclusiveNamespaces without PrefixList"))?;

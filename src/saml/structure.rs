@@ -53,7 +53,11 @@ pub fn scan<'a>(doc: &'a Document, limits: &Limits) -> Result<Inventory<'a>, Err
         if depth > limits.max_depth {
             return Err(Error::new(Code::XmlTooComplex, format!("elements nested deeper than {}", limits.max_depth)));
         }
-        let declared = node.namespace_declarations().count();
+        let mut declared = 0usize;
+        for (_, uri) in node.namespace_declarations() {
+            declared += 1;
+            check_namespace_uri(uri)?;
+        }
         namespace_declarations += declared;
         if declared > limits.max_namespace_declarations_per_element
             || namespace_declarations > limits.max_namespace_declarations
@@ -115,6 +119,27 @@ pub fn scan<'a>(doc: &'a Document, limits: &Limits) -> Result<Inventory<'a>, Err
         stack[first_len..].reverse();
     }
     Ok(inventory)
+}
+
+/// Namespace URIs must be absolute and plain: C14N implementations disagree on relative URIs
+/// (libxml2 refuses them) and on escaping `&`, `<` and `"` in them, and SAML never needs either.
+fn check_namespace_uri(uri: &str) -> Result<(), Error> {
+    if uri.is_empty() {
+        return Ok(()); // xmlns="" undeclares the default namespace
+    }
+    let scheme_end = uri.find(':');
+    let absolute = scheme_end.is_some_and(|end| {
+        end > 0
+            && uri.as_bytes()[0].is_ascii_alphabetic()
+            && uri[..end].bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+    });
+    if !absolute || uri.bytes().any(|b| matches!(b, b'&' | b'<' | b'"' | b'\'') || b.is_ascii_whitespace()) {
+        return Err(Error::new(
+            Code::XmlMalformed,
+            format!("namespace URI {} is not a plain absolute URI", quote(uri)),
+        ));
+    }
+    Ok(())
 }
 
 fn pi_error() -> Error {

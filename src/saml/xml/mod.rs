@@ -54,6 +54,14 @@ fn markup_within_bounds(body: &[u8]) -> bool {
     }
     let (mut in_tag, mut quote, mut count) = (false, 0u8, 0usize);
     for &b in body {
+        // A literal '<' cannot occur inside an attribute value, so it always starts new markup;
+        // resetting here keeps a stray quote (in a comment or CDATA) from hiding what follows.
+        if b == b'<' {
+            in_tag = true;
+            quote = 0;
+            count = 0;
+            continue;
+        }
         if quote != 0 {
             if b == quote {
                 quote = 0;
@@ -61,10 +69,6 @@ fn markup_within_bounds(body: &[u8]) -> bool {
             continue;
         }
         match b {
-            b'<' => {
-                in_tag = true;
-                count = 0;
-            }
             b'>' if in_tag => in_tag = false,
             b'"' | b'\'' if in_tag => quote = b,
             b'=' if in_tag => {
