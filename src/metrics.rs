@@ -29,6 +29,7 @@ pub struct Metrics {
     certificate_expiry: IntGaugeVec,
     reloads: IntCounterVec,
     metadata_refreshes: IntCounterVec,
+    key_cache: IntCounterVec,
     metadata_last_success: IntGaugeVec,
 }
 
@@ -79,6 +80,15 @@ impl Metrics {
             Opts::new("saml_metadata_refreshes_total", "IdP metadata fetches by tenant and result (success, failure)."),
             &["tenant", "result"],
         ));
+        let key_cache = must(IntCounterVec::new(
+            Opts::new(
+                "saml_key_cache_lookups_total",
+                "Parsed-key cache lookups on metadata refresh by result (hit: identical document, keys reused).",
+            ),
+            &["result"],
+        ));
+        key_cache.with_label_values(&["hit"]);
+        key_cache.with_label_values(&["miss"]);
         let metadata_last_success = must(IntGaugeVec::new(
             Opts::new(
                 "saml_metadata_last_success_timestamp_seconds",
@@ -109,6 +119,7 @@ impl Metrics {
             Box::new(certificate_expiry.clone()),
             Box::new(reloads.clone()),
             Box::new(metadata_refreshes.clone()),
+            Box::new(key_cache.clone()),
             Box::new(metadata_last_success.clone()),
             Box::new(build_info),
         ] {
@@ -125,6 +136,7 @@ impl Metrics {
             certificate_expiry,
             reloads,
             metadata_refreshes,
+            key_cache,
             metadata_last_success,
         }
     }
@@ -150,6 +162,10 @@ impl Metrics {
     /// `tenant` is a configured tenant id (refreshes only run for configured tenants).
     pub fn metadata_refreshed(&self, tenant: &str, success: bool) {
         self.metadata_refreshes.with_label_values(&[tenant, if success { "success" } else { "failure" }]).inc();
+    }
+
+    pub fn key_cache(&self, hit: bool) {
+        self.key_cache.with_label_values(&[if hit { "hit" } else { "miss" }]).inc();
     }
 
     pub fn reloaded(&self, success: bool) {

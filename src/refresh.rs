@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::config::{self, MetadataSource, TenantConfig};
+use crate::config::{self, TenantConfig};
+use crate::saml::metadata;
 use crate::saml::time;
 use crate::service::Service;
 
@@ -23,13 +24,8 @@ impl Service {
         let Some(tenant) = generation.tenants.get(id).cloned() else { return false };
         let Some(url) = tenant.metadata_url.clone() else { return false };
         let settings = &generation.metadata;
-        let loaded = config::load_metadata(
-            &MetadataSource::Url(&url),
-            &generation.fetcher,
-            &tenant.metadata_signing_keys,
-            tenant.policy.allow_sha1,
-            now,
-        );
+        let loaded =
+            generation.fetcher.fetch(&url).and_then(|bytes| self.parse_metadata_cached(id, &tenant, &bytes, now));
         let mut updated: TenantConfig = tenant.as_ref().clone();
         let mut status = updated.metadata.clone().unwrap_or_else(|| crate::config::MetadataStatus {
             source: url.clone(),
@@ -99,6 +95,50 @@ impl Service {
             metrics.metadata_refreshed(id, ok);
         }
         ok
+    }
+
+    /// Parses fetched metadata, or reuses the keys parsed from the identical document before
+    /// (certificate parsing costs several RSA verifications per key; most refreshes return the
+    /// same bytes). The cache key covers the tenant, the bytes and the verification policy, so
+    /// a changed `metadata_signing_certificate` never reuses an unverified parse; validity is
+    /// re-checked against `now` on every hit.
+    fn parse_metadata_cached(
+        &self,
+        id: &str,
+        tenant: &TenantConfig,
+        bytes: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<metadata::IdpMetadata, String> {
+        let mut hasher = openssl::sha::Sha256::new();
+        for part in [id.as_bytes(), bytes] {
+            hasher.update(&(part.len() as u64).to_le_bytes());
+            hasher.update(part);
+        }
+        for key in &tenant.metadata_signing_keys {
+            hasher.update(key.info.sha256_fingerprint.as_bytes());
+        }
+        hasher.update(&[u8::from(tenant.policy.allow_sha1)]);
+        let cache_key = hasher.finish();
+        if let Some(parsed) = self.metadata_cache.get(&cache_key) {
+            if let Some(metrics) = &self.metrics {
+                metrics.key_cache(true);
+            }
+            if parsed.valid_until.is_some_and(|until| until <= now) {
+                return Err("metadata validUntil has passed".into());
+            }
+            return Ok(parsed.as_ref().clone());
+        }
+        if let Some(metrics) = &self.metrics {
+            metrics.key_cache(false);
+        }
+        let policy = metadata::MetadataPolicy {
+            signing_keys: &tenant.metadata_signing_keys,
+            allow_sha1: tenant.policy.allow_sha1,
+            now,
+        };
+        let parsed = metadata::parse(bytes, &policy).map_err(|e| e.to_string())?;
+        self.metadata_cache.insert(cache_key, Arc::new(parsed.clone()));
+        Ok(parsed)
     }
 
     /// Refreshes every tenant whose metadata is due. Called every second by `serve`.

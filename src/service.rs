@@ -69,6 +69,8 @@ pub struct Service {
     /// Last on-demand metadata refresh per tenant (rate limit).
     pub(crate) on_demand: std::sync::Mutex<HashMap<String, DateTime<Utc>>>,
     pub(crate) metrics: Option<Arc<Metrics>>,
+    /// Parsed metadata by (tenant, document, verification policy) digest: see refresh.rs.
+    pub(crate) metadata_cache: moka::sync::Cache<[u8; 32], Arc<crate::saml::metadata::IdpMetadata>>,
 }
 
 impl Service {
@@ -78,6 +80,10 @@ impl Service {
             replay: ReplayCache::new(config.server.replay_cache_capacity),
             on_demand: std::sync::Mutex::new(HashMap::new()),
             metrics: None,
+            metadata_cache: moka::sync::Cache::builder()
+                .max_capacity(4096)
+                .time_to_live(std::time::Duration::from_secs(86_400))
+                .build(),
         }
     }
 

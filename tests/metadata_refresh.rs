@@ -126,8 +126,19 @@ fn login(service: &Service, idp: &TestIdp, seed: u64, now: chrono::DateTime<Utc>
 fn a_tenant_configured_only_with_a_metadata_url_survives_rotation_and_outages() {
     let (a, b, c) = (TestIdp::generate().unwrap(), TestIdp::generate().unwrap(), TestIdp::generate().unwrap());
     let endpoint = Endpoint::start(Answer::Document(idp_metadata(IDP, &[&a], None)));
-    let service = Service::new(&config(&endpoint, "", ""));
+    let metrics = Arc::new(saml_validator::metrics::Metrics::new());
+    let service = Service::new(&config(&endpoint, "", "")).with_metrics(metrics.clone());
     let now = Utc::now();
+    // Refreshing an unchanged document reuses the parsed keys (a cache hit).
+    assert!(service.refresh_metadata("contoso", now, "test"));
+    assert!(service.refresh_metadata("contoso", now, "test"));
+    let exposition = metrics.render(&service, now);
+    assert!(exposition.contains("saml_key_cache_lookups_total{result=\"hit\"} 1"), "{exposition}");
+    assert!(exposition.contains("saml_key_cache_lookups_total{result=\"miss\"} 1"), "{exposition}");
+    assert!(
+        exposition.contains("saml_metadata_refreshes_total{result=\"success\",tenant=\"contoso\"} 2"),
+        "{exposition}"
+    );
     let tenant = service.tenant("contoso").unwrap();
     assert_eq!(tenant.policy.idp_entity_id, IDP, "Issuer taken from the metadata's entityID");
     assert_eq!(login(&service, &a, 1, now), Ok(()));
