@@ -18,18 +18,8 @@ fn main() {
     let xml =
         ResponseSpec::entra(idp_id, sp, acs, Some("_r"), now, groups, 1).signed(&idp, Signing::Assertion).unwrap();
     let encoded = post_binding(&xml);
-    let policy = TenantPolicy {
-        idp_entity_id: idp_id.into(),
-        sp_entity_id: sp.into(),
-        acs_url: acs.into(),
-        clock_skew_seconds: 180,
-        allow_sha1: false,
-        allow_idp_initiated: false,
-        allow_bare_assertion: false,
-        allow_missing_authn_statement: false,
-        keys: vec![TrustedKey::from_certificate_text(&idp.certificate_pem()).unwrap()],
-        attribute_mapping: Default::default(),
-    };
+    let policy =
+        TenantPolicy::new(idp_id, sp, acs, vec![TrustedKey::from_certificate_text(&idp.certificate_pem()).unwrap()]);
     let request = Request { expected_request_id: Some("_r"), now };
     let limits = Limits::default();
     let started = std::time::Instant::now();

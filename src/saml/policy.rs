@@ -29,6 +29,24 @@ pub struct TenantPolicy {
     pub attribute_mapping: AttributeMapping,
 }
 
+impl TenantPolicy {
+    /// A policy with every check on: 180 s skew, no relaxation, default attribute mapping.
+    pub fn new(idp_entity_id: &str, sp_entity_id: &str, acs_url: &str, keys: Vec<TrustedKey>) -> TenantPolicy {
+        TenantPolicy {
+            idp_entity_id: idp_entity_id.to_string(),
+            sp_entity_id: sp_entity_id.to_string(),
+            acs_url: acs_url.to_string(),
+            clock_skew_seconds: 180,
+            allow_sha1: false,
+            allow_idp_initiated: false,
+            allow_bare_assertion: false,
+            allow_missing_authn_statement: false,
+            keys,
+            attribute_mapping: AttributeMapping::default(),
+        }
+    }
+}
+
 /// Attribute names that feed each normalized claim, tried in order; the first attribute present
 /// wins for single-valued claims, all listed attributes are merged for multi-valued ones.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -25,18 +25,8 @@ impl Harness {
     }
 
     pub fn with_idp(idp: TestIdp) -> Harness {
-        let policy = TenantPolicy {
-            idp_entity_id: IDP.into(),
-            sp_entity_id: SP.into(),
-            acs_url: ACS.into(),
-            clock_skew_seconds: 180,
-            allow_sha1: false,
-            allow_idp_initiated: false,
-            allow_bare_assertion: false,
-            allow_missing_authn_statement: false,
-            keys: vec![TrustedKey::from_certificate_text(&idp.certificate_pem()).unwrap()],
-            attribute_mapping: Default::default(),
-        };
+        let policy =
+            TenantPolicy::new(IDP, SP, ACS, vec![TrustedKey::from_certificate_text(&idp.certificate_pem()).unwrap()]);
         let now = saml::time::parse("2026-11-29T10:00:00Z").unwrap();
         Harness { idp, policy, now, expected_request_id: Some(REQUEST_ID.into()) }
     }
