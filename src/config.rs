@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
 
+use crate::auth::{Caller, Callers};
 use crate::metadata_fetch::{Fetcher, MetadataSettings};
 use crate::saml::keys::TrustedKey;
 use crate::saml::metadata::{self, MetadataPolicy};
@@ -99,6 +100,8 @@ pub struct MetadataStatus {
 #[derive(Clone, Debug)]
 pub struct Config {
     pub server: ServerConfig,
+    /// `[[callers]]`: bearer-token callers; authentication is off when empty.
+    pub callers: Callers,
     pub logging: LoggingConfig,
     pub metadata: MetadataSettings,
     pub limits: Limits,
@@ -145,6 +148,7 @@ impl Config {
         let logging_table = root.table("logging");
         let metadata_table = root.table("metadata");
         let tenant_tables = root.array_of_tables("tenants");
+        let caller_tables = root.array_of_tables("callers");
         root.finish();
 
         let server = read_server(server_table.as_ref(), &mut problems);
@@ -166,8 +170,9 @@ impl Config {
         if tenant_tables.is_empty() {
             problems.push("no [[tenants]] configured".into());
         }
+        let callers = read_callers(&caller_tables, &ids, &mut problems);
         if problems.is_empty() {
-            Ok(Config { server, logging, metadata: metadata_settings, limits, tenants })
+            Ok(Config { server, callers, logging, metadata: metadata_settings, limits, tenants })
         } else {
             Err(ConfigErrors(problems))
         }
@@ -413,6 +418,50 @@ fn read_limits(table: Option<&Table>, problems: &mut Vec<String>) -> Limits {
     };
     r.finish();
     limits
+}
+
+fn read_callers(tables: &[Table], tenant_ids: &HashSet<String>, problems: &mut Vec<String>) -> Callers {
+    let mut callers = Vec::new();
+    let mut names = HashSet::new();
+    let mut hashes = HashSet::new();
+    for (index, table) in tables.iter().enumerate() {
+        let mut r = Reader::new(table, format!("callers[{index}]"), problems);
+        let name = r.required_string("name");
+        let hash = r.required_string("token_sha256");
+        let tenants = r.table.contains_key("tenants").then(|| r.strings("tenants"));
+        let digest = hash.as_deref().and_then(|hex| {
+            let bytes: Option<Vec<u8>> = (hex.len() == 64)
+                .then(|| (0..32).map(|i| u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).ok()).collect())
+                .flatten();
+            bytes.and_then(|b| <[u8; 32]>::try_from(b).ok())
+        });
+        if hash.is_some() && digest.is_none() {
+            r.problem(
+                "token_sha256",
+                "must be the 64 hex digits of SHA-256(token), e.g. `printf %s \"$TOKEN\" | sha256sum`",
+            );
+        }
+        for tenant in tenants.iter().flatten() {
+            if !tenant_ids.contains(tenant) {
+                r.problem("tenants", format!("{tenant:?} is not a configured tenant"));
+            }
+        }
+        if let Some(name) = &name {
+            if !names.insert(name.clone()) {
+                r.problem("name", format!("duplicate caller {name:?}"));
+            }
+        }
+        if let Some(digest) = digest {
+            if !hashes.insert(digest) {
+                r.problem("token_sha256", "two callers share a token");
+            }
+        }
+        r.finish();
+        if let (Some(name), Some(digest)) = (name, digest) {
+            callers.push(Caller::new(name, digest, tenants));
+        }
+    }
+    Callers::new(callers)
 }
 
 fn read_metadata_settings(table: Option<&Table>, problems: &mut Vec<String>) -> MetadataSettings {

@@ -39,7 +39,13 @@ impl SamlValidator for Api {
         let frontend = &self.frontend;
         let request_id = frontend::request_id(request.metadata().get("x-request-id").and_then(|v| v.to_str().ok()));
         let _tracked = frontend.track();
+        let authorization = request.metadata().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
         let message = request.into_inner();
+        if let Err(error) = frontend.service().authorize(authorization.as_deref(), Some(&message.tenant)) {
+            let result = Err(error);
+            frontend.record(&request_id, UNKNOWN_TENANT, &result, started, message.encoded_len());
+            return respond(&request_id, UNKNOWN_TENANT, result);
+        }
         let payload_bytes = message.encoded_len();
         if payload_bytes > self.max_message_bytes {
             // Same limit and code as HTTP's body limit. (tonic itself refuses messages beyond
@@ -71,7 +77,14 @@ impl SamlValidator for Api {
     }
 
     async fn get_tenant(&self, request: Request<pb::GetTenantRequest>) -> Result<Response<pb::TenantTrust>, Status> {
+        let authorization = request.metadata().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
         let id = request.into_inner().tenant;
+        if let Err(error) = self.frontend.service().authorize(authorization.as_deref(), Some(&id)) {
+            let disposition = wire::disposition(error.code);
+            let mut status = Status::new(tonic::Code::from_i32(disposition.grpc as i32), error.message);
+            status.metadata_mut().insert("x-error-code", MetadataValue::from_static(error.code.as_str()));
+            return Err(status);
+        }
         let Some(tenant) = self.frontend.service().tenant(&id) else {
             let mut status = Status::not_found("no such tenant");
             status.metadata_mut().insert("x-error-code", MetadataValue::from_static(Code::UnknownTenant.as_str()));

@@ -89,6 +89,13 @@ async fn validate(state: web::Data<State>, request: HttpRequest, payload: web::P
     let frontend = &state.frontend;
     let request_id = frontend::request_id(request.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
     let _tracked = frontend.track();
+    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    // Unauthenticated callers are refused before their body is read.
+    if let Err(error) = frontend.service().authorize(authorization, None) {
+        let result = Err(error);
+        frontend.record(&request_id, UNKNOWN_TENANT, &result, started, 0);
+        return respond(&request_id, UNKNOWN_TENANT, result);
+    }
     // The body first, under a deadline: a client trickling bytes must not hold one of the
     // validation slots (which are shared with gRPC) while it does.
     let body = match actix_web::rt::time::timeout(BODY_DEADLINE, read_body(&state, &request, payload)).await {
@@ -128,6 +135,11 @@ async fn validate(state: web::Data<State>, request: HttpRequest, payload: web::P
             return respond(&request_id, UNKNOWN_TENANT, result);
         }
     };
+    if let Err(error) = frontend.service().authorize(authorization, Some(&parsed.tenant)) {
+        let result = Err(error);
+        frontend.record(&request_id, UNKNOWN_TENANT, &result, started, body.len());
+        return respond(&request_id, UNKNOWN_TENANT, result);
+    }
     let input = ValidateRequest {
         tenant: &parsed.tenant,
         saml_response: Input::Base64(parsed.saml_response.as_bytes()),
@@ -182,7 +194,11 @@ fn error_response(error: &Error, request_id: &str) -> HttpResponse {
 
 /// The tenant's effective trust: certificates (fingerprints, subjects, validity, origin),
 /// relaxations, metadata status. Public facts only.
-async fn tenant(state: web::Data<State>, id: web::Path<String>) -> HttpResponse {
+async fn tenant(state: web::Data<State>, request: HttpRequest, id: web::Path<String>) -> HttpResponse {
+    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if let Err(error) = state.frontend.service().authorize(authorization, Some(&id)) {
+        return error_response(&error, "-");
+    }
     match state.frontend.service().tenant(&id) {
         Some(tenant) => HttpResponse::Ok().json(wire::TenantView::new(&tenant, service::wall_clock())),
         None => error_response(&Error::new(Code::UnknownTenant, "no such tenant"), "-"),
@@ -201,14 +217,18 @@ async fn readyz(state: web::Data<State>) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ready", "tenants": tenants}))
 }
 
-async fn metrics(state: web::Data<State>) -> HttpResponse {
+async fn metrics(state: web::Data<State>, request: HttpRequest) -> HttpResponse {
+    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if let Err(error) = state.frontend.service().authorize(authorization, None) {
+        return error_response(&error, "-");
+    }
     let body = state.frontend.metrics().render(state.frontend.service(), service::wall_clock());
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
 }
 
-async fn metrics_on_main(state: web::Data<State>) -> HttpResponse {
+async fn metrics_on_main(state: web::Data<State>, request: HttpRequest) -> HttpResponse {
     if state.metrics_on_main_port {
-        metrics(state).await
+        metrics(state, request).await
     } else {
         not_found().await
     }

@@ -4,6 +4,7 @@
 //! configuration, the tenant registry and replay cache (`service`, `replay`), the HTTP transport,
 //! the error-to-status table (`wire`), logging, and a test IdP for the demo, tests and benches.
 
+pub mod auth;
 pub mod config;
 pub mod frontend;
 pub mod grpc;

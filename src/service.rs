@@ -7,6 +7,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 
+use crate::auth::Callers;
 use crate::config::{Config, TenantConfig};
 use crate::metadata_fetch::{Fetcher, MetadataSettings};
 use crate::metrics::Metrics;
@@ -33,6 +34,7 @@ pub struct TenantSet {
     limits: Limits,
     pub(crate) metadata: MetadataSettings,
     pub(crate) fetcher: Arc<Fetcher>,
+    callers: Callers,
 }
 
 impl TenantSet {
@@ -42,6 +44,7 @@ impl TenantSet {
             limits: config.limits.clone(),
             metadata: config.metadata.clone(),
             fetcher: Arc::new(Fetcher::new(&config.metadata)),
+            callers: config.callers.clone(),
         }
     }
 
@@ -54,6 +57,7 @@ impl TenantSet {
             limits: self.limits.clone(),
             metadata: self.metadata.clone(),
             fetcher: self.fetcher.clone(),
+            callers: self.callers.clone(),
         }
     }
 
@@ -115,6 +119,11 @@ impl Service {
     /// Everything configured for one tenant (for `GET /v1/tenants/{id}`).
     pub fn tenant(&self, id: &str) -> Option<Arc<TenantConfig>> {
         self.current.load().tenants.get(id).cloned()
+    }
+
+    /// Caller authentication against the current configuration (see `auth`).
+    pub fn authorize(&self, authorization: Option<&str>, tenant: Option<&str>) -> Result<(), Error> {
+        self.current.load().callers.authorize(authorization, tenant).map(|_| ())
     }
 
     pub fn has_tenant(&self, id: &str) -> bool {

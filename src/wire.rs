@@ -14,9 +14,11 @@ pub enum GrpcCode {
     Ok = 0,
     InvalidArgument = 3,
     NotFound = 5,
+    PermissionDenied = 7,
     ResourceExhausted = 8,
     Internal = 13,
     Unavailable = 14,
+    Unauthenticated = 16,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +35,8 @@ pub const fn disposition(code: Code) -> Disposition {
         Code::PayloadTooLarge => (413, GrpcCode::ResourceExhausted),
         Code::UnknownTenant => (404, GrpcCode::NotFound),
         Code::Overloaded => (503, GrpcCode::Unavailable),
+        Code::Unauthenticated => (401, GrpcCode::Unauthenticated),
+        Code::Forbidden => (403, GrpcCode::PermissionDenied),
         Code::Internal => (500, GrpcCode::Internal),
         // Every other code is a verdict about the SAML response: the request itself was fine.
         _ => (422, GrpcCode::Ok),
@@ -134,7 +138,7 @@ mod tests {
             assert!(names.insert(name), "duplicate {name}");
             let d = disposition(code);
             assert_eq!(d.metric_label, name);
-            assert!(matches!(d.http_status, 400 | 404 | 413 | 422 | 500 | 503));
+            assert!(matches!(d.http_status, 400 | 401 | 403 | 404 | 413 | 422 | 500 | 503));
             assert_eq!(d.http_status == 422, d.grpc == GrpcCode::Ok, "{name}");
         }
     }

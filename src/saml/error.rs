@@ -35,6 +35,10 @@ codes! {
     UnknownTenant = "unknown_tenant",
     /// Too many validations in flight; retry later.
     Overloaded = "overloaded",
+    /// Caller authentication is on and the request carries no valid bearer token.
+    Unauthenticated = "unauthenticated",
+    /// The authenticated caller may not use this tenant.
+    Forbidden = "forbidden",
     /// A fault inside the service (never caused by the input alone).
     Internal = "internal_error",
 
