@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use crate::config::Config;
 use crate::metrics::{Metrics, UNKNOWN_TENANT};
+use crate::pool::Pool;
 use crate::saml::{Code, Error, Validated};
 use crate::service::{self, Service, ValidateRequest};
 use crate::wire;
@@ -19,6 +20,18 @@ pub struct Frontend {
     max_in_flight: usize,
     name_id_hash_salt: Option<String>,
     test_hook: Option<fn(&ValidateRequest<'_>)>,
+    pool: Pool,
+}
+
+/// Largest SAMLResponse (base64 bytes) validated on the transport's own thread: an Entra
+/// response for a user in 150 groups is about 21 KB of base64.
+pub const INLINE_BYTES: usize = 32 * 1024;
+
+/// An owned validation request, for handing to the XML pool.
+pub struct OwnedRequest {
+    pub tenant: String,
+    pub saml_response: String,
+    pub expected_request_id: Option<String>,
 }
 
 /// A slot among `max_concurrent_validations`; released on drop.
@@ -48,6 +61,8 @@ impl Frontend {
             max_in_flight: config.server.max_concurrent_validations,
             name_id_hash_salt: config.logging.debug_log_name_id_hash_salt.clone(),
             test_hook: None,
+            pool: Pool::new(if config.server.workers > 0 { config.server.workers } else { cores() })
+                .unwrap_or_else(|e| panic!("cannot start the XML worker threads: {e}")),
         }
     }
 
@@ -93,6 +108,34 @@ impl Frontend {
                 Err(Error::new(Code::Internal, "internal error while validating; the service keeps serving"))
             }
         }
+    }
+
+    /// Validates a request. Typical responses (up to [`INLINE_BYTES`] of base64, ~150 µs of
+    /// work) run right here: the hand-off to the pool would cost more than it protects.
+    /// Larger documents go to the XML pool (see `pool`), so a 256 KB document never stalls the
+    /// other connections of the caller's event loop.
+    pub async fn validate_on_pool(self: &Arc<Self>, request: OwnedRequest) -> Result<Validated, Error> {
+        if request.saml_response.len() <= INLINE_BYTES {
+            let borrowed = ValidateRequest {
+                tenant: &request.tenant,
+                saml_response: crate::saml::Input::Base64(request.saml_response.as_bytes()),
+                expected_request_id: request.expected_request_id.as_deref(),
+            };
+            return self.validate(&borrowed);
+        }
+        let frontend = self.clone();
+        let work = move || {
+            let borrowed = ValidateRequest {
+                tenant: &request.tenant,
+                saml_response: crate::saml::Input::Base64(request.saml_response.as_bytes()),
+                expected_request_id: request.expected_request_id.as_deref(),
+            };
+            frontend.validate(&borrowed)
+        };
+        self.pool
+            .run(work)
+            .await
+            .unwrap_or_else(|| Err(Error::new(Code::Internal, "the validation worker pool is unavailable")))
     }
 
     /// Installs a function run at the start of every validation. Tests use it to prove that a
@@ -179,4 +222,8 @@ pub fn request_id(given: Option<&str>) -> String {
         return "unavailable".into();
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }

@@ -11,10 +11,9 @@ use prost::Message as _;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
-use crate::frontend::{self, Frontend};
+use crate::frontend::{self, Frontend, OwnedRequest};
 use crate::metrics::UNKNOWN_TENANT;
-use crate::saml::{Code, Error, Input, Validated};
-use crate::service::ValidateRequest;
+use crate::saml::{Code, Error, Validated};
 use crate::wire::{self, GrpcCode};
 
 /// Generated from proto/saml_validator/v1/validator.proto.
@@ -65,15 +64,15 @@ impl SamlValidator for Api {
                 return respond(&request_id, UNKNOWN_TENANT, result);
             }
         };
-        let input = ValidateRequest {
-            tenant: &message.tenant,
-            saml_response: Input::Base64(message.saml_response.as_bytes()),
-            expected_request_id: message.expected_request_id.as_deref(),
+        let tenant = frontend.tenant_label(&message.tenant).to_string();
+        let owned = OwnedRequest {
+            tenant: message.tenant,
+            saml_response: message.saml_response,
+            expected_request_id: message.expected_request_id,
         };
-        let result = frontend.validate(&input);
-        let tenant = frontend.tenant_label(&message.tenant);
-        frontend.record(&request_id, tenant, &result, started, payload_bytes);
-        respond(&request_id, tenant, result)
+        let result = frontend.validate_on_pool(owned).await;
+        frontend.record(&request_id, &tenant, &result, started, payload_bytes);
+        respond(&request_id, &tenant, result)
     }
 
     async fn get_tenant(&self, request: Request<pb::GetTenantRequest>) -> Result<Response<pb::TenantTrust>, Status> {

@@ -11,10 +11,10 @@ use futures_util::StreamExt as _;
 use serde::Deserialize;
 
 use crate::config::Config;
-use crate::frontend::{self, Frontend};
+use crate::frontend::{self, Frontend, OwnedRequest};
 use crate::metrics::UNKNOWN_TENANT;
-use crate::saml::{Code, Error, Input, Validated};
-use crate::service::{self, ValidateRequest};
+use crate::saml::{Code, Error, Validated};
+use crate::service;
 use crate::wire::{self, ErrorBody, ValidBody};
 
 /// Shared by every worker.
@@ -140,15 +140,15 @@ async fn validate(state: web::Data<State>, request: HttpRequest, payload: web::P
         frontend.record(&request_id, UNKNOWN_TENANT, &result, started, body.len());
         return respond(&request_id, UNKNOWN_TENANT, result);
     }
-    let input = ValidateRequest {
-        tenant: &parsed.tenant,
-        saml_response: Input::Base64(parsed.saml_response.as_bytes()),
-        expected_request_id: parsed.expected_request_id.as_deref(),
+    let tenant = frontend.tenant_label(&parsed.tenant).to_string();
+    let owned = OwnedRequest {
+        tenant: parsed.tenant,
+        saml_response: parsed.saml_response,
+        expected_request_id: parsed.expected_request_id,
     };
-    let result = frontend.validate(&input);
-    let tenant = frontend.tenant_label(&parsed.tenant);
-    frontend.record(&request_id, tenant, &result, started, body.len());
-    respond(&request_id, tenant, result)
+    let result = frontend.validate_on_pool(owned).await;
+    frontend.record(&request_id, &tenant, &result, started, body.len());
+    respond(&request_id, &tenant, result)
 }
 
 /// Reads the body ourselves so an oversize request gets our JSON error, checked against

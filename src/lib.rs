@@ -11,6 +11,7 @@ pub mod grpc;
 pub mod http;
 pub mod metadata_fetch;
 pub mod metrics;
+pub mod pool;
 pub mod refresh;
 pub mod reload;
 pub mod replay;
