@@ -1,0 +1,111 @@
+{{/* Names and labels, the usual Helm way. */}}
+{{- define "saml-validator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "saml-validator.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "saml-validator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "saml-validator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "saml-validator.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "saml-validator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{/* "host:port" for the TOML; IPv6 hosts need brackets. */}}
+{{- define "saml-validator.addr" -}}
+{{- $host := index . 0 }}{{ $port := index . 1 }}
+{{- if contains ":" $host }}[{{ $host }}]:{{ int64 $port }}{{ else }}{{ $host }}:{{ int64 $port }}{{ end }}
+{{- end }}
+
+{{/*
+One TOML value. Strings go through toJson: a JSON string is a valid TOML basic string (same
+escapes), so PEM newlines and quotes survive. Numbers arrive as float64 (Helm decodes values
+through JSON) and must print as integers.
+*/}}
+{{- define "saml-validator.tomlValue" -}}
+{{- if kindIs "string" . }}{{ toJson . }}
+{{- else if kindIs "bool" . }}{{ . }}
+{{- else if or (kindIs "float64" .) (kindIs "int" .) (kindIs "int64" .) }}{{ int64 . }}
+{{- else if kindIs "slice" . }}[{{ range $i, $v := . }}{{ if $i }}, {{ end }}{{ include "saml-validator.tomlValue" $v }}{{ end }}]
+{{- else }}{{ fail (printf "cannot write %v (%s) as a TOML value" . (kindOf .)) }}
+{{- end }}
+{{- end }}
+
+{{/* key = value lines of a flat map, keys sorted; nested maps are skipped (the caller writes them as tables). */}}
+{{- define "saml-validator.tomlPairs" -}}
+{{- range $key, $value := . }}
+{{- if not (kindIs "map" $value) }}
+{{ $key }} = {{ include "saml-validator.tomlValue" $value }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The [server] table. Kept separate so its checksum can roll the pods on every change of it:
+the service reads [server] only at start-up, unlike tenants, which it hot-reloads.
+*/}}
+{{- define "saml-validator.serverToml" -}}
+{{- $http := int64 .Values.ports.http }}{{ $grpc := int64 .Values.ports.grpc }}{{ $metrics := int64 .Values.ports.metrics }}
+{{- if and .Values.grpc.enabled (eq $grpc $http) }}{{ fail "ports.grpc must differ from ports.http" }}{{ end }}
+{{- if and .Values.metrics.separatePort (or (eq $metrics $http) (and .Values.grpc.enabled (eq $metrics $grpc))) }}{{ fail "ports.metrics must differ from ports.http and ports.grpc" }}{{ end -}}
+[server]
+http_addr = {{ include "saml-validator.addr" (list .Values.listenHost .Values.ports.http) | quote }}
+{{- if .Values.grpc.enabled }}
+grpc_addr = {{ include "saml-validator.addr" (list .Values.listenHost .Values.ports.grpc) | quote }}
+{{- end }}
+{{- if .Values.metrics.separatePort }}
+metrics_addr = {{ include "saml-validator.addr" (list .Values.listenHost .Values.ports.metrics) | quote }}
+{{- end }}
+{{- include "saml-validator.tomlPairs" .Values.server }}
+{{- end }}
+
+{{/* The whole config.toml the service reads. */}}
+{{- define "saml-validator.configToml" -}}
+# Rendered by the saml-validator Helm chart from its values: change the values, not this file.
+{{ include "saml-validator.serverToml" . }}
+
+[logging]
+{{- include "saml-validator.tomlPairs" .Values.logging }}
+{{- with .Values.metadata }}
+
+[metadata]
+{{- include "saml-validator.tomlPairs" . }}
+{{- end }}
+{{- with .Values.limits }}
+
+[limits]
+{{- include "saml-validator.tomlPairs" . }}
+{{- end }}
+{{- range .Values.tenants }}
+
+[[tenants]]
+{{- include "saml-validator.tomlPairs" . }}
+{{- with .attribute_mapping }}
+[tenants.attribute_mapping]
+{{- include "saml-validator.tomlPairs" . }}
+{{- end }}
+{{- end }}
+{{- range .Values.callers }}
+
+[[callers]]
+{{- include "saml-validator.tomlPairs" . }}
+{{- end }}
+{{- end }}
+

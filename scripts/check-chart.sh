@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# Checks the Helm chart without Helm (not packaged for Debian 12) and without a cluster:
+#  1. builds tools/chart-render (Go text/template + sprig + Helm's built-ins, against Debian's
+#     Go packages, offline) and renders helm/saml-validator with its default values and with
+#     each ci/*.yaml that is not ci/bad-*.yaml; values are validated against values.schema.json;
+#  2. every rendered manifest parses as YAML and is a Kubernetes object;
+#  3. the Deployment agrees with the config.toml it mounts: listener ports = containerPorts =
+#     Service ports = probe ports, probes are /healthz (liveness) and /readyz (readiness), gRPC
+#     start-up probe when gRPC is on, the config is mounted where --config points (no subPath),
+#     certificate_files exist in the projected volume; security settings are as required;
+#  4. each rendered config.toml passes `saml-validator check-config` (metadata_url tenants are
+#     pointed at a loopback copy of a real Entra metadata document, served for the check only);
+#  5. the schema rejects every ci/bad-*.yaml.
+# Exits non-zero on any failure. Idempotent; run as root (or with sudo) on Debian 12 with Rust.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+chart=helm/saml-validator
+
+# shellcheck source=scripts/deps.sh
+source scripts/deps.sh # pkg-config libssl-dev libxml2-dev for the binary; cargo on PATH
+
+# Debian packages: the Go toolchain and the libraries chart-render imports (GOPATH layout under
+# /usr/share/gocode), and PyYAML for the system python3 that runs the assertions below.
+packages=(golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
+  golang-github-xeipuuv-gojsonschema-dev python3 python3-yaml)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "==> installing ${missing[*]}"
+  sudo_cmd=()
+  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+python=/usr/bin/python3 # Debian's, which sees python3-yaml (not a pyenv or venv python)
+
+work=target/chart-check
+rm -rf "$work"
+mkdir -p "$work"
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; fi
+}
+trap cleanup EXIT
+
+echo "==> building tools/chart-render (GOPATH mode against /usr/share/gocode, offline)"
+GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS='' GOCACHE="$root/target/go-build-cache" \
+  go build -o "$work/chart-render" tools/chart-render/main.go
+
+echo "==> cargo build --release --locked (for check-config)"
+cargo build --release --locked
+binary=$root/target/release/saml-validator
+
+failures=0
+fail() {
+  echo "  FAIL: $*"
+  failures=$((failures + 1))
+}
+
+# A loopback stand-in for login.microsoftonline.com: a real Entra tenant's FederationMetadata.
+metadata_fixture=tests/fixtures/idp-metadata/entra-ssoready-tenant-federationmetadata.xml
+mkdir -p "$work/metadata-server"
+cp "$metadata_fixture" "$work/metadata-server/federationmetadata.xml"
+# Port 0: the kernel picks a free port; the server writes it down. `timeout` bounds its life.
+timeout 600 "$python" - "$work/metadata-server" "$work/metadata-port" <<'EOF' &
+import functools, http.server, sys
+directory, port_file = sys.argv[1], sys.argv[2]
+class Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=directory))
+with open(port_file + ".tmp", "w") as f:
+    f.write(str(server.server_address[1]))
+import os; os.rename(port_file + ".tmp", port_file)
+server.serve_forever()
+EOF
+server_pid=$!
+for _ in $(seq 50); do [ -s "$work/metadata-port" ] && break; sleep 0.1; done
+[ -s "$work/metadata-port" ] || { echo "check-chart: the loopback metadata server did not start" >&2; exit 1; }
+metadata_port=$(cat "$work/metadata-port")
+echo "==> loopback metadata server on 127.0.0.1:$metadata_port"
+
+# Renders one values set and checks it; $1 = label, $2 = values file or "" for the defaults.
+check_render() {
+  local label=$1 values=$2 out=$work/$1
+  echo "==> render: $label${values:+ (-f $values)}"
+  if ! "$work/chart-render" ${values:+-f "$values"} -release saml-validator -namespace saml "$chart" "$out/manifests" >"$out.log" 2>&1; then
+    sed 's/^/    /' "$out.log"
+    fail "$label: rendering failed"
+    return
+  fi
+  if ! "$python" - "$out/manifests" "$out/config" "$metadata_port" <<'EOF'; then
+import base64, os, re, sys, tomllib, yaml
+
+manifests, config_dir, metadata_port = sys.argv[1], sys.argv[2], sys.argv[3]
+problems = []
+def check(ok, what):
+    print(f"    {'ok  ' if ok else 'FAIL'} {what}")
+    if not ok:
+        problems.append(what)
+
+objects = {}
+for name in sorted(os.listdir(manifests)):
+    if name == "NOTES.txt":
+        continue
+    with open(os.path.join(manifests, name)) as f:
+        try:
+            docs = [d for d in yaml.safe_load_all(f) if d is not None]
+        except yaml.YAMLError as e:
+            check(False, f"{name} parses as YAML ({e})")
+            continue
+    check(all(isinstance(d, dict) and d.get("apiVersion") and d.get("kind") for d in docs),
+          f"{name} parses as YAML ({len(docs)} object(s))")
+    for d in docs:
+        objects[d["kind"]] = d
+
+deployment, service, configmap = (objects.get(k) for k in ("Deployment", "Service", "ConfigMap"))
+check(deployment and service and configmap, "Deployment, Service and ConfigMap rendered")
+if problems:
+    sys.exit(1)
+
+config = tomllib.loads(configmap["data"]["config.toml"])
+check(True, "config.toml parses as TOML")
+server = config["server"]
+def port_of(addr):
+    return int(addr.rsplit(":", 1)[1]) if addr else None
+http_port, grpc_port, metrics_port = (port_of(server.get(k)) for k in ("http_addr", "grpc_addr", "metrics_addr"))
+
+pod = deployment["spec"]["template"]["spec"]
+container = pod["containers"][0]
+container_ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+service_ports = {p["name"]: p for p in service["spec"]["ports"]}
+expected = {"http": http_port, "grpc": grpc_port, "metrics": metrics_port}
+for name, port in expected.items():
+    if port is None:
+        check(name not in container_ports and name not in service_ports,
+              f"no {name} listener in config.toml, so no {name} containerPort or Service port")
+        continue
+    check(container_ports.get(name) == port, f"containerPort {name} = {container_ports.get(name)} matches config.toml {name} port {port}")
+    sp = service_ports.get(name, {})
+    check(sp.get("port") == port and sp.get("targetPort") in (name, port),
+          f"Service port {name} = {sp.get('port')} -> {sp.get('targetPort')} matches {port}")
+
+live, ready, startup = (container.get(k, {}) for k in ("livenessProbe", "readinessProbe", "startupProbe"))
+check(live.get("httpGet", {}).get("path") == "/healthz" and live["httpGet"].get("port") in (http_port, "http"),
+      f"livenessProbe GET /healthz on the HTTP port {http_port}")
+check(ready.get("httpGet", {}).get("path") == "/readyz" and ready["httpGet"].get("port") in (http_port, "http"),
+      f"readinessProbe GET /readyz on the HTTP port {http_port}")
+if grpc_port:
+    check(startup.get("grpc", {}).get("port") == grpc_port, f"startupProbe gRPC health on the gRPC port {grpc_port}")
+else:
+    check(startup.get("httpGet", {}).get("path") == "/readyz", "startupProbe GET /readyz (gRPC off)")
+
+psc, csc = pod.get("securityContext", {}), container.get("securityContext", {})
+check(psc.get("runAsNonRoot") is True and csc.get("runAsNonRoot") is True, "runAsNonRoot (pod and container)")
+check(psc.get("runAsUser") == 10001, "runAsUser 10001 (the image's user)")
+check(csc.get("readOnlyRootFilesystem") is True, "readOnlyRootFilesystem")
+check(csc.get("allowPrivilegeEscalation") is False, "allowPrivilegeEscalation false")
+check(csc.get("capabilities", {}).get("drop") == ["ALL"], "capabilities drop ALL")
+check((csc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type") == "RuntimeDefault", "seccompProfile RuntimeDefault")
+res = container.get("resources", {})
+check(bool(res.get("requests")) and bool(res.get("limits")), "resources requests and limits")
+check(bool(pod.get("topologySpreadConstraints")), "topologySpreadConstraints")
+annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
+check("checksum/server" in annotations, "checksum/server annotation ([server] changes restart pods)")
+print(f"    info checksum/config annotation {'present' if 'checksum/config' in annotations else 'absent'} (rollOnConfigChange)")
+
+# The config must be mounted where --config points, as a whole directory (subPath mounts never
+# receive ConfigMap updates, which would defeat hot reload).
+args = container.get("args", [])
+config_path = args[args.index("--config") + 1] if "--config" in args else None
+mount_dir = os.path.dirname(config_path or "")
+mounts = [m for m in container.get("volumeMounts", []) if m["mountPath"] == mount_dir]
+check(config_path and len(mounts) == 1 and "subPath" not in mounts[0], f"{mount_dir} mounted as a directory for --config {config_path}")
+volume = next((v for v in pod.get("volumes", []) if mounts and v["name"] == mounts[0]["name"]), {})
+sources = volume.get("projected", {}).get("sources", [])
+check(any(s.get("configMap", {}).get("name") == configmap["metadata"]["name"] for s in sources),
+      "the config volume projects the rendered ConfigMap")
+
+# Lay the volume out as the kubelet would, from the rendered ConfigMap and Secret.
+os.makedirs(config_dir, exist_ok=True)
+with open(os.path.join(config_dir, os.path.basename(config_path)), "w") as f:
+    f.write(configmap["data"]["config.toml"])
+secret = objects.get("Secret")
+for s in sources:
+    ref = s.get("secret")
+    if not ref:
+        continue
+    if not secret or ref["name"] != secret["metadata"]["name"]:
+        print(f"    info secret {ref['name']} is not rendered by the chart (existing Secret): not laid out")
+        continue
+    for item in ref.get("items", []):
+        check(item["key"] in secret.get("data", {}), f"Secret key {item['key']} exists for {item['path']}")
+        path = os.path.join(config_dir, item["path"])
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(secret["data"].get(item["key"], "")))
+
+# metadata_url tenants: fetch from the loopback copy instead of the Internet.
+text = open(os.path.join(config_dir, "config.toml")).read()
+if "metadata_url" in text:
+    text = re.sub(r'(?m)^metadata_url = .*$', f'metadata_url = "http://127.0.0.1:{metadata_port}/federationmetadata.xml"', text)
+    text = re.sub(r'(?m)^allowed_hosts = .*$', 'allowed_hosts = ["127.0.0.1"]', text)
+    with open(os.path.join(config_dir, "config.toml"), "w") as f:
+        f.write(text)
+    print(f"    info metadata_url tenants pointed at http://127.0.0.1:{metadata_port}/ for check-config")
+sys.exit(1 if problems else 0)
+EOF
+    fail "$label: rendered manifests are inconsistent"
+    return
+  fi
+  echo "    check-config $out/config/config.toml"
+  if "$binary" check-config "$out/config/config.toml" >"$out.check-config.log" 2>&1; then
+    sed 's/^/      | /' "$out.check-config.log"
+    echo "    ok   saml-validator check-config accepts the rendered config.toml"
+  else
+    sed 's/^/      | /' "$out.check-config.log"
+    fail "$label: saml-validator check-config refused the rendered config.toml"
+  fi
+}
+
+check_render default ""
+for values in "$chart"/ci/*.yaml; do
+  case "$(basename "$values")" in bad-*) continue ;; esac
+  check_render "$(basename "$values" .yaml)" "$values"
+done
+
+echo "==> the schema must reject ci/bad-*.yaml"
+for values in "$chart"/ci/bad-*.yaml; do
+  if "$work/chart-render" -f "$values" "$chart" "$work/bad" >"$work/bad.log" 2>&1; then
+    fail "$values was accepted"
+  elif grep -q "don't meet the specifications of the schema" "$work/bad.log"; then
+    echo "    ok   $values rejected:"
+    grep '^- ' "$work/bad.log" | sed 's/^/           /'
+  else
+    sed 's/^/    /' "$work/bad.log"
+    fail "$values failed, but not by the schema"
+  fi
+done
+
+if [ "$failures" -gt 0 ]; then
+  echo "check-chart: $failures failure(s)" >&2
+  exit 1
+fi
+echo "check-chart: ok"
