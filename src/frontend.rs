@@ -187,14 +187,21 @@ impl Frontend {
                     }
                 }
             }
-            Err(error) => tracing::info!(
-                target: "validation",
-                request_id,
-                tenant,
-                outcome = if wire::disposition(error.code).http_status == 422 { "rejected" } else { "error" },
-                code = error.code.as_str(),
-                duration_us,
-            ),
+            Err(error) => {
+                tracing::info!(
+                    target: "validation",
+                    request_id,
+                    tenant,
+                    outcome = if wire::disposition(error.code).http_status == 422 { "rejected" } else { "error" },
+                    code = error.code.as_str(),
+                    duration_us,
+                );
+                // libxml2's own diagnostic (captured per thread, never printed to stderr) names
+                // the markup problem, not document values; available at debug level.
+                if matches!(error.code, Code::XmlMalformed | Code::EncodingUnsupported) {
+                    tracing::debug!(target: "validation", request_id, parser_detail = %error.message);
+                }
+            }
         }
     }
 }
