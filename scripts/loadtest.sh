@@ -69,18 +69,26 @@ for c in $CONNECTIONS; do
 done
 
 if [ "$SOAK" -gt 0 ]; then
-  # Memory over a long run: the pool is cycled, so after the first pass requests are replays.
-  # A replay costs a full validation (the replay check comes last), so the load is the same.
+  # Long run with a mix of valid and invalid requests: the pool cycled (after the first pass
+  # requests are replays, which cost a full validation since the replay check comes last) with
+  # one malformed, one tampered and one unknown-tenant request interleaved every 10 lines.
+  SOAK_CONNECTIONS=${SOAK_CONNECTIONS:-4}
+  tampered=$(head -1 "$WORK/pool.jsonl" | sed 's/"saml_response":"PHNhbWxw/"saml_response":"PHNhbWxX/')
+  awk -v t="$tampered" '{print} NR % 10 == 0 {print "{\"tenant\":\"bench\",\"saml_response\":\"%%%not-base64\"}"; print t; print "{\"tenant\":\"nobody\",\"saml_response\":\"eA==\"}"}' \
+    "$WORK/pool.jsonl" >"$WORK/mixed.jsonl"
   start
-  echo "==> soak: ${SOAK}s at 32 connections, RSS every 10 s (kB)"
-  wrk -t2 -c32 -d"${SOAK}s" -s scripts/wrk-pool.lua "http://127.0.0.1:$HTTP_PORT/v1/validate" -- "$WORK/pool.jsonl" 2 >"$WORK/soak.txt" &
+  echo "==> soak: ${SOAK}s at $SOAK_CONNECTIONS connections (valid + invalid mix), RSS (kB) and open fds every 10 s"
+  wrk -t2 -c"$SOAK_CONNECTIONS" -d"${SOAK}s" -s scripts/wrk-pool.lua "http://127.0.0.1:$HTTP_PORT/v1/validate" -- "$WORK/mixed.jsonl" 2 >"$WORK/soak.txt" &
   WRK=$!
-  samples=""
+  rss_samples=""
+  fd_samples=""
   while kill -0 "$WRK" 2>/dev/null; do
-    samples="$samples $(awk '/VmRSS/ {print $2}' "/proc/$PID/status")"
+    rss_samples="$rss_samples $(awk '/VmRSS/ {print $2}' "/proc/$PID/status")"
+    fd_samples="$fd_samples $(ls "/proc/$PID/fd" | wc -l)"
     sleep 10
   done
-  echo "soak rss_kb:$samples"
-  grep -E "Requests/sec|Non-2xx" "$WORK/soak.txt" || true
+  echo "soak rss_kb:$rss_samples"
+  echo "soak open_fds:$fd_samples"
+  grep -E "Requests/sec|requests in|Non-2xx|status_5xx|Socket errors" "$WORK/soak.txt" || true
   stop
 fi

@@ -3,10 +3,12 @@
 -- Usage: wrk -tT -cC -dD -s scripts/wrk-pool.lua URL -- POOL_FILE T
 
 local counter = 0
+local threads = {}
 
 function setup(thread)
   counter = counter + 1
   thread:set("id", counter)
+  table.insert(threads, thread)
 end
 
 function init(args)
@@ -21,6 +23,7 @@ function init(args)
     n = n + 1
   end
   next_body = 0
+  server_errors = 0
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
 end
@@ -33,7 +36,18 @@ function request()
   return wrk.format(nil, nil, nil, bodies[next_body])
 end
 
+function response(status, headers, body)
+  if status >= 500 then
+    server_errors = server_errors + 1
+  end
+end
+
 function done(summary, latency, requests)
+  local errors = 0
+  for _, thread in ipairs(threads) do
+    errors = errors + (thread:get("server_errors") or 0)
+  end
+  io.write(string.format("status_5xx=%d\n", errors))
   io.write(string.format("p50_us=%d p90_us=%d p99_us=%d max_us=%d\n",
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
 end
