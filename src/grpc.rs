@@ -79,15 +79,10 @@ impl SamlValidator for Api {
         let authorization = request.metadata().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
         let id = request.into_inner().tenant;
         if let Err(error) = self.frontend.service().authorize(authorization.as_deref(), Some(&id)) {
-            let disposition = wire::disposition(error.code);
-            let mut status = Status::new(tonic::Code::from_i32(disposition.grpc as i32), error.message);
-            status.metadata_mut().insert("x-error-code", MetadataValue::from_static(error.code.as_str()));
-            return Err(status);
+            return Err(status(error));
         }
         let Some(tenant) = self.frontend.service().tenant(&id) else {
-            let mut status = Status::not_found("no such tenant");
-            status.metadata_mut().insert("x-error-code", MetadataValue::from_static(Code::UnknownTenant.as_str()));
-            return Err(status);
+            return Err(status(Error::new(Code::UnknownTenant, "no such tenant")));
         };
         let view = wire::TenantView::new(&tenant, crate::service::wall_clock());
         Ok(Response::new(pb::TenantTrust {
@@ -124,6 +119,15 @@ impl SamlValidator for Api {
     }
 }
 
+/// A request-level error as a gRPC status: code from the one table in `wire`, the stable code in
+/// the `x-error-code` trailer.
+fn status(error: Error) -> Status {
+    let code = tonic::Code::from_i32(wire::disposition(error.code).grpc as i32);
+    let mut status = Status::new(code, error.message);
+    status.metadata_mut().insert("x-error-code", MetadataValue::from_static(error.code.as_str()));
+    status
+}
+
 // tonic's trait fixes the error type to `Status`, large as it is.
 #[allow(clippy::result_large_err)]
 fn respond(
@@ -138,8 +142,7 @@ fn respond(
         Err(error) => {
             let disposition = wire::disposition(error.code);
             if disposition.grpc != GrpcCode::Ok {
-                let mut status = Status::new(tonic::Code::from_i32(disposition.grpc as i32), error.message);
-                status.metadata_mut().insert("x-error-code", MetadataValue::from_static(error.code.as_str()));
+                let mut status = status(error);
                 status.metadata_mut().insert("x-request-id", request_id_value);
                 return Err(status);
             }

@@ -234,25 +234,31 @@ fn wait_until_up(addr: std::net::SocketAddr) {
     assert!(eventually(|| std::net::TcpStream::connect(addr).is_ok()), "server at {addr} did not come up");
 }
 
-#[test]
-fn cli_serve_with_a_separate_metrics_listener_and_json_logs() {
-    let idp = TestIdp::generate().unwrap();
-    let dir = temp_dir("serve");
-    let (http_port, metrics_port) = (free_port(), free_port());
-    let text = config_text(&idp, &format!("metrics_addr = \"127.0.0.1:{metrics_port}\""))
-        .replace("127.0.0.1:0", &format!("127.0.0.1:{http_port}"));
-    let config = dir.join("serve.toml");
-    std::fs::write(&config, text).unwrap();
-    let mut child = Command::new(BIN)
+/// Starts `saml-validator serve` on `config_text` with its `127.0.0.1:0` HTTP address replaced
+/// by a free port, and waits until it accepts connections. Returns the child and the address.
+fn spawn_serve(name: &str, config_text: &str, stderr: Stdio) -> (std::process::Child, std::net::SocketAddr, PathBuf) {
+    let http_port = free_port();
+    let config = temp_dir(name).join(format!("{name}.toml"));
+    std::fs::write(&config, config_text.replace("127.0.0.1:0", &format!("127.0.0.1:{http_port}"))).unwrap();
+    let child = Command::new(BIN)
         .args(["serve", "--config"])
         .arg(&config)
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let http: std::net::SocketAddr = format!("127.0.0.1:{http_port}").parse().unwrap();
-    let metrics: std::net::SocketAddr = format!("127.0.0.1:{metrics_port}").parse().unwrap();
     wait_until_up(http);
+    (child, http, config)
+}
+
+#[test]
+fn cli_serve_with_a_separate_metrics_listener_and_json_logs() {
+    let idp = TestIdp::generate().unwrap();
+    let metrics_port = free_port();
+    let text = config_text(&idp, &format!("metrics_addr = \"127.0.0.1:{metrics_port}\""));
+    let (mut child, http, _) = spawn_serve("serve", &text, Stdio::piped());
+    let metrics: std::net::SocketAddr = format!("127.0.0.1:{metrics_port}").parse().unwrap();
     wait_until_up(metrics);
     let ready = request(http, "GET", "/readyz", b"", &[]);
     let rejected = request(
@@ -298,22 +304,10 @@ fn cli_serve_with_a_separate_metrics_listener_and_json_logs() {
 fn sigterm_finishes_in_flight_requests_then_stops_both_servers() {
     use std::io::Read as _;
     let idp = TestIdp::generate().unwrap();
-    let dir = temp_dir("sigterm");
-    let (http_port, grpc_port) = (free_port(), free_port());
-    let text = config_text(&idp, &format!("grpc_addr = \"127.0.0.1:{grpc_port}\""))
-        .replace("127.0.0.1:0", &format!("127.0.0.1:{http_port}"));
-    let config = dir.join("sigterm.toml");
-    std::fs::write(&config, text).unwrap();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let http: std::net::SocketAddr = format!("127.0.0.1:{http_port}").parse().unwrap();
+    let grpc_port = free_port();
+    let text = config_text(&idp, &format!("grpc_addr = \"127.0.0.1:{grpc_port}\""));
+    let (mut child, http, _) = spawn_serve("sigterm", &text, Stdio::null());
     let grpc: std::net::SocketAddr = format!("127.0.0.1:{grpc_port}").parse().unwrap();
-    wait_until_up(http);
     wait_until_up(grpc);
 
     // A request in flight: headers and half the body sent before the signal.
