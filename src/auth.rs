@@ -1,21 +1,31 @@
-//! Caller authentication: static bearer tokens, stored only as SHA-256 hashes in the
-//! configuration and compared in constant time, each optionally restricted to some tenants.
-//! Off when no `[[callers]]` are configured (the demo); when on, validation, tenant views and
-//! metrics all require a valid token (health and readiness stay open for probes).
+//! Caller authentication: static bearer tokens (stored only as SHA-256 hashes, compared in
+//! constant time) and/or client certificates from mutual TLS (pinned by SHA-256 fingerprint),
+//! each caller optionally restricted to some tenants. Off when no `[[callers]]` are configured
+//! and mutual TLS is off (the demo); when on, validation, tenant views and metrics all require a
+//! known caller (health and readiness stay open for probes).
 
 use crate::saml::{Code, Error};
+use crate::tls::ClientCertificate;
 
 #[derive(Clone, Debug)]
 pub struct Caller {
     pub name: String,
-    token_sha256: [u8; 32],
+    token_sha256: Option<[u8; 32]>,
+    client_certificate_sha256: Option<[u8; 32]>,
     /// `None`: every tenant.
     tenants: Option<Vec<String>>,
 }
 
 impl Caller {
-    pub fn new(name: String, token_sha256: [u8; 32], tenants: Option<Vec<String>>) -> Caller {
-        Caller { name, token_sha256, tenants }
+    /// A caller needs at least one credential; with both, a request must present both.
+    pub fn new(
+        name: String,
+        token_sha256: Option<[u8; 32]>,
+        client_certificate_sha256: Option<[u8; 32]>,
+        tenants: Option<Vec<String>>,
+    ) -> Caller {
+        debug_assert!(token_sha256.is_some() || client_certificate_sha256.is_some());
+        Caller { name, token_sha256, client_certificate_sha256, tenants }
     }
 
     pub fn may_use(&self, tenant: &str) -> bool {
@@ -23,41 +33,85 @@ impl Caller {
     }
 }
 
+/// What one request presented.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Credentials<'a> {
+    /// The `Authorization` header (HTTP) or metadata entry (gRPC).
+    pub authorization: Option<&'a str>,
+    /// The connection's verified client certificate (mutual TLS).
+    pub client_certificate: Option<ClientCertificate>,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Callers {
     callers: Vec<Caller>,
+    /// `[server.tls] client_ca_file` is set: every guarded request needs a client certificate.
+    require_client_certificate: bool,
 }
 
 impl Callers {
-    pub fn new(callers: Vec<Caller>) -> Callers {
-        Callers { callers }
+    pub fn new(callers: Vec<Caller>, require_client_certificate: bool) -> Callers {
+        Callers { callers, require_client_certificate }
     }
 
     pub fn enabled(&self) -> bool {
-        !self.callers.is_empty()
+        !self.callers.is_empty() || self.require_client_certificate
     }
 
-    /// Checks an `Authorization` header value (HTTP header or gRPC metadata) and, when a
-    /// tenant is named, that the caller may use it. `Ok(None)` when authentication is off.
-    pub fn authorize(&self, authorization: Option<&str>, tenant: Option<&str>) -> Result<Option<&Caller>, Error> {
+    /// Authenticates a request and, when a tenant is named, checks that the caller may use it.
+    /// `Ok(None)` when authentication is off, or when mutual TLS alone is on (any certificate
+    /// issued by the client CA is a caller then).
+    pub fn authorize(&self, credentials: &Credentials<'_>, tenant: Option<&str>) -> Result<Option<&Caller>, Error> {
         if !self.enabled() {
             return Ok(None);
         }
-        let token = authorization
-            .and_then(|value| value.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .filter(|token| !token.is_empty())
-            .ok_or_else(|| Error::new(Code::Unauthenticated, "an Authorization: Bearer token is required"))?;
-        let digest = openssl::sha::sha256(token.as_bytes());
-        // Compare against every caller, in constant time per comparison, without stopping early.
-        let mut matched = None;
-        for caller in &self.callers {
-            if openssl::memcmp::eq(&digest, &caller.token_sha256) {
-                matched = Some(caller);
-            }
+        if self.require_client_certificate && credentials.client_certificate.is_none() {
+            return Err(Error::new(Code::Unauthenticated, "a client certificate is required (mutual TLS)"));
         }
-        let caller = matched.ok_or_else(|| Error::new(Code::Unauthenticated, "unknown bearer token"))?;
+        if self.callers.is_empty() {
+            return Ok(None);
+        }
+        let presented_cert = credentials.client_certificate.map(|c| c.sha256);
+        let caller = match credentials.authorization {
+            Some(header) => {
+                let token = bearer(header)
+                    .ok_or_else(|| Error::new(Code::Unauthenticated, "Authorization must be `Bearer <token>`"))?;
+                let digest = openssl::sha::sha256(token.as_bytes());
+                // Compare against every caller, in constant time per comparison, without
+                // stopping early.
+                let mut matched = None;
+                for caller in &self.callers {
+                    if caller.token_sha256.is_some_and(|known| openssl::memcmp::eq(&digest, &known)) {
+                        matched = Some(caller);
+                    }
+                }
+                let caller = matched.ok_or_else(|| Error::new(Code::Unauthenticated, "unknown bearer token"))?;
+                // A token bound to a certificate is useless without it: a leaked token alone
+                // does not authenticate.
+                if let Some(required) = caller.client_certificate_sha256 {
+                    if !presented_cert.is_some_and(|cert| openssl::memcmp::eq(&cert, &required)) {
+                        return Err(Error::new(
+                            Code::Unauthenticated,
+                            "this caller's token is only valid with its client certificate",
+                        ));
+                    }
+                }
+                caller
+            }
+            None => {
+                let cert = presented_cert.ok_or_else(|| {
+                    Error::new(
+                        Code::Unauthenticated,
+                        "an Authorization: Bearer token or a client certificate is required",
+                    )
+                })?;
+                // Certificate-only callers; a caller that also has a token must send it.
+                self.callers
+                    .iter()
+                    .find(|c| c.token_sha256.is_none() && c.client_certificate_sha256 == Some(cert))
+                    .ok_or_else(|| Error::new(Code::Unauthenticated, "client certificate is not a configured caller"))?
+            }
+        };
         if let Some(tenant) = tenant {
             if !caller.may_use(tenant) {
                 // Also for tenants that do not exist: a restricted caller learns nothing about
@@ -67,4 +121,12 @@ impl Callers {
         }
         Ok(Some(caller))
     }
+}
+
+fn bearer(header: &str) -> Option<&str> {
+    header
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|token| !token.is_empty())
 }

@@ -12,6 +12,7 @@ use crate::metadata_fetch::{Fetcher, MetadataSettings};
 use crate::saml::keys::TrustedKey;
 use crate::saml::metadata::{self, MetadataPolicy};
 use crate::saml::{AttributeMapping, Limits, TenantPolicy};
+use crate::tls::{self, TlsConfig};
 
 /// Listener and resource settings.
 #[derive(Clone, Debug)]
@@ -31,6 +32,8 @@ pub struct ServerConfig {
     pub grpc_addr: Option<String>,
     /// How often `serve` checks the configuration file for changes (0: only on SIGHUP).
     pub config_poll_seconds: u64,
+    /// `[server.tls]`: TLS on every listener; plain TCP when unset.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for ServerConfig {
@@ -44,6 +47,7 @@ impl Default for ServerConfig {
             metrics_addr: None,
             grpc_addr: None,
             config_poll_seconds: 2,
+            tls: None,
         }
     }
 }
@@ -151,7 +155,7 @@ impl Config {
         let caller_tables = root.array_of_tables("callers");
         root.finish();
 
-        let server = read_server(server_table.as_ref(), &mut problems);
+        let server = read_server(server_table.as_ref(), base, &mut problems);
         let limits = read_limits(limits_table.as_ref(), &mut problems);
         let logging = read_logging(logging_table.as_ref(), &mut problems);
         let metadata_settings = read_metadata_settings(metadata_table.as_ref(), &mut problems);
@@ -170,7 +174,8 @@ impl Config {
         if tenant_tables.is_empty() {
             problems.push("no [[tenants]] configured".into());
         }
-        let callers = read_callers(&caller_tables, &ids, &mut problems);
+        let mutual_tls = server.tls.as_ref().is_some_and(|t| t.client_ca_file.is_some());
+        let callers = read_callers(&caller_tables, &ids, mutual_tls, &mut problems);
         if problems.is_empty() {
             Ok(Config { server, callers, logging, metadata: metadata_settings, limits, tenants })
         } else {
@@ -330,7 +335,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn read_server(table: Option<&Table>, problems: &mut Vec<String>) -> ServerConfig {
+fn read_server(table: Option<&Table>, base: &Path, problems: &mut Vec<String>) -> ServerConfig {
     let defaults = ServerConfig::default();
     let Some(table) = table else { return defaults };
     let mut r = Reader::new(table, "server".into(), problems);
@@ -338,7 +343,7 @@ fn read_server(table: Option<&Table>, problems: &mut Vec<String>) -> ServerConfi
     if http_addr.parse::<std::net::SocketAddr>().is_err() {
         r.problem("http_addr", format!("{http_addr:?} is not an address like 127.0.0.1:8080"));
     }
-    let server = ServerConfig {
+    let mut server = ServerConfig {
         http_addr,
         max_body_bytes: r.integer("max_body_bytes", defaults.max_body_bytes as i64, 1024..=16 * 1024 * 1024) as usize,
         max_concurrent_validations: r.integer(
@@ -355,7 +360,9 @@ fn read_server(table: Option<&Table>, problems: &mut Vec<String>) -> ServerConfi
         metrics_addr: r.string("metrics_addr"),
         grpc_addr: r.string("grpc_addr"),
         config_poll_seconds: r.integer("config_poll_seconds", defaults.config_poll_seconds as i64, 0..=3600) as u64,
+        tls: None,
     };
+    let tls_table = r.table("tls");
     for (key, value) in [("metrics_addr", &server.metrics_addr), ("grpc_addr", &server.grpc_addr)] {
         if let Some(addr) = value {
             if addr.parse::<std::net::SocketAddr>().is_err() {
@@ -364,7 +371,30 @@ fn read_server(table: Option<&Table>, problems: &mut Vec<String>) -> ServerConfi
         }
     }
     r.finish();
+    server.tls = tls_table.and_then(|table| read_tls(&table, base, problems));
     server
+}
+
+fn read_tls(table: &Table, base: &Path, problems: &mut Vec<String>) -> Option<TlsConfig> {
+    let mut r = Reader::new(table, "server.tls".into(), problems);
+    let certificate_file = r.required_string("certificate_file").map(|p| base.join(p));
+    let private_key_file = r.required_string("private_key_file").map(|p| base.join(p));
+    let client_ca_file = r.string("client_ca_file").map(|p| base.join(p));
+    let config = match (certificate_file, private_key_file) {
+        (Some(certificate_file), Some(private_key_file)) => {
+            Some(TlsConfig { certificate_file, private_key_file, client_ca_file })
+        }
+        _ => None,
+    };
+    // Load the files now: a certificate that cannot serve fails check-config and start-up,
+    // not the first handshake.
+    if let Some(config) = &config {
+        if let Err(e) = tls::acceptor(config, &[b"h2"]) {
+            r.problems.push(format!("server.tls: {e}"));
+        }
+    }
+    r.finish();
+    config
 }
 
 fn read_logging(table: Option<&Table>, problems: &mut Vec<String>) -> LoggingConfig {
@@ -420,14 +450,34 @@ fn read_limits(table: Option<&Table>, problems: &mut Vec<String>) -> Limits {
     limits
 }
 
-fn read_callers(tables: &[Table], tenant_ids: &HashSet<String>, problems: &mut Vec<String>) -> Callers {
+fn read_callers(
+    tables: &[Table],
+    tenant_ids: &HashSet<String>,
+    mutual_tls: bool,
+    problems: &mut Vec<String>,
+) -> Callers {
     let mut callers = Vec::new();
     let mut names = HashSet::new();
     let mut hashes = HashSet::new();
+    let mut fingerprints = HashSet::new();
     for (index, table) in tables.iter().enumerate() {
         let mut r = Reader::new(table, format!("callers[{index}]"), problems);
         let name = r.required_string("name");
-        let hash = r.required_string("token_sha256");
+        let hash = r.string("token_sha256");
+        let fingerprint_text = r.string("client_certificate_sha256");
+        let fingerprint = fingerprint_text.as_deref().and_then(tls::parse_fingerprint);
+        if fingerprint_text.is_some() && fingerprint.is_none() {
+            r.problem(
+                "client_certificate_sha256",
+                "must be the SHA-256 fingerprint of the client certificate (64 hex digits, colons allowed), e.g. `openssl x509 -noout -fingerprint -sha256 -in client.pem`",
+            );
+        }
+        if fingerprint_text.is_some() && !mutual_tls {
+            r.problem("client_certificate_sha256", "needs mutual TLS: set [server.tls] client_ca_file");
+        }
+        if hash.is_none() && fingerprint_text.is_none() && !r.table.contains_key("token_sha256") {
+            r.problem("token_sha256", "a caller needs token_sha256, client_certificate_sha256, or both");
+        }
         let tenants = r.table.contains_key("tenants").then(|| r.strings("tenants"));
         let digest = hash.as_deref().and_then(|hex| {
             let bytes: Option<Vec<u8>> = (hex.len() == 64)
@@ -456,12 +506,20 @@ fn read_callers(tables: &[Table], tenant_ids: &HashSet<String>, problems: &mut V
                 r.problem("token_sha256", "two callers share a token");
             }
         }
+        if let Some(fingerprint) = fingerprint {
+            if !fingerprints.insert(fingerprint) {
+                // One certificate, one identity: which caller's tenants would apply otherwise?
+                r.problem("client_certificate_sha256", "two callers share a client certificate");
+            }
+        }
         r.finish();
-        if let (Some(name), Some(digest)) = (name, digest) {
-            callers.push(Caller::new(name, digest, tenants));
+        if let Some(name) = name {
+            if digest.is_some() || fingerprint.is_some() {
+                callers.push(Caller::new(name, digest, fingerprint, tenants));
+            }
         }
     }
-    Callers::new(callers)
+    Callers::new(callers, mutual_tls)
 }
 
 fn read_metadata_settings(table: Option<&Table>, problems: &mut Vec<String>) -> MetadataSettings {

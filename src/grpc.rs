@@ -11,9 +11,11 @@ use prost::Message as _;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
+use crate::auth::Credentials;
 use crate::frontend::{self, Frontend, OwnedRequest};
 use crate::metrics::UNKNOWN_TENANT;
 use crate::saml::{Code, Error, Validated};
+use crate::tls::{self, ClientCertificate, TlsConfig};
 use crate::wire::{self, GrpcCode};
 
 /// Generated from proto/saml_validator/v1/validator.proto.
@@ -39,8 +41,10 @@ impl SamlValidator for Api {
         let request_id = frontend::request_id(request.metadata().get("x-request-id").and_then(|v| v.to_str().ok()));
         let _tracked = frontend.track();
         let authorization = request.metadata().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let client_certificate = client_certificate(&request);
         let message = request.into_inner();
-        if let Err(error) = frontend.service().authorize(authorization.as_deref(), Some(&message.tenant)) {
+        let credentials = Credentials { authorization: authorization.as_deref(), client_certificate };
+        if let Err(error) = frontend.service().authorize(&credentials, Some(&message.tenant)) {
             let result = Err(error);
             frontend.record(&request_id, UNKNOWN_TENANT, &result, started, message.encoded_len());
             return respond(&request_id, UNKNOWN_TENANT, result);
@@ -77,8 +81,10 @@ impl SamlValidator for Api {
 
     async fn get_tenant(&self, request: Request<pb::GetTenantRequest>) -> Result<Response<pb::TenantTrust>, Status> {
         let authorization = request.metadata().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let client_certificate = client_certificate(&request);
         let id = request.into_inner().tenant;
-        if let Err(error) = self.frontend.service().authorize(authorization.as_deref(), Some(&id)) {
+        let credentials = Credentials { authorization: authorization.as_deref(), client_certificate };
+        if let Err(error) = self.frontend.service().authorize(&credentials, Some(&id)) {
             return Err(status(error));
         }
         let Some(tenant) = self.frontend.service().tenant(&id) else {
@@ -198,16 +204,26 @@ fn to_proto(tenant: &str, v: Validated) -> pb::ValidateResponse {
     }
 }
 
+/// The connection's verified client certificate, put into every request by `tls::incoming`.
+fn client_certificate<T>(request: &Request<T>) -> Option<ClientCertificate> {
+    request.extensions().get::<Option<ClientCertificate>>().copied().flatten()
+}
+
 /// Largest encoded reply: a 256 KB document's attributes cannot exceed this.
 const MAX_REPLY_BYTES: usize = 4 * 1024 * 1024;
 
-/// Serves gRPC on `listener` until `shutdown` completes; in-flight calls finish first.
+/// Serves gRPC on `listener` (with TLS when `tls` is set) until `shutdown` completes; in-flight
+/// calls finish first.
 pub async fn serve(
     frontend: Arc<Frontend>,
     listener: tokio::net::TcpListener,
+    tls: Option<&TlsConfig>,
     max_message_bytes: usize,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), tonic::transport::Error> {
+) -> Result<(), String> {
+    // Before anything is served: a TLS listener that cannot load its files must not fall back
+    // to plain text.
+    let acceptor = tls.map(|tls| tls::acceptor(tls, &[b"h2"])).transpose()?.map(|b| b.build());
     let ready = frontend.service().tenant_count() > 0;
     let (mut health, health_service) = tonic_health::server::health_reporter();
     let api = SamlValidatorServer::new(Api { frontend, max_message_bytes })
@@ -230,8 +246,6 @@ pub async fn serve(
         health.set_not_serving::<SamlValidatorServer<Api>>().await;
         health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
     }
-    let incoming = tonic::transport::server::TcpIncoming::from_listener(listener, true, None)
-        .map_err(|e| std::io::Error::other(e.to_string()));
     let mut builder = tonic::transport::Server::builder()
         .timeout(std::time::Duration::from_secs(30))
         .concurrency_limit_per_connection(256);
@@ -240,16 +254,16 @@ pub async fn serve(
         (Ok(v1), Ok(v1alpha)) => router = router.add_service(v1).add_service(v1alpha),
         (Err(e), _) | (_, Err(e)) => tracing::error!(error = %e, "gRPC reflection unavailable"),
     }
-    let incoming = match incoming {
-        Ok(incoming) => incoming,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot accept gRPC connections");
-            return Ok(());
+    let result = match acceptor {
+        Some(acceptor) => router.serve_with_incoming_shutdown(tls::incoming(listener, acceptor), shutdown).await,
+        None => {
+            let incoming = tonic::transport::server::TcpIncoming::from_listener(listener, true, None)
+                .map_err(|e| format!("cannot accept gRPC connections: {e}"))?;
+            router.serve_with_incoming_shutdown(incoming, shutdown).await
         }
     };
-    let result = router.serve_with_incoming_shutdown(incoming, shutdown).await;
     health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
-    result
+    result.map_err(|e| e.to_string())
 }
 
 /// Binds the gRPC listener (port 0 picks a free one).

@@ -10,11 +10,13 @@ use actix_web::{dev::Server, web, App, HttpRequest, HttpResponse, HttpServer};
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 
+use crate::auth::Credentials;
 use crate::config::Config;
 use crate::frontend::{self, Frontend, OwnedRequest};
 use crate::metrics::UNKNOWN_TENANT;
 use crate::saml::{Code, Error, Validated};
 use crate::service;
+use crate::tls::{self, ClientCertificate, TlsConfig};
 use crate::wire::{self, ErrorBody, ValidBody};
 
 /// Shared by every worker.
@@ -35,8 +37,14 @@ impl State {
     }
 }
 
-/// Binds the listener (port 0 picks a free one) and returns the server with its bound address.
-pub fn bind(state: Arc<State>, addr: &str, workers: usize) -> std::io::Result<(Server, Vec<SocketAddr>)> {
+/// Binds the listener (port 0 picks a free one), with TLS when `tls` is set, and returns the
+/// server with its bound address.
+pub fn bind(
+    state: Arc<State>,
+    addr: &str,
+    workers: usize,
+    tls: Option<&TlsConfig>,
+) -> std::io::Result<(Server, Vec<SocketAddr>)> {
     let data = web::Data::from(state);
     let mut server = HttpServer::new(move || {
         App::new()
@@ -50,24 +58,58 @@ pub fn bind(state: Arc<State>, addr: &str, workers: usize) -> std::io::Result<(S
     })
     // Slow clients must not hold workers: bound the time to send headers and to close.
     .client_request_timeout(std::time::Duration::from_secs(5))
-    .client_disconnect_timeout(std::time::Duration::from_secs(1));
+    .client_disconnect_timeout(std::time::Duration::from_secs(1))
+    .on_connect(remember_client_certificate);
     if workers > 0 {
         server = server.workers(workers);
     }
-    let server = server.bind(addr)?;
+    let server = match tls {
+        None => server.bind(addr)?,
+        Some(tls) => server.bind_openssl(addr, acceptor(tls)?)?,
+    };
     let addrs = server.addrs();
     Ok((server.run(), addrs))
 }
 
+/// The TLS acceptor for an HTTP listener (actix installs its own ALPN choice: h2, http/1.1).
+fn acceptor(tls: &TlsConfig) -> std::io::Result<openssl::ssl::SslAcceptorBuilder> {
+    tls::acceptor(tls, &[b"h2", b"http/1.1"]).map_err(std::io::Error::other)
+}
+
+/// Copies the connection's verified client certificate (mutual TLS) into its request data.
+fn remember_client_certificate(connection: &dyn std::any::Any, data: &mut actix_web::dev::Extensions) {
+    type TlsStream = actix_tls::accept::openssl::TlsStream<actix_web::rt::net::TcpStream>;
+    if let Some(stream) = connection.downcast_ref::<TlsStream>() {
+        if let Some(certificate) = tls::client_certificate(stream.ssl()) {
+            data.insert(certificate);
+        }
+    }
+}
+
+fn credentials(request: &HttpRequest) -> Credentials<'_> {
+    Credentials {
+        authorization: request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()),
+        client_certificate: request.conn_data::<ClientCertificate>().copied(),
+    }
+}
+
 /// A second listener that serves only `/metrics` (the `metrics_addr` setting).
-pub fn bind_metrics(state: Arc<State>, addr: &str) -> std::io::Result<(Server, Vec<SocketAddr>)> {
+pub fn bind_metrics(
+    state: Arc<State>,
+    addr: &str,
+    tls: Option<&TlsConfig>,
+) -> std::io::Result<(Server, Vec<SocketAddr>)> {
     let data = web::Data::from(state);
     let server = HttpServer::new(move || {
         App::new().app_data(data.clone()).route("/metrics", web::get().to(metrics)).default_service(web::to(not_found))
     })
     .workers(1)
     .client_request_timeout(std::time::Duration::from_secs(5))
-    .bind(addr)?;
+    .on_connect(remember_client_certificate);
+    let server = match tls {
+        None => server.bind(addr)?,
+        Some(tls) => server.bind_openssl(addr, acceptor(tls)?)?,
+    };
     let addrs = server.addrs();
     Ok((server.run(), addrs))
 }
@@ -89,9 +131,9 @@ async fn validate(state: web::Data<State>, request: HttpRequest, payload: web::P
     let frontend = &state.frontend;
     let request_id = frontend::request_id(request.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
     let _tracked = frontend.track();
-    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let credentials = credentials(&request);
     // Unauthenticated callers are refused before their body is read.
-    if let Err(error) = frontend.service().authorize(authorization, None) {
+    if let Err(error) = frontend.service().authorize(&credentials, None) {
         let result = Err(error);
         frontend.record(&request_id, UNKNOWN_TENANT, &result, started, 0);
         return respond(&request_id, UNKNOWN_TENANT, result);
@@ -135,7 +177,7 @@ async fn validate(state: web::Data<State>, request: HttpRequest, payload: web::P
             return respond(&request_id, UNKNOWN_TENANT, result);
         }
     };
-    if let Err(error) = frontend.service().authorize(authorization, Some(&parsed.tenant)) {
+    if let Err(error) = frontend.service().authorize(&credentials, Some(&parsed.tenant)) {
         let result = Err(error);
         frontend.record(&request_id, UNKNOWN_TENANT, &result, started, body.len());
         return respond(&request_id, UNKNOWN_TENANT, result);
@@ -195,8 +237,7 @@ fn error_response(error: &Error, request_id: &str) -> HttpResponse {
 /// The tenant's effective trust: certificates (fingerprints, subjects, validity, origin),
 /// relaxations, metadata status. Public facts only.
 async fn tenant(state: web::Data<State>, request: HttpRequest, id: web::Path<String>) -> HttpResponse {
-    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    if let Err(error) = state.frontend.service().authorize(authorization, Some(&id)) {
+    if let Err(error) = state.frontend.service().authorize(&credentials(&request), Some(&id)) {
         return error_response(&error, "-");
     }
     match state.frontend.service().tenant(&id) {
@@ -218,8 +259,7 @@ async fn readyz(state: web::Data<State>) -> HttpResponse {
 }
 
 async fn metrics(state: web::Data<State>, request: HttpRequest) -> HttpResponse {
-    let authorization = request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-    if let Err(error) = state.frontend.service().authorize(authorization, None) {
+    if let Err(error) = state.frontend.service().authorize(&credentials(&request), None) {
         return error_response(&error, "-");
     }
     let body = state.frontend.metrics().render(state.frontend.service(), service::wall_clock());

@@ -19,4 +19,5 @@ pub mod saml;
 pub mod service;
 pub mod telemetry;
 pub mod test_idp;
+pub mod tls;
 pub mod wire;

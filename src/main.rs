@@ -141,6 +141,7 @@ fn run_server(config: &Config, path: Option<&Path>) -> ExitCode {
     let grpc_thread = grpc_listener.map(|listener| {
         let frontend = frontend.clone();
         let max_message = config.server.max_body_bytes;
+        let tls = config.server.tls.clone();
         let workers = if config.server.workers > 0 { config.server.workers } else { num_cpus() };
         std::thread::spawn(move || -> Result<(), String> {
             let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -158,17 +159,19 @@ fn run_server(config: &Config, path: Option<&Path>) -> ExitCode {
                         _ = grpc_stopped => {}
                     }
                 };
-                grpc::serve(frontend, listener, max_message, shutdown).await.map_err(|e| e.to_string())
+                grpc::serve(frontend, listener, tls.as_ref(), max_message, shutdown).await
             })
         })
     });
     let state = Arc::new(http::State::new(frontend, config));
     let result = actix_web::rt::System::new().block_on(async {
-        let (server, addrs) = http::bind(state.clone(), &config.server.http_addr, config.server.workers)?;
+        let (server, addrs) =
+            http::bind(state.clone(), &config.server.http_addr, config.server.workers, config.server.tls.as_ref())?;
         tracing::info!(addrs = ?addrs, tenants = config.tenants.len(), "listening");
         match &config.server.metrics_addr {
             Some(metrics_addr) => {
-                let (metrics_server, metrics_addrs) = http::bind_metrics(state, metrics_addr)?;
+                let (metrics_server, metrics_addrs) =
+                    http::bind_metrics(state, metrics_addr, config.server.tls.as_ref())?;
                 tracing::info!(addrs = ?metrics_addrs, "metrics listening");
                 let (main, metrics) = futures_util::future::join(server, metrics_server).await;
                 main.and(metrics)
@@ -300,7 +303,7 @@ fn demo(http_addr: &str) -> ExitCode {
     let frontend = Arc::new(Frontend::new(service, Arc::new(Metrics::new()), &config));
     let state = Arc::new(http::State::new(frontend, &config));
     let result = actix_web::rt::System::new().block_on(async {
-        let (server, addrs) = http::bind(state, &config.server.http_addr, 1)?;
+        let (server, addrs) = http::bind(state, &config.server.http_addr, 1, None)?;
         let addr = addrs.first().copied().ok_or_else(|| std::io::Error::other("no listening address"))?;
         let request_id = format!("_{}", test_idp::guid(std::process::id().into()));
         let spec = ResponseSpec::entra(

@@ -122,8 +122,8 @@ impl Service {
     }
 
     /// Caller authentication against the current configuration (see `auth`).
-    pub fn authorize(&self, authorization: Option<&str>, tenant: Option<&str>) -> Result<(), Error> {
-        self.current.load().callers.authorize(authorization, tenant).map(|_| ())
+    pub fn authorize(&self, credentials: &crate::auth::Credentials<'_>, tenant: Option<&str>) -> Result<(), Error> {
+        self.current.load().callers.authorize(credentials, tenant).map(|_| ())
     }
 
     pub fn has_tenant(&self, id: &str) -> bool {

@@ -11,14 +11,6 @@ use saml_validator::config::Config;
 use saml_validator::test_idp::TestIdp;
 use support::*;
 
-const BIN: &str = env!("CARGO_BIN_EXE_saml-validator");
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("saml-validator-test-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/idp-responses")
 }
@@ -212,44 +204,6 @@ fn demo_prints_a_curl_command_that_validates() {
     assert_eq!(first.status, 200, "{}", first.body);
     assert_eq!(first.json()["claims"]["email"], "ada@contoso.example");
     assert_eq!(second.json()["error"]["code"], "replayed");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Polls `condition` until it holds, for at most ~4 s. Waiting for an observable state (a port
-/// open, a gauge at 1), not a sleep standing in for one.
-fn eventually(mut condition: impl FnMut() -> bool) -> bool {
-    for _ in 0..400 {
-        if condition() {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    false
-}
-
-fn wait_until_up(addr: std::net::SocketAddr) {
-    assert!(eventually(|| std::net::TcpStream::connect(addr).is_ok()), "server at {addr} did not come up");
-}
-
-/// Starts `saml-validator serve` on `config_text` with its `127.0.0.1:0` HTTP address replaced
-/// by a free port, and waits until it accepts connections. Returns the child and the address.
-fn spawn_serve(name: &str, config_text: &str, stderr: Stdio) -> (std::process::Child, std::net::SocketAddr, PathBuf) {
-    let http_port = free_port();
-    let config = temp_dir(name).join(format!("{name}.toml"));
-    std::fs::write(&config, config_text.replace("127.0.0.1:0", &format!("127.0.0.1:{http_port}"))).unwrap();
-    let child = Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .unwrap();
-    let http: std::net::SocketAddr = format!("127.0.0.1:{http_port}").parse().unwrap();
-    wait_until_up(http);
-    (child, http, config)
 }
 
 #[test]

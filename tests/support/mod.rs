@@ -125,7 +125,7 @@ pub fn start_server(config_text: &str) -> SocketAddr {
         ));
         let state = Arc::new(http::State::new(frontend, &config));
         actix_web::rt::System::new().block_on(async move {
-            let (server, addrs) = http::bind(state, &config.server.http_addr, 2).unwrap();
+            let (server, addrs) = http::bind(state, &config.server.http_addr, 2, config.server.tls.as_ref()).unwrap();
             tx.send(addrs[0]).unwrap();
             server.await.unwrap();
         });
@@ -151,8 +151,20 @@ impl HttpReply {
 
 /// A minimal HTTP/1.1 client (one request per connection), enough to test the real server.
 pub fn request(addr: SocketAddr, method: &str, path: &str, body: &[u8], headers: &[(&str, &str)]) -> HttpReply {
-    let mut stream = TcpStream::connect(addr).unwrap();
+    let stream = TcpStream::connect(addr).unwrap();
     stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    request_over(stream, addr, method, path, body, headers)
+}
+
+/// One HTTP/1.1 request on an open connection (plain or TLS), read to the server's close.
+pub fn request_over(
+    mut stream: impl Read + Write,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) -> HttpReply {
     let mut head =
         format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
     for (name, value) in headers {
@@ -162,6 +174,7 @@ pub fn request(addr: SocketAddr, method: &str, path: &str, body: &[u8], headers:
     stream.write_all(head.as_bytes()).unwrap();
     // The server may answer (e.g. 413) before reading an oversize body; ignore a reset here.
     let _ = stream.write_all(body);
+    let _ = stream.flush();
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
     let text = String::from_utf8_lossy(&raw).to_string();
@@ -202,13 +215,22 @@ pub fn start_both_with_hook(
     let frontend = Arc::new(frontend);
     let grpc_frontend = frontend.clone();
     let max_message = config.server.max_body_bytes;
+    let grpc_tls = config.server.tls.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         runtime.block_on(async move {
             let (listener, addr) = saml_validator::grpc::bind("127.0.0.1:0").await.unwrap();
             tx.send(addr).unwrap();
-            saml_validator::grpc::serve(grpc_frontend, listener, max_message, std::future::pending()).await.unwrap();
+            saml_validator::grpc::serve(
+                grpc_frontend,
+                listener,
+                grpc_tls.as_ref(),
+                max_message,
+                std::future::pending(),
+            )
+            .await
+            .unwrap();
         });
     });
     let grpc_addr = rx.recv().unwrap();
@@ -216,10 +238,65 @@ pub fn start_both_with_hook(
     std::thread::spawn(move || {
         let state = Arc::new(http::State::new(frontend, &config));
         actix_web::rt::System::new().block_on(async move {
-            let (server, addrs) = http::bind(state, "127.0.0.1:0", 2).unwrap();
+            let (server, addrs) = http::bind(state, "127.0.0.1:0", 2, config.server.tls.as_ref()).unwrap();
             tx.send(addrs[0]).unwrap();
             server.await.unwrap();
         });
     });
     (rx.recv().unwrap(), grpc_addr)
+}
+
+// ---------------------------------------------------------------- the real binary
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_saml-validator");
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("saml-validator-test-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Polls `condition` until it holds, for at most ~4 s. Waiting for an observable state (a port
+/// open, a gauge at 1), not a sleep standing in for one.
+pub fn eventually(mut condition: impl FnMut() -> bool) -> bool {
+    for _ in 0..400 {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    false
+}
+
+pub fn wait_until_up(addr: std::net::SocketAddr) {
+    assert!(eventually(|| std::net::TcpStream::connect(addr).is_ok()), "server at {addr} did not come up");
+}
+
+/// Starts `saml-validator serve` on `config_text` with its `127.0.0.1:0` HTTP address replaced
+/// by a free port, and waits until it accepts connections. Returns the child and the address.
+pub fn spawn_serve(
+    name: &str,
+    config_text: &str,
+    stderr: Stdio,
+) -> (std::process::Child, std::net::SocketAddr, PathBuf) {
+    let http_port = free_port();
+    let config = temp_dir(name).join(format!("{name}.toml"));
+    std::fs::write(&config, config_text.replace("127.0.0.1:0", &format!("127.0.0.1:{http_port}"))).unwrap();
+    let child = Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let http: std::net::SocketAddr = format!("127.0.0.1:{http_port}").parse().unwrap();
+    wait_until_up(http);
+    (child, http, config)
 }

@@ -1,0 +1,212 @@
+//! TLS for every listener (HTTP, gRPC, metrics) on OpenSSL, the same library that verifies the
+//! SAML signatures, so one stack is patched and configured. With `client_ca_file` the server also
+//! asks for a client certificate (mutual TLS); `auth` decides what a request may do with it.
+
+use std::io;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use openssl::pkey::PKey;
+use openssl::ssl::{AlpnError, SslAcceptor, SslAcceptorBuilder, SslMethod, SslRef, SslVerifyMode};
+use openssl::x509::X509Name;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_openssl::SslStream;
+
+/// `[server.tls]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM: the server certificate first, then its intermediates.
+    pub certificate_file: PathBuf,
+    /// PEM private key of the server certificate.
+    pub private_key_file: PathBuf,
+    /// PEM CA certificates that issue client certificates; set = mutual TLS.
+    pub client_ca_file: Option<PathBuf>,
+}
+
+/// The verified client certificate of a connection, as `auth` identifies callers by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientCertificate {
+    /// SHA-256 of the leaf certificate's DER encoding (what `openssl x509 -fingerprint -sha256`
+    /// prints).
+    pub sha256: [u8; 32],
+}
+
+/// Longest a client may take to finish the TLS handshake (a half-open handshake holds a socket).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// An acceptor for `config`, offering `alpn` (most preferred first). Every file problem is
+/// reported here, so `check-config` and start-up refuse a configuration that cannot serve.
+pub fn acceptor(config: &TlsConfig, alpn: &'static [&'static [u8]]) -> Result<SslAcceptorBuilder, String> {
+    // Mozilla "intermediate": TLS 1.2 and 1.3 with AEAD suites only.
+    let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).map_err(|e| e.to_string())?;
+    let cert = &config.certificate_file;
+    builder.set_certificate_chain_file(cert).map_err(|e| format!("certificate_file {}: {e}", cert.display()))?;
+    let key = &config.private_key_file;
+    let pem = std::fs::read(key).map_err(|e| format!("private_key_file {}: {e}", key.display()))?;
+    let private_key = PKey::private_key_from_pem(&pem)
+        .map_err(|_| format!("private_key_file {}: not a PEM private key", key.display()))?;
+    // OpenSSL compares the key with the certificate already set.
+    builder
+        .set_private_key(&private_key)
+        .and_then(|()| builder.check_private_key())
+        .map_err(|_| "private_key_file does not belong to certificate_file".to_string())?;
+    if let Some(ca) = &config.client_ca_file {
+        let names = X509Name::load_client_ca_file(ca).map_err(|e| format!("client_ca_file {}: {e}", ca.display()))?;
+        if names.is_empty() {
+            return Err(format!("client_ca_file {}: no certificates", ca.display()));
+        }
+        builder.set_ca_file(ca).map_err(|e| format!("client_ca_file {}: {e}", ca.display()))?;
+        builder.set_client_ca_list(names);
+        // PEER without FAIL_IF_NO_PEER_CERT: a certificate that is presented must chain to the
+        // CA or the handshake fails, but probes (kubelet sends none) still reach /healthz and
+        // /readyz; every other endpoint refuses a connection without one (auth.rs).
+        builder.set_verify(SslVerifyMode::PEER);
+        // Session resumption with client certificates needs a context id (RFC 5246 F.1.4).
+        builder.set_session_id_context(b"saml-validator").map_err(|e| e.to_string())?;
+    }
+    let mut wire = Vec::new();
+    for protocol in alpn {
+        wire.push(protocol.len() as u8);
+        wire.extend_from_slice(protocol);
+    }
+    builder.set_alpn_protos(&wire).map_err(|e| e.to_string())?;
+    builder.set_alpn_select_callback(move |_, client| {
+        alpn.iter().find_map(|p| client_offers(client, p)).ok_or(AlpnError::NOACK)
+    });
+    Ok(builder)
+}
+
+/// `protocol` as it appears in the client's ALPN list (wire format), if it does: the selected
+/// name must point into the client's buffer.
+fn client_offers<'a>(mut client: &'a [u8], protocol: &[u8]) -> Option<&'a [u8]> {
+    while let Some((&len, rest)) = client.split_first() {
+        let (name, tail) = rest.split_at_checked(len as usize)?;
+        if name == protocol {
+            return Some(name);
+        }
+        client = tail;
+    }
+    None
+}
+
+/// The verified client certificate on `ssl`, if one was presented (OpenSSL has already checked
+/// its chain to `client_ca_file`; an unverifiable one fails the handshake).
+pub fn client_certificate(ssl: &SslRef) -> Option<ClientCertificate> {
+    let cert = ssl.peer_certificate()?;
+    let der = cert.to_der().ok()?;
+    Some(ClientCertificate { sha256: openssl::sha::sha256(&der) })
+}
+
+/// One accepted TLS connection for tonic, carrying its client certificate into every request's
+/// extensions.
+pub struct TlsConnection(SslStream<TcpStream>);
+
+impl tonic::transport::server::Connected for TlsConnection {
+    type ConnectInfo = Option<ClientCertificate>;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        client_certificate(self.0.ssl())
+    }
+}
+
+impl AsyncRead for TlsConnection {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsConnection {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+/// Accepts TCP connections on `listener` and yields those that complete a TLS handshake. Each
+/// handshake runs in its own task under a deadline, so one slow or failing client never stalls
+/// the others, and a failed handshake is logged and dropped rather than ending the stream.
+pub fn incoming(
+    listener: TcpListener,
+    acceptor: SslAcceptor,
+) -> impl futures_util::Stream<Item = Result<TlsConnection, io::Error>> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<TlsConnection>(64);
+    let acceptor = std::sync::Arc::new(acceptor);
+    tokio::spawn(async move {
+        loop {
+            let (tcp, peer) = match listener.accept().await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "gRPC accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let _ = tcp.set_nodelay(true);
+            let acceptor = acceptor.clone();
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let handshake = async {
+                    let ssl = openssl::ssl::Ssl::new(acceptor.context()).map_err(io::Error::other)?;
+                    let mut stream = SslStream::new(ssl, tcp).map_err(io::Error::other)?;
+                    Pin::new(&mut stream).accept().await.map_err(io::Error::other)?;
+                    Ok::<_, io::Error>(stream)
+                };
+                match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+                    Ok(Ok(stream)) => {
+                        let _ = tx.send(TlsConnection(stream)).await;
+                    }
+                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "gRPC TLS handshake failed"),
+                    Err(_) => tracing::debug!(%peer, "gRPC TLS handshake timed out"),
+                }
+            });
+        }
+    });
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|conn| (Ok(conn), rx)) })
+}
+
+/// Parses a certificate fingerprint: 64 hex digits, optionally colon-separated as OpenSSL
+/// prints them.
+pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
+    let hex: String = text.chars().filter(|c| *c != ':').collect();
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..32).map(|i| u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).ok()).collect();
+    bytes.and_then(|b| <[u8; 32]>::try_from(b).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alpn_lists_are_read_without_overrun() {
+        assert_eq!(client_offers(b"\x02h2\x08http/1.1", b"http/1.1"), Some(&b"http/1.1"[..]));
+        assert_eq!(client_offers(b"\x02h2", b"h2"), Some(&b"h2"[..]));
+        assert_eq!(client_offers(b"\x08http/1.1", b"h2"), None);
+        assert_eq!(client_offers(b"\x09h2", b"h2"), None, "a length past the end is not a match");
+        assert_eq!(client_offers(b"", b"h2"), None);
+    }
+
+    #[test]
+    fn fingerprints_parse_with_or_without_colons() {
+        let plain = "ab".repeat(32);
+        let colons = vec!["AB"; 32].join(":");
+        assert_eq!(parse_fingerprint(&plain), Some([0xab; 32]));
+        assert_eq!(parse_fingerprint(&colons), Some([0xab; 32]));
+        assert_eq!(parse_fingerprint(&"ab".repeat(31)), None);
+        assert_eq!(parse_fingerprint(&"zz".repeat(32)), None);
+        assert_eq!(parse_fingerprint(&"é".repeat(32)), None);
+    }
+}
