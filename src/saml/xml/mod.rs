@@ -41,6 +41,27 @@ pub fn parse(bytes: &[u8]) -> Result<Document, Error> {
     Ok(doc)
 }
 
+/// Refuses, before libxml2 builds a tree, a document with more markup than `max_nodes` nodes
+/// could account for. `structure::scan` counts only once the whole tree exists, and a 1 MB
+/// document of `<y/>` is a quarter of a million elements (~20 MB of tree), of `<z a="1" .../>`
+/// over 100,000 attribute nodes (~28 MB). Every element takes at most two `<` (start and end
+/// tag), and the whole document may carry no more attributes than nodes. `<` and `=` in text,
+/// comments or CDATA are counted too, which can only refuse an absurd document, never admit one.
+pub fn check_markup_count(bytes: &[u8], max_nodes: usize) -> Result<(), Error> {
+    let (mut tags, mut equals) = (0usize, 0usize);
+    for &b in bytes {
+        tags += usize::from(b == b'<');
+        equals += usize::from(b == b'=');
+    }
+    if tags > max_nodes.saturating_mul(2).saturating_add(2) {
+        return Err(Error::new(Code::XmlTooComplex, format!("{tags} tags: more than {max_nodes} nodes")));
+    }
+    if equals > max_nodes {
+        return Err(Error::new(Code::XmlTooComplex, format!("{equals} attributes: more than {max_nodes}")));
+    }
+    Ok(())
+}
+
 /// Upper bound on `=` inside one tag (attributes plus namespace declarations). libxml2 checks
 /// attribute uniqueness pairwise, so 26,000 attributes on one element cost most of a second
 /// before our own per-element limits could look at the tree.
