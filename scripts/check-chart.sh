@@ -8,8 +8,14 @@
 #     Service ports = probe ports, probes are /healthz (liveness) and /readyz (readiness), gRPC
 #     start-up probe when gRPC is on, the config is mounted where --config points (no subPath),
 #     certificate_files exist in the projected volume; security settings are as required;
+#     TLS as the values ask: [server.tls] (after every [server] key) exactly when tls.secretName
+#     is set, its files projected at tls/*, every probe HTTPS and the start-up probe HTTPS /readyz
+#     instead of gRPC (the kubelet's gRPC probe has no TLS), an https ServiceMonitor with the
+#     values' tlsConfig, https URLs in NOTES.txt; and none of it without tls.secretName;
 #  4. each rendered config.toml passes `saml-validator check-config` (metadata_url tenants are
-#     pointed at a loopback copy of a real Entra metadata document, served for the check only);
+#     pointed at a loopback copy of a real Entra metadata document, served for the check only;
+#     TLS Secrets, which the chart does not render, are laid out from a throwaway openssl CA,
+#     certificate and key, so check-config loads [server.tls] as the pod would);
 #  5. the schema rejects every ci/bad-*.yaml.
 # Exits non-zero on any failure. Idempotent; run as root (or with sudo) on Debian 12 with Rust.
 set -euo pipefail
@@ -23,7 +29,7 @@ source scripts/deps.sh # pkg-config libssl-dev libxml2-dev for the binary; cargo
 # Debian packages: the Go toolchain and the libraries chart-render imports (GOPATH layout under
 # /usr/share/gocode), and PyYAML for the system python3 that runs the assertions below.
 packages=(golang-go golang-github-masterminds-sprig-dev golang-gopkg-yaml.v3-dev
-  golang-github-xeipuuv-gojsonschema-dev python3 python3-yaml)
+  golang-github-xeipuuv-gojsonschema-dev python3 python3-yaml openssl)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing+=("$package")
@@ -83,6 +89,25 @@ for _ in $(seq 50); do [ -s "$work/metadata-port" ] && break; sleep 0.1; done
 metadata_port=$(cat "$work/metadata-port")
 echo "==> loopback metadata server on 127.0.0.1:$metadata_port"
 
+# A throwaway CA and a server certificate it issued, named like the keys of the kubernetes.io/tls
+# Secret cert-manager writes (tls.crt, tls.key, ca.crt): a render with tls.secretName gets them
+# laid out where its projected volume puts that Secret's items.
+tls_fixture=$work/tls-fixture
+mkdir -p "$tls_fixture"
+echo "==> throwaway TLS CA, certificate and key in $tls_fixture"
+if ! {
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj "/CN=check-chart throwaway CA" -keyout "$work/tls-ca.key" -out "$tls_fixture/ca.crt" &&
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+      -subj "/CN=saml-validator.saml.svc" -keyout "$tls_fixture/tls.key" -out "$work/tls.csr" &&
+    openssl x509 -req -in "$work/tls.csr" -CA "$tls_fixture/ca.crt" -CAkey "$work/tls-ca.key" \
+      -set_serial 1 -days 2 -out "$tls_fixture/tls.crt"
+} >"$work/openssl.log" 2>&1; then
+  cat "$work/openssl.log" >&2
+  echo "check-chart: openssl could not make the throwaway TLS files" >&2
+  exit 1
+fi
+
 # Renders one values set and checks it; $1 = label, $2 = values file or "" for the defaults.
 check_render() {
   local label=$1 values=$2 out=$work/$1
@@ -92,10 +117,10 @@ check_render() {
     fail "$label: rendering failed"
     return
   fi
-  if ! "$python" - "$out/manifests" "$out/config" "$metadata_port" <<'EOF'; then
-import base64, os, re, sys, tomllib, yaml
+  if ! "$python" - "$out/manifests" "$out/config" "$metadata_port" "$chart" "$values" "$tls_fixture" <<'EOF'; then
+import base64, os, re, shutil, sys, tomllib, yaml
 
-manifests, config_dir, metadata_port = sys.argv[1], sys.argv[2], sys.argv[3]
+manifests, config_dir, metadata_port, chart, values_file, tls_fixture = sys.argv[1:7]
 problems = []
 def check(ok, what):
     print(f"    {'ok  ' if ok else 'FAIL'} {what}")
@@ -122,9 +147,38 @@ check(deployment and service and configmap, "Deployment, Service and ConfigMap r
 if problems:
     sys.exit(1)
 
+# What the values ask for: the override, else the chart's default (enough for the keys read here).
+def load(path):
+    if not path:
+        return {}
+    with open(path) as f:
+        return yaml.safe_load(f) or {}
+defaults, override = load(os.path.join(chart, "values.yaml")), load(values_file)
+def value(*keys):
+    for source in (override, defaults):
+        node = source
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is not None:
+            return node
+    return None
+tls_secret = value("tls", "secretName") or ""
+client_ca = bool(tls_secret and value("tls", "clientCa"))
+ca_secret = value("tls", "clientCaSecretName") or tls_secret
+
 config = tomllib.loads(configmap["data"]["config.toml"])
 check(True, "config.toml parses as TOML")
 server = config["server"]
+# [server.tls] must come last: a [server] key after its header would land in server.tls.
+server_keys = set(defaults.get("server") or {}) | set(override.get("server") or {})
+check(server_keys <= set(server), f"[server] keys from the values are in [server] ({len(server_keys)})")
+expected_tls = None
+if tls_secret:
+    expected_tls = {"certificate_file": "tls/tls.crt", "private_key_file": "tls/tls.key"}
+    if client_ca:
+        expected_tls["client_ca_file"] = "tls/ca.crt"
+check(server.get("tls") == expected_tls,
+      f"[server.tls] = {server.get('tls')}" + (f" for tls.secretName {tls_secret}" if tls_secret else " (no tls.secretName: plain text)"))
 def port_of(addr):
     return int(addr.rsplit(":", 1)[1]) if addr else None
 http_port, grpc_port, metrics_port = (port_of(server.get(k)) for k in ("http_addr", "grpc_addr", "metrics_addr"))
@@ -149,10 +203,18 @@ check(live.get("httpGet", {}).get("path") == "/healthz" and live["httpGet"].get(
       f"livenessProbe GET /healthz on the HTTP port {http_port}")
 check(ready.get("httpGet", {}).get("path") == "/readyz" and ready["httpGet"].get("port") in (http_port, "http"),
       f"readinessProbe GET /readyz on the HTTP port {http_port}")
-if grpc_port:
-    check(startup.get("grpc", {}).get("port") == grpc_port, f"startupProbe gRPC health on the gRPC port {grpc_port}")
+if grpc_port and not tls_secret:
+    check(startup.get("grpc", {}).get("port") == grpc_port and "httpGet" not in startup,
+          f"startupProbe gRPC health on the gRPC port {grpc_port}")
 else:
-    check(startup.get("httpGet", {}).get("path") == "/readyz", "startupProbe GET /readyz (gRPC off)")
+    get = startup.get("httpGet", {})
+    why = "the kubelet's gRPC probe has no TLS" if grpc_port else "gRPC off"
+    check("grpc" not in startup and get.get("path") == "/readyz" and get.get("port") in (http_port, "http"),
+          f"startupProbe GET /readyz on the HTTP port, not gRPC ({why})")
+scheme = "HTTPS" if tls_secret else "HTTP"
+for name, probe in (("livenessProbe", live), ("readinessProbe", ready), ("startupProbe", startup)):
+    if "httpGet" in probe:
+        check(probe["httpGet"].get("scheme", "HTTP") == scheme, f"{name} scheme {scheme}")
 
 psc, csc = pod.get("securityContext", {}), container.get("securityContext", {})
 check(psc.get("runAsNonRoot") is True and csc.get("runAsNonRoot") is True, "runAsNonRoot (pod and container)")
@@ -179,6 +241,36 @@ volume = next((v for v in pod.get("volumes", []) if mounts and v["name"] == moun
 sources = volume.get("projected", {}).get("sources", [])
 check(any(s.get("configMap", {}).get("name") == configmap["metadata"]["name"] for s in sources),
       "the config volume projects the rendered ConfigMap")
+projected = {}
+for s in sources:
+    for item in s.get("secret", {}).get("items", []):
+        projected[item["path"]] = (s["secret"]["name"], item["key"])
+expected_items = {}
+if tls_secret:
+    expected_items = {"tls/tls.crt": (tls_secret, "tls.crt"), "tls/tls.key": (tls_secret, "tls.key")}
+    if client_ca:
+        expected_items["tls/ca.crt"] = (ca_secret, "ca.crt")
+tls_items = {path: ref for path, ref in projected.items() if path.startswith("tls/")}
+check(tls_items == expected_items, "projected TLS files: "
+      + (", ".join(f"{path} <- {name}[{key}]" for path, (name, key) in sorted(tls_items.items())) or "none"))
+for key, path in (server.get("tls") or {}).items():
+    check(path in projected, f"[server.tls] {key} {path} is in the projected volume")
+
+monitor = objects.get("ServiceMonitor")
+if monitor:
+    endpoint = monitor["spec"]["endpoints"][0]
+    if tls_secret:
+        check(endpoint.get("scheme") == "https"
+              and endpoint.get("tlsConfig", {}) == (value("metrics", "serviceMonitor", "tlsConfig") or {}),
+              "ServiceMonitor scrapes https with the values' tlsConfig")
+        check(not endpoint.get("tlsConfig", {}).get("insecureSkipVerify"), "ServiceMonitor verifies the certificate")
+    else:
+        check(endpoint.get("scheme", "http") == "http" and "tlsConfig" not in endpoint, "ServiceMonitor scrapes http")
+notes_path = os.path.join(manifests, "NOTES.txt")
+if os.path.exists(notes_path):
+    urls = re.findall(r"\bhttps?://", open(notes_path).read())
+    want = "https://" if tls_secret else "http://"
+    check(bool(urls) and all(u == want for u in urls), f"NOTES.txt URLs are {want}")
 
 # Lay the volume out as the kubelet would, from the rendered ConfigMap and Secret.
 os.makedirs(config_dir, exist_ok=True)
@@ -190,6 +282,14 @@ for s in sources:
     if not ref:
         continue
     if not secret or ref["name"] != secret["metadata"]["name"]:
+        keys = [item["key"] for item in ref.get("items", [])]
+        if keys and all(os.path.exists(os.path.join(tls_fixture, key)) for key in keys):
+            for item in ref["items"]:
+                path = os.path.join(config_dir, item["path"])
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                shutil.copyfile(os.path.join(tls_fixture, item["key"]), path)
+            print(f"    info secret {ref['name']} is not rendered by the chart: throwaway {', '.join(keys)} laid out")
+            continue
         print(f"    info secret {ref['name']} is not rendered by the chart (existing Secret): not laid out")
         continue
     for item in ref.get("items", []):

@@ -6,7 +6,8 @@
 #
 #   scripts/loadtest.sh                     # 1 8 32 128 connections, 5 s each, both transports
 #   DURATION=10 POOL=160000 scripts/loadtest.sh
-#   SOAK=300 scripts/loadtest.sh            # plus a 5-minute run at 32 connections sampling RSS
+#   SOAK=300 scripts/loadtest.sh            # plus a soak run (valid + invalid mix) sampling RSS and fds
+#   SOAK=600 SOAK_CONNECTIONS=16 SOAK_DELAY_MS=1 scripts/loadtest.sh   # paced soak (below capacity)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
@@ -73,12 +74,15 @@ if [ "$SOAK" -gt 0 ]; then
   # requests are replays, which cost a full validation since the replay check comes last) with
   # one malformed, one tampered and one unknown-tenant request interleaved every 10 lines.
   SOAK_CONNECTIONS=${SOAK_CONNECTIONS:-4}
+  # A pause before each request on each connection (wrk cannot pace by rate; this caps each
+  # connection at 1000 / (SOAK_DELAY_MS + latency) requests per second).
+  SOAK_DELAY_MS=${SOAK_DELAY_MS:-0}
   tampered=$(head -1 "$WORK/pool.jsonl" | sed 's/"saml_response":"PHNhbWxw/"saml_response":"PHNhbWxX/')
   awk -v t="$tampered" '{print} NR % 10 == 0 {print "{\"tenant\":\"bench\",\"saml_response\":\"%%%not-base64\"}"; print t; print "{\"tenant\":\"nobody\",\"saml_response\":\"eA==\"}"}' \
     "$WORK/pool.jsonl" >"$WORK/mixed.jsonl"
   start
-  echo "==> soak: ${SOAK}s at $SOAK_CONNECTIONS connections (valid + invalid mix), RSS (kB) and open fds every 10 s"
-  wrk -t2 -c"$SOAK_CONNECTIONS" -d"${SOAK}s" -s scripts/wrk-pool.lua "http://127.0.0.1:$HTTP_PORT/v1/validate" -- "$WORK/mixed.jsonl" 2 >"$WORK/soak.txt" &
+  echo "==> soak: ${SOAK}s at $SOAK_CONNECTIONS connections, ${SOAK_DELAY_MS} ms pause per request (valid + invalid mix), RSS (kB) and open fds every 10 s"
+  wrk -t2 -c"$SOAK_CONNECTIONS" -d"${SOAK}s" --latency -s scripts/wrk-pool.lua "http://127.0.0.1:$HTTP_PORT/v1/validate" -- "$WORK/mixed.jsonl" 2 "$SOAK_DELAY_MS" >"$WORK/soak.txt" &
   WRK=$!
   rss_samples=""
   fd_samples=""
@@ -89,6 +93,6 @@ if [ "$SOAK" -gt 0 ]; then
   done
   echo "soak rss_kb:$rss_samples"
   echo "soak open_fds:$fd_samples"
-  grep -E "Requests/sec|requests in|Non-2xx|status_5xx|Socket errors" "$WORK/soak.txt" || true
+  grep -E "Requests/sec|requests in|Non-2xx|status_5xx|p50_us|Socket errors" "$WORK/soak.txt" || true
   stop
 fi

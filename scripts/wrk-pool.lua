@@ -1,6 +1,7 @@
 -- wrk script for the load benchmark: every request sends a different pre-signed response from
 -- the pool file (one JSON body per line), so replay protection stays on and no request repeats.
--- Usage: wrk -tT -cC -dD -s scripts/wrk-pool.lua URL -- POOL_FILE T
+-- Usage: wrk -tT -cC -dD -s scripts/wrk-pool.lua URL -- POOL_FILE T [DELAY_MS]
+-- DELAY_MS paces each connection (a pause before each request), for runs below capacity.
 
 local counter = 0
 local threads = {}
@@ -24,6 +25,7 @@ function init(args)
   end
   next_body = 0
   server_errors = 0
+  pause = tonumber(args[3] or "0")
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
 end
@@ -34,6 +36,10 @@ function request()
     next_body = 1 -- pool exhausted: from here on requests are replays (422), counted by wrk
   end
   return wrk.format(nil, nil, nil, bodies[next_body])
+end
+
+function delay()
+  return pause
 end
 
 function response(status, headers, body)

@@ -222,7 +222,9 @@ impl<'a> Walker<'a, '_> {
         let needed = if prefix.is_empty() && uri.is_empty() {
             current.is_some_and(|u| !u.is_empty())
         } else {
-            current != Some(uri)
+            // Usually the very string libxml2 holds for the in-scope declaration: pointer
+            // equality first, bytes only when they differ.
+            !current.is_some_and(|u| std::ptr::eq(u, uri) || u == uri)
         };
         if needed {
             declarations.push((prefix, uri));

@@ -9,12 +9,12 @@
 use base64::Engine as _;
 use openssl::bn::BigNum;
 use openssl::ecdsa::EcdsaSig;
-use openssl::hash::{hash, MessageDigest};
-use openssl::sign::Verifier;
+use openssl::pkey::Public;
+use openssl::rsa::{Padding, Rsa};
 
 use super::c14n;
 use super::error::{quote, Code, Error};
-use super::keys::TrustedKey;
+use super::keys::{KeyMaterial, TrustedKey};
 use super::ns::{self, alg};
 use super::xml::{self, C14nMode, Document, Node, NodeKind};
 
@@ -41,12 +41,25 @@ enum Digest {
 }
 
 impl Digest {
-    fn md(self) -> MessageDigest {
+    /// OpenSSL's one-shot SHA functions: no per-call algorithm fetch (OpenSSL 3's EVP layer
+    /// looks the algorithm up in a locked store on every init).
+    fn compute(self, data: &[u8]) -> Vec<u8> {
         match self {
-            Digest::Sha1 => MessageDigest::sha1(),
-            Digest::Sha256 => MessageDigest::sha256(),
-            Digest::Sha384 => MessageDigest::sha384(),
-            Digest::Sha512 => MessageDigest::sha512(),
+            Digest::Sha1 => openssl::sha::sha1(data).to_vec(),
+            Digest::Sha256 => openssl::sha::sha256(data).to_vec(),
+            Digest::Sha384 => openssl::sha::sha384(data).to_vec(),
+            Digest::Sha512 => openssl::sha::sha512(data).to_vec(),
+        }
+    }
+
+    /// DER of the DigestInfo header that precedes the hash in an EMSA-PKCS1-v1_5 encoding
+    /// (RFC 8017 section 9.2, note 1).
+    fn digest_info_prefix(self) -> &'static [u8] {
+        match self {
+            Digest::Sha1 => b"\x30\x21\x30\x09\x06\x05\x2b\x0e\x03\x02\x1a\x05\x00\x04\x14",
+            Digest::Sha256 => b"\x30\x31\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x01\x05\x00\x04\x20",
+            Digest::Sha384 => b"\x30\x41\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x02\x05\x00\x04\x30",
+            Digest::Sha512 => b"\x30\x51\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x03\x05\x00\x04\x40",
         }
     }
 }
@@ -140,7 +153,7 @@ pub fn verify<'a>(
     // ---- then the Reference digest over the signed element minus this signature ----
     let referenced = c14n::canonicalize(doc, signed, Some(signature), reference_c14n.mode, &reference_c14n.prefixes)
         .map_err(|e| Error::new(Code::Internal, format!("reference canonicalization failed: {e}")))?;
-    let actual = hash(ref_digest.md(), &referenced).map_err(|_| Error::new(Code::Internal, "digest failed"))?;
+    let actual = ref_digest.compute(&referenced);
     if actual.len() != expected_digest.len() || !openssl::memcmp::eq(&actual, &expected_digest) {
         return Err(Error::new(
             Code::DigestMismatch,
@@ -330,6 +343,26 @@ fn base64_text(node: Node<'_>, what: &str) -> Result<Vec<u8>, Error> {
     base64::engine::general_purpose::STANDARD.decode(&compact).map_err(|_| malformed(&format!("{what} is not base64")))
 }
 
+/// RSASSA-PKCS1-v1_5 verification (RFC 8017 section 8.2.2): recover the encoded message with
+/// the public key (OpenSSL checks the 00 01 FF..FF 00 padding) and compare it, whole, with the
+/// DigestInfo we expect. Comparing the full encoding rather than parsing the DigestInfo is what
+/// keeps out Bleichenbacher's 2006 forgeries against lenient parsers.
+fn rsa_pkcs1_v15_verify(rsa: &Rsa<Public>, digest: Digest, hashed: &[u8], signature: &[u8]) -> bool {
+    let size = rsa.size() as usize;
+    if signature.len() != size {
+        return false;
+    }
+    let mut recovered = vec![0u8; size];
+    let Ok(length) = rsa.public_decrypt(signature, &mut recovered, Padding::PKCS1) else {
+        return false;
+    };
+    let prefix = digest.digest_info_prefix();
+    let recovered = &recovered[..length];
+    recovered.len() == prefix.len() + hashed.len()
+        && openssl::memcmp::eq(&recovered[..prefix.len()], prefix)
+        && openssl::memcmp::eq(&recovered[prefix.len()..], hashed)
+}
+
 fn verify_signature_value(
     signed_info: &[u8],
     signature: &[u8],
@@ -350,10 +383,10 @@ fn verify_signature_value(
             format!("signed with {kind:?} but the tenant has no {kind:?} key configured"),
         ));
     }
-    // XML-DSig carries ECDSA signatures as r || s; OpenSSL wants DER.
-    let der;
-    let signature = match kind {
-        KeyKind::Rsa => signature,
+    let hashed = digest.compute(signed_info);
+    let ecdsa = match kind {
+        KeyKind::Rsa => None,
+        // XML-DSig carries ECDSA signatures as r || s (RFC 4050 / XML-DSig 1.1 section 6.4.3).
         KeyKind::Ecdsa => {
             if signature.len() % 2 != 0 {
                 return Err(Error::new(Code::SignatureInvalid, "ECDSA SignatureValue has odd length"));
@@ -362,16 +395,16 @@ fn verify_signature_value(
             let parsed = BigNum::from_slice(r)
                 .and_then(|r| BigNum::from_slice(s).map(|s| (r, s)))
                 .and_then(|(r, s)| EcdsaSig::from_private_components(r, s))
-                .and_then(|sig| sig.to_der())
                 .map_err(|_| Error::new(Code::SignatureInvalid, "ECDSA SignatureValue is not r || s"))?;
-            der = parsed;
-            &der
+            Some(parsed)
         }
     };
     for key in &candidates {
-        let verified = Verifier::new(digest.md(), &key.key)
-            .and_then(|mut v| v.verify_oneshot(signature, signed_info))
-            .unwrap_or(false);
+        let verified = match (&key.material, &ecdsa) {
+            (KeyMaterial::Rsa(rsa), _) => rsa_pkcs1_v15_verify(rsa, digest, &hashed, signature),
+            (KeyMaterial::Ec(ec), Some(sig)) => sig.verify(&hashed, ec).unwrap_or(false),
+            (KeyMaterial::Ec(_), None) => false,
+        };
         if verified {
             return Ok(());
         }
@@ -380,4 +413,40 @@ fn verify_signature_value(
         Code::SignatureInvalid,
         format!("SignatureValue does not verify with any of the tenant's {} configured key(s)", candidates.len()),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Signs `encoded` (an EMSA-PKCS1-v1_5 payload) with a fresh key: 00 01 FF.. 00 || encoded.
+    fn raw_sign(encoded: &[u8]) -> (Rsa<Public>, Vec<u8>) {
+        let private = Rsa::generate(2048).unwrap();
+        let mut signature = vec![0u8; private.size() as usize];
+        let n = private.private_encrypt(encoded, &mut signature, Padding::PKCS1).unwrap();
+        signature.truncate(n);
+        let public = Rsa::from_public_components(private.n().to_owned().unwrap(), private.e().to_owned().unwrap());
+        (public.unwrap(), signature)
+    }
+
+    #[test]
+    fn pkcs1_v15_accepts_only_the_exact_digest_info() {
+        let hashed = Digest::Sha256.compute(b"<SignedInfo/>");
+        let good = [Digest::Sha256.digest_info_prefix(), &hashed].concat();
+        let (key, signature) = raw_sign(&good);
+        assert!(rsa_pkcs1_v15_verify(&key, Digest::Sha256, &hashed, &signature));
+        assert!(!rsa_pkcs1_v15_verify(&key, Digest::Sha256, &Digest::Sha256.compute(b"other"), &signature));
+        assert!(!rsa_pkcs1_v15_verify(&key, Digest::Sha256, &hashed, &signature[1..]), "short signature");
+
+        // The hash without its DigestInfo, or under another algorithm's header, is no signature.
+        let (key, bare) = raw_sign(&hashed);
+        assert!(!rsa_pkcs1_v15_verify(&key, Digest::Sha256, &hashed, &bare));
+        let sha1 = Digest::Sha1.compute(b"<SignedInfo/>");
+        let (key, mislabelled) = raw_sign(&[Digest::Sha1.digest_info_prefix(), &sha1].concat());
+        assert!(rsa_pkcs1_v15_verify(&key, Digest::Sha1, &sha1, &mislabelled));
+        assert!(!rsa_pkcs1_v15_verify(&key, Digest::Sha256, &sha1, &mislabelled));
+        // Trailing garbage after the hash (the 2006 forgery shape) fails the length check.
+        let (key, padded) = raw_sign(&[&good[..], b"garbage"].concat());
+        assert!(!rsa_pkcs1_v15_verify(&key, Digest::Sha256, &hashed, &padded));
+    }
 }

@@ -2,8 +2,10 @@
 //! KeyInfo is never a source of trust (accepting it is the classic "KeyInfo-supplied key" bypass).
 
 use base64::Engine as _;
+use openssl::ec::EcKey;
 use openssl::hash::MessageDigest;
-use openssl::pkey::{Id, PKey, Public};
+use openssl::pkey::{Id, Public};
+use openssl::rsa::Rsa;
 use openssl::x509::X509;
 use serde::Serialize;
 
@@ -11,7 +13,10 @@ use serde::Serialize;
 /// verifications, so it must never happen per request).
 #[derive(Clone)]
 pub struct TrustedKey {
-    pub(crate) key: PKey<Public>,
+    /// The key as the low-level RSA / EC object, extracted once: verifying through these skips
+    /// OpenSSL 3's per-call algorithm fetch in EVP_DigestVerifyInit (about 5 % of the server's
+    /// CPU under load, BENCHMARKS.md).
+    pub(crate) material: KeyMaterial,
     pub info: KeyInfo,
     /// The certificate's notAfter, for expiry warnings (SAML pins keys; dates are not enforced).
     pub not_after: Option<chrono::DateTime<chrono::Utc>>,
@@ -30,6 +35,12 @@ pub struct KeyInfo {
     pub bits: u32,
     /// Where the configuration took it from ("inline", "file:…", "metadata:…").
     pub origin: String,
+}
+
+#[derive(Clone)]
+pub(crate) enum KeyMaterial {
+    Rsa(Rsa<Public>),
+    Ec(EcKey<Public>),
 }
 
 impl std::fmt::Debug for TrustedKey {
@@ -62,16 +73,20 @@ impl TrustedKey {
 
     pub fn from_x509(cert: &X509) -> Result<TrustedKey, String> {
         let key = cert.public_key().map_err(|e| format!("unreadable public key: {}", first_line(&e)))?;
-        let (key_type, bits) = match key.id() {
-            Id::RSA => (format!("RSA-{}", key.bits()), key.bits()),
+        let (key_type, bits, material) = match key.id() {
+            Id::RSA => {
+                let rsa = key.rsa().map_err(|e| format!("unreadable RSA key: {}", first_line(&e)))?;
+                (format!("RSA-{}", key.bits()), key.bits(), KeyMaterial::Rsa(rsa))
+            }
             Id::EC => {
+                let ec = key.ec_key().map_err(|e| format!("unreadable EC key: {}", first_line(&e)))?;
                 let curve = key
                     .ec_key()
                     .ok()
                     .and_then(|ec| ec.group().curve_name())
                     .and_then(|nid| nid.short_name().ok().map(str::to_string))
                     .unwrap_or_else(|| "unknown".into());
-                (format!("EC-{curve}"), key.bits())
+                (format!("EC-{curve}"), key.bits(), KeyMaterial::Ec(ec))
             }
             other => return Err(format!("unsupported key type {other:?}: only RSA and EC keys can sign SAML here")),
         };
@@ -92,7 +107,7 @@ impl TrustedKey {
             .and_then(|epoch| epoch.diff(cert.not_after()).ok())
             .and_then(|diff| chrono::DateTime::from_timestamp(i64::from(diff.days) * 86_400 + i64::from(diff.secs), 0));
         Ok(TrustedKey {
-            key,
+            material,
             not_after,
             info: KeyInfo {
                 sha256_fingerprint: hex(&fingerprint),
@@ -113,11 +128,11 @@ impl TrustedKey {
     }
 
     pub fn is_rsa(&self) -> bool {
-        self.key.id() == Id::RSA
+        matches!(self.material, KeyMaterial::Rsa(_))
     }
 
     pub fn is_ec(&self) -> bool {
-        self.key.id() == Id::EC
+        matches!(self.material, KeyMaterial::Ec(_))
     }
 }
 

@@ -74,6 +74,19 @@ grpc_addr = {{ include "saml-validator.addr" (list .Values.listenHost .Values.po
 metrics_addr = {{ include "saml-validator.addr" (list .Values.listenHost .Values.ports.metrics) | quote }}
 {{- end }}
 {{- include "saml-validator.tomlPairs" .Values.server }}
+{{- $tls := .Values.tls }}
+{{- if and (or $tls.clientCa $tls.clientCaSecretName) (not $tls.secretName) }}{{ fail "tls.clientCa and tls.clientCaSecretName need tls.secretName: mutual TLS runs over TLS" }}{{ end }}
+{{- if and $tls.clientCaSecretName (not $tls.clientCa) }}{{ fail "tls.clientCaSecretName is read only with tls.clientCa: true" }}{{ end }}
+{{- if $tls.secretName }}
+{{- /* Last: every key after a table header belongs to that table, so [server] keys must not follow. */}}
+
+[server.tls]
+certificate_file = "tls/tls.crt"
+private_key_file = "tls/tls.key"
+{{- if $tls.clientCa }}
+client_ca_file = "tls/ca.crt"
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/* The whole config.toml the service reads. */}}
@@ -103,6 +116,7 @@ metrics_addr = {{ include "saml-validator.addr" (list .Values.listenHost .Values
 {{- end }}
 {{- end }}
 {{- range .Values.callers }}
+{{- if and .client_certificate_sha256 (not $.Values.tls.clientCa) }}{{ fail (printf "callers: %s has client_certificate_sha256, which needs mutual TLS (tls.secretName and tls.clientCa)" .name) }}{{ end }}
 
 [[callers]]
 {{- include "saml-validator.tomlPairs" . }}
