@@ -32,6 +32,13 @@ echo "==> generating $POOL signed responses"
 
 PID=
 start() {
+  # A stale server from an earlier run would answer instead (its replay cache turning this run
+  # into cheap rejections): the ports must be free before ours starts.
+  for port in "$HTTP_PORT" "$GRPC_PORT"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "port $port is already in use: stop the process holding it first"; exit 1
+    fi
+  done
   ./target/release/saml-validator serve --config "$WORK/config.toml" 2>"$WORK/server.log" &
   PID=$!
   for _ in $(seq 1 200); do
@@ -82,7 +89,7 @@ if [ "$SOAK" -gt 0 ]; then
     "$WORK/pool.jsonl" >"$WORK/mixed.jsonl"
   start
   echo "==> soak: ${SOAK}s at $SOAK_CONNECTIONS connections, ${SOAK_DELAY_MS} ms pause per request (valid + invalid mix), RSS (kB) and open fds every 10 s"
-  wrk -t2 -c"$SOAK_CONNECTIONS" -d"${SOAK}s" --latency -s scripts/wrk-pool.lua "http://127.0.0.1:$HTTP_PORT/v1/validate" -- "$WORK/mixed.jsonl" 2 "$SOAK_DELAY_MS" >"$WORK/soak.txt" &
+  wrk -t2 -c"$SOAK_CONNECTIONS" -d"${SOAK}s" --latency -s scripts/wrk-soak.lua "http://127.0.0.1:$HTTP_PORT/v1/validate" -- "$WORK/mixed.jsonl" 2 "$SOAK_DELAY_MS" >"$WORK/soak.txt" &
   WRK=$!
   rss_samples=""
   fd_samples=""
