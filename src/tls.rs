@@ -34,6 +34,8 @@ pub struct ClientCertificate {
     pub sha256: [u8; 32],
 }
 
+const MAX_CONCURRENT_HANDSHAKES: usize = 256;
+
 /// Longest a client may take to finish the TLS handshake (a half-open handshake holds a socket).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -141,8 +143,14 @@ pub fn incoming(
 ) -> impl futures_util::Stream<Item = Result<TlsConnection, io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<TlsConnection>(64);
     let acceptor = std::sync::Arc::new(acceptor);
+    // Handshakes in progress at once (each holds an SSL object of tens of KB); beyond this the
+    // accept loop waits and new connections queue in the kernel's backlog. Same bound as
+    // actix's per-worker TLS handshake limit.
+    let handshakes = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_HANDSHAKES));
     tokio::spawn(async move {
-        loop {
+        // Ends when tonic stops taking connections (shutdown drops the receiver).
+        while !tx.is_closed() {
+            let Ok(permit) = handshakes.clone().acquire_owned().await else { return };
             let (tcp, peer) = match listener.accept().await {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -162,7 +170,9 @@ pub fn incoming(
                     Pin::new(&mut stream).accept().await.map_err(io::Error::other)?;
                     Ok::<_, io::Error>(stream)
                 };
-                match tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+                let result = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake).await;
+                drop(permit);
+                match result {
                     Ok(Ok(stream)) => {
                         let _ = tx.send(TlsConnection(stream)).await;
                     }
