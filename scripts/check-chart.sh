@@ -177,6 +177,8 @@ if tls_secret:
     expected_tls = {"certificate_file": "tls/tls.crt", "private_key_file": "tls/tls.key"}
     if client_ca:
         expected_tls["client_ca_file"] = "tls/ca.crt"
+        if value("tls", "allowAnyClientCertificate"):
+            expected_tls["allow_any_client_certificate"] = True
 check(server.get("tls") == expected_tls,
       f"[server.tls] = {server.get('tls')}" + (f" for tls.secretName {tls_secret}" if tls_secret else " (no tls.secretName: plain text)"))
 def port_of(addr):
@@ -254,7 +256,8 @@ tls_items = {path: ref for path, ref in projected.items() if path.startswith("tl
 check(tls_items == expected_items, "projected TLS files: "
       + (", ".join(f"{path} <- {name}[{key}]" for path, (name, key) in sorted(tls_items.items())) or "none"))
 for key, path in (server.get("tls") or {}).items():
-    check(path in projected, f"[server.tls] {key} {path} is in the projected volume")
+    if key.endswith("_file"):
+        check(path in projected, f"[server.tls] {key} {path} is in the projected volume")
 
 monitor = objects.get("ServiceMonitor")
 if monitor:

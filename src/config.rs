@@ -176,6 +176,16 @@ impl Config {
         }
         let mutual_tls = server.tls.as_ref().is_some_and(|t| t.client_ca_file.is_some());
         let callers = read_callers(&caller_tables, &ids, mutual_tls, &mut problems);
+        // Mutual TLS with nobody named: every certificate the CA ever issued (often a cluster-wide
+        // issuer) would be a caller for every tenant, with no way to revoke one. Say so.
+        if mutual_tls
+            && caller_tables.is_empty()
+            && !server.tls.as_ref().is_some_and(|t| t.allow_any_client_certificate)
+        {
+            problems.push(
+                "server.tls.client_ca_file: no [[callers]] pin client certificates, so any certificate from this CA would be accepted for every tenant; add callers with client_certificate_sha256, or set allow_any_client_certificate = true".into(),
+            );
+        }
         if problems.is_empty() {
             Ok(Config { server, callers, logging, metadata: metadata_settings, limits, tenants })
         } else {
@@ -380,16 +390,20 @@ fn read_tls(table: &Table, base: &Path, problems: &mut Vec<String>) -> Option<Tl
     let certificate_file = r.required_string("certificate_file").map(|p| base.join(p));
     let private_key_file = r.required_string("private_key_file").map(|p| base.join(p));
     let client_ca_file = r.string("client_ca_file").map(|p| base.join(p));
+    let allow_any_client_certificate = r.boolean("allow_any_client_certificate", false);
+    if allow_any_client_certificate && client_ca_file.is_none() {
+        r.problem("allow_any_client_certificate", "only means something with client_ca_file (mutual TLS)");
+    }
     let config = match (certificate_file, private_key_file) {
         (Some(certificate_file), Some(private_key_file)) => {
-            Some(TlsConfig { certificate_file, private_key_file, client_ca_file })
+            Some(TlsConfig { certificate_file, private_key_file, client_ca_file, allow_any_client_certificate })
         }
         _ => None,
     };
     // Load the files now: a certificate that cannot serve fails check-config and start-up,
     // not the first handshake.
     if let Some(config) = &config {
-        if let Err(e) = tls::acceptor(config, &[b"h2"]) {
+        if let Err(e) = tls::acceptor(config, &[b"h2"], tls::ClientCertificates::Optional) {
             r.problems.push(format!("server.tls: {e}"));
         }
     }
@@ -479,12 +493,7 @@ fn read_callers(
             r.problem("token_sha256", "a caller needs token_sha256, client_certificate_sha256, or both");
         }
         let tenants = r.table.contains_key("tenants").then(|| r.strings("tenants"));
-        let digest = hash.as_deref().and_then(|hex| {
-            let bytes: Option<Vec<u8>> = (hex.len() == 64)
-                .then(|| (0..32).map(|i| u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).ok()).collect())
-                .flatten();
-            bytes.and_then(|b| <[u8; 32]>::try_from(b).ok())
-        });
+        let digest = hash.as_deref().and_then(tls::parse_fingerprint);
         if hash.is_some() && digest.is_none() {
             r.problem(
                 "token_sha256",

@@ -15,7 +15,7 @@ use crate::auth::Credentials;
 use crate::frontend::{self, Frontend, OwnedRequest};
 use crate::metrics::UNKNOWN_TENANT;
 use crate::saml::{Code, Error, Validated};
-use crate::tls::{self, ClientCertificate, TlsConfig};
+use crate::tls::{self, ClientCertificate, ClientCertificates, TlsConfig};
 use crate::wire::{self, GrpcCode};
 
 /// Generated from proto/saml_validator/v1/validator.proto.
@@ -223,7 +223,8 @@ pub async fn serve(
 ) -> Result<(), String> {
     // Before anything is served: a TLS listener that cannot load its files must not fall back
     // to plain text.
-    let acceptor = tls.map(|tls| tls::acceptor(tls, &[b"h2"])).transpose()?.map(|b| b.build());
+    let acceptor =
+        tls.map(|tls| tls::acceptor(tls, &[b"h2"], ClientCertificates::Required)).transpose()?.map(|b| b.build());
     let ready = frontend.service().tenant_count() > 0;
     let (mut health, health_service) = tonic_health::server::health_reporter();
     let api = SamlValidatorServer::new(Api { frontend, max_message_bytes })
@@ -248,6 +249,10 @@ pub async fn serve(
     }
     let mut builder = tonic::transport::Server::builder()
         .timeout(std::time::Duration::from_secs(30))
+        // Dead or silent peers must not hold connections (and file descriptors) forever.
+        .tcp_keepalive(Some(std::time::Duration::from_secs(60)))
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
         .concurrency_limit_per_connection(256);
     let mut router = builder.add_service(health_service).add_service(api);
     match (reflection_v1, reflection_v1alpha) {

@@ -16,7 +16,7 @@ use crate::frontend::{self, Frontend, OwnedRequest};
 use crate::metrics::UNKNOWN_TENANT;
 use crate::saml::{Code, Error, Validated};
 use crate::service;
-use crate::tls::{self, ClientCertificate, TlsConfig};
+use crate::tls::{self, ClientCertificate, ClientCertificates, TlsConfig};
 use crate::wire::{self, ErrorBody, ValidBody};
 
 /// Shared by every worker.
@@ -65,15 +65,18 @@ pub fn bind(
     }
     let server = match tls {
         None => server.bind(addr)?,
-        Some(tls) => server.bind_openssl(addr, acceptor(tls)?)?,
+        Some(tls) => server.bind_openssl(addr, acceptor(tls, ClientCertificates::Optional)?)?,
     };
     let addrs = server.addrs();
     Ok((server.run(), addrs))
 }
 
 /// The TLS acceptor for an HTTP listener (actix installs its own ALPN choice: h2, http/1.1).
-fn acceptor(tls: &TlsConfig) -> std::io::Result<openssl::ssl::SslAcceptorBuilder> {
-    tls::acceptor(tls, &[b"h2", b"http/1.1"]).map_err(std::io::Error::other)
+fn acceptor(
+    tls: &TlsConfig,
+    client_certificates: ClientCertificates,
+) -> std::io::Result<openssl::ssl::SslAcceptorBuilder> {
+    tls::acceptor(tls, &[b"h2", b"http/1.1"], client_certificates).map_err(std::io::Error::other)
 }
 
 /// Copies the connection's verified client certificate (mutual TLS) into its request data.
@@ -108,7 +111,7 @@ pub fn bind_metrics(
     .on_connect(remember_client_certificate);
     let server = match tls {
         None => server.bind(addr)?,
-        Some(tls) => server.bind_openssl(addr, acceptor(tls)?)?,
+        Some(tls) => server.bind_openssl(addr, acceptor(tls, ClientCertificates::Required)?)?,
     };
     let addrs = server.addrs();
     Ok((server.run(), addrs))

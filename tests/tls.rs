@@ -116,6 +116,7 @@ impl Pki {
     }
 
     fn server_section(&self, mutual: bool) -> String {
+        // (`allow_any_client_certificate` is added by the tests that mean it.)
         let mut section = format!(
             "[server.tls]\ncertificate_file = \"{}\"\nprivate_key_file = \"{}\"\n",
             self.path("server.pem"),
@@ -279,11 +280,16 @@ tenants = ["contoso"]
 name = "operations"
 token_sha256 = "{}"
 client_certificate_sha256 = "{}"
+
+[[callers]]
+name = "token-only"
+token_sha256 = "{}"
 "#,
         config_text(&idp, &pki.server_section(true)),
         idp.certificate_base64(),
         sha256_hex("ops-token-1"),
         ops.to_lowercase().replace(':', ""),
+        sha256_hex("plain-token-2"),
     );
     let (http, grpc) = start_both(&config, false);
     let https = |client: Option<&str>, method: &str, path: &str, body: &[u8], token: Option<&str>| {
@@ -316,6 +322,11 @@ client_certificate_sha256 = "{}"
     assert_eq!(https(Some("helpdesk-eu"), "GET", "/metrics", b"", Some("ops-token-1")).unwrap().status, 401);
     assert_eq!(https(Some("operations"), "GET", "/metrics", b"", Some("ops-token-1")).unwrap().status, 200);
 
+    // Under mutual TLS a token alone is not enough, whoever it belongs to; with any of the
+    // CA's certificates it is.
+    assert_eq!(https(None, "GET", "/v1/tenants/contoso", b"", Some("plain-token-2")).unwrap().status, 401);
+    assert_eq!(https(Some("unlisted"), "GET", "/v1/tenants/contoso", b"", Some("plain-token-2")).unwrap().status, 200);
+
     // A valid certificate from the CA that is not a configured caller.
     assert_eq!(https(Some("unlisted"), "GET", "/v1/tenants/contoso", b"", None).unwrap().status, 401);
     // Another CA's certificate never completes the handshake.
@@ -323,14 +334,21 @@ client_certificate_sha256 = "{}"
 
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
-        let mut anonymous = pki.grpc(grpc, None).await.unwrap();
-        let status = anonymous.validate(grpc_request(&idp, "contoso", 4, None)).await.unwrap_err();
-        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+        // gRPC serves nothing anonymous: the handshake itself needs a certificate.
+        let anonymous = match pki.grpc(grpc, None).await {
+            Err(_) => None,
+            Ok(mut client) => Some(client.validate(grpc_request(&idp, "contoso", 4, None)).await),
+        };
+        assert!(!matches!(anonymous, Some(Ok(_))), "gRPC answered without a client certificate");
 
         let mut eu_client = pki.grpc(grpc, Some("helpdesk-eu")).await.unwrap();
         let reply = eu_client.validate(grpc_request(&idp, "contoso", 5, None)).await.unwrap().into_inner();
         assert!(reply.valid, "{:?}", reply.error);
         let status = eu_client.validate(grpc_request(&idp, "fabrikam", 6, None)).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::PermissionDenied);
+        let trust = eu_client.get_tenant(pb::GetTenantRequest { tenant: "contoso".into() }).await.unwrap();
+        assert_eq!(trust.into_inner().id, "contoso");
+        let status = eu_client.get_tenant(pb::GetTenantRequest { tenant: "fabrikam".into() }).await.unwrap_err();
         assert_eq!(status.code(), tonic::Code::PermissionDenied);
 
         let mut ops_client = pki.grpc(grpc, Some("operations")).await.unwrap();
@@ -400,5 +418,58 @@ fn tls_configuration_is_checked_when_loaded() {
     );
     let errors = Config::parse(&text, Path::new(".")).unwrap_err().0;
     assert!(errors.iter().any(|e| e.contains("share a client certificate")), "{errors:#?}");
-    Config::parse(&config_text(&idp, &pki.server_section(true)), Path::new(".")).unwrap();
+    // Mutual TLS naming no caller accepts any certificate of the CA: only when said so.
+    let errors = Config::parse(&config_text(&idp, &pki.server_section(true)), Path::new(".")).unwrap_err().0;
+    assert!(errors.iter().any(|e| e.contains("allow_any_client_certificate")), "{errors:#?}");
+    let relaxed = format!("{}allow_any_client_certificate = true\n", pki.server_section(true));
+    Config::parse(&config_text(&idp, &relaxed), Path::new(".")).unwrap();
+    let pointless = format!("{}allow_any_client_certificate = true\n", pki.server_section(false));
+    let errors = Config::parse(&config_text(&idp, &pointless), Path::new(".")).unwrap_err().0;
+    assert!(errors.iter().any(|e| e.contains("only means something with client_ca_file")), "{errors:#?}");
+}
+
+#[test]
+fn mutual_tls_without_callers_accepts_the_cas_certificates_only_when_allowed() {
+    let pki = Pki::new("any-cert");
+    let idp = TestIdp::generate().unwrap();
+    pki.client("anyone", 40);
+    let metrics_port = free_port();
+    let section = format!(
+        "metrics_addr = \"127.0.0.1:{metrics_port}\"\n{}allow_any_client_certificate = true\n",
+        pki.server_section(true)
+    );
+    let config = config_text(&idp, &section);
+    let (mut child, http, _) = spawn_serve_tls("any-cert", &config, &pki);
+    let metrics: SocketAddr = format!("127.0.0.1:{metrics_port}").parse().unwrap();
+
+    let reply = pki.https(http, Some("anyone"), "POST", "/v1/validate", &signed_body(&idp, "contoso", 1), &[]).unwrap();
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let reply = pki.https(http, None, "POST", "/v1/validate", &signed_body(&idp, "contoso", 2), &[]).unwrap();
+    assert_eq!((reply.status, code(&reply)), (401, "unauthenticated".into()));
+    assert_eq!(pki.https(http, None, "GET", "/healthz", b"", &[]).unwrap().status, 200);
+    // The metrics port serves nothing anonymous: no certificate, no handshake.
+    assert!(pki.https(metrics, None, "GET", "/metrics", b"", &[]).is_err(), "metrics answered without a certificate");
+    assert_eq!(pki.https(metrics, Some("anyone"), "GET", "/metrics", b"", &[]).unwrap().status, 200);
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
+/// `saml-validator serve` with TLS: waits for the HTTPS port to answer /healthz.
+fn spawn_serve_tls(name: &str, config_text: &str, pki: &Pki) -> (std::process::Child, SocketAddr, PathBuf) {
+    let http_port = free_port();
+    let config = temp_dir(name).join(format!("{name}.toml"));
+    std::fs::write(&config, config_text.replace("127.0.0.1:0", &format!("127.0.0.1:{http_port}"))).unwrap();
+    let child = std::process::Command::new(BIN)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let http: SocketAddr = format!("127.0.0.1:{http_port}").parse().unwrap();
+    assert!(
+        eventually(|| TcpStream::connect(http).is_ok() && pki.https(http, None, "GET", "/healthz", b"", &[]).is_ok()),
+        "TLS server did not come up"
+    );
+    (child, http, config)
 }

@@ -409,6 +409,11 @@ fn verify_signature_value(
             return Ok(());
         }
     }
+    // A rejected ECDSA signature (r or s zero or past the order) leaves EC_R_BAD_SIGNATURE in
+    // OpenSSL's per-thread error queue, and rust-openssl drains it only for negative returns.
+    // This thread also runs TLS connections: a stale error there makes the next would-block
+    // read fail as fatal and drops a connection other callers share. Leave the queue empty.
+    drop(openssl::error::ErrorStack::get());
     Err(Error::new(
         Code::SignatureInvalid,
         format!("SignatureValue does not verify with any of the tenant's {} configured key(s)", candidates.len()),
@@ -448,5 +453,29 @@ mod tests {
         // Trailing garbage after the hash (the 2006 forgery shape) fails the length check.
         let (key, padded) = raw_sign(&[&good[..], b"garbage"].concat());
         assert!(!rsa_pkcs1_v15_verify(&key, Digest::Sha256, &hashed, &padded));
+    }
+
+    #[test]
+    fn rejected_signatures_leave_no_openssl_error_behind() {
+        let ec = crate::test_idp::TestIdp::generate_ec().unwrap();
+        let rsa = crate::test_idp::TestIdp::generate().unwrap();
+        let keys = [ec.certificate_pem(), rsa.certificate_pem()]
+            .iter()
+            .map(|pem| TrustedKey::from_certificate_text(pem).unwrap())
+            .collect::<Vec<_>>();
+        drop(openssl::error::ErrorStack::get());
+        let zero = [0u8; 64];
+        let order_and_more = [0xff_u8; 64];
+        for (signature, kind) in [
+            (&zero[..], KeyKind::Ecdsa),
+            (&order_and_more[..], KeyKind::Ecdsa),
+            (&[1u8; 256][..], KeyKind::Rsa),
+            (&[0xff_u8; 256][..], KeyKind::Rsa),
+        ] {
+            let result = verify_signature_value(b"<SignedInfo/>", signature, kind, Digest::Sha256, &keys);
+            assert_eq!(result.unwrap_err().code, Code::SignatureInvalid);
+            let left = openssl::error::ErrorStack::get();
+            assert!(left.errors().is_empty(), "{kind:?}: OpenSSL errors left queued: {left}");
+        }
     }
 }

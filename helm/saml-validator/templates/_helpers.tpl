@@ -85,6 +85,9 @@ certificate_file = "tls/tls.crt"
 private_key_file = "tls/tls.key"
 {{- if $tls.clientCa }}
 client_ca_file = "tls/ca.crt"
+{{- if $tls.allowAnyClientCertificate }}
+allow_any_client_certificate = true
+{{- end }}
 {{- end }}
 {{- end }}
 {{- end }}

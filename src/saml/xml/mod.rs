@@ -44,20 +44,25 @@ pub fn parse(bytes: &[u8]) -> Result<Document, Error> {
 /// Refuses, before libxml2 builds a tree, a document with more markup than `max_nodes` nodes
 /// could account for. `structure::scan` counts only once the whole tree exists, and a 1 MB
 /// document of `<y/>` is a quarter of a million elements (~20 MB of tree), of `<z a="1" .../>`
-/// over 100,000 attribute nodes (~28 MB). Every element takes at most two `<` (start and end
-/// tag), and the whole document may carry no more attributes than nodes. `<` and `=` in text,
-/// comments or CDATA are counted too, which can only refuse an absurd document, never admit one.
+/// over 100,000 attribute nodes (~28 MB). Every element, comment, PI or CDATA section opens with
+/// one `<` not followed by `/`, and the whole document may carry no more attributes than nodes.
+/// `<` inside comments or CDATA is counted too, which can only refuse an absurd document; `=` is
+/// counted only inside tags, so text such as LDAP DNs in group claims costs nothing.
 pub fn check_markup_count(bytes: &[u8], max_nodes: usize) -> Result<(), Error> {
-    let (mut tags, mut equals) = (0usize, 0usize);
-    for &b in bytes {
-        tags += usize::from(b == b'<');
+    let (mut opened, mut equals) = (0usize, 0usize);
+    for (i, &b) in bytes.iter().enumerate() {
+        opened += usize::from(b == b'<' && bytes.get(i + 1) != Some(&b'/'));
         equals += usize::from(b == b'=');
     }
-    if tags > max_nodes.saturating_mul(2).saturating_add(2) {
-        return Err(Error::new(Code::XmlTooComplex, format!("{tags} tags: more than {max_nodes} nodes")));
+    if opened > max_nodes {
+        return Err(Error::new(Code::XmlTooComplex, format!("{opened} tags: more than {max_nodes} nodes")));
     }
+    // Cheap total first; the exact in-tag count only for documents with many `=` at all.
     if equals > max_nodes {
-        return Err(Error::new(Code::XmlTooComplex, format!("{equals} attributes: more than {max_nodes}")));
+        let attributes = markup_stats(bytes).attributes;
+        if attributes > max_nodes {
+            return Err(Error::new(Code::XmlTooComplex, format!("{attributes} attributes: more than {max_nodes}")));
+        }
     }
     Ok(())
 }
@@ -73,6 +78,17 @@ fn markup_within_bounds(body: &[u8]) -> bool {
     if body.iter().filter(|&&b| b == b'=').count() <= MAX_EQUALS_PER_TAG {
         return true;
     }
+    markup_stats(body).most_in_one_tag <= MAX_EQUALS_PER_TAG
+}
+
+/// `=` signs inside tags (attributes and namespace declarations): in total and in the busiest tag.
+struct MarkupStats {
+    attributes: usize,
+    most_in_one_tag: usize,
+}
+
+fn markup_stats(body: &[u8]) -> MarkupStats {
+    let mut stats = MarkupStats { attributes: 0, most_in_one_tag: 0 };
     let (mut in_tag, mut quote, mut count) = (false, 0u8, 0usize);
     for &b in body {
         // A literal '<' cannot occur inside an attribute value, so it always starts new markup;
@@ -94,14 +110,13 @@ fn markup_within_bounds(body: &[u8]) -> bool {
             b'"' | b'\'' if in_tag => quote = b,
             b'=' if in_tag => {
                 count += 1;
-                if count > MAX_EQUALS_PER_TAG {
-                    return false;
-                }
+                stats.attributes += 1;
+                stats.most_in_one_tag = stats.most_in_one_tag.max(count);
             }
             _ => {}
         }
     }
-    true
+    stats
 }
 
 /// An XML declaration may name its encoding; only UTF-8 is accepted so that what we checked
