@@ -89,8 +89,9 @@ fn hostile_megabyte_payloads_from_many_connections_stay_bounded_while_logins_suc
     // Let 1 MiB bodies and documents through the size checks so they reach the parser.
     let text = config_text(&idp, "max_body_bytes = 2097152\nworkers = 2\n")
         .replace("[[tenants]]", "[limits]\nmax_document_bytes = 1048576\n\n[[tenants]]");
-    let (mut child, http, _) = spawn_serve("flood", &text, Stdio::null());
-    let pid = child.id();
+    let (child, http, _) = spawn_serve("flood", &text, Stdio::null());
+    let child = KillOnDrop(child);
+    let pid = child.0.id();
     let before = peak_rss_kb(pid);
 
     let payloads = Arc::new(payloads(&idp));
@@ -141,8 +142,7 @@ fn hostile_megabyte_payloads_from_many_connections_stay_bounded_while_logins_suc
     let peak = peak_rss_kb(pid);
     // Still serving after the flood.
     assert_eq!(request(http, "GET", "/healthz", b"", &[]).status, 200);
-    child.kill().unwrap();
-    let _ = child.wait();
+    drop(child);
     eprintln!(
         "flood: {hostile_total} hostile requests (~1 MiB each) on {HOSTILE_CONNECTIONS} connections, {logins} logins all 200, peak RSS {} MB -> {} MB (bound {} MB)",
         before / 1024,

@@ -439,7 +439,7 @@ fn mutual_tls_without_callers_accepts_the_cas_certificates_only_when_allowed() {
         pki.server_section(true)
     );
     let config = config_text(&idp, &section);
-    let (mut child, http, _) = spawn_serve_tls("any-cert", &config, &pki);
+    let (_child, http, _) = spawn_serve_tls("any-cert", &config, &pki);
     let metrics: SocketAddr = format!("127.0.0.1:{metrics_port}").parse().unwrap();
 
     let reply = pki.https(http, Some("anyone"), "POST", "/v1/validate", &signed_body(&idp, "contoso", 1), &[]).unwrap();
@@ -450,22 +450,22 @@ fn mutual_tls_without_callers_accepts_the_cas_certificates_only_when_allowed() {
     // The metrics port serves nothing anonymous: no certificate, no handshake.
     assert!(pki.https(metrics, None, "GET", "/metrics", b"", &[]).is_err(), "metrics answered without a certificate");
     assert_eq!(pki.https(metrics, Some("anyone"), "GET", "/metrics", b"", &[]).unwrap().status, 200);
-    child.kill().unwrap();
-    let _ = child.wait();
 }
 
 /// `saml-validator serve` with TLS: waits for the HTTPS port to answer /healthz.
-fn spawn_serve_tls(name: &str, config_text: &str, pki: &Pki) -> (std::process::Child, SocketAddr, PathBuf) {
+fn spawn_serve_tls(name: &str, config_text: &str, pki: &Pki) -> (KillOnDrop, SocketAddr, PathBuf) {
     let http_port = free_port();
     let config = temp_dir(name).join(format!("{name}.toml"));
     std::fs::write(&config, config_text.replace("127.0.0.1:0", &format!("127.0.0.1:{http_port}"))).unwrap();
-    let child = std::process::Command::new(BIN)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = KillOnDrop(
+        std::process::Command::new(BIN)
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let http: SocketAddr = format!("127.0.0.1:{http_port}").parse().unwrap();
     assert!(
         eventually(|| TcpStream::connect(http).is_ok() && pki.https(http, None, "GET", "/healthz", b"", &[]).is_ok()),

@@ -300,3 +300,13 @@ pub fn spawn_serve(
     wait_until_up(http);
     (child, http, config)
 }
+
+/// Kills the child when dropped, so a failing test does not leave a server running.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

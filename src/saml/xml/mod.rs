@@ -49,15 +49,20 @@ pub fn parse(bytes: &[u8]) -> Result<Document, Error> {
 /// `<` inside comments or CDATA is counted too, which can only refuse an absurd document; `=` is
 /// counted only inside tags, so text such as LDAP DNs in group claims costs nothing.
 pub fn check_markup_count(bytes: &[u8], max_nodes: usize) -> Result<(), Error> {
-    let (mut opened, mut equals) = (0usize, 0usize);
-    for (i, &b) in bytes.iter().enumerate() {
-        opened += usize::from(b == b'<' && bytes.get(i + 1) != Some(&b'/'));
+    // Branch-free totals first (vectorized: well under a microsecond for a typical response);
+    // the exact counts only for documents beyond them.
+    let (mut angles, mut equals) = (0usize, 0usize);
+    for &b in bytes {
+        angles += usize::from(b == b'<');
         equals += usize::from(b == b'=');
     }
-    if opened > max_nodes {
-        return Err(Error::new(Code::XmlTooComplex, format!("{opened} tags: more than {max_nodes} nodes")));
+    if angles > max_nodes {
+        let closing = bytes.windows(2).filter(|pair| *pair == b"</").count();
+        let opened = angles - closing;
+        if opened > max_nodes {
+            return Err(Error::new(Code::XmlTooComplex, format!("{opened} tags: more than {max_nodes} nodes")));
+        }
     }
-    // Cheap total first; the exact in-tag count only for documents with many `=` at all.
     if equals > max_nodes {
         let attributes = markup_stats(bytes).attributes;
         if attributes > max_nodes {
