@@ -249,8 +249,8 @@ pub async fn serve(
     }
     let mut builder = tonic::transport::Server::builder()
         .timeout(std::time::Duration::from_secs(30))
-        // Dead or silent peers must not hold connections (and file descriptors) forever.
-        .tcp_keepalive(Some(std::time::Duration::from_secs(60)))
+        // Dead peers must not hold connections (and file descriptors) forever: HTTP/2 pings,
+        // unanswered for 10 s, close the connection (TLS or not).
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(std::time::Duration::from_secs(10)))
         .concurrency_limit_per_connection(256);
@@ -262,8 +262,12 @@ pub async fn serve(
     let result = match acceptor {
         Some(acceptor) => router.serve_with_incoming_shutdown(tls::incoming(listener, acceptor), shutdown).await,
         None => {
-            let incoming = tonic::transport::server::TcpIncoming::from_listener(listener, true, None)
-                .map_err(|e| format!("cannot accept gRPC connections: {e}"))?;
+            let incoming = tonic::transport::server::TcpIncoming::from_listener(
+                listener,
+                true,
+                Some(std::time::Duration::from_secs(60)),
+            )
+            .map_err(|e| format!("cannot accept gRPC connections: {e}"))?;
             router.serve_with_incoming_shutdown(incoming, shutdown).await
         }
     };
