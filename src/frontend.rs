@@ -114,6 +114,21 @@ impl Frontend {
     /// work) run right here: the hand-off to the pool would cost more than it protects.
     /// Larger documents go to the XML pool (see `pool`), so a 256 KB document never stalls the
     /// other connections of the caller's event loop.
+    /// The admitted, authorized part of a request both transports share: validate, then record
+    /// the outcome under the tenant's label. Returns that label with the result.
+    pub async fn validate_and_record(
+        self: &Arc<Self>,
+        request_id: &str,
+        request: OwnedRequest,
+        started: Instant,
+        payload_bytes: usize,
+    ) -> (String, Result<Validated, Error>) {
+        let tenant = self.tenant_label(&request.tenant).to_string();
+        let result = self.validate_on_pool(request).await;
+        self.record(request_id, &tenant, &result, started, payload_bytes);
+        (tenant, result)
+    }
+
     pub async fn validate_on_pool(self: &Arc<Self>, request: OwnedRequest) -> Result<Validated, Error> {
         if request.saml_response.len() <= INLINE_BYTES {
             let borrowed = ValidateRequest {

@@ -68,14 +68,12 @@ impl SamlValidator for Api {
                 return respond(&request_id, UNKNOWN_TENANT, result);
             }
         };
-        let tenant = frontend.tenant_label(&message.tenant).to_string();
         let owned = OwnedRequest {
             tenant: message.tenant,
             saml_response: message.saml_response,
             expected_request_id: message.expected_request_id,
         };
-        let result = frontend.validate_on_pool(owned).await;
-        frontend.record(&request_id, &tenant, &result, started, payload_bytes);
+        let (tenant, result) = frontend.validate_and_record(&request_id, owned, started, payload_bytes).await;
         respond(&request_id, &tenant, result)
     }
 

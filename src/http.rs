@@ -185,14 +185,12 @@ async fn validate(state: web::Data<State>, request: HttpRequest, payload: web::P
         frontend.record(&request_id, UNKNOWN_TENANT, &result, started, body.len());
         return respond(&request_id, UNKNOWN_TENANT, result);
     }
-    let tenant = frontend.tenant_label(&parsed.tenant).to_string();
     let owned = OwnedRequest {
         tenant: parsed.tenant,
         saml_response: parsed.saml_response,
         expected_request_id: parsed.expected_request_id,
     };
-    let result = frontend.validate_on_pool(owned).await;
-    frontend.record(&request_id, &tenant, &result, started, body.len());
+    let (tenant, result) = frontend.validate_and_record(&request_id, owned, started, body.len()).await;
     respond(&request_id, &tenant, result)
 }
 

@@ -11,20 +11,9 @@ use saml_validator::test_idp::{post_binding, ResponseSpec, Signing, TestIdp};
 use serde_json::json;
 use support::*;
 
-fn sha256_hex(token: &str) -> String {
-    openssl::sha::sha256(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn config_with_callers(idp: &TestIdp) -> String {
     format!(
-        r#"{}
-[[tenants]]
-id = "fabrikam"
-idp_entity_id = "{IDP}"
-sp_entity_id = "{SP}"
-acs_url = "{ACS}"
-certificates = ["{}"]
-
+        r#"{}{}
 [[callers]]
 name = "helpdesk-eu"
 token_sha256 = "{}"
@@ -35,7 +24,7 @@ name = "operations"
 token_sha256 = "{}"
 "#,
         config_text(idp, ""),
-        idp.certificate_base64(),
+        fabrikam_tenant(idp),
         sha256_hex("eu-token-8f2c1d"),
         sha256_hex("ops-token-77aa01")
     )

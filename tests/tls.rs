@@ -210,10 +210,6 @@ fn grpc_request(idp: &TestIdp, tenant: &str, seed: u64, token: Option<&str>) -> 
     request
 }
 
-fn sha256_hex(token: &str) -> String {
-    openssl::sha::sha256(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn code(reply: &HttpReply) -> String {
     reply.json()["error"]["code"].as_str().unwrap_or("none").to_string()
 }
@@ -263,14 +259,7 @@ fn mutual_tls_identifies_callers_by_certificate_on_both_transports() {
     pki.write("stranger", &issue("stranger", Some(&stranger_ca), "client", 21));
 
     let config = format!(
-        r#"{}
-[[tenants]]
-id = "fabrikam"
-idp_entity_id = "{IDP}"
-sp_entity_id = "{SP}"
-acs_url = "{ACS}"
-certificates = ["{}"]
-
+        r#"{}{}
 [[callers]]
 name = "helpdesk-eu"
 client_certificate_sha256 = "{eu}"
@@ -286,7 +275,7 @@ name = "token-only"
 token_sha256 = "{}"
 "#,
         config_text(&idp, &pki.server_section(true)),
-        idp.certificate_base64(),
+        fabrikam_tenant(&idp),
         sha256_hex("ops-token-1"),
         ops.to_lowercase().replace(':', ""),
         sha256_hex("plain-token-2"),

@@ -64,8 +64,7 @@ pub fn parse(bytes: &[u8], policy: &MetadataPolicy<'_>) -> Result<IdpMetadata, E
     if bytes.len() > limits.max_document_bytes {
         return Err(Error::new(Code::PayloadTooLarge, format!("metadata exceeds {} bytes", limits.max_document_bytes)));
     }
-    xml::check_markup_count(bytes, limits.max_nodes)?;
-    let doc = xml::parse(bytes)?;
+    let doc = xml::parse_within(bytes, limits.max_nodes)?;
     let inventory = structure::scan(&doc, &limits)?;
     let root = inventory.root;
     if !root.is(METADATA, "EntityDescriptor") {

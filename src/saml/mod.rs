@@ -91,8 +91,7 @@ pub fn validate(
     if !decode::looks_like_xml(bytes) {
         return Err(Error::new(Code::XmlMalformed, "decoded SAMLResponse is not an XML document"));
     }
-    xml::check_markup_count(bytes, limits.max_nodes)?;
-    let doc = xml::parse(bytes)?;
+    let doc = xml::parse_within(bytes, limits.max_nodes)?;
     let inventory = structure::scan(&doc, limits)?;
     let root = inventory.root;
 

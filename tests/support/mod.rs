@@ -112,6 +112,19 @@ certificates = ['''
     )
 }
 
+/// A second tenant, "fabrikam", trusting `idp` too (for per-caller tenant restrictions).
+pub fn fabrikam_tenant(idp: &TestIdp) -> String {
+    format!(
+        "\n[[tenants]]\nid = \"fabrikam\"\nidp_entity_id = \"{IDP}\"\nsp_entity_id = \"{SP}\"\nacs_url = \"{ACS}\"\ncertificates = [\"{}\"]\n",
+        idp.certificate_base64()
+    )
+}
+
+/// Hex SHA-256 of a bearer token, as `token_sha256` takes it.
+pub fn sha256_hex(token: &str) -> String {
+    openssl::sha::sha256(token.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Starts the real HTTP server on a free loopback port in a background thread.
 pub fn start_server(config_text: &str) -> SocketAddr {
     let config = Config::parse(config_text, std::path::Path::new(".")).unwrap();

@@ -13,6 +13,12 @@ use super::error::{Code, Error};
 /// which is how billion-laughs and quadratic-blowup documents exhaust memory; refusing every
 /// DOCTYPE up front removes entity declarations (and XXE) entirely.
 pub fn parse(bytes: &[u8]) -> Result<Document, Error> {
+    parse_within(bytes, usize::MAX)
+}
+
+/// [`parse`], also refusing before libxml2 builds a tree a document with more markup than
+/// `max_nodes` nodes could account for (see [`check_markup`]).
+pub fn parse_within(bytes: &[u8], max_nodes: usize) -> Result<Document, Error> {
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let Ok(text) = std::str::from_utf8(body) else {
         return Err(Error::new(Code::EncodingUnsupported, "document is not valid UTF-8"));
@@ -28,12 +34,7 @@ pub fn parse(bytes: &[u8]) -> Result<Document, Error> {
         return Err(Error::new(Code::DoctypeForbidden, "document type declarations are not accepted"));
     }
     check_declared_encoding(body)?;
-    if !markup_within_bounds(body) {
-        return Err(Error::new(
-            Code::XmlTooComplex,
-            format!("more than {MAX_EQUALS_PER_TAG} attributes or namespace declarations in one tag"),
-        ));
-    }
+    check_markup(body, max_nodes)?;
     let doc = Document::parse(bytes).map_err(|e| Error::new(Code::XmlMalformed, e))?;
     if doc.has_dtd() {
         return Err(Error::new(Code::DoctypeForbidden, "document type declarations are not accepted"));
@@ -41,49 +42,48 @@ pub fn parse(bytes: &[u8]) -> Result<Document, Error> {
     Ok(doc)
 }
 
-/// Refuses, before libxml2 builds a tree, a document with more markup than `max_nodes` nodes
-/// could account for. `structure::scan` counts only once the whole tree exists, and a 1 MB
-/// document of `<y/>` is a quarter of a million elements (~20 MB of tree), of `<z a="1" .../>`
-/// over 100,000 attribute nodes (~28 MB). Every element, comment, PI or CDATA section opens with
-/// one `<` not followed by `/`, and the whole document may carry no more attributes than nodes.
-/// `<` inside comments or CDATA is counted too, which can only refuse an absurd document; `=` is
-/// counted only inside tags, so text such as LDAP DNs in group claims costs nothing.
-pub fn check_markup_count(bytes: &[u8], max_nodes: usize) -> Result<(), Error> {
-    // Branch-free totals first (vectorized: well under a microsecond for a typical response);
-    // the exact counts only for documents beyond them.
-    let (mut angles, mut equals) = (0usize, 0usize);
-    for &b in bytes {
-        angles += usize::from(b == b'<');
-        equals += usize::from(b == b'=');
-    }
-    if angles > max_nodes {
-        let closing = bytes.windows(2).filter(|pair| *pair == b"</").count();
-        let opened = angles - closing;
-        if opened > max_nodes {
-            return Err(Error::new(Code::XmlTooComplex, format!("{opened} tags: more than {max_nodes} nodes")));
-        }
-    }
-    if equals > max_nodes {
-        let attributes = markup_stats(bytes).attributes;
-        if attributes > max_nodes {
-            return Err(Error::new(Code::XmlTooComplex, format!("{attributes} attributes: more than {max_nodes}")));
-        }
-    }
-    Ok(())
-}
-
 /// Upper bound on `=` inside one tag (attributes plus namespace declarations). libxml2 checks
 /// attribute uniqueness pairwise, so 26,000 attributes on one element cost most of a second
 /// before our own per-element limits could look at the tree.
 const MAX_EQUALS_PER_TAG: usize = 256;
 
-fn markup_within_bounds(body: &[u8]) -> bool {
-    // Fast path: few `=` in the whole document (base64 padding and attributes of a normal
-    // response stay far below the bound).
-    if body.iter().filter(|&&b| b == b'=').count() <= MAX_EQUALS_PER_TAG {
-        return true;
+/// Markup bounds checked on the bytes, because `structure::scan` can count only once libxml2
+/// has built the whole tree: a 1 MB document of `<y/>` is a quarter of a million elements
+/// (~20 MB of tree), of `<z a="1" .../>` over 100,000 attribute nodes (~28 MB), and one tag
+/// with 26,000 attributes costs libxml2 most of a second. Every element, comment, PI or CDATA
+/// section opens with one `<` not followed by `/`, and the whole document may carry no more
+/// attributes than nodes. `<` inside comments or CDATA is counted too, which can only refuse an
+/// absurd document; `=` is counted only inside tags, so text such as LDAP DNs costs nothing.
+fn check_markup(body: &[u8], max_nodes: usize) -> Result<(), Error> {
+    // Branch-free totals first (vectorized: well under a microsecond for a typical response);
+    // the exact counts only for documents beyond them.
+    let (mut angles, mut equals) = (0usize, 0usize);
+    for &b in body {
+        angles += usize::from(b == b'<');
+        equals += usize::from(b == b'=');
     }
-    markup_stats(body).most_in_one_tag <= MAX_EQUALS_PER_TAG
+    if angles > max_nodes {
+        let opened = angles - body.windows(2).filter(|pair| *pair == b"</").count();
+        if opened > max_nodes {
+            return Err(Error::new(Code::XmlTooComplex, format!("{opened} tags: more than {max_nodes} nodes")));
+        }
+    }
+    if equals > MAX_EQUALS_PER_TAG.min(max_nodes) {
+        let stats = markup_stats(body);
+        if stats.most_in_one_tag > MAX_EQUALS_PER_TAG {
+            return Err(Error::new(
+                Code::XmlTooComplex,
+                format!("more than {MAX_EQUALS_PER_TAG} attributes or namespace declarations in one tag"),
+            ));
+        }
+        if stats.attributes > max_nodes {
+            return Err(Error::new(
+                Code::XmlTooComplex,
+                format!("{} attributes: more than {max_nodes}", stats.attributes),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `=` signs inside tags (attributes and namespace declarations): in total and in the busiest tag.
