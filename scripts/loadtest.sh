@@ -5,7 +5,7 @@
 # so each run's requests are all first uses. Prints one summary line per run, with peak RSS.
 #
 #   scripts/loadtest.sh                     # 1 8 32 128 connections, 5 s each, both transports
-#   DURATION=10 POOL=160000 scripts/loadtest.sh
+#   DURATION=10 POOL=240000 scripts/loadtest.sh
 #   SOAK=300 scripts/loadtest.sh            # plus a soak run (valid + invalid mix) sampling RSS and fds
 #   SOAK=600 SOAK_CONNECTIONS=16 SOAK_DELAY_MS=1 scripts/loadtest.sh   # paced soak (below capacity)
 set -euo pipefail
@@ -17,7 +17,7 @@ if ! command -v wrk >/dev/null 2>&1; then
 fi
 
 DURATION=${DURATION:-5}
-POOL=${POOL:-80000}
+POOL=${POOL:-120000}
 CONNECTIONS=${CONNECTIONS:-"1 8 32 128"}
 GROUPS_PER_USER=${GROUPS_PER_USER:-10}
 SOAK=${SOAK:-0}
@@ -57,7 +57,10 @@ rss() { awk '/VmHWM/ {print $2}' "/proc/$PID/status"; }
 
 for c in $CONNECTIONS; do
   start
-  threads=2; [ "$c" -lt 2 ] && threads=1
+  # One generator thread by default: the generator shares the two cores with the server, and
+  # a second wrk thread competing with the two server workers for them added ~1.5 ms to the
+  # p99 at 32 connections (6.1 vs 4.4 ms, BENCHMARKS.md). WRK_THREADS=2 for the comparison.
+  threads=${WRK_THREADS:-1}
   out=$(wrk -t"$threads" -c"$c" -d"${DURATION}s" --latency -s scripts/wrk-pool.lua \
     "http://127.0.0.1:$HTTP_PORT/v1/validate" -- "$WORK/pool.jsonl" "$threads")
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")

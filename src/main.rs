@@ -17,6 +17,12 @@ use saml_validator::test_idp::{self, ResponseSpec, Signing, TestIdp};
 use saml_validator::wire::{ErrorBody, ValidBody};
 use saml_validator::{grpc, http, telemetry};
 
+// mimalloc for the whole process, libxml2's and OpenSSL's malloc included (the `override`
+// feature replaces the C symbols): a validation makes a few hundred small allocations, mostly
+// libxml2 nodes, and glibc's allocator was 12 % of the server's CPU under load (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "saml-validator", version, about = "Validates SAML responses for help-desk tenants")]
 struct Cli {
@@ -129,7 +135,7 @@ fn run_server(config: &Config, path: Option<&Path>) -> ExitCode {
     // Bind every listener before serving anything, so a taken port fails start-up loudly.
     let grpc_listener = match &config.server.grpc_addr {
         None => None,
-        Some(addr) => match std::net::TcpListener::bind(addr).and_then(|l| l.set_nonblocking(true).map(|()| l)) {
+        Some(addr) => match std::net::TcpListener::bind(addr) {
             Ok(listener) => Some(listener),
             Err(e) => {
                 eprintln!("cannot bind grpc_addr {addr}: {e}");
@@ -137,32 +143,38 @@ fn run_server(config: &Config, path: Option<&Path>) -> ExitCode {
             }
         },
     };
-    let (stop_grpc, grpc_stopped) = tokio::sync::oneshot::channel::<()>();
-    let grpc_thread = grpc_listener.map(|listener| {
-        let frontend = frontend.clone();
-        let max_message = config.server.max_body_bytes;
-        let tls = config.server.tls.clone();
-        let workers = if config.server.workers > 0 { config.server.workers } else { num_cpus() };
-        std::thread::spawn(move || -> Result<(), String> {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(workers)
-                .thread_name("grpc")
-                .enable_all()
-                .build()
-                .map_err(|e| e.to_string())?;
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
-                tracing::info!(addr = ?listener.local_addr().ok(), "gRPC listening");
-                let shutdown = async move {
+    // gRPC stops on SIGTERM like HTTP, and when HTTP stops for any other reason.
+    let (stop_grpc, grpc_stopped) = tokio::sync::watch::channel(false);
+    let grpc = match grpc_listener {
+        None => None,
+        Some(listener) => {
+            let shutdown = move || {
+                let mut stopped = grpc_stopped.clone();
+                async move {
                     tokio::select! {
                         () = termination() => {}
-                        _ = grpc_stopped => {}
+                        _ = stopped.changed() => {}
                     }
-                };
-                grpc::serve(frontend, listener, tls.as_ref(), max_message, shutdown).await
-            })
-        })
-    });
+                }
+            };
+            let workers = if config.server.workers > 0 { config.server.workers } else { num_cpus() };
+            let spawned = grpc::spawn(
+                frontend.clone(),
+                listener,
+                config.server.tls.clone(),
+                config.server.max_body_bytes,
+                workers,
+                shutdown,
+            );
+            match spawned {
+                Ok(running) => Some(running),
+                Err(e) => {
+                    eprintln!("cannot start gRPC: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+    };
     let state = Arc::new(http::State::new(frontend, config));
     let result = actix_web::rt::System::new().block_on(async {
         let (server, addrs) =
@@ -180,8 +192,8 @@ fn run_server(config: &Config, path: Option<&Path>) -> ExitCode {
         }
     });
     // HTTP has drained (SIGTERM) or failed: stop gRPC too and wait for its in-flight calls.
-    let _ = stop_grpc.send(());
-    let grpc_result = grpc_thread.map(|thread| thread.join().unwrap_or_else(|_| Err("gRPC thread panicked".into())));
+    let _ = stop_grpc.send(true);
+    let grpc_result = grpc.map(grpc::Running::join);
     match (result, grpc_result) {
         (Ok(()), None | Some(Ok(()))) => {
             tracing::info!("stopped");

@@ -12,7 +12,7 @@ use openssl::pkey::PKey;
 use openssl::ssl::{AlpnError, SslAcceptor, SslAcceptorBuilder, SslMethod, SslRef, SslVerifyMode};
 use openssl::x509::X509Name;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
 /// `[server.tls]`.
@@ -155,32 +155,28 @@ impl AsyncWrite for TlsConnection {
     }
 }
 
-/// Accepts TCP connections on `listener` and yields those that complete a TLS handshake. Each
-/// handshake runs in its own task under a deadline, so one slow or failing client never stalls
-/// the others, and a failed handshake is logged and dropped rather than ending the stream.
+/// Takes the TCP connections `grpc`'s acceptor hands this thread and yields those that complete
+/// a TLS handshake. Each handshake runs in its own task under a deadline, so one slow or failing
+/// client never stalls the others, and a failed handshake is logged and dropped rather than
+/// ending the stream.
 pub fn incoming(
-    listener: TcpListener,
+    mut connections: tokio::sync::mpsc::Receiver<std::net::TcpStream>,
     acceptor: SslAcceptor,
 ) -> impl futures_util::Stream<Item = Result<TlsConnection, io::Error>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<TlsConnection>(64);
     let acceptor = std::sync::Arc::new(acceptor);
-    // Handshakes in progress at once (each holds an SSL object of tens of KB); beyond this the
-    // accept loop waits and new connections queue in the kernel's backlog.
+    // Handshakes in progress at once on this thread (each holds an SSL object of tens of KB);
+    // beyond this the acceptor's queue to this thread fills and new connections wait in the
+    // kernel's backlog.
     let handshakes = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_HANDSHAKES));
     tokio::spawn(async move {
-        // Ends when tonic stops taking connections (shutdown drops the receiver).
+        // Ends when tonic stops taking connections (shutdown drops the receiver) or the
+        // acceptor stops handing them over.
         while !tx.is_closed() {
             let Ok(permit) = handshakes.clone().acquire_owned().await else { return };
-            let (tcp, peer) = match listener.accept().await {
-                Ok(accepted) => accepted,
-                Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
-                    tracing::warn!(error = %e, "gRPC accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let _ = tcp.set_nodelay(true);
+            let Some(tcp) = connections.recv().await else { return };
+            let Ok(tcp) = TcpStream::from_std(tcp) else { continue };
+            let peer = tcp.peer_addr().ok();
             let acceptor = acceptor.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
@@ -196,8 +192,8 @@ pub fn incoming(
                     Ok(Ok(stream)) => {
                         let _ = tx.send(TlsConnection(stream)).await;
                     }
-                    Ok(Err(e)) => tracing::debug!(%peer, error = %e, "gRPC TLS handshake failed"),
-                    Err(_) => tracing::debug!(%peer, "gRPC TLS handshake timed out"),
+                    Ok(Err(e)) => tracing::debug!(?peer, error = %e, "gRPC TLS handshake failed"),
+                    Err(_) => tracing::debug!(?peer, "gRPC TLS handshake timed out"),
                 }
             });
         }

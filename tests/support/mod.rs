@@ -229,24 +229,10 @@ pub fn start_both_with_hook(
     let grpc_frontend = frontend.clone();
     let max_message = config.server.max_body_bytes;
     let grpc_tls = config.server.tls.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-        runtime.block_on(async move {
-            let (listener, addr) = saml_validator::grpc::bind("127.0.0.1:0").await.unwrap();
-            tx.send(addr).unwrap();
-            saml_validator::grpc::serve(
-                grpc_frontend,
-                listener,
-                grpc_tls.as_ref(),
-                max_message,
-                std::future::pending(),
-            )
-            .await
-            .unwrap();
-        });
-    });
-    let grpc_addr = rx.recv().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let grpc_addr = listener.local_addr().unwrap();
+    // Never joined: the test process ends with the servers.
+    saml_validator::grpc::spawn(grpc_frontend, listener, grpc_tls, max_message, 2, std::future::pending::<()>).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let state = Arc::new(http::State::new(frontend, &config));
