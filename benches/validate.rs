@@ -12,6 +12,10 @@ use saml_validator::saml::xml::{self, C14nMode};
 use saml_validator::saml::{self, decode, structure, Input, Limits, Request, TenantPolicy};
 use saml_validator::test_idp::{post_binding, ResponseSpec, Signing, TestIdp};
 
+// The allocator the service binary runs with (src/main.rs), so these numbers are the service's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const IDP: &str = "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/";
 const SP: &str = "https://www.jitbit.com/web-helpdesk/";
 const ACS: &str = "https://contoso.jitbit.example/helpdesk/User/Login";
