@@ -216,9 +216,16 @@ const HANDOFF_QUEUE: usize = 256;
 /// The running gRPC threads.
 pub struct Running {
     threads: Vec<std::thread::JoinHandle<Result<(), String>>>,
+    failed: Arc<tokio::sync::Notify>,
 }
 
 impl Running {
+    /// Notified once gRPC can no longer accept connections (every thread stopped, or the
+    /// acceptor failed): the process should stop rather than serve HTTP with gRPC dead.
+    pub fn failed(&self) -> Arc<tokio::sync::Notify> {
+        self.failed.clone()
+    }
+
     /// Waits until every thread has stopped (after `shutdown` completed and in-flight calls
     /// finished); the first error wins.
     pub fn join(self) -> Result<(), String> {
@@ -230,7 +237,7 @@ impl Running {
 }
 
 /// Serves gRPC on `listener` with `threads` threads (TLS when `tls` is set) until the future
-/// `shutdown()` makes completes on each of them; in-flight calls finish first.
+/// `shutdown()` returns completes on each of them; in-flight calls finish first.
 ///
 /// Thread per core, like actix's HTTP workers: one acceptor hands connections round-robin to
 /// threads that each run a single-threaded runtime, so a connection's HTTP/2 frames, its streams
@@ -267,31 +274,47 @@ where
         let thread = std::thread::Builder::new().name(format!("grpc-{index}")).spawn(move || {
             let runtime =
                 tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-            runtime.block_on(serve(frontend, rx, acceptor, max_message_bytes, shutdown()))
+            let result = runtime.block_on(serve(frontend, rx, acceptor, max_message_bytes, shutdown()));
+            if let Err(e) = &result {
+                tracing::error!(thread = index, error = %e, "gRPC thread stopped");
+            }
+            result
         });
         running.push(thread.map_err(|e| format!("cannot start a gRPC thread: {e}"))?);
     }
+    let failed = Arc::new(tokio::sync::Notify::new());
+    let notify = failed.clone();
     let thread = std::thread::Builder::new().name("grpc-accept".into()).spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-        runtime.block_on(accept(listener, handoff, shutdown()))
+        let result = runtime.block_on(accept(listener, handoff, shutdown()));
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "gRPC stopped accepting connections");
+            notify.notify_one();
+        }
+        result
     });
     running.push(thread.map_err(|e| format!("cannot start the gRPC acceptor: {e}"))?);
-    Ok(Running { threads: running })
+    Ok(Running { threads: running, failed })
 }
 
-/// Accepts until `shutdown`, handing connections to the threads in turn. Dropping the hand-off
-/// senders at the end lets every thread's connection stream finish.
+/// Accepts until `shutdown`, handing connections to the threads in turn. A thread whose queue
+/// is full is passed over for the next one with room (one busy thread must not stall accepts for
+/// the others); only when every queue is full does the acceptor wait. A thread that stopped is
+/// dropped from the rotation and logged; with none left the acceptor fails. Dropping the
+/// hand-off senders at the end lets every thread's connection stream finish.
 async fn accept(
     listener: std::net::TcpListener,
-    handoff: Vec<tokio::sync::mpsc::Sender<std::net::TcpStream>>,
+    mut handoff: Vec<tokio::sync::mpsc::Sender<std::net::TcpStream>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
+    use tokio::sync::mpsc::error::TrySendError;
     let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
     tracing::info!(addr = ?listener.local_addr().ok(), threads = handoff.len(), "gRPC listening");
     let mut shutdown = std::pin::pin!(shutdown);
     let mut next = 0;
     loop {
         let tcp = tokio::select! {
+            biased;
             () = &mut shutdown => return Ok(()),
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => tcp,
@@ -308,14 +331,46 @@ async fn accept(
         let _ = tcp.set_nodelay(true);
         let keepalive = socket2::TcpKeepalive::new().with_time(std::time::Duration::from_secs(60));
         let _ = socket2::SockRef::from(&tcp).set_tcp_keepalive(&keepalive);
-        let Ok(tcp) = tcp.into_std() else { continue };
-        tokio::select! {
-            () = &mut shutdown => return Ok(()),
-            sent = handoff[next].send(tcp) => if sent.is_err() {
-                return Err(format!("gRPC thread {next} stopped"));
-            },
+        let Ok(mut tcp) = tcp.into_std() else { continue };
+        let mut tried = 0;
+        loop {
+            if handoff.is_empty() {
+                return Err("every gRPC thread has stopped".into());
+            }
+            next %= handoff.len();
+            if tried >= handoff.len() {
+                // Every queue is full: wait for this thread's turn, as a single queue would.
+                tokio::select! {
+                    biased;
+                    () = &mut shutdown => return Ok(()),
+                    sent = handoff[next].send(tcp) => match sent {
+                        Ok(()) => break,
+                        Err(returned) => {
+                            tracing::error!(thread = next, "gRPC thread stopped; serving on the others");
+                            handoff.remove(next);
+                            tcp = returned.0;
+                            tried = 0;
+                            continue;
+                        }
+                    },
+                }
+            }
+            match handoff[next].try_send(tcp) {
+                Ok(()) => break,
+                Err(TrySendError::Full(returned)) => {
+                    tcp = returned;
+                    next += 1;
+                    tried += 1;
+                }
+                Err(TrySendError::Closed(returned)) => {
+                    tracing::error!(thread = next, "gRPC thread stopped; serving on the others");
+                    handoff.remove(next);
+                    tcp = returned;
+                    tried = 0;
+                }
+            }
         }
-        next = (next + 1) % handoff.len();
+        next += 1;
     }
 }
 
@@ -367,13 +422,60 @@ async fn serve(
     let result = match acceptor {
         Some(acceptor) => router.serve_with_incoming_shutdown(tls::incoming(connections, acceptor), shutdown).await,
         None => {
+            // A socket the runtime cannot register is dropped, never handed to tonic as an
+            // error: tonic ends the whole server on some accept errors.
             let incoming = futures_util::stream::unfold(connections, |mut connections| async move {
-                let tcp = connections.recv().await?;
-                Some((tokio::net::TcpStream::from_std(tcp), connections))
+                loop {
+                    let tcp = connections.recv().await?;
+                    match tokio::net::TcpStream::from_std(tcp) {
+                        Ok(tcp) => return Some((Ok::<_, std::io::Error>(tcp), connections)),
+                        Err(e) => tracing::warn!(error = %e, "gRPC connection dropped"),
+                    }
+                }
             });
             router.serve_with_incoming_shutdown(incoming, shutdown).await
         }
     };
     health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
     result.map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::time::Duration;
+
+    use super::accept;
+
+    /// A thread with a full queue is passed over, a stopped one dropped from the rotation, and
+    /// the acceptor fails (so the process stops) once no thread is left.
+    #[tokio::test(flavor = "current_thread")]
+    async fn acceptor_passes_over_full_and_stopped_threads() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let filler = std::net::TcpStream::connect(other.local_addr().unwrap()).unwrap();
+
+        let (stopped_tx, stopped_rx) = tokio::sync::mpsc::channel(8);
+        drop(stopped_rx);
+        let (full_tx, full_rx) = tokio::sync::mpsc::channel(1);
+        full_tx.try_send(filler).unwrap();
+        let (free_tx, mut free_rx) = tokio::sync::mpsc::channel(8);
+        let acceptor = tokio::spawn(accept(listener, vec![stopped_tx, full_tx, free_tx], std::future::pending()));
+
+        let _first = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let _second = tokio::net::TcpStream::connect(addr).await.unwrap();
+        for _ in 0..2 {
+            let handed = tokio::time::timeout(Duration::from_secs(10), free_rx.recv()).await.unwrap();
+            assert!(handed.is_some(), "connection not handed to the thread with room");
+        }
+        assert_eq!(full_rx.len(), 1, "a full queue received a connection");
+
+        drop(full_rx);
+        drop(free_rx);
+        let _third = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let result = tokio::time::timeout(Duration::from_secs(10), acceptor).await.unwrap().unwrap();
+        assert_eq!(result, Err("every gRPC thread has stopped".to_string()));
+    }
 }

@@ -179,6 +179,15 @@ fn run_server(config: &Config, path: Option<&Path>) -> ExitCode {
     let result = actix_web::rt::System::new().block_on(async {
         let (server, addrs) =
             http::bind(state.clone(), &config.server.http_addr, config.server.workers, config.server.tls.as_ref())?;
+        // gRPC dead but HTTP serving and ready would hide the failure from the orchestrator:
+        // stop the whole process instead (exit status 2), so it is restarted.
+        if let Some(failed) = grpc.as_ref().map(grpc::Running::failed) {
+            let handle = server.handle();
+            actix_web::rt::spawn(async move {
+                failed.notified().await;
+                handle.stop(true).await;
+            });
+        }
         tracing::info!(addrs = ?addrs, tenants = config.tenants.len(), "listening");
         match &config.server.metrics_addr {
             Some(metrics_addr) => {
