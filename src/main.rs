@@ -179,25 +179,32 @@ fn run_server(config: &Config, path: Option<&Path>) -> ExitCode {
     let result = actix_web::rt::System::new().block_on(async {
         let (server, addrs) =
             http::bind(state.clone(), &config.server.http_addr, config.server.workers, config.server.tls.as_ref())?;
-        // gRPC dead but HTTP serving and ready would hide the failure from the orchestrator:
-        // stop the whole process instead (exit status 2), so it is restarted.
-        if let Some(failed) = grpc.as_ref().map(grpc::Running::failed) {
-            let handle = server.handle();
-            actix_web::rt::spawn(async move {
-                failed.notified().await;
-                handle.stop(true).await;
-            });
-        }
         tracing::info!(addrs = ?addrs, tenants = config.tenants.len(), "listening");
+        // gRPC dead but HTTP serving and ready would hide the failure from the orchestrator:
+        // stop every HTTP listener instead (the process exits with status 2 and is restarted).
+        let stop_when_grpc_fails = |handles: Vec<actix_web::dev::ServerHandle>| {
+            if let Some(failed) = grpc.as_ref().map(grpc::Running::failed) {
+                actix_web::rt::spawn(async move {
+                    failed.notified().await;
+                    for handle in handles {
+                        handle.stop(true).await;
+                    }
+                });
+            }
+        };
         match &config.server.metrics_addr {
             Some(metrics_addr) => {
                 let (metrics_server, metrics_addrs) =
                     http::bind_metrics(state, metrics_addr, config.server.tls.as_ref())?;
                 tracing::info!(addrs = ?metrics_addrs, "metrics listening");
+                stop_when_grpc_fails(vec![server.handle(), metrics_server.handle()]);
                 let (main, metrics) = futures_util::future::join(server, metrics_server).await;
                 main.and(metrics)
             }
-            None => server.await,
+            None => {
+                stop_when_grpc_fails(vec![server.handle()]);
+                server.await
+            }
         }
     });
     // HTTP has drained (SIGTERM) or failed: stop gRPC too and wait for its in-flight calls.
