@@ -220,8 +220,8 @@ pub struct Running {
 }
 
 impl Running {
-    /// Notified once gRPC can no longer accept connections (every thread stopped, or the
-    /// acceptor failed): the process should stop rather than serve HTTP with gRPC dead.
+    /// Notified when any gRPC thread (a serving thread or the acceptor) ends with an error or
+    /// panics: the process should stop rather than serve HTTP with gRPC dead or degraded.
     pub fn failed(&self) -> Arc<tokio::sync::Notify> {
         self.failed.clone()
     }
@@ -265,36 +265,59 @@ where
         .map(|tls| tls::acceptor(tls, &[b"h2"], ClientCertificates::Required))
         .transpose()?
         .map(|builder| builder.build());
+    let failed = Arc::new(tokio::sync::Notify::new());
     let mut handoff = Vec::new();
     let mut running = Vec::new();
     for index in 0..threads.max(1) {
         let (tx, rx) = tokio::sync::mpsc::channel::<std::net::TcpStream>(HANDOFF_QUEUE);
         handoff.push(tx);
         let (frontend, acceptor, shutdown) = (frontend.clone(), acceptor.clone(), shutdown.clone());
+        let alarm = Alarm(Some(failed.clone()));
         let thread = std::thread::Builder::new().name(format!("grpc-{index}")).spawn(move || {
-            let runtime =
-                tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-            let result = runtime.block_on(serve(frontend, rx, acceptor, max_message_bytes, shutdown()));
-            if let Err(e) = &result {
-                tracing::error!(thread = index, error = %e, "gRPC thread stopped");
+            let result = current_thread_runtime()
+                .and_then(|runtime| runtime.block_on(serve(frontend, rx, acceptor, max_message_bytes, shutdown())));
+            match &result {
+                Ok(()) => alarm.disarm(),
+                Err(e) => tracing::error!(thread = index, error = %e, "gRPC thread stopped"),
             }
             result
         });
         running.push(thread.map_err(|e| format!("cannot start a gRPC thread: {e}"))?);
     }
-    let failed = Arc::new(tokio::sync::Notify::new());
-    let notify = failed.clone();
+    let alarm = Alarm(Some(failed.clone()));
     let thread = std::thread::Builder::new().name("grpc-accept".into()).spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-        let result = runtime.block_on(accept(listener, handoff, shutdown()));
-        if let Err(e) = &result {
-            tracing::error!(error = %e, "gRPC stopped accepting connections");
-            notify.notify_one();
+        let result =
+            current_thread_runtime().and_then(|runtime| runtime.block_on(accept(listener, handoff, shutdown())));
+        match &result {
+            Ok(()) => alarm.disarm(),
+            Err(e) => tracing::error!(error = %e, "gRPC stopped accepting connections"),
         }
         result
     });
     running.push(thread.map_err(|e| format!("cannot start the gRPC acceptor: {e}"))?);
     Ok(Running { threads: running, failed })
+}
+
+fn current_thread_runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())
+}
+
+/// Rings `Running::failed` when dropped armed: a gRPC thread that returns an error, or unwinds
+/// from a panic, stops the process instead of leaving it half-serving.
+struct Alarm(Option<Arc<tokio::sync::Notify>>);
+
+impl Alarm {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Alarm {
+    fn drop(&mut self) {
+        if let Some(failed) = self.0.take() {
+            failed.notify_one();
+        }
+    }
 }
 
 /// Accepts until `shutdown`, handing connections to the threads in turn. A thread whose queue
@@ -335,6 +358,13 @@ async fn accept(
         let mut tried = 0;
         loop {
             if handoff.is_empty() {
+                // The threads also stop on shutdown, possibly before this one notices it: a
+                // shutdown in progress is not a failure.
+                let shutting_down =
+                    std::future::poll_fn(|cx| std::task::Poll::Ready(shutdown.as_mut().poll(cx).is_ready())).await;
+                if shutting_down {
+                    return Ok(());
+                }
                 return Err("every gRPC thread has stopped".into());
             }
             next %= handoff.len();
@@ -445,7 +475,24 @@ async fn serve(
 mod tests {
     use std::time::Duration;
 
-    use super::accept;
+    use super::{accept, Alarm};
+
+    /// A thread that ends badly (error or panic) rings; one that ends cleanly does not.
+    #[tokio::test(flavor = "current_thread")]
+    async fn alarm_rings_unless_disarmed() {
+        let failed = std::sync::Arc::new(tokio::sync::Notify::new());
+        Alarm(Some(failed.clone())).disarm();
+        // A ring stores a permit, which a first poll of `notified` would take at once.
+        assert!(futures_util::FutureExt::now_or_never(failed.notified()).is_none(), "a disarmed alarm rang");
+        let alarm = Alarm(Some(failed.clone()));
+        let panicked = std::thread::spawn(move || {
+            let _alarm = alarm;
+            panic!("a gRPC thread fails");
+        })
+        .join();
+        assert!(panicked.is_err());
+        tokio::time::timeout(Duration::from_secs(10), failed.notified()).await.unwrap();
+    }
 
     /// A thread with a full queue is passed over, a stopped one dropped from the rotation, and
     /// the acceptor fails (so the process stops) once no thread is left.

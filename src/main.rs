@@ -180,14 +180,17 @@ fn run_server(config: &Config, path: Option<&Path>) -> ExitCode {
         let (server, addrs) =
             http::bind(state.clone(), &config.server.http_addr, config.server.workers, config.server.tls.as_ref())?;
         tracing::info!(addrs = ?addrs, tenants = config.tenants.len(), "listening");
-        // gRPC dead but HTTP serving and ready would hide the failure from the orchestrator:
-        // stop every HTTP listener instead (the process exits with status 2 and is restarted).
+        // A failed gRPC thread with HTTP still serving and ready would hide the failure from the
+        // orchestrator: stop every HTTP listener instead (the process exits with status 2 and
+        // is restarted).
         let stop_when_grpc_fails = |handles: Vec<actix_web::dev::ServerHandle>| {
             if let Some(failed) = grpc.as_ref().map(grpc::Running::failed) {
                 actix_web::rt::spawn(async move {
                     failed.notified().await;
-                    for handle in handles {
-                        handle.stop(true).await;
+                    // Every stop is sent when `stop` is called; then wait for all of them.
+                    let stopping: Vec<_> = handles.iter().map(|handle| handle.stop(true)).collect();
+                    for stopped in stopping {
+                        stopped.await;
                     }
                 });
             }
