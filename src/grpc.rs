@@ -237,7 +237,7 @@ impl Running {
 }
 
 /// Serves gRPC on `listener` with `threads` threads (TLS when `tls` is set) until the future
-/// `shutdown()` returns completes on each of them; in-flight calls finish first.
+/// `shutdown()` returns has completed on each of them; in-flight calls finish first.
 ///
 /// Thread per core, like actix's HTTP workers: one acceptor hands connections round-robin to
 /// threads that each run a single-threaded runtime, so a connection's HTTP/2 frames, its streams
