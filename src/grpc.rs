@@ -369,20 +369,12 @@ async fn accept(
             }
             next %= handoff.len();
             if tried >= handoff.len() {
-                // Every queue is full: wait for this thread's turn, as a single queue would.
+                // Every queue is full: wait until this thread's has room (or the thread stopped,
+                // which the `try_send` below then reports), as a single queue would.
                 tokio::select! {
                     biased;
                     () = &mut shutdown => return Ok(()),
-                    sent = handoff[next].send(tcp) => match sent {
-                        Ok(()) => break,
-                        Err(returned) => {
-                            tracing::error!(thread = next, "gRPC thread stopped; serving on the others");
-                            handoff.remove(next);
-                            tcp = returned.0;
-                            tried = 0;
-                            continue;
-                        }
-                    },
+                    _ = handoff[next].reserve() => {}
                 }
             }
             match handoff[next].try_send(tcp) {
@@ -492,6 +484,25 @@ mod tests {
         .join();
         assert!(panicked.is_err());
         tokio::time::timeout(Duration::from_secs(10), failed.notified()).await.unwrap();
+    }
+
+    /// With every queue full the acceptor waits, and hands the connection over once there is room.
+    #[tokio::test(flavor = "current_thread")]
+    async fn acceptor_waits_when_every_queue_is_full() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let other = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let filler = std::net::TcpStream::connect(other.local_addr().unwrap()).unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        tx.try_send(filler).unwrap();
+        let _acceptor = tokio::spawn(accept(listener, vec![tx], std::future::pending()));
+
+        let client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let waiting = rx.recv().await.unwrap();
+        assert_ne!(waiting.local_addr().unwrap(), client.peer_addr().unwrap(), "the filler comes first");
+        let handed = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+        assert_eq!(handed.local_addr().unwrap(), client.peer_addr().unwrap());
     }
 
     /// A thread with a full queue is passed over, a stopped one dropped from the rotation, and

@@ -175,7 +175,13 @@ pub fn incoming(
         while !tx.is_closed() {
             let Ok(permit) = handshakes.clone().acquire_owned().await else { return };
             let Some(tcp) = connections.recv().await else { return };
-            let Ok(tcp) = TcpStream::from_std(tcp) else { continue };
+            let tcp = match TcpStream::from_std(tcp) {
+                Ok(tcp) => tcp,
+                Err(e) => {
+                    tracing::warn!(error = %e, "gRPC connection dropped");
+                    continue;
+                }
+            };
             let peer = tcp.peer_addr().ok();
             let acceptor = acceptor.clone();
             let tx = tx.clone();
