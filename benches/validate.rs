@@ -10,7 +10,7 @@ use saml_validator::saml::c14n;
 use saml_validator::saml::keys::TrustedKey;
 use saml_validator::saml::xml::{self, C14nMode};
 use saml_validator::saml::{self, decode, structure, Input, Limits, Request, TenantPolicy};
-use saml_validator::test_idp::{post_binding, ResponseSpec, Signing, TestIdp};
+use saml_validator::testing::idp::{post_binding, ResponseSpec, Signing, TestIdp};
 
 // The allocator the service binary runs with (src/main.rs), so these numbers are the service's.
 #[global_allocator]

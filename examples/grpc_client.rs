@@ -2,8 +2,8 @@
 //! `cargo run --example grpc_client -- http://127.0.0.1:9090 contoso response.b64 [request-id]`
 //! (the file holds the SAMLResponse form field exactly as the browser posted it).
 
-use saml_validator::grpc::pb::saml_validator_client::SamlValidatorClient;
-use saml_validator::grpc::pb::ValidateRequest;
+use saml_validator::transport::grpc::pb::saml_validator_client::SamlValidatorClient;
+use saml_validator::transport::grpc::pb::ValidateRequest;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

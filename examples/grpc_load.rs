@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut as _, Bytes, BytesMut};
 use prost::Message as _;
-use saml_validator::grpc::pb::{ValidateRequest, ValidateResponse};
+use saml_validator::transport::grpc::pb::{ValidateRequest, ValidateResponse};
 
 #[derive(serde::Deserialize)]
 struct Body {

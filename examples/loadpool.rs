@@ -7,7 +7,7 @@
 use std::io::Write as _;
 use std::sync::Arc;
 
-use saml_validator::test_idp::{post_binding, ResponseSpec, Signing, TestIdp};
+use saml_validator::testing::idp::{post_binding, ResponseSpec, Signing, TestIdp};
 
 const IDP: &str = "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/";
 const SP: &str = "https://www.jitbit.com/web-helpdesk/";

@@ -5,7 +5,7 @@
 
 use saml_validator::saml::keys::TrustedKey;
 use saml_validator::saml::{self, Input, Limits, Request, TenantPolicy};
-use saml_validator::test_idp::{post_binding, ResponseSpec, Signing, TestIdp};
+use saml_validator::testing::idp::{post_binding, ResponseSpec, Signing, TestIdp};
 
 fn main() {
     let mut args = std::env::args().skip(1);

@@ -1,23 +1,22 @@
 //! saml-validator: decides whether a SAML login is genuine.
 //!
-//! `saml` is the pure validation core. Everything else adapts it to the outside world:
-//! configuration, the tenant registry and replay cache (`service`, `replay`), the HTTP transport,
-//! the error-to-status table (`wire`), logging, and a test IdP for the demo, tests and benches.
+//! The folders are the layers, and each uses only those below it:
+//!
+//! - `transport` — HTTP, gRPC, TLS listeners, the request pipeline both share, the error table;
+//! - `service` — one validation: the tenant's current policy, the core, the replay record;
+//! - `tenants` — the configuration file, the live tenant registry, reload, metadata fetch and
+//!   refresh, the callers allowed to ask;
+//! - `state` — what must hold across logins (the replay record);
+//! - `ops` — metrics, logging, and the one read of the wall clock;
+//! - `saml` — the pure validation core: bytes, a tenant policy and an instant in; claims or a
+//!   typed error out.
+//!
+//! `testing` holds a signing test IdP for the demo, the tests and the benchmarks.
 
-pub mod auth;
-pub mod config;
-pub mod frontend;
-pub mod grpc;
-pub mod http;
-pub mod metadata_fetch;
-pub mod metrics;
-pub mod pool;
-pub mod refresh;
-pub mod reload;
-pub mod replay;
+pub mod ops;
 pub mod saml;
 pub mod service;
-pub mod telemetry;
-pub mod test_idp;
-pub mod tls;
-pub mod wire;
+pub mod state;
+pub mod tenants;
+pub mod testing;
+pub mod transport;

@@ -7,15 +7,17 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use saml_validator::config::Config;
-use saml_validator::frontend::Frontend;
-use saml_validator::metrics::Metrics;
-use saml_validator::reload::Reloader;
+use saml_validator::ops::metrics::Metrics;
+use saml_validator::ops::telemetry;
+use saml_validator::ops::wall_clock;
 use saml_validator::saml::{self, decode, Input};
-use saml_validator::service::{self, Service, ValidateRequest};
-use saml_validator::test_idp::{self, ResponseSpec, Signing, TestIdp};
-use saml_validator::wire::{ErrorBody, ValidBody};
-use saml_validator::{grpc, http, telemetry};
+use saml_validator::service::{Service, ValidateRequest};
+use saml_validator::tenants::config::Config;
+use saml_validator::tenants::reload::Reloader;
+use saml_validator::testing::idp::{self, ResponseSpec, Signing, TestIdp};
+use saml_validator::transport::frontend::Frontend;
+use saml_validator::transport::json::{ErrorBody, ValidBody};
+use saml_validator::transport::{grpc, http};
 
 // mimalloc for the whole process, libxml2's and OpenSSL's malloc included (the `override`
 // feature replaces the C symbols): a validation makes a few hundred small allocations, mostly
@@ -75,7 +77,7 @@ fn main() -> ExitCode {
 }
 
 fn load(path: &Path) -> Result<Config, ExitCode> {
-    Config::load(path).map_err(|errors| {
+    Config::load(path, wall_clock()).map_err(|errors| {
         eprint!("{}: {errors}", path.display());
         ExitCode::from(2)
     })
@@ -103,7 +105,7 @@ fn serve(path: &Path) -> ExitCode {
 fn run_server(config: &Config, path: Option<&Path>) -> ExitCode {
     let metrics = Arc::new(Metrics::new());
     let service = Arc::new(Service::new(config).with_metrics(metrics.clone()));
-    service.warn_expiring_certificates(service::wall_clock());
+    service.warn_expiring_certificates(wall_clock());
     {
         // Metadata refresh schedule and hourly certificate-expiry warnings.
         let service = service.clone();
@@ -111,9 +113,9 @@ fn run_server(config: &Config, path: Option<&Path>) -> ExitCode {
             let mut last_warning = std::time::Instant::now();
             loop {
                 std::thread::sleep(std::time::Duration::from_secs(1));
-                service.refresh_due(service::wall_clock());
+                service.refresh_due(wall_clock());
                 if last_warning.elapsed() >= std::time::Duration::from_secs(3600) {
-                    service.warn_expiring_certificates(service::wall_clock());
+                    service.warn_expiring_certificates(wall_clock());
                     last_warning = std::time::Instant::now();
                 }
             }
@@ -124,7 +126,7 @@ fn run_server(config: &Config, path: Option<&Path>) -> ExitCode {
         }
     }
     if let Some(path) = path {
-        let reloader = Arc::new(Reloader::new(path.to_path_buf(), service.clone(), metrics.clone(), config));
+        let reloader = Arc::new(Reloader::new(path.to_path_buf(), service.registry().clone(), metrics.clone(), config));
         let poll = std::time::Duration::from_secs(config.server.config_poll_seconds);
         if let Err(e) = reloader.spawn(poll) {
             eprintln!("cannot start configuration reload: {e}");
@@ -251,7 +253,7 @@ fn validate(path: &Path, tenant: &str, at: Option<&str>, expected: Option<&str>,
         Err(code) => return code,
     };
     let now = match at {
-        None => service::wall_clock(),
+        None => wall_clock(),
         Some(text) => match saml::time::parse(text) {
             Some(instant) => instant,
             None => {
@@ -290,7 +292,7 @@ fn validate(path: &Path, tenant: &str, at: Option<&str>, expected: Option<&str>,
 }
 
 fn check_config(path: &Path) -> ExitCode {
-    match Config::load(path) {
+    match Config::load(path, wall_clock()) {
         Ok(config) => {
             println!("{}: ok, {} tenant(s)", path.display(), config.tenants.len());
             for tenant in &config.tenants {
@@ -322,7 +324,7 @@ fn demo(http_addr: &str) -> ExitCode {
     let text = include_str!("demo.toml")
         .replace("@HTTP_ADDR@", http_addr)
         .replace("@DEMO_CERTIFICATE@", &idp.certificate_base64());
-    let config = match Config::parse(&text, Path::new(".")) {
+    let config = match Config::parse(&text, Path::new("."), wall_clock()) {
         Ok(config) => config,
         Err(errors) => {
             eprint!("demo configuration: {errors}");
@@ -336,20 +338,20 @@ fn demo(http_addr: &str) -> ExitCode {
     let result = actix_web::rt::System::new().block_on(async {
         let (server, addrs) = http::bind(state, &config.server.http_addr, 1, None)?;
         let addr = addrs.first().copied().ok_or_else(|| std::io::Error::other("no listening address"))?;
-        let request_id = format!("_{}", test_idp::guid(std::process::id().into()));
+        let request_id = format!("_{}", idp::guid(std::process::id().into()));
         let spec = ResponseSpec::entra(
             &tenant.policy.idp_entity_id,
             &tenant.policy.sp_entity_id,
             &tenant.policy.acs_url,
             Some(&request_id),
-            service::wall_clock(),
+            wall_clock(),
             10,
             u64::from(std::process::id()) << 16,
         );
         let xml = spec.signed(&idp, Signing::Assertion).map_err(std::io::Error::other)?;
         let body = serde_json::json!({
             "tenant": tenant.id,
-            "saml_response": test_idp::post_binding(&xml),
+            "saml_response": idp::post_binding(&xml),
             "expected_request_id": request_id,
         });
         println!("saml-validator demo: tenant \"{}\" trusts a freshly generated IdP key.", tenant.id);

@@ -1,23 +1,18 @@
-//! The validation service: tenant registry, replay cache and the one read of the wall clock,
-//! wrapped around the pure core. Transports (HTTP, CLI) call [`Service::validate`].
+//! One validation: the tenant's current policy, the pure core, then the replay record. The
+//! transports call [`Service::judge`] and [`Service::remember`] as two steps of their pipeline
+//! (so an on-demand metadata fetch between them never runs on an event loop); the CLI and the
+//! tests call [`Service::validate`], which does the same in one blocking call.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 
-use crate::auth::Callers;
-use crate::config::{Config, TenantConfig};
-use crate::metadata_fetch::{Fetcher, MetadataSettings};
-use crate::metrics::Metrics;
-use crate::replay::ReplayCache;
-use crate::saml::{self, Code, Error, Input, Limits, Request, Validated};
-
-/// The only place the service reads the wall clock; the core always receives `now`.
-pub fn wall_clock() -> DateTime<Utc> {
-    Utc::now()
-}
+use crate::ops::metrics::{CertificateExpiry, Metrics, Snapshot};
+use crate::saml::{self, Code, Error, Input, Request, Validated};
+use crate::state::ReplayCache;
+use crate::tenants::callers::Credentials;
+use crate::tenants::config::Config;
+use crate::tenants::{Registry, TenantConfig, TenantSet};
 
 /// One validation request, transport independent.
 #[derive(Clone, Copy, Debug)]
@@ -27,143 +22,126 @@ pub struct ValidateRequest<'a> {
     pub expected_request_id: Option<&'a str>,
 }
 
-/// One consistent generation of the tenant configuration, replaced whole on reload: a request
-/// validates entirely against the generation it started with.
-pub struct TenantSet {
-    pub(crate) tenants: HashMap<String, Arc<TenantConfig>>,
-    limits: Limits,
-    pub(crate) metadata: MetadataSettings,
-    pub(crate) fetcher: Arc<Fetcher>,
-    callers: Callers,
-}
-
-impl TenantSet {
-    fn new(config: &Config) -> TenantSet {
-        TenantSet {
-            tenants: config.tenants.iter().map(|t| (t.id.clone(), Arc::new(t.clone()))).collect(),
-            limits: config.limits.clone(),
-            metadata: config.metadata.clone(),
-            fetcher: Arc::new(Fetcher::new(&config.metadata)),
-            callers: config.callers.clone(),
-        }
-    }
-
-    /// The same generation with one tenant replaced (metadata refreshes).
-    pub(crate) fn with_tenant(&self, tenant: TenantConfig) -> TenantSet {
-        let mut tenants = self.tenants.clone();
-        tenants.insert(tenant.id.clone(), Arc::new(tenant));
-        TenantSet {
-            tenants,
-            limits: self.limits.clone(),
-            metadata: self.metadata.clone(),
-            fetcher: self.fetcher.clone(),
-            callers: self.callers.clone(),
-        }
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &TenantConfig)> {
-        self.tenants.iter().map(|(id, tenant)| (id.as_str(), tenant.as_ref()))
-    }
+/// A response the core accepted, not yet recorded as used.
+pub struct Accepted {
+    pub validated: Validated,
+    /// Until when the assertion could still be accepted: its expiry plus the tenant's skew.
+    remember_until: DateTime<Utc>,
 }
 
 pub struct Service {
-    pub(crate) current: ArcSwap<TenantSet>,
+    tenants: Arc<Registry>,
     /// Survives reloads: an assertion accepted before a reload stays refused after it.
     replay: ReplayCache,
-    /// Last on-demand metadata refresh per tenant (rate limit).
-    pub(crate) on_demand: std::sync::Mutex<HashMap<String, DateTime<Utc>>>,
-    pub(crate) metrics: Option<Arc<Metrics>>,
-    /// Parsed metadata by (tenant, document, verification policy) digest: see refresh.rs.
-    pub(crate) metadata_cache: moka::sync::Cache<[u8; 32], Arc<crate::saml::metadata::IdpMetadata>>,
 }
 
 impl Service {
     pub fn new(config: &Config) -> Service {
         Service {
-            current: ArcSwap::from_pointee(TenantSet::new(config)),
+            tenants: Arc::new(Registry::new(config)),
             replay: ReplayCache::new(config.server.replay_cache_capacity),
-            on_demand: std::sync::Mutex::new(HashMap::new()),
-            metrics: None,
-            metadata_cache: moka::sync::Cache::builder()
-                .max_capacity(4096)
-                .time_to_live(std::time::Duration::from_secs(86_400))
-                .build(),
         }
     }
 
     /// Reports metadata refreshes to `metrics`.
-    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Service {
-        self.metrics = Some(metrics);
+    pub fn with_metrics(self, metrics: Arc<Metrics>) -> Service {
+        self.tenants.report_to(metrics);
         self
     }
 
-    /// Atomically replaces the tenants and limits. In-flight validations finish on the
-    /// generation they started with.
-    pub fn replace_tenants(&self, config: &Config) {
-        self.current.store(Arc::new(TenantSet::new(config)));
+    /// The live tenants (reload, refresh, lookups).
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.tenants
     }
 
-    /// The current generation.
+    /// The current generation of tenants.
     pub fn tenants(&self) -> Arc<TenantSet> {
-        self.current.load_full()
+        self.tenants.current()
+    }
+
+    pub fn tenant(&self, id: &str) -> Option<Arc<TenantConfig>> {
+        self.tenants.get(id)
     }
 
     pub fn tenant_count(&self) -> usize {
-        self.current.load().tenants.len()
+        self.tenants.len()
+    }
+
+    pub fn has_tenant(&self, id: &str) -> bool {
+        self.tenants.contains(id)
+    }
+
+    pub fn replace_tenants(&self, config: &Config) {
+        self.tenants.replace(config);
+    }
+
+    pub fn authorize(&self, credentials: &Credentials<'_>, tenant: Option<&str>) -> Result<(), Error> {
+        self.tenants.authorize(credentials, tenant)
+    }
+
+    pub fn refresh_metadata(&self, id: &str, now: DateTime<Utc>, reason: &str) -> bool {
+        self.tenants.refresh_metadata(id, now, reason)
+    }
+
+    pub fn refresh_due(&self, now: DateTime<Utc>) {
+        self.tenants.refresh_due(now);
+    }
+
+    pub fn warn_expiring_certificates(&self, now: DateTime<Utc>) {
+        self.tenants.warn_expiring_certificates(now);
     }
 
     pub fn replay_entries(&self) -> u64 {
         self.replay.len()
     }
 
-    /// Everything configured for one tenant (for `GET /v1/tenants/{id}`).
-    pub fn tenant(&self, id: &str) -> Option<Arc<TenantConfig>> {
-        self.current.load().tenants.get(id).cloned()
-    }
-
-    /// Caller authentication against the current configuration (see `auth`).
-    pub fn authorize(&self, credentials: &crate::auth::Credentials<'_>, tenant: Option<&str>) -> Result<(), Error> {
-        self.current.load().callers.authorize(credentials, tenant).map(|_| ())
-    }
-
-    pub fn has_tenant(&self, id: &str) -> bool {
-        self.current.load().tenants.contains_key(id)
-    }
-
-    /// Validates at `now`, then records the assertion ID so that the same assertion is refused
-    /// (`replayed`) until it expires.
-    pub fn validate(&self, request: &ValidateRequest<'_>, now: DateTime<Utc>) -> Result<Validated, Error> {
-        let mut generation = self.current.load_full();
-        let core_request = Request { expected_request_id: request.expected_request_id, now };
-        let attempt = |generation: &TenantSet| {
-            let policy = &generation
-                .tenants
-                .get(request.tenant)
-                .ok_or_else(|| {
-                    Error::new(Code::UnknownTenant, format!("no tenant {}", saml::error::quote(request.tenant)))
-                })?
-                .policy;
-            saml::validate(request.saml_response, policy, &generation.limits, &core_request)
-        };
-        let mut result = attempt(&generation);
-        // A signature no known key verifies may be a key the IdP just rotated in: one
-        // rate-limited metadata refresh, then one more try (issue: fresh Entra rotations).
-        if matches!(&result, Err(e) if e.code == Code::SignatureInvalid) && self.refresh_on_demand(request.tenant, now)
-        {
-            generation = self.current.load_full();
-            result = attempt(&generation);
+    /// The point-in-time facts metrics expose, read at `now`.
+    pub fn gauges(&self, now: DateTime<Utc>) -> Snapshot {
+        let mut snapshot = Snapshot { replay_entries: self.replay.len(), ..Snapshot::default() };
+        for (tenant, config) in self.tenants.current().iter() {
+            if let Some(loaded) = config.metadata.as_ref().and_then(|m| m.loaded_at_instant) {
+                snapshot.metadata_loaded.push((tenant.to_string(), loaded.timestamp()));
+            }
+            for key in &config.policy.keys {
+                snapshot.certificates.push(CertificateExpiry {
+                    tenant: tenant.to_string(),
+                    sha256_fingerprint: key.info.sha256_fingerprint.clone(),
+                    seconds_until_expiry: key.not_after.map_or(0, |not_after| (not_after - now).num_seconds()),
+                });
+            }
         }
-        let validated = result?;
+        snapshot
+    }
+
+    /// Runs the core at `now` against the tenant's current policy. Pure apart from reading the
+    /// current generation: nothing is recorded.
+    pub fn judge(&self, request: &ValidateRequest<'_>, now: DateTime<Utc>) -> Result<Accepted, Error> {
+        let generation = self.tenants.current();
         let policy = &generation
-            .tenants
             .get(request.tenant)
-            .ok_or_else(|| Error::new(Code::Internal, "tenant vanished"))?
+            .ok_or_else(|| {
+                Error::new(Code::UnknownTenant, format!("no tenant {}", saml::error::quote(request.tenant)))
+            })?
             .policy;
+        let core_request = Request { expected_request_id: request.expected_request_id, now };
+        let validated = saml::validate(request.saml_response, policy, &generation.limits, &core_request)?;
         // Remember the ID until the assertion could no longer be accepted anyway: its expiry
         // plus the skew we tolerate.
         let skew = chrono::Duration::seconds(policy.clock_skew_seconds);
         let remember_until = validated.expires_at.checked_add_signed(skew).unwrap_or(validated.expires_at);
-        if !self.replay.first_use(request.tenant, &validated.assertion_id, now, remember_until) {
+        Ok(Accepted { validated, remember_until })
+    }
+
+    /// Whether a refusal may be cured by fetching the tenant's metadata now: a signature no
+    /// known key verifies may be a key the IdP just rotated in (one rate-limited refresh).
+    pub fn may_refresh_for(&self, tenant: &str, error: &Error, now: DateTime<Utc>) -> bool {
+        error.code == Code::SignatureInvalid && self.tenants.claim_on_demand_refresh(tenant, now)
+    }
+
+    /// Records the accepted assertion as used; `replayed` if it already was.
+    pub fn remember(&self, tenant: &str, accepted: Accepted, now: DateTime<Utc>) -> Result<Validated, Error> {
+        let Accepted { validated, remember_until } = accepted;
+        if !self.replay.first_use(tenant, &validated.assertion_id, now, remember_until) {
             return Err(Error::new(
                 Code::Replayed,
                 format!(
@@ -173,5 +151,20 @@ impl Service {
             ));
         }
         Ok(validated)
+    }
+
+    /// Judges, refreshes metadata on demand (blocking: for the CLI and tests, never an event
+    /// loop), and remembers.
+    pub fn validate(&self, request: &ValidateRequest<'_>, now: DateTime<Utc>) -> Result<Validated, Error> {
+        let accepted = match self.judge(request, now) {
+            Err(error) if self.may_refresh_for(request.tenant, &error, now) => {
+                if !self.tenants.refresh_metadata(request.tenant, now, "unknown signing key") {
+                    return Err(error);
+                }
+                self.judge(request, now)?
+            }
+            result => result?,
+        };
+        self.remember(request.tenant, accepted, now)
     }
 }

@@ -26,7 +26,7 @@ use base64::Engine as _;
 use chrono::Duration;
 use saml_validator::saml::ns::alg;
 use saml_validator::saml::{self, Code, Input, Limits, Request, TenantPolicy};
-use saml_validator::test_idp::{self, entra, SignOptions, Signing, TestIdp};
+use saml_validator::testing::idp::{self as test_idp, entra, SignOptions, Signing, TestIdp};
 use support::*;
 
 // ---------------------------------------------------------------- baseline: what must pass

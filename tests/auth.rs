@@ -5,9 +5,9 @@
 mod support;
 
 use chrono::Utc;
-use saml_validator::config::Config;
-use saml_validator::grpc::pb;
-use saml_validator::test_idp::{post_binding, ResponseSpec, Signing, TestIdp};
+use saml_validator::tenants::config::Config;
+use saml_validator::testing::idp::{post_binding, ResponseSpec, Signing, TestIdp};
+use saml_validator::transport::grpc::pb;
 use serde_json::json;
 use support::*;
 
@@ -112,7 +112,7 @@ fn caller_configuration_is_checked() {
         sha256_hex("x"),
         sha256_hex("x")
     );
-    let errors = Config::parse(&text, std::path::Path::new(".")).unwrap_err().0;
+    let errors = Config::parse(&text, std::path::Path::new("."), chrono::Utc::now()).unwrap_err().0;
     for needle in [
         "callers[0].token_sha256",
         "\"nope\" is not a configured tenant",

@@ -10,7 +10,7 @@ use std::path::Path;
 use saml_validator::saml::c14n;
 use saml_validator::saml::ns;
 use saml_validator::saml::xml::{self, C14nMode, Document, Node};
-use saml_validator::test_idp::Signing;
+use saml_validator::testing::idp::Signing;
 
 fn elements<'a>(node: Node<'a>, out: &mut Vec<Node<'a>>) {
     out.push(node);

@@ -7,8 +7,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use saml_validator::config::Config;
-use saml_validator::test_idp::TestIdp;
+use saml_validator::tenants::config::Config;
+use saml_validator::testing::idp::TestIdp;
 use support::*;
 
 fn fixtures() -> PathBuf {
@@ -57,7 +57,7 @@ certificates = ["{}"]
 "#,
         idp.certificate_base64()
     );
-    let errors = Config::parse(&text, Path::new(".")).unwrap_err().0;
+    let errors = Config::parse(&text, Path::new("."), chrono::Utc::now()).unwrap_err().0;
     let expect = [
         "unknown_top: unknown key",
         "server.http_addr:",
@@ -96,7 +96,7 @@ fn certificates_as_pem_bare_base64_and_files() {
         idp.certificate_base64()
     );
     std::fs::write(dir.join("config.toml"), &text).unwrap();
-    let config = Config::load(&dir.join("config.toml")).unwrap();
+    let config = Config::load(&dir.join("config.toml"), chrono::Utc::now()).unwrap();
     let keys = &config.tenants[0].policy.keys;
     assert_eq!(keys.len(), 3);
     assert!(keys.iter().all(|k| k.info.sha256_fingerprint == keys[0].info.sha256_fingerprint));
@@ -166,7 +166,7 @@ fn cli_validate_replays_a_saved_response_at_its_instant() {
         .stdin
         .take()
         .unwrap()
-        .write_all(saml_validator::test_idp::post_binding(std::str::from_utf8(&xml).unwrap()).as_bytes())
+        .write_all(saml_validator::testing::idp::post_binding(std::str::from_utf8(&xml).unwrap()).as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -223,7 +223,7 @@ fn cli_serve_with_a_separate_metrics_listener_and_json_logs() {
         &[("X-Request-Id", "cli-serve-1")],
     );
     // A malformed document: libxml2's complaint must end up in the response, not on stderr.
-    let broken = saml_validator::test_idp::post_binding(
+    let broken = saml_validator::testing::idp::post_binding(
         "<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\"><unclosed>",
     );
     let malformed = request(
@@ -265,10 +265,11 @@ fn sigterm_finishes_in_flight_requests_then_stops_both_servers() {
     wait_until_up(grpc);
 
     // A request in flight: headers and half the body sent before the signal.
-    let xml = saml_validator::test_idp::ResponseSpec::entra(IDP, SP, ACS, Some(REQUEST_ID), chrono::Utc::now(), 10, 5)
-        .signed(&idp, saml_validator::test_idp::Signing::Assertion)
-        .unwrap();
-    let body = serde_json::json!({"tenant": "contoso", "saml_response": saml_validator::test_idp::post_binding(&xml), "expected_request_id": REQUEST_ID}).to_string();
+    let xml =
+        saml_validator::testing::idp::ResponseSpec::entra(IDP, SP, ACS, Some(REQUEST_ID), chrono::Utc::now(), 10, 5)
+            .signed(&idp, saml_validator::testing::idp::Signing::Assertion)
+            .unwrap();
+    let body = serde_json::json!({"tenant": "contoso", "saml_response": saml_validator::testing::idp::post_binding(&xml), "expected_request_id": REQUEST_ID}).to_string();
     let mut stream = std::net::TcpStream::connect(http).unwrap();
     write!(
         stream,
@@ -321,7 +322,7 @@ allow_idp_initiated = true
     );
     let config = dir.join("metadata.toml");
     std::fs::write(&config, &text).unwrap();
-    let loaded = Config::load(&config).unwrap();
+    let loaded = Config::load(&config, chrono::Utc::now()).unwrap();
     let tenant = &loaded.tenants[0];
     assert_eq!(
         tenant.policy.idp_entity_id, "https://sts.windows.net/a9054a0f-2011-4e31-b3ac-fd8c354146ec/",
@@ -339,16 +340,16 @@ allow_idp_initiated = true
 
     // Mismatched issuer, a signature requirement on unsigned metadata, a stray signing cert.
     let mismatch = text.replace("[[tenants]]\n", "[[tenants]]\nidp_entity_id = \"https://sts.windows.net/other/\"\n");
-    let errors = Config::parse(&mismatch, Path::new(".")).unwrap_err().0;
+    let errors = Config::parse(&mismatch, Path::new("."), chrono::Utc::now()).unwrap_err().0;
     assert!(errors.iter().any(|e| e.contains("idp_entity_id") && e.contains("differs")), "{errors:?}");
     let unsigned = text.replace("entra-ssoready-tenant-federationmetadata.xml", "okta-ssoready-metadata.xml");
-    let errors = Config::parse(&unsigned, Path::new(".")).unwrap_err().0;
+    let errors = Config::parse(&unsigned, Path::new("."), chrono::Utc::now()).unwrap_err().0;
     assert!(
         errors.iter().any(|e| e.contains("metadata_file") && e.contains("metadata_signature_missing")),
         "{errors:?}"
     );
     let stray = format!("[[tenants]]\nid = \"x\"\nidp_entity_id = \"i\"\nsp_entity_id = \"s\"\nacs_url = \"https://a/\"\nmetadata_signing_certificate = ['''{signing}''']\n");
-    let errors = Config::parse(&stray, Path::new(".")).unwrap_err().0;
+    let errors = Config::parse(&stray, Path::new("."), chrono::Utc::now()).unwrap_err().0;
     assert!(errors.iter().any(|e| e.contains("set only together with metadata_file")), "{errors:?}");
 }
 
@@ -377,10 +378,10 @@ fn config_reloads_on_sighup_and_file_change_without_failing_requests() {
     // Logins keep flowing through every reload.
     let pool: Vec<String> = (0..400)
         .map(|seed| {
-            let xml = saml_validator::test_idp::ResponseSpec::entra(IDP, SP, ACS, Some(REQUEST_ID), chrono::Utc::now(), 10, 1000 + seed)
-                .signed(&idp, saml_validator::test_idp::Signing::Assertion)
+            let xml = saml_validator::testing::idp::ResponseSpec::entra(IDP, SP, ACS, Some(REQUEST_ID), chrono::Utc::now(), 10, 1000 + seed)
+                .signed(&idp, saml_validator::testing::idp::Signing::Assertion)
                 .unwrap();
-            serde_json::json!({"tenant": "contoso", "saml_response": saml_validator::test_idp::post_binding(&xml), "expected_request_id": REQUEST_ID}).to_string()
+            serde_json::json!({"tenant": "contoso", "saml_response": saml_validator::testing::idp::post_binding(&xml), "expected_request_id": REQUEST_ID}).to_string()
         })
         .collect();
     let stop = std::sync::Arc::new(AtomicBool::new(false));

@@ -4,7 +4,7 @@
 mod support;
 
 use chrono::Utc;
-use saml_validator::test_idp::{post_binding, ResponseSpec, Signing, TestIdp};
+use saml_validator::testing::idp::{post_binding, ResponseSpec, Signing, TestIdp};
 use serde_json::json;
 use support::*;
 
@@ -192,7 +192,7 @@ fn large_documents_are_validated_on_the_xml_pool() {
     let addr = start_server(&config_text(&idp, ""));
     let spec = ResponseSpec::entra(IDP, SP, ACS, Some(REQUEST_ID), Utc::now(), 600, 77);
     let encoded = post_binding(&spec.signed(&idp, Signing::Assertion).unwrap());
-    assert!(encoded.len() > saml_validator::frontend::INLINE_BYTES);
+    assert!(encoded.len() > saml_validator::transport::frontend::INLINE_BYTES);
     let reply =
         validate_json(addr, &json!({"tenant": "contoso", "saml_response": encoded, "expected_request_id": REQUEST_ID}));
     assert_eq!(reply.status, 200, "{}", reply.body);

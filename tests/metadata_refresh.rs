@@ -10,10 +10,10 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 
 use chrono::{Duration, Utc};
-use saml_validator::config::Config;
 use saml_validator::saml::{Code, Input};
 use saml_validator::service::{Service, ValidateRequest};
-use saml_validator::test_idp::{idp_metadata, post_binding, ResponseSpec, SignOptions, Signing, TestIdp};
+use saml_validator::tenants::config::Config;
+use saml_validator::testing::idp::{idp_metadata, post_binding, ResponseSpec, SignOptions, Signing, TestIdp};
 use support::*;
 
 /// What the fake metadata endpoint answers.
@@ -107,7 +107,7 @@ metadata_url = "{}"
 "#,
         endpoint.url()
     );
-    Config::parse(&text, std::path::Path::new(".")).unwrap_or_else(|e| panic!("{e}"))
+    Config::parse(&text, std::path::Path::new("."), chrono::Utc::now()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn login(service: &Service, idp: &TestIdp, seed: u64, now: chrono::DateTime<Utc>) -> Result<(), Code> {
@@ -126,13 +126,13 @@ fn login(service: &Service, idp: &TestIdp, seed: u64, now: chrono::DateTime<Utc>
 fn a_tenant_configured_only_with_a_metadata_url_survives_rotation_and_outages() {
     let (a, b, c) = (TestIdp::generate().unwrap(), TestIdp::generate().unwrap(), TestIdp::generate().unwrap());
     let endpoint = Endpoint::start(Answer::Document(idp_metadata(IDP, &[&a], None)));
-    let metrics = Arc::new(saml_validator::metrics::Metrics::new());
+    let metrics = Arc::new(saml_validator::ops::metrics::Metrics::new());
     let service = Service::new(&config(&endpoint, "", "")).with_metrics(metrics.clone());
     let now = Utc::now();
     // Refreshing an unchanged document reuses the parsed keys (a cache hit).
     assert!(service.refresh_metadata("contoso", now, "test"));
     assert!(service.refresh_metadata("contoso", now, "test"));
-    let exposition = metrics.render(&service, now);
+    let exposition = metrics.render(&service.gauges(now));
     assert!(exposition.contains("saml_key_cache_lookups_total{result=\"hit\"} 1"), "{exposition}");
     assert!(exposition.contains("saml_key_cache_lookups_total{result=\"miss\"} 1"), "{exposition}");
     assert!(
@@ -228,13 +228,14 @@ fn metadata_urls_are_restricted_to_allowed_http_hosts() {
         ("gopher://127.0.0.1/".to_string(), "\"127.0.0.1\""),
         (format!("http://user:pw@{}/m", endpoint.addr), "\"127.0.0.1\""),
     ] {
-        let errors = Config::parse(&base(&url, hosts), std::path::Path::new(".")).unwrap_err().0;
+        let errors = Config::parse(&base(&url, hosts), std::path::Path::new("."), chrono::Utc::now()).unwrap_err().0;
         assert!(errors.iter().any(|e| e.contains("metadata_url")), "{url}: {errors:?}");
     }
     assert_eq!(endpoint.hits(), 0, "refused URLs are never fetched");
     // The endpoint down at load time is a configuration error (there are no last good keys).
     let down = format!("http://127.0.0.1:{}/m", free_port());
-    let errors = Config::parse(&base(&down, "\"127.0.0.1\""), std::path::Path::new(".")).unwrap_err().0;
+    let errors =
+        Config::parse(&base(&down, "\"127.0.0.1\""), std::path::Path::new("."), chrono::Utc::now()).unwrap_err().0;
     assert!(errors.iter().any(|e| e.contains("metadata_url") && e.contains("fetching")), "{errors:?}");
 }
 
@@ -264,7 +265,7 @@ allow_idp_initiated = true
 "#,
         endpoint.url()
     );
-    let service = Service::new(&Config::parse(&text, std::path::Path::new(".")).unwrap());
+    let service = Service::new(&Config::parse(&text, std::path::Path::new("."), chrono::Utc::now()).unwrap());
     let xml = std::fs::read(fixtures.join("idp-responses/entra-ssoready-signed-assertion.xml")).unwrap();
     let request = ValidateRequest { tenant: "contoso", saml_response: Input::Xml(&xml), expected_request_id: None };
     let at = saml_validator::saml::time::parse("2023-11-17T18:39:32Z").unwrap();

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::Utc;
-use saml_validator::test_idp::{post_binding, ResponseSpec, Signing, TestIdp};
+use saml_validator::testing::idp::{post_binding, ResponseSpec, Signing, TestIdp};
 use serde_json::json;
 use support::*;
 

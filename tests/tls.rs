@@ -19,9 +19,9 @@ use openssl::pkey::{PKey, Private};
 use openssl::ssl::{SslConnector, SslFiletype, SslMethod, SslVerifyMode};
 use openssl::x509::extension::{BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName};
 use openssl::x509::{X509Name, X509};
-use saml_validator::config::Config;
-use saml_validator::grpc::pb;
-use saml_validator::test_idp::{post_binding, ResponseSpec, Signing, TestIdp};
+use saml_validator::tenants::config::Config;
+use saml_validator::testing::idp::{post_binding, ResponseSpec, Signing, TestIdp};
+use saml_validator::transport::grpc::pb;
 use serde_json::json;
 use support::*;
 
@@ -384,7 +384,7 @@ fn tls_configuration_is_checked_when_loaded() {
         (format!("{}colour = \"blue\"\n", pki.server_section(false)), "server.tls.colour: unknown key"),
     ];
     for (section, needle) in cases {
-        let errors = Config::parse(&config_text(&idp, &section), Path::new(".")).unwrap_err().0;
+        let errors = Config::parse(&config_text(&idp, &section), Path::new("."), chrono::Utc::now()).unwrap_err().0;
         assert!(errors.iter().any(|e| e.contains(needle)), "missing {needle:?} in {errors:#?}");
     }
     // A certificate-pinned caller needs mutual TLS; a caller needs some credential.
@@ -392,7 +392,7 @@ fn tls_configuration_is_checked_when_loaded() {
         "{}\n[[callers]]\nname = \"a\"\nclient_certificate_sha256 = \"{fingerprint}\"\n\n[[callers]]\nname = \"b\"\n\n[[callers]]\nname = \"c\"\nclient_certificate_sha256 = \"12:34\"\n",
         config_text(&idp, &pki.server_section(false))
     );
-    let errors = Config::parse(&text, Path::new(".")).unwrap_err().0;
+    let errors = Config::parse(&text, Path::new("."), chrono::Utc::now()).unwrap_err().0;
     for needle in [
         "callers[0].client_certificate_sha256: needs mutual TLS",
         "callers[1].token_sha256",
@@ -405,15 +405,16 @@ fn tls_configuration_is_checked_when_loaded() {
         "{}\n[[callers]]\nname = \"a\"\nclient_certificate_sha256 = \"{fingerprint}\"\n\n[[callers]]\nname = \"b\"\nclient_certificate_sha256 = \"{fingerprint}\"\n",
         config_text(&idp, &pki.server_section(true))
     );
-    let errors = Config::parse(&text, Path::new(".")).unwrap_err().0;
+    let errors = Config::parse(&text, Path::new("."), chrono::Utc::now()).unwrap_err().0;
     assert!(errors.iter().any(|e| e.contains("share a client certificate")), "{errors:#?}");
     // Mutual TLS naming no caller accepts any certificate of the CA: only when said so.
-    let errors = Config::parse(&config_text(&idp, &pki.server_section(true)), Path::new(".")).unwrap_err().0;
+    let errors =
+        Config::parse(&config_text(&idp, &pki.server_section(true)), Path::new("."), chrono::Utc::now()).unwrap_err().0;
     assert!(errors.iter().any(|e| e.contains("allow_any_client_certificate")), "{errors:#?}");
     let relaxed = format!("{}allow_any_client_certificate = true\n", pki.server_section(true));
-    Config::parse(&config_text(&idp, &relaxed), Path::new(".")).unwrap();
+    Config::parse(&config_text(&idp, &relaxed), Path::new("."), chrono::Utc::now()).unwrap();
     let pointless = format!("{}allow_any_client_certificate = true\n", pki.server_section(false));
-    let errors = Config::parse(&config_text(&idp, &pointless), Path::new(".")).unwrap_err().0;
+    let errors = Config::parse(&config_text(&idp, &pointless), Path::new("."), chrono::Utc::now()).unwrap_err().0;
     assert!(errors.iter().any(|e| e.contains("only means something with client_ca_file")), "{errors:#?}");
 }
 

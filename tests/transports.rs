@@ -5,9 +5,9 @@
 mod support;
 
 use chrono::Utc;
-use saml_validator::grpc::pb;
-use saml_validator::test_idp::{post_binding, ResponseSpec, Signing, TestIdp};
-use saml_validator::wire::{disposition, GrpcCode};
+use saml_validator::testing::idp::{post_binding, ResponseSpec, Signing, TestIdp};
+use saml_validator::transport::grpc::pb;
+use saml_validator::transport::wire::{disposition, GrpcCode};
 use serde_json::{json, Value};
 use support::*;
 

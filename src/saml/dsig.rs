@@ -457,8 +457,8 @@ mod tests {
 
     #[test]
     fn rejected_signatures_leave_no_openssl_error_behind() {
-        let ec = crate::test_idp::TestIdp::generate_ec().unwrap();
-        let rsa = crate::test_idp::TestIdp::generate().unwrap();
+        let ec = crate::testing::idp::TestIdp::generate_ec().unwrap();
+        let rsa = crate::testing::idp::TestIdp::generate().unwrap();
         let keys = [ec.certificate_pem(), rsa.certificate_pem()]
             .iter()
             .map(|pem| TrustedKey::from_certificate_text(pem).unwrap())

@@ -1,6 +1,6 @@
 //! Stable error codes. Each code names exactly one failed check; callers, dashboards and alerts
 //! are built against these strings, so a code is never renamed or reused for another meaning.
-//! `crate::wire` maps every code to its HTTP status, gRPC code and metric label in one table.
+//! `crate::transport::wire` maps every code to its HTTP status, gRPC code and metric label in one table.
 
 use std::fmt;
 

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use saml_validator::saml::keys::TrustedKey;
 use saml_validator::saml::{self, Input, Limits, Request, TenantPolicy, Validated};
-use saml_validator::test_idp::{ResponseSpec, Signing, TestIdp};
+use saml_validator::testing::idp::{ResponseSpec, Signing, TestIdp};
 
 pub const IDP: &str = "https://sts.windows.net/11111111-2222-3333-4444-555555555555/";
 pub const SP: &str = "https://www.jitbit.com/web-helpdesk/";
@@ -88,9 +88,9 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 
-use saml_validator::config::Config;
-use saml_validator::http;
 use saml_validator::service::Service;
+use saml_validator::tenants::config::Config;
+use saml_validator::transport::http;
 
 /// A TOML configuration with one tenant "contoso" trusting `idp`.
 pub fn config_text(idp: &TestIdp, extra_server: &str) -> String {
@@ -127,13 +127,13 @@ pub fn sha256_hex(token: &str) -> String {
 
 /// Starts the real HTTP server on a free loopback port in a background thread.
 pub fn start_server(config_text: &str) -> SocketAddr {
-    let config = Config::parse(config_text, std::path::Path::new(".")).unwrap();
+    let config = Config::parse(config_text, std::path::Path::new("."), chrono::Utc::now()).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let service = Arc::new(Service::new(&config));
-        let frontend = Arc::new(saml_validator::frontend::Frontend::new(
+        let frontend = Arc::new(saml_validator::transport::frontend::Frontend::new(
             service,
-            Arc::new(saml_validator::metrics::Metrics::new()),
+            Arc::new(saml_validator::ops::metrics::Metrics::new()),
             &config,
         ));
         let state = Arc::new(http::State::new(frontend, &config));
@@ -215,13 +215,16 @@ pub fn start_both_with_hook(
     clear_tenants: bool,
     hook: Option<fn(&saml_validator::service::ValidateRequest<'_>)>,
 ) -> (SocketAddr, SocketAddr) {
-    let mut config = Config::parse(config_text, std::path::Path::new(".")).unwrap();
+    let mut config = Config::parse(config_text, std::path::Path::new("."), chrono::Utc::now()).unwrap();
     if clear_tenants {
         config.tenants.clear();
     }
     let service = Arc::new(Service::new(&config));
-    let mut frontend =
-        saml_validator::frontend::Frontend::new(service, Arc::new(saml_validator::metrics::Metrics::new()), &config);
+    let mut frontend = saml_validator::transport::frontend::Frontend::new(
+        service,
+        Arc::new(saml_validator::ops::metrics::Metrics::new()),
+        &config,
+    );
     if let Some(hook) = hook {
         frontend = frontend.with_test_hook(hook);
     }
@@ -232,7 +235,15 @@ pub fn start_both_with_hook(
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let grpc_addr = listener.local_addr().unwrap();
     // Never joined: the test process ends with the servers.
-    saml_validator::grpc::spawn(grpc_frontend, listener, grpc_tls, max_message, 2, std::future::pending::<()>).unwrap();
+    saml_validator::transport::grpc::spawn(
+        grpc_frontend,
+        listener,
+        grpc_tls,
+        max_message,
+        2,
+        std::future::pending::<()>,
+    )
+    .unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let state = Arc::new(http::State::new(frontend, &config));

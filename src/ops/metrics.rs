@@ -4,15 +4,12 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
 
-use crate::saml::{Error, Validated};
-use crate::service::Service;
-use crate::wire;
+use crate::saml::Code;
 
 /// Label used for requests naming a tenant that is not configured (request content must never
 /// become a label value).
@@ -141,19 +138,13 @@ impl Metrics {
         }
     }
 
-    /// Records one finished validation. `tenant` must be a configured id or [`UNKNOWN_TENANT`].
-    pub fn observe(&self, tenant: &str, result: &Result<Validated, Error>, elapsed: Duration, payload_bytes: usize) {
-        let (outcome, code) = match result {
-            Ok(_) => ("valid", "none"),
-            Err(error) => {
-                let disposition = wire::disposition(error.code);
-                let outcome = if disposition.http_status == 422 { "rejected" } else { "error" };
-                if error.code == crate::saml::Code::Replayed {
-                    self.replay_hits.inc();
-                }
-                (outcome, disposition.metric_label)
-            }
-        };
+    /// Records one finished validation. `tenant` must be a configured id or [`UNKNOWN_TENANT`];
+    /// `outcome` and `code` are fixed names (`valid`/`none`, or the error table's outcome and
+    /// label).
+    pub fn observe(&self, tenant: &str, outcome: &str, code: &str, elapsed: Duration, payload_bytes: usize) {
+        if code == Code::Replayed.as_str() {
+            self.replay_hits.inc();
+        }
         self.validations.with_label_values(&[tenant, outcome, code]).inc();
         self.duration.with_label_values(&[tenant]).observe(elapsed.as_secs_f64());
         self.payload_bytes.observe(payload_bytes as f64);
@@ -176,28 +167,41 @@ impl Metrics {
         &self.in_flight
     }
 
-    /// Prometheus text exposition, with point-in-time gauges refreshed from `service` at `now`.
-    pub fn render(&self, service: &Service, now: DateTime<Utc>) -> String {
-        self.replay_entries.set(i64::try_from(service.replay_entries()).unwrap_or(i64::MAX));
+    /// Prometheus text exposition, with the point-in-time gauges set from `snapshot`.
+    pub fn render(&self, snapshot: &Snapshot) -> String {
+        self.replay_entries.set(i64::try_from(snapshot.replay_entries).unwrap_or(i64::MAX));
         self.certificate_expiry.reset();
         self.metadata_last_success.reset();
-        for (tenant, config) in service.tenants().iter() {
-            if let Some(loaded) = config.metadata.as_ref().and_then(|m| m.loaded_at_instant) {
-                self.metadata_last_success.with_label_values(&[tenant]).set(loaded.timestamp());
-            }
-            for key in &config.policy.keys {
-                let fingerprint = &key.info.sha256_fingerprint;
-                let seconds = key.not_after.map_or(0, |not_after| (not_after - now).num_seconds());
-                self.certificate_expiry
-                    .with_label_values(&[tenant, &fingerprint[..16.min(fingerprint.len())]])
-                    .set(seconds);
-            }
+        for (tenant, loaded) in &snapshot.metadata_loaded {
+            self.metadata_last_success.with_label_values(&[tenant]).set(*loaded);
+        }
+        for certificate in &snapshot.certificates {
+            let fingerprint = &certificate.sha256_fingerprint;
+            self.certificate_expiry
+                .with_label_values(&[&certificate.tenant, &fingerprint[..16.min(fingerprint.len())]])
+                .set(certificate.seconds_until_expiry);
         }
         let mut out = Vec::new();
         // Encoding our own registry into a Vec cannot fail.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
     }
+}
+
+/// Point-in-time facts for the gauges, gathered by the caller at scrape time.
+#[derive(Default)]
+pub struct Snapshot {
+    pub replay_entries: u64,
+    /// (tenant, Unix time its metadata keys were last loaded).
+    pub metadata_loaded: Vec<(String, i64)>,
+    pub certificates: Vec<CertificateExpiry>,
+}
+
+pub struct CertificateExpiry {
+    pub tenant: String,
+    pub sha256_fingerprint: String,
+    /// Negative once expired; 0 when the certificate states no expiry.
+    pub seconds_until_expiry: i64,
 }
 
 impl Default for Metrics {

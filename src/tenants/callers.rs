@@ -5,7 +5,14 @@
 //! known caller (health and readiness stay open for probes).
 
 use crate::saml::{Code, Error};
-use crate::tls::ClientCertificate;
+
+/// The verified client certificate of a connection, as callers are identified callers by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientCertificate {
+    /// SHA-256 of the leaf certificate's DER encoding (what `openssl x509 -fingerprint -sha256`
+    /// prints).
+    pub sha256: [u8; 32],
+}
 
 #[derive(Clone, Debug)]
 pub struct Caller {
@@ -129,4 +136,31 @@ fn bearer(header: &str) -> Option<&str> {
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
         .filter(|token| !token.is_empty())
+}
+
+/// Parses a SHA-256 value (a certificate fingerprint, a token hash): 64 hex digits, optionally
+/// colon-separated as OpenSSL prints fingerprints.
+pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
+    let hex: String = text.chars().filter(|c| *c != ':').collect();
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..32).map(|i| u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).ok()).collect();
+    bytes.and_then(|b| <[u8; 32]>::try_from(b).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_parse_with_or_without_colons() {
+        let plain = "ab".repeat(32);
+        let colons = vec!["AB"; 32].join(":");
+        assert_eq!(parse_fingerprint(&plain), Some([0xab; 32]));
+        assert_eq!(parse_fingerprint(&colons), Some([0xab; 32]));
+        assert_eq!(parse_fingerprint(&"ab".repeat(31)), None);
+        assert_eq!(parse_fingerprint(&"zz".repeat(32)), None);
+        assert_eq!(parse_fingerprint(&"é".repeat(32)), None);
+    }
 }

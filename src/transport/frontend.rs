@@ -1,17 +1,24 @@
-//! What every transport does around a validation: admission control, the validation itself,
-//! metrics, and the one log event. HTTP and gRPC are thin shells around this, so both give the
-//! same answers, count the same way and log the same way.
+//! The request pipeline both transports run: caller authentication → receive (size limit) →
+//! admission → decode → tenant authorization → validation → replay record, then metrics and the
+//! one log event, exactly once per request whichever step ended it. HTTP and gRPC are thin
+//! shells that supply the credentials and a way to receive the request, so both give the same
+//! answers in the same order, count the same way and log the same way.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::config::Config;
-use crate::metrics::{Metrics, UNKNOWN_TENANT};
-use crate::pool::Pool;
-use crate::saml::{Code, Error, Validated};
-use crate::service::{self, Service, ValidateRequest};
-use crate::wire;
+use chrono::{DateTime, Utc};
+
+use super::pool::Pool;
+use super::wire;
+use crate::ops::metrics::{Metrics, UNKNOWN_TENANT};
+use crate::ops::wall_clock;
+use crate::saml::{Code, Error, Input, Validated};
+use crate::service::{Accepted, Service, ValidateRequest};
+use crate::tenants::callers::Credentials;
+use crate::tenants::config::Config;
 
 pub struct Frontend {
     service: Arc<Service>,
@@ -34,6 +41,32 @@ pub struct OwnedRequest {
     pub expected_request_id: Option<String>,
 }
 
+impl OwnedRequest {
+    fn borrow(&self) -> ValidateRequest<'_> {
+        ValidateRequest {
+            tenant: &self.tenant,
+            saml_response: Input::Base64(self.saml_response.as_bytes()),
+            expected_request_id: self.expected_request_id.as_deref(),
+        }
+    }
+}
+
+/// How a transport gets its request into the pipeline.
+pub trait Incoming {
+    /// Receives the request within the size limit; returns its size in bytes. HTTP reads the
+    /// body here (after the caller was authenticated); gRPC's message has already arrived.
+    fn receive(&mut self) -> impl Future<Output = Result<usize, Error>>;
+    /// Decodes what was received (after admission).
+    fn decode(self) -> Result<OwnedRequest, Error>;
+}
+
+/// What the pipeline learned before it ended, for the metrics and the log event.
+struct Facts {
+    payload_bytes: usize,
+    /// A configured tenant id the caller may use, or [`UNKNOWN_TENANT`].
+    tenant: String,
+}
+
 /// A slot among `max_concurrent_validations`; released on drop.
 pub struct Permit<'a>(&'a Frontend);
 
@@ -44,7 +77,7 @@ impl Drop for Permit<'_> {
 }
 
 /// Counts a request in `saml_inflight_requests` from arrival to answer; released on drop.
-pub struct Tracked<'a>(&'a Frontend);
+struct Tracked<'a>(&'a Frontend);
 
 impl Drop for Tracked<'_> {
     fn drop(&mut self) {
@@ -70,12 +103,43 @@ impl Frontend {
         &self.service
     }
 
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
+    /// Runs one request through the whole pipeline. Returns the tenant label (a configured id
+    /// or [`UNKNOWN_TENANT`]) with the result; metrics and the log event are already written.
+    pub async fn handle(
+        self: &Arc<Self>,
+        request_id: &str,
+        credentials: &Credentials<'_>,
+        incoming: impl Incoming,
+    ) -> (String, Result<Validated, Error>) {
+        let started = Instant::now();
+        self.metrics.in_flight().inc();
+        let _tracked = Tracked(self);
+        let mut facts = Facts { payload_bytes: 0, tenant: UNKNOWN_TENANT.to_string() };
+        let result = self.pipeline(credentials, incoming, &mut facts).await;
+        self.record(request_id, &facts.tenant, &result, started, facts.payload_bytes);
+        (facts.tenant, result)
+    }
+
+    async fn pipeline(
+        self: &Arc<Self>,
+        credentials: &Credentials<'_>,
+        mut incoming: impl Incoming,
+        facts: &mut Facts,
+    ) -> Result<Validated, Error> {
+        // Unauthenticated callers are refused before their request is read.
+        self.service.authorize(credentials, None)?;
+        facts.payload_bytes = incoming.receive().await?;
+        let _permit = self.admit()?;
+        let request = incoming.decode()?;
+        self.service.authorize(credentials, Some(&request.tenant))?;
+        if self.service.has_tenant(&request.tenant) {
+            facts.tenant.clone_from(&request.tenant);
+        }
+        self.validate(request).await
     }
 
     /// Admits one validation, or refuses with `overloaded` instead of queueing without bound.
-    pub fn admit(&self) -> Result<Permit<'_>, Error> {
+    fn admit(&self) -> Result<Permit<'_>, Error> {
         if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.max_in_flight {
             self.in_flight.fetch_sub(1, Ordering::AcqRel);
             return Err(Error::new(Code::Overloaded, "too many validations in flight; retry shortly"));
@@ -83,23 +147,53 @@ impl Frontend {
         Ok(Permit(self))
     }
 
-    /// Marks a request as in flight (for the gauge) until the guard drops.
-    pub fn track(&self) -> Tracked<'_> {
-        self.metrics.in_flight().inc();
-        Tracked(self)
+    /// Judges the request, refreshes the tenant's metadata once when an unknown key may have
+    /// been rotated in (on a blocking thread: the fetch can take `timeout_seconds`, and the
+    /// event loop must go on serving its other connections meanwhile), then records the
+    /// assertion as used.
+    async fn validate(self: &Arc<Self>, request: OwnedRequest) -> Result<Validated, Error> {
+        let request = Arc::new(request);
+        let now = wall_clock();
+        let accepted = match self.judge(&request, now).await {
+            Err(error) if self.service.may_refresh_for(&request.tenant, &error, now) => {
+                let registry = self.service.registry().clone();
+                let tenant = request.tenant.clone();
+                let refresh = move || registry.refresh_metadata(&tenant, now, "unknown signing key");
+                if !tokio::task::spawn_blocking(refresh).await.unwrap_or(false) {
+                    return Err(error);
+                }
+                self.judge(&request, now).await?
+            }
+            result => result?,
+        };
+        self.service.remember(&request.tenant, accepted, now)
     }
 
-    /// Validates now.
-    ///
+    /// Typical responses (up to [`INLINE_BYTES`] of base64, ~150 µs of work) are judged right
+    /// here: the hand-off to the pool would cost more than it protects. Larger documents go to
+    /// the XML pool (see `pool`), so a 256 KB document never stalls the other connections of
+    /// the caller's event loop.
+    async fn judge(self: &Arc<Self>, request: &Arc<OwnedRequest>, now: DateTime<Utc>) -> Result<Accepted, Error> {
+        if request.saml_response.len() <= INLINE_BYTES {
+            return self.judge_here(request, now);
+        }
+        let (frontend, request) = (self.clone(), request.clone());
+        self.pool
+            .run(move || frontend.judge_here(&request, now))
+            .await
+            .unwrap_or_else(|| Err(Error::new(Code::Internal, "the validation worker pool is unavailable")))
+    }
+
     /// A panic anywhere inside (a bug, never expected on any input) becomes an `internal_error`
     /// for this request only: the worker, its other connections and the service keep running.
     /// The libxml2 document is freed by its destructor during unwinding.
-    pub fn validate(&self, request: &ValidateRequest<'_>) -> Result<Validated, Error> {
+    fn judge_here(&self, request: &OwnedRequest, now: DateTime<Utc>) -> Result<Accepted, Error> {
+        let request = request.borrow();
         let run = || {
             if let Some(hook) = self.test_hook {
-                hook(request);
+                hook(&request);
             }
-            self.service.validate(request, service::wall_clock())
+            self.service.judge(&request, now)
         };
         match std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
             Ok(result) => result,
@@ -110,49 +204,6 @@ impl Frontend {
         }
     }
 
-    /// Validates a request. Typical responses (up to [`INLINE_BYTES`] of base64, ~150 µs of
-    /// work) run right here: the hand-off to the pool would cost more than it protects.
-    /// Larger documents go to the XML pool (see `pool`), so a 256 KB document never stalls the
-    /// other connections of the caller's event loop.
-    /// The admitted, authorized part of a request both transports share: validate, then record
-    /// the outcome under the tenant's label. Returns that label with the result.
-    pub async fn validate_and_record(
-        self: &Arc<Self>,
-        request_id: &str,
-        request: OwnedRequest,
-        started: Instant,
-        payload_bytes: usize,
-    ) -> (String, Result<Validated, Error>) {
-        let tenant = self.tenant_label(&request.tenant).to_string();
-        let result = self.validate_on_pool(request).await;
-        self.record(request_id, &tenant, &result, started, payload_bytes);
-        (tenant, result)
-    }
-
-    pub async fn validate_on_pool(self: &Arc<Self>, request: OwnedRequest) -> Result<Validated, Error> {
-        if request.saml_response.len() <= INLINE_BYTES {
-            let borrowed = ValidateRequest {
-                tenant: &request.tenant,
-                saml_response: crate::saml::Input::Base64(request.saml_response.as_bytes()),
-                expected_request_id: request.expected_request_id.as_deref(),
-            };
-            return self.validate(&borrowed);
-        }
-        let frontend = self.clone();
-        let work = move || {
-            let borrowed = ValidateRequest {
-                tenant: &request.tenant,
-                saml_response: crate::saml::Input::Base64(request.saml_response.as_bytes()),
-                expected_request_id: request.expected_request_id.as_deref(),
-            };
-            frontend.validate(&borrowed)
-        };
-        self.pool
-            .run(work)
-            .await
-            .unwrap_or_else(|| Err(Error::new(Code::Internal, "the validation worker pool is unavailable")))
-    }
-
     /// Installs a function run at the start of every validation. Tests use it to prove that a
     /// panic stays contained; production never sets one.
     #[doc(hidden)]
@@ -161,17 +212,13 @@ impl Frontend {
         self
     }
 
-    /// The tenant as a metric label and log field: configured ids only, never request content.
-    pub fn tenant_label<'a>(&self, tenant: &'a str) -> &'a str {
-        if self.service.has_tenant(tenant) {
-            tenant
-        } else {
-            UNKNOWN_TENANT
-        }
+    /// Prometheus exposition with the gauges read now.
+    pub fn render_metrics(&self) -> String {
+        self.metrics.render(&self.service.gauges(wall_clock()))
     }
 
     /// Records metrics and writes the validation's log event.
-    pub fn record(
+    fn record(
         &self,
         request_id: &str,
         tenant: &str,
@@ -180,7 +227,14 @@ impl Frontend {
         payload_bytes: usize,
     ) {
         let elapsed = started.elapsed();
-        self.metrics.observe(tenant, result, elapsed, payload_bytes);
+        let (outcome, code) = match result {
+            Ok(_) => ("valid", "none"),
+            Err(error) => {
+                let disposition = wire::disposition(error.code);
+                (disposition.outcome.as_str(), disposition.metric_label)
+            }
+        };
+        self.metrics.observe(tenant, outcome, code, elapsed, payload_bytes);
         let duration_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         // Never the NameID, attribute values, the message (an IdP status message can name the
         // user) or the document: tenant, outcome, stable code, duration, request id, hashes.
@@ -207,8 +261,8 @@ impl Frontend {
                     target: "validation",
                     request_id,
                     tenant,
-                    outcome = if wire::disposition(error.code).http_status == 422 { "rejected" } else { "error" },
-                    code = error.code.as_str(),
+                    outcome,
+                    code,
                     duration_us,
                 );
                 // libxml2's own diagnostic (captured per thread, never printed to stderr) names

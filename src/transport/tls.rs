@@ -1,41 +1,20 @@
 //! TLS for every listener (HTTP, gRPC, metrics) on OpenSSL, the same library that verifies the
 //! SAML signatures, so one stack is patched and configured. With `client_ca_file` the server also
-//! asks for a client certificate (mutual TLS); `auth` decides what a request may do with it.
+//! asks for a client certificate (mutual TLS); `tenants::callers` decides what a request may do with it.
 
 use std::io;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use openssl::pkey::PKey;
-use openssl::ssl::{AlpnError, SslAcceptor, SslAcceptorBuilder, SslMethod, SslRef, SslVerifyMode};
-use openssl::x509::X509Name;
+use openssl::ssl::{AlpnError, SslAcceptor, SslAcceptorBuilder, SslRef};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
-/// `[server.tls]`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TlsConfig {
-    /// PEM: the server certificate first, then its intermediates.
-    pub certificate_file: PathBuf,
-    /// PEM private key of the server certificate.
-    pub private_key_file: PathBuf,
-    /// PEM CA certificates that issue client certificates; set = mutual TLS.
-    pub client_ca_file: Option<PathBuf>,
-    /// RELAXATION: mutual TLS with no `[[callers]]` pinning certificates accepts every
-    /// certificate the CA ever issued, for every tenant; only with this set.
-    pub allow_any_client_certificate: bool,
-}
-
-/// The verified client certificate of a connection, as `auth` identifies callers by it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ClientCertificate {
-    /// SHA-256 of the leaf certificate's DER encoding (what `openssl x509 -fingerprint -sha256`
-    /// prints).
-    pub sha256: [u8; 32],
-}
+use crate::tenants::callers::ClientCertificate;
+use crate::tenants::tls::server_context;
+pub use crate::tenants::tls::{ClientCertificates, TlsConfig};
 
 /// TLS handshakes in progress at once on the gRPC listener.
 const MAX_CONCURRENT_HANDSHAKES: usize = 1024;
@@ -44,52 +23,14 @@ const MAX_CONCURRENT_HANDSHAKES: usize = 1024;
 /// and stays silent holds one of the handshake slots (actix uses 3 s as well).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Whether a listener under mutual TLS refuses handshakes without a client certificate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClientCertificates {
-    /// Asked for, verified when presented, not required: the HTTP port, where kubelet probes
-    /// (which present none) reach /healthz and /readyz and everything else needs one.
-    Optional,
-    /// Required by the handshake itself: gRPC and the metrics port serve nothing anonymous.
-    Required,
-}
-
-/// An acceptor for `config`, offering `alpn` (most preferred first). Every file problem is
-/// reported here, so `check-config` and start-up refuse a configuration that cannot serve.
+/// An acceptor for `config` (see `tenants::tls::server_context`), offering `alpn` (most
+/// preferred first).
 pub fn acceptor(
     config: &TlsConfig,
     alpn: &'static [&'static [u8]],
     client_certificates: ClientCertificates,
 ) -> Result<SslAcceptorBuilder, String> {
-    // Mozilla "intermediate": TLS 1.2 and 1.3 with AEAD suites only.
-    let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls_server()).map_err(|e| e.to_string())?;
-    let cert = &config.certificate_file;
-    builder.set_certificate_chain_file(cert).map_err(|e| format!("certificate_file {}: {e}", cert.display()))?;
-    let key = &config.private_key_file;
-    let pem = std::fs::read(key).map_err(|e| format!("private_key_file {}: {e}", key.display()))?;
-    let private_key = PKey::private_key_from_pem(&pem)
-        .map_err(|_| format!("private_key_file {}: not a PEM private key", key.display()))?;
-    // OpenSSL compares the key with the certificate already set.
-    builder
-        .set_private_key(&private_key)
-        .and_then(|()| builder.check_private_key())
-        .map_err(|_| "private_key_file does not belong to certificate_file".to_string())?;
-    if let Some(ca) = &config.client_ca_file {
-        let names = X509Name::load_client_ca_file(ca).map_err(|e| format!("client_ca_file {}: {e}", ca.display()))?;
-        if names.is_empty() {
-            return Err(format!("client_ca_file {}: no certificates", ca.display()));
-        }
-        builder.set_ca_file(ca).map_err(|e| format!("client_ca_file {}: {e}", ca.display()))?;
-        builder.set_client_ca_list(names);
-        // A certificate that is presented must chain to the CA or the handshake fails. Where
-        // one is optional, every endpoint but the probes refuses a connection without (auth.rs).
-        builder.set_verify(match client_certificates {
-            ClientCertificates::Optional => SslVerifyMode::PEER,
-            ClientCertificates::Required => SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT,
-        });
-        // Session resumption with client certificates needs a context id (RFC 5246 F.1.4).
-        builder.set_session_id_context(b"saml-validator").map_err(|e| e.to_string())?;
-    }
+    let mut builder = server_context(config, client_certificates)?;
     let mut wire = Vec::new();
     for protocol in alpn {
         wire.push(protocol.len() as u8);
@@ -207,17 +148,6 @@ pub fn incoming(
     futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|conn| (Ok(conn), rx)) })
 }
 
-/// Parses a SHA-256 value (a certificate fingerprint, a token hash): 64 hex digits, optionally
-/// colon-separated as OpenSSL prints fingerprints.
-pub fn parse_fingerprint(text: &str) -> Option<[u8; 32]> {
-    let hex: String = text.chars().filter(|c| *c != ':').collect();
-    if hex.len() != 64 || !hex.is_ascii() {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..32).map(|i| u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16).ok()).collect();
-    bytes.and_then(|b| <[u8; 32]>::try_from(b).ok())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -229,16 +159,5 @@ mod tests {
         assert_eq!(client_offers(b"\x08http/1.1", b"h2"), None);
         assert_eq!(client_offers(b"\x09h2", b"h2"), None, "a length past the end is not a match");
         assert_eq!(client_offers(b"", b"h2"), None);
-    }
-
-    #[test]
-    fn fingerprints_parse_with_or_without_colons() {
-        let plain = "ab".repeat(32);
-        let colons = vec!["AB"; 32].join(":");
-        assert_eq!(parse_fingerprint(&plain), Some([0xab; 32]));
-        assert_eq!(parse_fingerprint(&colons), Some([0xab; 32]));
-        assert_eq!(parse_fingerprint(&"ab".repeat(31)), None);
-        assert_eq!(parse_fingerprint(&"zz".repeat(32)), None);
-        assert_eq!(parse_fingerprint(&"é".repeat(32)), None);
     }
 }

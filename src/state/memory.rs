@@ -1,5 +1,5 @@
 //! In-process replay cache (SAML profiles 4.1.4.5): an assertion ID accepted once for a tenant is
-//! refused until it expires. Bounded; each replica holds its own (a shared store comes later).
+//! refused until it expires. Bounded; each replica holds its own.
 
 use std::time::{Duration, Instant};
 

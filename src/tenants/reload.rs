@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::config::Config;
-use crate::metrics::Metrics;
-use crate::service::Service;
+use super::config::Config;
+use super::Registry;
+use crate::ops::metrics::Metrics;
 
 pub struct Reloader {
     path: PathBuf,
-    service: Arc<Service>,
+    tenants: Arc<Registry>,
     metrics: Arc<Metrics>,
     /// SHA-256 of the file content last attempted, so an unchanged (or still broken) file is
     /// not reloaded over and over by the poller.
@@ -22,11 +22,11 @@ pub struct Reloader {
 }
 
 impl Reloader {
-    pub fn new(path: PathBuf, service: Arc<Service>, metrics: Arc<Metrics>, config: &Config) -> Reloader {
+    pub fn new(path: PathBuf, tenants: Arc<Registry>, metrics: Arc<Metrics>, config: &Config) -> Reloader {
         let current = std::fs::read(&path).ok().map(|bytes| openssl::sha::sha256(&bytes));
         Reloader {
             path,
-            service,
+            tenants,
             metrics,
             last_seen: Mutex::new(current),
             server_section: format!("{:?}", config.server),
@@ -52,7 +52,7 @@ impl Reloader {
             }
             *last = Some(digest);
         }
-        match Config::load(&self.path) {
+        match Config::load(&self.path, crate::ops::wall_clock()) {
             Ok(config) => {
                 if format!("{:?}", config.server) != self.server_section {
                     tracing::warn!(
@@ -60,7 +60,7 @@ impl Reloader {
                         "config reload: [server] settings changed; they take effect after a restart"
                     );
                 }
-                self.service.replace_tenants(&config);
+                self.tenants.replace(&config);
                 self.metrics.reloaded(true);
                 tracing::info!(reason, tenants = config.tenants.len(), "config reloaded");
                 true

@@ -4,18 +4,18 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
 
 use prost::Message as _;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
-use crate::auth::Credentials;
-use crate::frontend::{self, Frontend, OwnedRequest};
-use crate::metrics::UNKNOWN_TENANT;
+use super::frontend::{self, Frontend, Incoming, OwnedRequest};
+use super::json::TenantView;
+use super::tls::{self, ClientCertificates, TlsConfig};
+use super::wire::{self, GrpcCode};
+use crate::ops::wall_clock;
 use crate::saml::{Code, Error, Validated};
-use crate::tls::{self, ClientCertificate, ClientCertificates, TlsConfig};
-use crate::wire::{self, GrpcCode};
+use crate::tenants::callers::{ClientCertificate, Credentials};
 
 /// Generated from proto/saml_validator/v1/validator.proto.
 pub mod pb {
@@ -35,44 +35,12 @@ pub struct Api {
 #[tonic::async_trait]
 impl SamlValidator for Api {
     async fn validate(&self, request: Request<pb::ValidateRequest>) -> Result<Response<pb::ValidateResponse>, Status> {
-        let started = Instant::now();
-        let frontend = &self.frontend;
         let request_id = frontend::request_id(request.metadata().get("x-request-id").and_then(|v| v.to_str().ok()));
-        let _tracked = frontend.track();
         let authorization = request.metadata().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
         let client_certificate = client_certificate(&request);
-        let message = request.into_inner();
         let credentials = Credentials { authorization: authorization.as_deref(), client_certificate };
-        if let Err(error) = frontend.service().authorize(&credentials, Some(&message.tenant)) {
-            let result = Err(error);
-            frontend.record(&request_id, UNKNOWN_TENANT, &result, started, message.encoded_len());
-            return respond(&request_id, UNKNOWN_TENANT, result);
-        }
-        let payload_bytes = message.encoded_len();
-        if payload_bytes > self.max_message_bytes {
-            // Same limit and code as HTTP's body limit. (tonic itself refuses messages beyond
-            // four times this with OUT_OF_RANGE before we see them.)
-            let result = Err(Error::new(
-                Code::PayloadTooLarge,
-                format!("request message exceeds {} bytes", self.max_message_bytes),
-            ));
-            frontend.record(&request_id, UNKNOWN_TENANT, &result, started, payload_bytes);
-            return respond(&request_id, UNKNOWN_TENANT, result);
-        }
-        let _permit = match frontend.admit() {
-            Ok(permit) => permit,
-            Err(error) => {
-                let result = Err(error);
-                frontend.record(&request_id, UNKNOWN_TENANT, &result, started, payload_bytes);
-                return respond(&request_id, UNKNOWN_TENANT, result);
-            }
-        };
-        let owned = OwnedRequest {
-            tenant: message.tenant,
-            saml_response: message.saml_response,
-            expected_request_id: message.expected_request_id,
-        };
-        let (tenant, result) = frontend.validate_and_record(&request_id, owned, started, payload_bytes).await;
+        let incoming = Message { message: request.into_inner(), max_bytes: self.max_message_bytes };
+        let (tenant, result) = self.frontend.handle(&request_id, &credentials, incoming).await;
         respond(&request_id, &tenant, result)
     }
 
@@ -87,7 +55,7 @@ impl SamlValidator for Api {
         let Some(tenant) = self.frontend.service().tenant(&id) else {
             return Err(status(Error::new(Code::UnknownTenant, "no such tenant")));
         };
-        let view = wire::TenantView::new(&tenant, crate::service::wall_clock());
+        let view = TenantView::new(&tenant, wall_clock());
         Ok(Response::new(pb::TenantTrust {
             id: view.id.to_string(),
             idp_entity_id: view.idp_entity_id.to_string(),
@@ -119,6 +87,29 @@ impl SamlValidator for Api {
                 result: m.result.clone(),
             }),
         }))
+    }
+}
+
+/// A gRPC message, already received by tonic, on its way into the pipeline.
+struct Message {
+    message: pb::ValidateRequest,
+    max_bytes: usize,
+}
+
+impl Incoming for Message {
+    /// Same limit and code as HTTP's body limit. (tonic itself refuses messages beyond four
+    /// times this with OUT_OF_RANGE before we see them.)
+    async fn receive(&mut self) -> Result<usize, Error> {
+        let bytes = self.message.encoded_len();
+        if bytes > self.max_bytes {
+            return Err(Error::new(Code::PayloadTooLarge, format!("request message exceeds {} bytes", self.max_bytes)));
+        }
+        Ok(bytes)
+    }
+
+    fn decode(self) -> Result<OwnedRequest, Error> {
+        let pb::ValidateRequest { tenant, saml_response, expected_request_id } = self.message;
+        Ok(OwnedRequest { tenant, saml_response, expected_request_id })
     }
 }
 

@@ -7,15 +7,15 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::config::{self, TenantConfig};
+use super::config::tenant::{merge_keys, next_refresh};
+use super::{MetadataStatus, Registry, TenantConfig};
 use crate::saml::metadata;
 use crate::saml::time;
-use crate::service::Service;
 
 /// Retry interval after a failed refresh (bounded by the normal interval).
 const RETRY_SECONDS: i64 = 60;
 
-impl Service {
+impl Registry {
     /// Fetches the tenant's metadata now and installs the result. Returns whether the fetch
     /// succeeded (on failure the previous keys stay, unless they are older than the staleness
     /// limit, in which case the metadata keys are withdrawn).
@@ -27,7 +27,7 @@ impl Service {
         let loaded =
             generation.fetcher.fetch(&url).and_then(|bytes| self.parse_metadata_cached(id, &tenant, &bytes, now));
         let mut updated: TenantConfig = tenant.as_ref().clone();
-        let mut status = updated.metadata.clone().unwrap_or_else(|| crate::config::MetadataStatus {
+        let mut status = updated.metadata.clone().unwrap_or_else(|| MetadataStatus {
             source: url.clone(),
             entity_id: String::new(),
             signature_verified: false,
@@ -45,8 +45,8 @@ impl Service {
             Ok(parsed)
                 if parsed.entity_id == updated.policy.idp_entity_id || parsed.entity_id.contains("{tenantid}") =>
             {
-                updated.policy.keys = config::merge_keys(&updated.static_keys, parsed.signing_keys.clone(), &url);
-                let next = config::next_refresh(&parsed, settings, now);
+                updated.policy.keys = merge_keys(&updated.static_keys, parsed.signing_keys.clone(), &url);
+                let next = next_refresh(&parsed, settings, now);
                 status.entity_id = parsed.entity_id;
                 status.signature_verified = parsed.signature_verified;
                 status.valid_until = parsed.valid_until.map(time::format);
@@ -91,7 +91,7 @@ impl Service {
             Some(existing) if Arc::ptr_eq(existing, &tenant) => Arc::new(current.with_tenant(updated.clone())),
             _ => current.clone(),
         });
-        if let Some(metrics) = &self.metrics {
+        if let Some(metrics) = self.metrics.get() {
             metrics.metadata_refreshed(id, ok);
         }
         ok
@@ -120,7 +120,7 @@ impl Service {
         hasher.update(&[u8::from(tenant.policy.allow_sha1)]);
         let cache_key = hasher.finish();
         if let Some(parsed) = self.metadata_cache.get(&cache_key) {
-            if let Some(metrics) = &self.metrics {
+            if let Some(metrics) = self.metrics.get() {
                 metrics.key_cache(true);
             }
             if parsed.valid_until.is_some_and(|until| until <= now) {
@@ -128,7 +128,7 @@ impl Service {
             }
             return Ok(parsed.as_ref().clone());
         }
-        if let Some(metrics) = &self.metrics {
+        if let Some(metrics) = self.metrics.get() {
             metrics.key_cache(false);
         }
         let policy = metadata::MetadataPolicy {
@@ -156,23 +156,23 @@ impl Service {
         }
     }
 
-    /// One refresh when a response carries an unknown key, at most once per tenant per
-    /// `on_demand_min_interval_seconds`. Returns whether new metadata was installed.
-    pub(crate) fn refresh_on_demand(&self, id: &str, now: DateTime<Utc>) -> bool {
+    /// Claims the one on-demand refresh a response signed by an unknown key may trigger: the
+    /// tenant has a `metadata_url` and none was claimed within `on_demand_min_interval_seconds`.
+    /// Cheap and non-blocking; the fetch itself is [`Registry::refresh_metadata`], which the
+    /// transports run off their event loops.
+    pub fn claim_on_demand_refresh(&self, id: &str, now: DateTime<Utc>) -> bool {
         let generation = self.current.load();
         let Some(tenant) = generation.tenants.get(id) else { return false };
         if tenant.metadata_url.is_none() {
             return false;
         }
         let interval = Duration::seconds(generation.metadata.on_demand_min_interval_seconds as i64);
-        {
-            let mut last = self.on_demand.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if last.get(id).is_some_and(|at| now - *at < interval) {
-                return false;
-            }
-            last.insert(id.to_string(), now);
+        let mut last = self.on_demand.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if last.get(id).is_some_and(|at| now - *at < interval) {
+            return false;
         }
-        self.refresh_metadata(id, now, "unknown signing key")
+        last.insert(id.to_string(), now);
+        true
     }
 
     /// Logs a warning for every trusted certificate that expires within the configured window.

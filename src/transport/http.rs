@@ -1,8 +1,8 @@
-//! HTTP adapter: JSON in, JSON out, status codes from `wire::disposition`. No validation logic.
+//! HTTP adapter: JSON in, JSON out, status codes from `wire::disposition`. No validation logic:
+//! the handler supplies the credentials and the body to `Frontend::handle`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
@@ -10,14 +10,14 @@ use actix_web::{dev::Server, web, App, HttpRequest, HttpResponse, HttpServer};
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 
-use crate::auth::Credentials;
-use crate::config::Config;
-use crate::frontend::{self, Frontend, OwnedRequest};
-use crate::metrics::UNKNOWN_TENANT;
+use super::frontend::{self, Frontend, Incoming, OwnedRequest};
+use super::json::{ErrorBody, TenantView, ValidBody};
+use super::tls::{self, ClientCertificates, TlsConfig};
+use super::wire;
+use crate::ops::wall_clock;
 use crate::saml::{Code, Error, Validated};
-use crate::service;
-use crate::tls::{self, ClientCertificate, ClientCertificates, TlsConfig};
-use crate::wire::{self, ErrorBody, ValidBody};
+use crate::tenants::callers::{ClientCertificate, Credentials};
+use crate::tenants::config::Config;
 
 /// Shared by every worker.
 pub struct State {
@@ -130,68 +130,52 @@ struct ValidateBody {
 }
 
 async fn validate(state: web::Data<State>, request: HttpRequest, payload: web::Payload) -> HttpResponse {
-    let started = Instant::now();
     let frontend = &state.frontend;
     let request_id = frontend::request_id(request.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
-    let _tracked = frontend.track();
-    let credentials = credentials(&request);
-    // Unauthenticated callers are refused before their body is read.
-    if let Err(error) = frontend.service().authorize(&credentials, None) {
-        let result = Err(error);
-        frontend.record(&request_id, UNKNOWN_TENANT, &result, started, 0);
-        return respond(&request_id, UNKNOWN_TENANT, result);
+    let incoming = Body { state: &state, request: &request, payload: Some(payload), bytes: web::BytesMut::new() };
+    let (tenant, result) = frontend.handle(&request_id, &credentials(&request), incoming).await;
+    respond(&request_id, &tenant, result)
+}
+
+/// An HTTP request body on its way into the pipeline.
+struct Body<'a> {
+    state: &'a State,
+    request: &'a HttpRequest,
+    payload: Option<web::Payload>,
+    bytes: web::BytesMut,
+}
+
+impl Incoming for Body<'_> {
+    /// The body under a deadline: a client trickling bytes must not hold one of the validation
+    /// slots (which are shared with gRPC) while it does.
+    async fn receive(&mut self) -> Result<usize, Error> {
+        let payload = self.payload.take().ok_or_else(|| Error::new(Code::Internal, "body received twice"))?;
+        self.bytes =
+            match actix_web::rt::time::timeout(BODY_DEADLINE, read_body(self.state, self.request, payload)).await {
+                Ok(body) => body?,
+                Err(_) => {
+                    return Err(Error::new(
+                        Code::MalformedRequest,
+                        format!("request body not received within {} s", BODY_DEADLINE.as_secs()),
+                    ))
+                }
+            };
+        Ok(self.bytes.len())
     }
-    // The body first, under a deadline: a client trickling bytes must not hold one of the
-    // validation slots (which are shared with gRPC) while it does.
-    let body = match actix_web::rt::time::timeout(BODY_DEADLINE, read_body(&state, &request, payload)).await {
-        Ok(Ok(body)) => body,
-        Ok(Err(error)) => {
-            let result = Err(error);
-            frontend.record(&request_id, UNKNOWN_TENANT, &result, started, 0);
-            return respond(&request_id, UNKNOWN_TENANT, result);
-        }
-        Err(_) => {
-            let result = Err(Error::new(
-                Code::MalformedRequest,
-                format!("request body not received within {} s", BODY_DEADLINE.as_secs()),
-            ));
-            frontend.record(&request_id, UNKNOWN_TENANT, &result, started, 0);
-            return respond(&request_id, UNKNOWN_TENANT, result);
-        }
-    };
-    let _permit = match frontend.admit() {
-        Ok(permit) => permit,
-        Err(error) => {
-            let result = Err(error);
-            frontend.record(&request_id, UNKNOWN_TENANT, &result, started, body.len());
-            let mut response = respond(&request_id, UNKNOWN_TENANT, result);
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            return response;
-        }
-    };
-    let parsed: ValidateBody = match serde_json::from_slice(&body) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            let result = Err(Error::new(
+
+    fn decode(self) -> Result<OwnedRequest, Error> {
+        let parsed: ValidateBody = serde_json::from_slice(&self.bytes).map_err(|e| {
+            Error::new(
                 Code::MalformedRequest,
                 format!("body must be JSON {{tenant, saml_response, expected_request_id?}}: {e}"),
-            ));
-            frontend.record(&request_id, UNKNOWN_TENANT, &result, started, body.len());
-            return respond(&request_id, UNKNOWN_TENANT, result);
-        }
-    };
-    if let Err(error) = frontend.service().authorize(&credentials, Some(&parsed.tenant)) {
-        let result = Err(error);
-        frontend.record(&request_id, UNKNOWN_TENANT, &result, started, body.len());
-        return respond(&request_id, UNKNOWN_TENANT, result);
+            )
+        })?;
+        Ok(OwnedRequest {
+            tenant: parsed.tenant,
+            saml_response: parsed.saml_response,
+            expected_request_id: parsed.expected_request_id,
+        })
     }
-    let owned = OwnedRequest {
-        tenant: parsed.tenant,
-        saml_response: parsed.saml_response,
-        expected_request_id: parsed.expected_request_id,
-    };
-    let (tenant, result) = frontend.validate_and_record(&request_id, owned, started, body.len()).await;
-    respond(&request_id, &tenant, result)
 }
 
 /// Reads the body ourselves so an oversize request gets our JSON error, checked against
@@ -232,7 +216,14 @@ fn respond(request_id: &str, tenant: &str, result: Result<Validated, Error>) -> 
 fn error_response(error: &Error, request_id: &str) -> HttpResponse {
     let disposition = wire::disposition(error.code);
     let status = StatusCode::from_u16(disposition.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    HttpResponse::build(status).insert_header(("x-request-id", request_id.to_string())).json(ErrorBody::new(error))
+    let mut response = HttpResponse::build(status);
+    response.insert_header(("x-request-id", request_id.to_string()));
+    // Every 503 is a momentary state of this replica (overload, a store or tenant not yet
+    // reachable): tell well-behaved clients when to try again.
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+    }
+    response.json(ErrorBody::new(error))
 }
 
 /// The tenant's effective trust: certificates (fingerprints, subjects, validity, origin),
@@ -242,7 +233,7 @@ async fn tenant(state: web::Data<State>, request: HttpRequest, id: web::Path<Str
         return error_response(&error, "-");
     }
     match state.frontend.service().tenant(&id) {
-        Some(tenant) => HttpResponse::Ok().json(wire::TenantView::new(&tenant, service::wall_clock())),
+        Some(tenant) => HttpResponse::Ok().json(TenantView::new(&tenant, wall_clock())),
         None => error_response(&Error::new(Code::UnknownTenant, "no such tenant"), "-"),
     }
 }
@@ -263,7 +254,7 @@ async fn metrics(state: web::Data<State>, request: HttpRequest) -> HttpResponse 
     if let Err(error) = state.frontend.service().authorize(&credentials(&request), None) {
         return error_response(&error, "-");
     }
-    let body = state.frontend.metrics().render(state.frontend.service(), service::wall_clock());
+    let body = state.frontend.render_metrics();
     HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
 }
 

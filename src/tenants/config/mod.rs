@@ -1,0 +1,160 @@
+//! The TOML configuration: read and validated completely at load, every problem reported
+//! together, unknown keys refused. A bad file never starts (or, later, replaces) a service.
+
+mod reader;
+mod sections;
+pub mod tenant;
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use toml::Table;
+
+use self::reader::Reader;
+use crate::saml::Limits;
+use crate::tenants::callers::Callers;
+use crate::tenants::fetch::{Fetcher, MetadataSettings};
+use crate::tenants::tls::TlsConfig;
+use crate::tenants::TenantConfig;
+
+/// Listener and resource settings.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub http_addr: String,
+    /// Largest accepted HTTP request body.
+    pub max_body_bytes: usize,
+    /// Validations running at once before new ones get 503 `overloaded`.
+    pub max_concurrent_validations: usize,
+    /// HTTP worker threads (0: one per core).
+    pub workers: usize,
+    /// Assertion IDs remembered for replay detection.
+    pub replay_cache_capacity: u64,
+    /// Serve `/metrics` on this separate address instead of the HTTP port.
+    pub metrics_addr: Option<String>,
+    /// gRPC listener address; gRPC is off when unset.
+    pub grpc_addr: Option<String>,
+    /// How often `serve` checks the configuration file for changes (0: only on SIGHUP).
+    pub config_poll_seconds: u64,
+    /// `[server.tls]`: TLS on every listener; plain TCP when unset.
+    pub tls: Option<TlsConfig>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            http_addr: "127.0.0.1:8080".into(),
+            max_body_bytes: 512 * 1024,
+            max_concurrent_validations: 256,
+            workers: 0,
+            replay_cache_capacity: 1_000_000,
+            metrics_addr: None,
+            grpc_addr: None,
+            config_poll_seconds: 2,
+            tls: None,
+        }
+    }
+}
+
+/// `[logging]`: what the service writes about each validation.
+#[derive(Clone, Debug, Default)]
+pub struct LoggingConfig {
+    /// Filter such as "info" or "saml_validator=debug,actix_server=warn" (RUST_LOG overrides).
+    pub level: Option<String>,
+    /// "json", "text", or unset: JSON unless standard error is a terminal.
+    pub format: Option<String>,
+    /// DEBUG ONLY. When set, each validation's log event carries a salted SHA-256 of the NameID
+    /// so one user's logins can be correlated. Never the NameID itself.
+    pub debug_log_name_id_hash_salt: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub server: ServerConfig,
+    /// `[[callers]]`: bearer-token callers; authentication is off when empty.
+    pub callers: Callers,
+    pub logging: LoggingConfig,
+    pub metadata: MetadataSettings,
+    pub limits: Limits,
+    pub tenants: Vec<TenantConfig>,
+}
+
+/// Every problem found in a configuration file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{} problem(s) in the configuration:", self.0.len())?;
+        for problem in &self.0 {
+            writeln!(f, "  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+impl Config {
+    /// Reads the file at `path`; metadata validity is judged at `now`.
+    pub fn load(path: &Path, now: DateTime<Utc>) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigErrors(vec![format!("cannot read {}: {e}", path.display())]))?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Config::parse(&text, &base, now)
+    }
+
+    /// Parses configuration text; relative `certificate_files` are resolved against `base`.
+    pub fn parse(text: &str, base: &Path, now: DateTime<Utc>) -> Result<Config, ConfigErrors> {
+        let table: Table =
+            text.parse().map_err(|e: toml::de::Error| ConfigErrors(vec![format!("not valid TOML: {e}")]))?;
+        let mut problems = Vec::new();
+        let mut root = Reader::new(&table, String::new(), &mut problems);
+        let server_table = root.table("server");
+        let limits_table = root.table("limits");
+        let logging_table = root.table("logging");
+        let metadata_table = root.table("metadata");
+        let tenant_tables = root.array_of_tables("tenants");
+        let caller_tables = root.array_of_tables("callers");
+        root.finish();
+
+        let server = sections::read_server(server_table.as_ref(), base, &mut problems);
+        let limits = sections::read_limits(limits_table.as_ref(), &mut problems);
+        let logging = sections::read_logging(logging_table.as_ref(), &mut problems);
+        let metadata_settings = sections::read_metadata_settings(metadata_table.as_ref(), &mut problems);
+        let fetcher = Fetcher::new(&metadata_settings);
+        let mut tenants = Vec::new();
+        let mut ids = HashSet::new();
+        let context = tenant::Context { base, fetcher: &fetcher, settings: &metadata_settings, now };
+        for (index, table) in tenant_tables.iter().enumerate() {
+            let Some(tenant) = tenant::read(table, &format!("tenants[{index}]"), &context, &mut problems) else {
+                continue;
+            };
+            if !ids.insert(tenant.id.clone()) {
+                problems.push(format!("tenants[{index}]: duplicate tenant id {:?}", tenant.id));
+            }
+            tenants.push(tenant);
+        }
+        if tenant_tables.is_empty() {
+            problems.push("no [[tenants]] configured".into());
+        }
+        let mutual_tls = server.tls.as_ref().is_some_and(|t| t.client_ca_file.is_some());
+        let callers = sections::read_callers(&caller_tables, &ids, mutual_tls, &mut problems);
+        // Mutual TLS with nobody named: every certificate the CA ever issued (often a cluster-wide
+        // issuer) would be a caller for every tenant, with no way to revoke one. Say so.
+        if mutual_tls
+            && caller_tables.is_empty()
+            && !server.tls.as_ref().is_some_and(|t| t.allow_any_client_certificate)
+        {
+            problems.push(
+                "server.tls.client_ca_file: no [[callers]] pin client certificates, so any certificate from this CA would be accepted for every tenant; add callers with client_certificate_sha256, or set allow_any_client_certificate = true".into(),
+            );
+        }
+        if problems.is_empty() {
+            Ok(Config { server, callers, logging, metadata: metadata_settings, limits, tenants })
+        } else {
+            Err(ConfigErrors(problems))
+        }
+    }
+}

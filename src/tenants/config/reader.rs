@@ -1,0 +1,158 @@
+//! A typed reader over one TOML table: every problem recorded with its path, every key never
+//! asked about reported as unknown.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use toml::{Table, Value};
+
+/// Reads typed keys from one table, recording problems with their path, and reports every key
+/// it was never asked about as unknown.
+pub(super) struct Reader<'a> {
+    pub(super) table: &'a Table,
+    path: String,
+    pub(super) problems: &'a mut Vec<String>,
+    pub(super) known: BTreeSet<&'static str>,
+}
+
+impl<'a> Reader<'a> {
+    pub(super) fn new(table: &'a Table, path: String, problems: &'a mut Vec<String>) -> Self {
+        Reader { table, path, problems, known: BTreeSet::new() }
+    }
+
+    pub(super) fn at(&self, key: &str) -> String {
+        if self.path.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.path)
+        }
+    }
+
+    pub(super) fn problem(&mut self, key: &str, message: impl fmt::Display) {
+        let at = self.at(key);
+        self.problems.push(format!("{at}: {message}"));
+    }
+
+    pub(super) fn get(&mut self, key: &'static str) -> Option<&'a Value> {
+        self.known.insert(key);
+        self.table.get(key)
+    }
+
+    pub(super) fn string(&mut self, key: &'static str) -> Option<String> {
+        match self.get(key)? {
+            Value::String(s) if s.trim().is_empty() => {
+                self.problem(key, "must not be empty");
+                None
+            }
+            Value::String(s) => Some(s.clone()),
+            other => {
+                self.problem(key, format!("expected a string, found {}", other.type_str()));
+                None
+            }
+        }
+    }
+
+    pub(super) fn required_string(&mut self, key: &'static str) -> Option<String> {
+        let value = self.string(key);
+        if value.is_none() && !self.table.contains_key(key) {
+            self.problem(key, "is required");
+        }
+        value
+    }
+
+    pub(super) fn boolean(&mut self, key: &'static str, default: bool) -> bool {
+        match self.get(key) {
+            None => default,
+            Some(Value::Boolean(b)) => *b,
+            Some(other) => {
+                let found = other.type_str();
+                self.problem(key, format!("expected true or false, found {found}"));
+                default
+            }
+        }
+    }
+
+    pub(super) fn integer(&mut self, key: &'static str, default: i64, range: std::ops::RangeInclusive<i64>) -> i64 {
+        match self.get(key) {
+            None => default,
+            Some(Value::Integer(n)) if range.contains(n) => *n,
+            Some(Value::Integer(n)) => {
+                let n = *n;
+                self.problem(key, format!("{n} is outside {}..={}", range.start(), range.end()));
+                default
+            }
+            Some(other) => {
+                let found = other.type_str();
+                self.problem(key, format!("expected an integer, found {found}"));
+                default
+            }
+        }
+    }
+
+    pub(super) fn strings(&mut self, key: &'static str) -> Vec<String> {
+        match self.get(key) {
+            None => Vec::new(),
+            Some(Value::Array(items)) => {
+                let mut out = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    match item {
+                        Value::String(s) => out.push(s.clone()),
+                        other => {
+                            let found = other.type_str();
+                            self.problem(&format!("{key}[{i}]"), format!("expected a string, found {found}"));
+                        }
+                    }
+                }
+                out
+            }
+            Some(other) => {
+                let found = other.type_str();
+                self.problem(key, format!("expected a list of strings, found {found}"));
+                Vec::new()
+            }
+        }
+    }
+
+    pub(super) fn table(&mut self, key: &'static str) -> Option<Table> {
+        match self.get(key)? {
+            Value::Table(t) => Some(t.clone()),
+            other => {
+                let found = other.type_str();
+                self.problem(key, format!("expected a table, found {found}"));
+                None
+            }
+        }
+    }
+
+    pub(super) fn array_of_tables(&mut self, key: &'static str) -> Vec<Table> {
+        match self.get(key) {
+            None => Vec::new(),
+            Some(Value::Array(items)) => {
+                let mut out = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    match item {
+                        Value::Table(t) => out.push(t.clone()),
+                        _ => self.problem(&format!("{key}[{i}]"), "expected a table"),
+                    }
+                }
+                out
+            }
+            Some(_) => {
+                self.problem(key, "expected [[tenants]] tables");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Reports keys present in the table that no reader asked for (typos must not be ignored:
+    /// `alow_sha1 = false` silently meaning "default" is how relaxations sneak in).
+    pub(super) fn finish(self) {
+        for key in self.table.keys() {
+            if !self.known.contains(key.as_str()) {
+                let at = self.at(key);
+                let known = self.known.iter().copied().collect::<Vec<_>>().join(", ");
+                self.problems.push(format!("{at}: unknown key (known keys: {known})"));
+            }
+        }
+    }
+}

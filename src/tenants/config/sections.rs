@@ -1,0 +1,227 @@
+//! The service-wide sections: `[server]` (and `[server.tls]`), `[logging]`, `[limits]`,
+//! `[[callers]]` and `[metadata]`.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use toml::Table;
+
+use super::reader::Reader;
+use super::{LoggingConfig, ServerConfig};
+use crate::saml::Limits;
+use crate::tenants::callers::{self, Caller, Callers};
+use crate::tenants::fetch::MetadataSettings;
+use crate::tenants::tls::{self, TlsConfig};
+
+pub(super) fn read_server(table: Option<&Table>, base: &Path, problems: &mut Vec<String>) -> ServerConfig {
+    let defaults = ServerConfig::default();
+    let Some(table) = table else { return defaults };
+    let mut r = Reader::new(table, "server".into(), problems);
+    let http_addr = r.string("http_addr").unwrap_or(defaults.http_addr);
+    if http_addr.parse::<std::net::SocketAddr>().is_err() {
+        r.problem("http_addr", format!("{http_addr:?} is not an address like 127.0.0.1:8080"));
+    }
+    let mut server = ServerConfig {
+        http_addr,
+        max_body_bytes: r.integer("max_body_bytes", defaults.max_body_bytes as i64, 1024..=16 * 1024 * 1024) as usize,
+        max_concurrent_validations: r.integer(
+            "max_concurrent_validations",
+            defaults.max_concurrent_validations as i64,
+            1..=100_000,
+        ) as usize,
+        workers: r.integer("workers", 0, 0..=1024) as usize,
+        replay_cache_capacity: r.integer(
+            "replay_cache_capacity",
+            defaults.replay_cache_capacity as i64,
+            1_000..=100_000_000,
+        ) as u64,
+        metrics_addr: r.string("metrics_addr"),
+        grpc_addr: r.string("grpc_addr"),
+        config_poll_seconds: r.integer("config_poll_seconds", defaults.config_poll_seconds as i64, 0..=3600) as u64,
+        tls: None,
+    };
+    let tls_table = r.table("tls");
+    for (key, value) in [("metrics_addr", &server.metrics_addr), ("grpc_addr", &server.grpc_addr)] {
+        if let Some(addr) = value {
+            if addr.parse::<std::net::SocketAddr>().is_err() {
+                r.problem(key, format!("{addr:?} is not an address like 127.0.0.1:9090"));
+            }
+        }
+    }
+    r.finish();
+    server.tls = tls_table.and_then(|table| read_tls(&table, base, problems));
+    server
+}
+
+fn read_tls(table: &Table, base: &Path, problems: &mut Vec<String>) -> Option<TlsConfig> {
+    let mut r = Reader::new(table, "server.tls".into(), problems);
+    let certificate_file = r.required_string("certificate_file").map(|p| base.join(p));
+    let private_key_file = r.required_string("private_key_file").map(|p| base.join(p));
+    let client_ca_file = r.string("client_ca_file").map(|p| base.join(p));
+    let allow_any_client_certificate = r.boolean("allow_any_client_certificate", false);
+    if allow_any_client_certificate && client_ca_file.is_none() {
+        r.problem("allow_any_client_certificate", "only means something with client_ca_file (mutual TLS)");
+    }
+    let config = match (certificate_file, private_key_file) {
+        (Some(certificate_file), Some(private_key_file)) => {
+            Some(TlsConfig { certificate_file, private_key_file, client_ca_file, allow_any_client_certificate })
+        }
+        _ => None,
+    };
+    // Load the files now: a certificate that cannot serve fails check-config and start-up,
+    // not the first handshake.
+    if let Some(config) = &config {
+        if let Err(e) = tls::server_context(config, tls::ClientCertificates::Optional) {
+            r.problems.push(format!("server.tls: {e}"));
+        }
+    }
+    r.finish();
+    config
+}
+
+pub(super) fn read_logging(table: Option<&Table>, problems: &mut Vec<String>) -> LoggingConfig {
+    let Some(table) = table else {
+        return LoggingConfig::default();
+    };
+    let mut r = Reader::new(table, "logging".into(), problems);
+    let logging = LoggingConfig {
+        level: r.string("level"),
+        format: r.string("format"),
+        debug_log_name_id_hash_salt: r.string("debug_log_name_id_hash_salt"),
+    };
+    if let Some(level) = &logging.level {
+        if tracing_subscriber::EnvFilter::try_new(level).is_err() {
+            r.problem("level", format!("{level:?} is not a log filter such as \"info\""));
+        }
+    }
+    if let Some(format) = &logging.format {
+        if format != "json" && format != "text" {
+            r.problem("format", format!("{format:?} must be \"json\" or \"text\""));
+        }
+    }
+    r.finish();
+    logging
+}
+
+pub(super) fn read_limits(table: Option<&Table>, problems: &mut Vec<String>) -> Limits {
+    let d = Limits::default();
+    let Some(table) = table else { return d };
+    let mut r = Reader::new(table, "limits".into(), problems);
+    let limits = Limits {
+        max_document_bytes: r.integer("max_document_bytes", d.max_document_bytes as i64, 1024..=8 * 1024 * 1024)
+            as usize,
+        max_depth: r.integer("max_depth", d.max_depth as i64, 8..=256) as usize,
+        max_nodes: r.integer("max_nodes", d.max_nodes as i64, 100..=1_000_000) as usize,
+        max_attributes_per_element: r.integer(
+            "max_attributes_per_element",
+            d.max_attributes_per_element as i64,
+            4..=1024,
+        ) as usize,
+        max_namespace_declarations_per_element: r.integer(
+            "max_namespace_declarations_per_element",
+            d.max_namespace_declarations_per_element as i64,
+            1..=256,
+        ) as usize,
+        max_namespace_declarations: r.integer(
+            "max_namespace_declarations",
+            d.max_namespace_declarations as i64,
+            4..=4096,
+        ) as usize,
+    };
+    r.finish();
+    limits
+}
+
+pub(super) fn read_callers(
+    tables: &[Table],
+    tenant_ids: &HashSet<String>,
+    mutual_tls: bool,
+    problems: &mut Vec<String>,
+) -> Callers {
+    let mut callers = Vec::new();
+    let mut names = HashSet::new();
+    let mut hashes = HashSet::new();
+    let mut fingerprints = HashSet::new();
+    for (index, table) in tables.iter().enumerate() {
+        let mut r = Reader::new(table, format!("callers[{index}]"), problems);
+        let name = r.required_string("name");
+        let hash = r.string("token_sha256");
+        let fingerprint_text = r.string("client_certificate_sha256");
+        let fingerprint = fingerprint_text.as_deref().and_then(callers::parse_fingerprint);
+        if fingerprint_text.is_some() && fingerprint.is_none() {
+            r.problem(
+                "client_certificate_sha256",
+                "must be the SHA-256 fingerprint of the client certificate (64 hex digits, colons allowed), e.g. `openssl x509 -noout -fingerprint -sha256 -in client.pem`",
+            );
+        }
+        if fingerprint_text.is_some() && !mutual_tls {
+            r.problem("client_certificate_sha256", "needs mutual TLS: set [server.tls] client_ca_file");
+        }
+        if hash.is_none() && fingerprint_text.is_none() && !r.table.contains_key("token_sha256") {
+            r.problem("token_sha256", "a caller needs token_sha256, client_certificate_sha256, or both");
+        }
+        let tenants = r.table.contains_key("tenants").then(|| r.strings("tenants"));
+        let digest = hash.as_deref().and_then(callers::parse_fingerprint);
+        if hash.is_some() && digest.is_none() {
+            r.problem(
+                "token_sha256",
+                "must be the 64 hex digits of SHA-256(token), e.g. `printf %s \"$TOKEN\" | sha256sum`",
+            );
+        }
+        for tenant in tenants.iter().flatten() {
+            if !tenant_ids.contains(tenant) {
+                r.problem("tenants", format!("{tenant:?} is not a configured tenant"));
+            }
+        }
+        if let Some(name) = &name {
+            if !names.insert(name.clone()) {
+                r.problem("name", format!("duplicate caller {name:?}"));
+            }
+        }
+        if let Some(digest) = digest {
+            if !hashes.insert(digest) {
+                r.problem("token_sha256", "two callers share a token");
+            }
+        }
+        if let Some(fingerprint) = fingerprint {
+            if !fingerprints.insert(fingerprint) {
+                // One certificate, one identity: which caller's tenants would apply otherwise?
+                r.problem("client_certificate_sha256", "two callers share a client certificate");
+            }
+        }
+        r.finish();
+        if let Some(name) = name {
+            if digest.is_some() || fingerprint.is_some() {
+                callers.push(Caller::new(name, digest, fingerprint, tenants));
+            }
+        }
+    }
+    Callers::new(callers, mutual_tls)
+}
+
+pub(super) fn read_metadata_settings(table: Option<&Table>, problems: &mut Vec<String>) -> MetadataSettings {
+    let d = MetadataSettings::default();
+    let Some(table) = table else { return d };
+    let mut r = Reader::new(table, "metadata".into(), problems);
+    let settings = MetadataSettings {
+        allowed_hosts: r.strings("allowed_hosts"),
+        timeout_seconds: r.integer("timeout_seconds", d.timeout_seconds as i64, 1..=120) as u64,
+        max_bytes: r.integer("max_bytes", d.max_bytes as i64, 1024..=16 * 1024 * 1024) as usize,
+        refresh_seconds: r.integer("refresh_seconds", d.refresh_seconds as i64, 10..=7 * 86_400) as u64,
+        min_refresh_seconds: r.integer("min_refresh_seconds", d.min_refresh_seconds as i64, 1..=86_400) as u64,
+        max_refresh_seconds: r.integer("max_refresh_seconds", d.max_refresh_seconds as i64, 10..=30 * 86_400) as u64,
+        max_staleness_seconds: r.integer("max_staleness_seconds", d.max_staleness_seconds as i64, 60..=90 * 86_400)
+            as u64,
+        on_demand_min_interval_seconds: r.integer(
+            "on_demand_min_interval_seconds",
+            d.on_demand_min_interval_seconds as i64,
+            1..=86_400,
+        ) as u64,
+        expiry_warning_days: r.integer("expiry_warning_days", d.expiry_warning_days, 1..=365),
+    };
+    if settings.min_refresh_seconds > settings.max_refresh_seconds {
+        r.problem("min_refresh_seconds", "must not exceed max_refresh_seconds");
+    }
+    r.finish();
+    settings
+}

@@ -1,0 +1,336 @@
+//! One `[[tenants]]` table: the IdP's trust (certificates, metadata), the SP's identity, the
+//! relaxations, the attribute mapping.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use toml::Table;
+
+use super::reader::Reader;
+use crate::saml::keys::TrustedKey;
+use crate::saml::metadata::{self, MetadataPolicy};
+use crate::saml::{AttributeMapping, TenantPolicy};
+use crate::tenants::fetch::{Fetcher, MetadataSettings};
+use crate::tenants::{MetadataStatus, TenantConfig};
+
+/// Weakest RSA modulus accepted without `allow_weak_rsa_keys` (NIST SP 800-131A).
+const MIN_RSA_BITS: u32 = 2048;
+/// Largest clock skew an operator may configure; more would make expiry meaningless.
+const MAX_SKEW_SECONDS: i64 = 3600;
+
+/// Reads and judges a tenant's metadata now (file or URL), as configuration load and reload do.
+pub fn load_metadata(
+    source: &MetadataSource<'_>,
+    fetcher: &Fetcher,
+    signing_keys: &[TrustedKey],
+    allow_sha1: bool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<metadata::IdpMetadata, String> {
+    let bytes = match source {
+        MetadataSource::File(path) => {
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        }
+        MetadataSource::Url(url) => fetcher.fetch(url)?,
+    };
+    let policy = MetadataPolicy { signing_keys, allow_sha1, now };
+    metadata::parse(&bytes, &policy).map_err(|e| e.to_string())
+}
+
+pub enum MetadataSource<'a> {
+    File(PathBuf),
+    Url(&'a str),
+}
+
+/// What reading a tenant needs besides its table.
+pub struct Context<'a> {
+    /// Relative file names resolve against this folder.
+    pub base: &'a Path,
+    pub fetcher: &'a Fetcher,
+    pub settings: &'a MetadataSettings,
+    /// Metadata validity is judged at this instant.
+    pub now: DateTime<Utc>,
+}
+
+/// Reads one tenant table; `at` names it in problems (`tenants[3]`). `None` when a required
+/// key is missing (the problem is recorded).
+pub fn read(table: &Table, at: &str, context: &Context<'_>, problems: &mut Vec<String>) -> Option<TenantConfig> {
+    let mut r = Reader::new(table, at.to_string(), problems);
+    let id = r.required_string("id");
+    if let Some(id) = &id {
+        if !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')) || id.len() > 128 {
+            r.problem("id", format!("{id:?} may only use letters, digits, '-', '_' and '.' (at most 128)"));
+        }
+    }
+    let metadata_file = r.string("metadata_file");
+    let metadata_url = r.string("metadata_url");
+    let metadata_signing = r.strings("metadata_signing_certificate");
+    // With metadata, the Issuer may come from its entityID; without, it must be configured.
+    let has_metadata = metadata_file.is_some() || metadata_url.is_some();
+    let idp_entity_id = if has_metadata { r.string("idp_entity_id") } else { r.required_string("idp_entity_id") };
+    let sp_entity_id = r.required_string("sp_entity_id");
+    let acs_url = r.required_string("acs_url");
+    if let Some(url) = &acs_url {
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            r.problem("acs_url", format!("{url:?} must be an absolute http(s) URL"));
+        }
+    }
+    let inline = r.strings("certificates");
+    let files = r.strings("certificate_files");
+    let clock_skew_seconds = r.integer("clock_skew_seconds", 180, 0..=MAX_SKEW_SECONDS);
+    let allow_sha1 = r.boolean("allow_sha1", false);
+    let allow_idp_initiated = r.boolean("allow_idp_initiated", false);
+    let allow_bare_assertion = r.boolean("allow_bare_assertion", false);
+    let allow_missing_authn_statement = r.boolean("allow_missing_authn_statement", false);
+    let allow_weak_rsa_keys = r.boolean("allow_weak_rsa_keys", false);
+    let mapping_table = r.table("attribute_mapping");
+
+    let static_keys = static_keys(&mut r, &inline, &files, context.base);
+    let metadata_signing_keys = certificates(&mut r, "metadata_signing_certificate", &metadata_signing);
+    let mut trust = Trust { keys: static_keys.clone(), idp_entity_id, metadata: None };
+    match metadata_source(&mut r, metadata_file.as_deref(), metadata_url.as_deref(), context) {
+        Some(source) => load_trust(&mut r, &source, &metadata_signing_keys, allow_sha1, context, &mut trust),
+        None if !metadata_signing.is_empty() && !has_metadata => {
+            r.problem("metadata_signing_certificate", "set only together with metadata_file or metadata_url")
+        }
+        None => {}
+    }
+    if inline.is_empty() && files.is_empty() && !has_metadata {
+        r.problem(
+            "certificates",
+            "the tenant has no certificate (set certificates, certificate_files, metadata_file or metadata_url)",
+        );
+    }
+    check_key_strength(&mut r, &trust.keys, allow_weak_rsa_keys);
+    let attribute_mapping = read_mapping(mapping_table.as_ref(), at, r.problems);
+    r.finish();
+    Some(TenantConfig {
+        metadata: trust.metadata,
+        metadata_url,
+        metadata_signing_keys,
+        static_keys,
+        id: id?,
+        policy: TenantPolicy {
+            idp_entity_id: trust.idp_entity_id?,
+            sp_entity_id: sp_entity_id?,
+            acs_url: acs_url?,
+            clock_skew_seconds,
+            allow_sha1,
+            allow_idp_initiated,
+            allow_bare_assertion,
+            allow_missing_authn_statement,
+            keys: trust.keys,
+            attribute_mapping,
+        },
+    })
+}
+
+/// The keys and issuer a tenant trusts, once its metadata (if any) is loaded.
+struct Trust {
+    keys: Vec<TrustedKey>,
+    idp_entity_id: Option<String>,
+    metadata: Option<MetadataStatus>,
+}
+
+/// Keys from `certificates` (inline) and `certificate_files`, which refreshes never remove.
+fn static_keys(r: &mut Reader<'_>, inline: &[String], files: &[String], base: &Path) -> Vec<TrustedKey> {
+    let mut keys: Vec<TrustedKey> =
+        certificates(r, "certificates", inline).into_iter().map(|key| key.with_origin("inline")).collect();
+    for (i, file) in files.iter().enumerate() {
+        let path: PathBuf = base.join(file);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => match TrustedKey::from_certificate_text(&text) {
+                Ok(key) => keys.push(key.with_origin(&format!("file:{file}"))),
+                Err(e) => r.problem(&format!("certificate_files[{i}]"), format!("{}: {e}", path.display())),
+            },
+            Err(e) => r.problem(&format!("certificate_files[{i}]"), format!("cannot read {}: {e}", path.display())),
+        }
+    }
+    keys
+}
+
+/// Parses each certificate text under `key`, recording the ones that do not parse.
+fn certificates(r: &mut Reader<'_>, key: &str, texts: &[String]) -> Vec<TrustedKey> {
+    let mut keys = Vec::new();
+    for (i, text) in texts.iter().enumerate() {
+        match TrustedKey::from_certificate_text(text) {
+            Ok(parsed) => keys.push(parsed),
+            Err(e) => r.problem(&format!("{key}[{i}]"), e),
+        }
+    }
+    keys
+}
+
+/// Where the tenant's metadata comes from, with its label and the key that named it.
+struct Source<'a> {
+    location: MetadataSource<'a>,
+    label: String,
+    key: &'static str,
+    is_url: bool,
+}
+
+fn metadata_source<'a>(
+    r: &mut Reader<'_>,
+    file: Option<&str>,
+    url: Option<&'a str>,
+    context: &Context<'_>,
+) -> Option<Source<'a>> {
+    match (file, url) {
+        (Some(_), Some(_)) => {
+            r.problem("metadata_url", "set metadata_file or metadata_url, not both");
+            None
+        }
+        (Some(file), None) => Some(Source {
+            location: MetadataSource::File(context.base.join(file)),
+            label: format!("file:{file}"),
+            key: "metadata_file",
+            is_url: false,
+        }),
+        (None, Some(url)) => match context.fetcher.check_url(url) {
+            Ok(()) => Some(Source {
+                location: MetadataSource::Url(url),
+                label: url.to_string(),
+                key: "metadata_url",
+                is_url: true,
+            }),
+            Err(e) => {
+                r.problem("metadata_url", e);
+                None
+            }
+        },
+        (None, None) => None,
+    }
+}
+
+/// Loads the metadata now and merges its keys and entityID into `trust`.
+fn load_trust(
+    r: &mut Reader<'_>,
+    source: &Source<'_>,
+    signing_keys: &[TrustedKey],
+    allow_sha1: bool,
+    context: &Context<'_>,
+    trust: &mut Trust,
+) {
+    let now = context.now;
+    let parsed = match load_metadata(&source.location, context.fetcher, signing_keys, allow_sha1, now) {
+        Ok(parsed) => parsed,
+        Err(e) => return r.problem(source.key, e),
+    };
+    match &trust.idp_entity_id {
+        None if parsed.entity_id.contains("{tenantid}") => r.problem(
+            "idp_entity_id",
+            "the metadata's entityID is Entra's multi-tenant template; set idp_entity_id to the tenant's issuer",
+        ),
+        None => trust.idp_entity_id = Some(parsed.entity_id.clone()),
+        Some(configured) if *configured != parsed.entity_id && !parsed.entity_id.contains("{tenantid}") => r.problem(
+            "idp_entity_id",
+            format!("{configured:?} differs from the metadata's entityID {:?}", parsed.entity_id),
+        ),
+        Some(_) => {}
+    }
+    let next = source.is_url.then(|| next_refresh(&parsed, context.settings, now));
+    trust.metadata = Some(MetadataStatus {
+        source: source.label.clone(),
+        entity_id: parsed.entity_id.clone(),
+        signature_verified: parsed.signature_verified,
+        valid_until: parsed.valid_until.map(crate::saml::time::format),
+        cache_duration_seconds: parsed.cache_duration_seconds,
+        loaded_at: crate::saml::time::format(now),
+        result: "ok".into(),
+        last_attempt: crate::saml::time::format(now),
+        next_refresh: next.map(crate::saml::time::format),
+        loaded_at_instant: Some(now),
+        next_refresh_instant: next,
+    });
+    trust.keys = merge_keys(&trust.keys, parsed.signing_keys, &source.label);
+}
+
+/// Curves and RSA sizes below today's floor are configuration errors unless relaxed.
+fn check_key_strength(r: &mut Reader<'_>, keys: &[TrustedKey], allow_weak_rsa_keys: bool) {
+    for key in keys {
+        if key.is_ec() && !matches!(key.info.key_type.as_str(), "EC-prime256v1" | "EC-secp384r1" | "EC-secp521r1") {
+            r.problem(
+                "certificates",
+                format!(
+                    "certificate {} uses {}; only P-256, P-384 and P-521 are accepted",
+                    key.info.sha256_fingerprint, key.info.key_type
+                ),
+            );
+        }
+        if key.is_rsa() && key.info.bits < MIN_RSA_BITS && !allow_weak_rsa_keys {
+            r.problem(
+                "certificates",
+                format!(
+                    "certificate {} has a {}-bit RSA key; below {MIN_RSA_BITS} bits needs allow_weak_rsa_keys = true",
+                    key.info.sha256_fingerprint, key.info.bits
+                ),
+            );
+        }
+    }
+}
+
+/// `[tenants.attribute_mapping]`: each key replaces the default attribute names for one claim.
+fn read_mapping(table: Option<&Table>, at: &str, problems: &mut Vec<String>) -> AttributeMapping {
+    let mut mapping = AttributeMapping::default();
+    let Some(table) = table else { return mapping };
+    let mut r = Reader::new(table, format!("{at}.attribute_mapping"), problems);
+    let slots: [(&'static str, &mut Vec<String>); 11] = [
+        ("email", &mut mapping.email),
+        ("first_name", &mut mapping.first_name),
+        ("last_name", &mut mapping.last_name),
+        ("display_name", &mut mapping.display_name),
+        ("username", &mut mapping.username),
+        ("groups", &mut mapping.groups),
+        ("roles", &mut mapping.roles),
+        ("object_id", &mut mapping.object_id),
+        ("idp_tenant_id", &mut mapping.idp_tenant_id),
+        ("authn_methods", &mut mapping.authn_methods),
+        ("groups_overage", &mut mapping.groups_overage),
+    ];
+    for (key, slot) in slots {
+        if r.table.contains_key(key) {
+            let names = r.strings(key);
+            if names.is_empty() {
+                r.problem(key, "must list at least one attribute name");
+            }
+            *slot = names;
+        } else {
+            r.known.insert(key);
+        }
+    }
+    r.finish();
+    mapping
+}
+
+/// Static keys plus metadata keys (labelled with their source), without duplicates.
+pub fn merge_keys(static_keys: &[TrustedKey], from_metadata: Vec<TrustedKey>, label: &str) -> Vec<TrustedKey> {
+    let mut keys = static_keys.to_vec();
+    for key in from_metadata {
+        if !keys.iter().any(|k| k.info.sha256_fingerprint == key.info.sha256_fingerprint) {
+            keys.push(key.with_origin(&format!("metadata:{label}")));
+        }
+    }
+    keys
+}
+
+/// When to refresh next: cacheDuration (or the default) clamped to the configured bounds, with
+/// ±10 % jitter so that replicas do not fetch in lockstep, and never after validUntil.
+pub fn next_refresh(
+    parsed: &metadata::IdpMetadata,
+    settings: &MetadataSettings,
+    now: chrono::DateTime<chrono::Utc>,
+) -> chrono::DateTime<chrono::Utc> {
+    let base = parsed
+        .cache_duration_seconds
+        .unwrap_or(settings.refresh_seconds)
+        .clamp(settings.min_refresh_seconds, settings.max_refresh_seconds.max(settings.min_refresh_seconds));
+    let mut noise = [0u8; 2];
+    let _ = openssl::rand::rand_bytes(&mut noise);
+    let jitter = (u16::from_le_bytes(noise) as f64 / f64::from(u16::MAX) - 0.5) * 0.2;
+    let seconds = ((base as f64) * (1.0 + jitter)).max(1.0) as i64;
+    let mut next = now + chrono::Duration::seconds(seconds);
+    if let Some(until) = parsed.valid_until {
+        let before_expiry = until - chrono::Duration::seconds((until - now).num_seconds().max(0) / 10);
+        next = next.min(before_expiry.max(now + chrono::Duration::seconds(1)));
+    }
+    next
+}

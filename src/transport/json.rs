@@ -1,0 +1,88 @@
+//! JSON bodies of the HTTP API and the CLI, and the tenant view both transports serve.
+
+use serde::Serialize;
+
+use crate::saml::keys::KeyInfo;
+use crate::saml::{Error, Validated};
+use crate::tenants::{MetadataStatus, TenantConfig};
+
+/// JSON body of an accepted response (HTTP 200, CLI exit 0).
+#[derive(Serialize)]
+pub struct ValidBody<'a> {
+    pub valid: bool,
+    pub tenant: &'a str,
+    #[serde(flatten)]
+    pub result: &'a Validated,
+}
+
+/// JSON body of any refusal.
+#[derive(Serialize)]
+pub struct ErrorBody<'a> {
+    pub valid: bool,
+    pub error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+pub struct ErrorDetail<'a> {
+    pub code: &'static str,
+    pub message: &'a str,
+}
+
+impl<'a> ErrorBody<'a> {
+    pub fn new(error: &'a Error) -> ErrorBody<'a> {
+        ErrorBody { valid: false, error: ErrorDetail { code: error.code.as_str(), message: &error.message } }
+    }
+}
+
+/// A tenant's effective trust (`GET /v1/tenants/{id}` and gRPC `GetTenant`): public facts only.
+#[derive(Serialize)]
+pub struct TenantView<'a> {
+    pub id: &'a str,
+    pub idp_entity_id: &'a str,
+    pub sp_entity_id: &'a str,
+    pub acs_url: &'a str,
+    pub clock_skew_seconds: i64,
+    /// Every relaxation with its current value (all false unless an operator set them).
+    pub relaxations: std::collections::BTreeMap<&'static str, bool>,
+    pub certificates: Vec<CertificateView<'a>>,
+    pub metadata: Option<&'a MetadataStatus>,
+}
+
+#[derive(Serialize)]
+pub struct CertificateView<'a> {
+    #[serde(flatten)]
+    pub info: &'a KeyInfo,
+    /// Negative once expired (SAML pins keys, so an expired certificate still verifies, but
+    /// the IdP will rotate it).
+    pub seconds_until_expiry: Option<i64>,
+}
+
+impl<'a> TenantView<'a> {
+    pub fn new(tenant: &'a TenantConfig, now: chrono::DateTime<chrono::Utc>) -> TenantView<'a> {
+        let p = &tenant.policy;
+        TenantView {
+            id: &tenant.id,
+            idp_entity_id: &p.idp_entity_id,
+            sp_entity_id: &p.sp_entity_id,
+            acs_url: &p.acs_url,
+            clock_skew_seconds: p.clock_skew_seconds,
+            relaxations: [
+                ("allow_sha1", p.allow_sha1),
+                ("allow_idp_initiated", p.allow_idp_initiated),
+                ("allow_bare_assertion", p.allow_bare_assertion),
+                ("allow_missing_authn_statement", p.allow_missing_authn_statement),
+            ]
+            .into_iter()
+            .collect(),
+            certificates: p
+                .keys
+                .iter()
+                .map(|k| CertificateView {
+                    info: &k.info,
+                    seconds_until_expiry: k.not_after.map(|t| (t - now).num_seconds()),
+                })
+                .collect(),
+            metadata: tenant.metadata.as_ref(),
+        }
+    }
+}
