@@ -43,6 +43,26 @@ fn entra_signing_modes_all_validate() {
 }
 
 #[test]
+fn response_id_is_reported_only_from_a_verified_response() {
+    // Only the Assertion signed (Entra's default): the Response's ID is anyone's to change, so
+    // it is never reported as `response_id`, only under a name that says it is unsigned.
+    let h = Harness::new();
+    let spec = h.spec();
+    let only_assertion = h.check(&h.signed(Signing::Assertion)).unwrap();
+    assert_eq!(only_assertion.response_id, None);
+    assert_eq!(only_assertion.unsigned_response_id.as_deref(), Some(spec.response_id.as_str()));
+    let edited = h.signed(Signing::Assertion).replacen(&spec.response_id, "_chosen-by-the-relay", 1);
+    let relayed = h.check(&edited).unwrap();
+    assert_eq!(relayed.response_id, None, "an edited unsigned Response ID is never reported as verified");
+    assert_eq!(relayed.unsigned_response_id.as_deref(), Some("_chosen-by-the-relay"));
+    for signing in [Signing::Response, Signing::Both] {
+        let validated = h.check(&h.signed(signing)).unwrap();
+        assert_eq!(validated.response_id.as_deref(), Some(spec.response_id.as_str()), "{signing:?}");
+        assert_eq!(validated.unsigned_response_id, None, "{signing:?}");
+    }
+}
+
+#[test]
 fn claims_are_normalized_from_entra_uris() {
     let h = Harness::new();
     let v = h.check(&h.signed(Signing::Assertion)).unwrap();

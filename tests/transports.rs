@@ -128,7 +128,7 @@ fn to_json(r: pb::ValidateResponse) -> Value {
     if let Some(q) = subject.sp_name_qualifier {
         subject_json["sp_name_qualifier"] = json!(q);
     }
-    json!({
+    let mut reply = json!({
         "valid": true,
         "tenant": r.tenant,
         "issuer": r.issuer,
@@ -148,7 +148,11 @@ fn to_json(r: pb::ValidateResponse) -> Value {
         },
         "valid_until": r.valid_until,
         "signed": {"response": signed.response, "assertion": signed.assertion},
-    })
+    });
+    if let Some(id) = r.unsigned_response_id {
+        reply["unsigned_response_id"] = json!(id);
+    }
+    reply
 }
 
 #[test]

@@ -177,8 +177,23 @@ fn in_response_to(found: Option<String>, context: &Context<'_>) -> Result<(), Er
     }
 }
 
+/// What the result says about the enclosing Response, decided by the caller from the verified
+/// signatures before the assertion is judged.
+pub struct Envelope {
+    /// The Response's ID, only when the Response signature verified.
+    pub response_id: Option<String>,
+    /// The Response's ID when no signature covers it: reported under a name that says so.
+    pub unsigned_response_id: Option<String>,
+    pub signed: SignedParts,
+}
+
 /// Assertion checks, then the claims, all read from the signed assertion.
-pub fn assertion(signed: &SignedAssertion<'_>, bare: bool, context: &Context<'_>) -> Result<Validated, Error> {
+pub fn assertion(
+    signed: &SignedAssertion<'_>,
+    bare: bool,
+    context: &Context<'_>,
+    envelope: Envelope,
+) -> Result<Validated, Error> {
     let assertion = signed.node();
     version(assertion)?;
     not_in_future(assertion, context)?;
@@ -203,13 +218,14 @@ pub fn assertion(signed: &SignedAssertion<'_>, bare: bool, context: &Context<'_>
     Ok(Validated {
         issuer: context.policy.idp_entity_id.clone(),
         assertion_id,
-        response_id: None,
+        response_id: envelope.response_id,
+        unsigned_response_id: envelope.unsigned_response_id,
         subject,
         claims: normalized,
         attributes,
         session,
         valid_until: time::format(valid_until),
-        signed: SignedParts { response: false, assertion: false },
+        signed: envelope.signed,
         expires_at: valid_until,
     })
 }

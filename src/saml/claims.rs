@@ -16,8 +16,13 @@ use super::SignedAssertion;
 pub struct Validated {
     pub issuer: String,
     pub assertion_id: String,
-    /// ID of the enclosing Response (absent for a bare assertion).
+    /// ID of the enclosing Response, when the Response signature verified (absent for a bare
+    /// assertion and when only the Assertion is signed).
     pub response_id: Option<String>,
+    /// ID of the enclosing Response when no verified signature covers it (only the Assertion
+    /// is signed): anyone who relays the response can change it, so it is named as such.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unsigned_response_id: Option<String>,
     pub subject: Subject,
     pub claims: Claims,
     /// Every attribute of the assertion, by Name, every value in document order.

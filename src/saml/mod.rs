@@ -190,9 +190,11 @@ pub fn validate(
     if let Some(response) = response {
         checks::response(response, &context)?;
     }
-    let mut validated = checks::assertion(&signed, response.is_none(), &context)?;
-    validated.response_id = response.and_then(|r| r.attribute("ID")).map(|v| v.get().into_owned());
-    validated.signed =
-        claims::SignedParts { response: verified_response.is_some(), assertion: verified_assertion.is_some() };
-    Ok(validated)
+    let id_of = |node: Node<'_>| node.attribute("ID").map(|v| v.get().into_owned());
+    let envelope = checks::Envelope {
+        response_id: verified_response.and_then(|verified| id_of(verified.element())),
+        unsigned_response_id: if verified_response.is_some() { None } else { response.and_then(id_of) },
+        signed: claims::SignedParts { response: verified_response.is_some(), assertion: verified_assertion.is_some() },
+    };
+    checks::assertion(&signed, response.is_none(), &context, envelope)
 }
