@@ -51,6 +51,22 @@ fn child<'a>(node: Node<'a>, namespace: &str, name: &str) -> Option<Node<'a>> {
     node.elements().find(|n| n.is(namespace, name))
 }
 
+/// The `name` child of `node`, for elements the schema allows at most once there (core 2.2.5,
+/// 2.3.3, 2.4.1, 2.4.1.1, 3.2.2). Reading the first of two lets this validator and whatever
+/// reads the assertion after it judge different elements (a second Conditions naming another
+/// audience, a second Subject naming another user), so a second one refuses the document.
+fn at_most_one<'a>(node: Node<'a>, namespace: &str, name: &str) -> Result<Option<Node<'a>>, Error> {
+    let mut found = node.elements().filter(|n| n.is(namespace, name));
+    let first = found.next();
+    if found.next().is_some() {
+        return Err(Error::new(
+            Code::SamlMalformed,
+            format!("<{}> has more than one <{name}>; the schema allows at most one", node.local_name()),
+        ));
+    }
+    Ok(first)
+}
+
 fn text(node: Node<'_>) -> Result<String, Error> {
     xml::text_value(node)
         .map(|t| t.into_owned())
@@ -92,7 +108,7 @@ pub fn status(response: Node<'_>) -> Result<(), Error> {
 }
 
 fn issuer(element: Node<'_>, context: &Context<'_>, required: bool) -> Result<(), Error> {
-    let Some(issuer) = child(element, ns::ASSERTION, "Issuer") else {
+    let Some(issuer) = at_most_one(element, ns::ASSERTION, "Issuer")? else {
         if required {
             return Err(Error::new(Code::IssuerMismatch, format!("<{}> has no Issuer", element.local_name())));
         }
@@ -185,7 +201,7 @@ pub fn assertion(signed: &SignedAssertion<'_>, bare: bool, context: &Context<'_>
     issuer(assertion, context, true)?;
     let assertion_id = attr(assertion, "ID").ok_or_else(|| Error::new(Code::SamlMalformed, "Assertion has no ID"))?;
 
-    let subject_node = child(assertion, ns::ASSERTION, "Subject")
+    let subject_node = at_most_one(assertion, ns::ASSERTION, "Subject")?
         .ok_or_else(|| Error::new(Code::SubjectMissing, "Assertion has no Subject"))?;
     let subject = subject(subject_node)?;
     let confirmation_expiry = bearer_confirmation(subject_node, bare, context)?;
@@ -215,10 +231,30 @@ pub fn assertion(signed: &SignedAssertion<'_>, bare: bool, context: &Context<'_>
 }
 
 fn subject(subject: Node<'_>) -> Result<Subject, Error> {
-    if child(subject, ns::ASSERTION, "EncryptedID").is_some() {
+    // The identifier is a choice of one (core 2.4.1): two NameIDs, or a NameID next to a BaseID,
+    // would let two readers of the same assertion log in different users.
+    let identifiers: Vec<Node<'_>> = subject
+        .elements()
+        .filter(|n| {
+            n.namespace() == Some(ns::ASSERTION) && matches!(n.local_name(), "NameID" | "BaseID" | "EncryptedID")
+        })
+        .collect();
+    if identifiers.len() > 1 {
+        return Err(Error::new(
+            Code::SamlMalformed,
+            format!(
+                "<Subject> has {} identifiers ({}); the schema allows at most one",
+                identifiers.len(),
+                identifiers.iter().map(|n| n.local_name()).collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+    let identifier = identifiers.first().copied();
+    if identifier.is_some_and(|n| n.local_name() == "EncryptedID") {
         return Err(Error::new(Code::EncryptedAssertionUnsupported, "EncryptedID is not supported yet"));
     }
-    let name_id = child(subject, ns::ASSERTION, "NameID")
+    let name_id = identifier
+        .filter(|n| n.local_name() == "NameID")
         .ok_or_else(|| Error::new(Code::SubjectMissing, "Subject has no NameID"))?;
     let value = text(name_id)?;
     if value.trim().is_empty() {
@@ -233,29 +269,29 @@ fn subject(subject: Node<'_>) -> Result<Subject, Error> {
 }
 
 /// At least one bearer SubjectConfirmation must hold (profiles 4.1.4.2). Returns the expiry of
-/// the one that held. If none holds, the first bearer confirmation's failure is reported.
+/// the one that held.
+///
+/// Several confirmations are allowed, and any one that holds confirms the subject (core 2.4.1:
+/// "if any one of the included subject confirmations are verified"), so a failing bearer
+/// confirmation next to one that holds is not a refusal; the expiry used is the one of the
+/// confirmation that held, never a later one of another. If none holds, the first failure is
+/// reported. A bearer confirmation without SubjectConfirmationData holds only in a bare
+/// assertion in which no bearer confirmation carries data: that relaxation exists for
+/// WS-Federation tokens that carry none, and must not stand in for data that fails.
 fn bearer_confirmation(subject: Node<'_>, bare: bool, context: &Context<'_>) -> Result<Option<DateTime<Utc>>, Error> {
-    let mut first_error = None;
+    let mut bearer_data = Vec::new();
     for confirmation in subject.elements().filter(|n| n.is(ns::ASSERTION, "SubjectConfirmation")) {
-        if attr(confirmation, "Method").as_deref() != Some(ns::CM_BEARER) {
-            continue;
-        }
-        match check_confirmation(confirmation, bare, context) {
-            Ok(expiry) => return Ok(expiry),
-            Err(error) => {
-                first_error.get_or_insert(error);
-            }
+        // Checked on every confirmation before any is judged, so that a malformed one is refused
+        // whatever its position.
+        let data = at_most_one(confirmation, ns::ASSERTION, "SubjectConfirmationData")?;
+        if attr(confirmation, "Method").as_deref() == Some(ns::CM_BEARER) {
+            bearer_data.push(data);
         }
     }
-    Err(first_error.unwrap_or_else(|| Error::new(Code::BearerConfirmationMissing, "no bearer SubjectConfirmation")))
-}
-
-fn check_confirmation(
-    confirmation: Node<'_>,
-    bare: bool,
-    context: &Context<'_>,
-) -> Result<Option<DateTime<Utc>>, Error> {
-    let Some(data) = child(confirmation, ns::ASSERTION, "SubjectConfirmationData") else {
+    if bearer_data.is_empty() {
+        return Err(Error::new(Code::BearerConfirmationMissing, "no bearer SubjectConfirmation"));
+    }
+    if bearer_data.iter().all(Option::is_none) {
         if bare {
             // WS-Federation tokens (Entra's bare assertions) carry no confirmation data; their
             // validity comes from Conditions alone. Only reachable with allow_bare_assertion,
@@ -267,7 +303,20 @@ fn check_confirmation(
             Code::BearerConfirmationMissing,
             "bearer SubjectConfirmation has no SubjectConfirmationData",
         ));
-    };
+    }
+    let mut first_error = None;
+    for data in bearer_data.into_iter().flatten() {
+        match check_confirmation_data(data, context) {
+            Ok(expiry) => return Ok(Some(expiry)),
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    Err(first_error.unwrap_or_else(|| Error::new(Code::BearerConfirmationMissing, "no bearer SubjectConfirmation")))
+}
+
+fn check_confirmation_data(data: Node<'_>, context: &Context<'_>) -> Result<DateTime<Utc>, Error> {
     let recipient = attr(data, "Recipient");
     if recipient.as_deref() != Some(context.policy.acs_url.as_str()) {
         return Err(Error::new(
@@ -300,7 +349,7 @@ fn check_confirmation(
     // response to a request, the assertion itself must say so. Checking only the Response's
     // InResponseTo would trust an attribute that assertion-only signing leaves unsigned.
     in_response_to(attr(data, "InResponseTo"), context)?;
-    Ok(Some(not_on_or_after))
+    Ok(not_on_or_after)
 }
 
 fn not_yet(not_before: DateTime<Utc>, context: &Context<'_>) -> Error {
@@ -313,7 +362,7 @@ fn not_yet(not_before: DateTime<Utc>, context: &Context<'_>) -> Error {
 /// Conditions with a validity window and an AudienceRestriction naming us. Unknown conditions
 /// make the assertion invalid (core 2.5.1.1: "Indeterminate" must not be treated as valid).
 fn conditions(assertion: Node<'_>, context: &Context<'_>) -> Result<Option<DateTime<Utc>>, Error> {
-    let conditions = child(assertion, ns::ASSERTION, "Conditions").ok_or_else(|| {
+    let conditions = at_most_one(assertion, ns::ASSERTION, "Conditions")?.ok_or_else(|| {
         Error::new(Code::AudienceMismatch, "Assertion has no Conditions (an AudienceRestriction is required)")
     })?;
     if let Some(not_before) = instant(conditions, "NotBefore")? {
@@ -368,16 +417,27 @@ fn conditions(assertion: Node<'_>, context: &Context<'_>) -> Result<Option<DateT
     Ok(not_on_or_after)
 }
 
+/// Several AuthnStatements are allowed (core 2.3.3); each one must pass, or an ended session
+/// would be accepted for sitting second. The session reported is the first one's.
 fn authn_statement(assertion: Node<'_>, context: &Context<'_>) -> Result<Session, Error> {
-    let Some(statement) = child(assertion, ns::ASSERTION, "AuthnStatement") else {
-        if context.policy.allow_missing_authn_statement {
-            return Ok(Session { index: None, authn_instant: None, not_on_or_after: None, authn_context: None });
-        }
-        return Err(Error::new(
-            Code::AuthnStatementMissing,
-            "Assertion has no AuthnStatement (set allow_missing_authn_statement for IdPs that omit it)",
-        ));
-    };
+    let mut session = None;
+    for statement in assertion.elements().filter(|n| n.is(ns::ASSERTION, "AuthnStatement")) {
+        let checked = check_authn_statement(statement, context)?;
+        session.get_or_insert(checked);
+    }
+    if let Some(session) = session {
+        return Ok(session);
+    }
+    if context.policy.allow_missing_authn_statement {
+        return Ok(Session { index: None, authn_instant: None, not_on_or_after: None, authn_context: None });
+    }
+    Err(Error::new(
+        Code::AuthnStatementMissing,
+        "Assertion has no AuthnStatement (set allow_missing_authn_statement for IdPs that omit it)",
+    ))
+}
+
+fn check_authn_statement(statement: Node<'_>, context: &Context<'_>) -> Result<Session, Error> {
     let authn_instant = required_instant(statement, "AuthnInstant")?;
     let session_end = instant(statement, "SessionNotOnOrAfter")?;
     if let Some(end) = session_end {
@@ -388,10 +448,10 @@ fn authn_statement(assertion: Node<'_>, context: &Context<'_>) -> Result<Session
             ));
         }
     }
-    let authn_context = child(statement, ns::ASSERTION, "AuthnContext")
-        .and_then(|c| child(c, ns::ASSERTION, "AuthnContextClassRef"))
-        .map(text)
-        .transpose()?;
+    let authn_context = match at_most_one(statement, ns::ASSERTION, "AuthnContext")? {
+        Some(c) => at_most_one(c, ns::ASSERTION, "AuthnContextClassRef")?.map(text).transpose()?,
+        None => None,
+    };
     Ok(Session {
         index: attr(statement, "SessionIndex"),
         authn_instant: Some(time::format(authn_instant)),

@@ -1,0 +1,173 @@
+//! Regressions from the outside security review of the validation core. Each test is named after
+//! what it protects and failed on the code before its fix:
+//!
+//! | finding | tests |
+//! |---|---|
+//! | a second Subject / NameID / Conditions / SubjectConfirmationData / Issuer was ignored, the first won | `a_second_*`, `two_subjects_*`, `two_identifiers_*` |
+//! | only the first AuthnStatement was judged | `every_authn_statement_must_pass_and_the_first_fills_the_session` |
+//! | a data-less bearer confirmation rescued a failing one in a bare assertion | `a_failing_bearer_confirmation_is_not_rescued_by_a_data_less_one` |
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use chrono::Duration;
+use saml_validator::saml::{self, Code, TenantPolicy};
+use saml_validator::test_idp::{ResponseSpec, SignOptions, Signing};
+use support::*;
+
+/// Renders `spec`, applies `edits` (each `from` must occur exactly once), then signs the
+/// assertion: the edited content is what the IdP signed.
+fn signed_with_edits(h: &Harness, spec: &ResponseSpec, edits: &[(&str, &str)]) -> String {
+    let mut xml = spec.render();
+    for (from, to) in edits {
+        xml = replace_once(&xml, from, to);
+    }
+    h.idp.sign(&xml, &spec.assertion_id, &SignOptions::default()).unwrap()
+}
+
+/// Asserts a `saml_malformed` refusal whose message names `element`.
+#[track_caller]
+fn assert_duplicate_refused(h: &Harness, xml: &str, element: &str) {
+    match h.check(xml) {
+        Ok(v) => panic!("two <{element}> accepted: name_id {:?}, email {:?}", v.subject.name_id, v.claims.email),
+        Err(e) => {
+            assert_eq!(e.code, Code::SamlMalformed, "two <{element}>: {e}");
+            assert!(e.message.contains(element), "message does not name <{element}>: {}", e.message);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- at most one of each
+
+#[test]
+fn a_second_conditions_element_cannot_carry_another_audience_or_an_expired_window() {
+    let h = Harness::new();
+    let spec = h.spec();
+    let other_audience = "<Conditions><AudienceRestriction><Audience>https://other.example/</Audience></AudienceRestriction></Conditions>";
+    let expired = format!(
+        "<Conditions NotOnOrAfter=\"{}\"><AudienceRestriction><Audience>{SP}</Audience></AudienceRestriction></Conditions>",
+        saml::time::format(h.now - Duration::hours(1))
+    );
+    for second in [other_audience, expired.as_str()] {
+        let xml = signed_with_edits(&h, &spec, &[("<AttributeStatement>", &format!("{second}<AttributeStatement>"))]);
+        assert_duplicate_refused(&h, &xml, "Conditions");
+    }
+    // Several AudienceRestriction elements are allowed, and each must name us (core 2.5.1.4).
+    let foreign = "<AudienceRestriction><Audience>https://other.example/</Audience></AudienceRestriction>";
+    let ours = format!("<AudienceRestriction><Audience>{SP}</Audience></AudienceRestriction>");
+    let xml = signed_with_edits(&h, &spec, &[("</AudienceRestriction>", &format!("</AudienceRestriction>{foreign}"))]);
+    assert_eq!(h.code(&xml), Code::AudienceMismatch);
+    let xml = signed_with_edits(&h, &spec, &[("</AudienceRestriction>", &format!("</AudienceRestriction>{ours}"))]);
+    h.check(&xml).unwrap();
+}
+
+#[test]
+fn a_second_issuer_is_refused_in_the_assertion_and_in_the_response() {
+    let h = Harness::new();
+    let spec = h.spec();
+    let foreign = "<Issuer>https://evil.example/</Issuer>";
+    let xml = signed_with_edits(&h, &spec, &[("<Subject>", &format!("{foreign}<Subject>"))]);
+    assert_duplicate_refused(&h, &xml, "Issuer");
+    // The Response's Issuer is unsigned when only the assertion is signed.
+    let signed = h.signed(Signing::Assertion);
+    let foreign = format!("<Issuer xmlns=\"{}\">https://evil.example/</Issuer>", saml::ns::ASSERTION);
+    let xml = replace_once(&signed, "<samlp:Status>", &format!("{foreign}<samlp:Status>"));
+    assert_duplicate_refused(&h, &xml, "Issuer");
+}
+
+#[test]
+fn two_subjects_cannot_pair_one_users_name_id_with_another_users_attributes() {
+    let h = Harness::new();
+    let mut spec = h.spec();
+    // The attributes (email) say mallory; the first Subject says ada.
+    for (_, values) in spec.attributes.iter_mut() {
+        for value in values.iter_mut() {
+            *value = value.replace("ada@", "mallory@");
+        }
+    }
+    let second = format!(
+        "<Subject><NameID>mallory@contoso.example</NameID><SubjectConfirmation Method=\"{}\"/></Subject>",
+        saml::ns::CM_BEARER
+    );
+    let xml = signed_with_edits(&h, &spec, &[("</Subject>", &format!("</Subject>{second}"))]);
+    assert_duplicate_refused(&h, &xml, "Subject");
+}
+
+#[test]
+fn two_identifiers_in_one_subject_are_refused() {
+    let h = Harness::new();
+    let spec = h.spec();
+    let second_name_id = "<NameID>mallory@contoso.example</NameID>";
+    let base_id = "<BaseID xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"x\"/>";
+    for (second, named) in [(second_name_id, "NameID"), (base_id, "BaseID")] {
+        let xml = signed_with_edits(&h, &spec, &[("<SubjectConfirmation ", &format!("{second}<SubjectConfirmation "))]);
+        assert_duplicate_refused(&h, &xml, named);
+    }
+}
+
+#[test]
+fn a_second_subject_confirmation_data_is_refused() {
+    let h = Harness::new();
+    let spec = h.spec();
+    let failing = format!(
+        "<SubjectConfirmationData NotOnOrAfter=\"{}\" Recipient=\"https://evil.example/acs\"/>",
+        saml::time::format(h.now - Duration::hours(1))
+    );
+    let xml = signed_with_edits(&h, &spec, &[("</SubjectConfirmation>", &format!("{failing}</SubjectConfirmation>"))]);
+    assert_duplicate_refused(&h, &xml, "SubjectConfirmationData");
+}
+
+#[test]
+fn every_authn_statement_must_pass_and_the_first_fills_the_session() {
+    let h = Harness::new();
+    let spec = h.spec();
+    let statement = |attributes: &str, index: &str| {
+        format!("<AuthnStatement{attributes} SessionIndex=\"{index}\"><AuthnContext><AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:X509</AuthnContextClassRef></AuthnContext></AuthnStatement>")
+    };
+    let authn = format!(" AuthnInstant=\"{}\"", saml::time::format(h.now - Duration::minutes(1)));
+    let ended = format!("{authn} SessionNotOnOrAfter=\"{}\"", saml::time::format(h.now - Duration::minutes(10)));
+    let append = |second: &str| signed_with_edits(&h, &spec, &[("</Assertion>", &format!("{second}</Assertion>"))]);
+    assert_eq!(h.code(&append(&statement(&ended, "_ended"))), Code::SessionExpired);
+    let error = h.check(&append(&statement("", "_no_instant"))).unwrap_err();
+    assert_eq!((error.code, error.message.contains("AuthnInstant")), (Code::SamlMalformed, true), "{error}");
+    // Two sound statements: accepted, the first one's values are reported.
+    let v = h.check(&append(&statement(&authn, "_second"))).unwrap();
+    assert_eq!(v.session.index.as_deref(), Some(spec.assertion_id.as_str()));
+    assert_eq!(v.session.authn_context.as_deref(), Some("urn:oasis:names:tc:SAML:2.0:ac:classes:Password"));
+}
+
+#[test]
+fn a_failing_bearer_confirmation_is_not_rescued_by_a_data_less_one() {
+    // Bare (WS-Federation style) assertions may carry a bearer confirmation without data. That
+    // relaxation must not let a data-less confirmation stand in for one whose data fails.
+    let mut h = Harness::new();
+    h.expected_request_id = None;
+    let mut spec = h.spec();
+    spec.in_response_to = None;
+    spec.confirmation_not_on_or_after = h.now - Duration::hours(1);
+    let data_less = format!("<SubjectConfirmation Method=\"{}\"/>", saml::ns::CM_BEARER);
+    let mut xml = replace_once(&spec.render_assertion(), "</Subject>", &format!("{data_less}</Subject>"));
+    xml = h.idp.sign(&xml, &spec.assertion_id, &SignOptions::default()).unwrap();
+    let relaxed = TenantPolicy { allow_bare_assertion: true, allow_idp_initiated: true, ..h.policy.clone() };
+    let error = h.check_with(&xml, &relaxed).unwrap_err();
+    assert_eq!(error.code, Code::SubjectConfirmationExpired, "{error}");
+    // Several bearer confirmations with data: any one that holds confirms the subject (core
+    // 2.4.1.1), and the expiry reported is the one of the confirmation that held.
+    let h = Harness::new();
+    let spec = h.spec();
+    let passing_later = format!(
+        "<SubjectConfirmation Method=\"{}\"><SubjectConfirmationData InResponseTo=\"{REQUEST_ID}\" NotOnOrAfter=\"{}\" Recipient=\"{ACS}\"/></SubjectConfirmation>",
+        saml::ns::CM_BEARER,
+        saml::time::format(h.now + Duration::minutes(30))
+    );
+    let xml = signed_with_edits(
+        &h,
+        &spec,
+        &[
+            (&format!("Recipient=\"{ACS}\""), "Recipient=\"https://evil.example/acs\""),
+            ("</Subject>", &format!("{passing_later}</Subject>")),
+        ],
+    );
+    let v = h.check(&xml).unwrap();
+    assert_eq!(v.valid_until, saml::time::format(h.now + Duration::minutes(30)));
+}
