@@ -6,6 +6,7 @@
 //! | a second Subject / NameID / Conditions / SubjectConfirmationData / Issuer was ignored, the first won | `a_second_*`, `two_subjects_*`, `two_identifiers_*` |
 //! | only the first AuthnStatement was judged | `every_authn_statement_must_pass_and_the_first_fills_the_session` |
 //! | a data-less bearer confirmation rescued a failing one in a bare assertion | `a_failing_bearer_confirmation_is_not_rescued_by_a_data_less_one` |
+//! | time zone offsets out of range, non-UTC offsets and zone-less times were accepted | `timestamps_must_be_utc_*` |
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -23,6 +24,13 @@ fn signed_with_edits(h: &Harness, spec: &ResponseSpec, edits: &[(&str, &str)]) -
         xml = replace_once(&xml, from, to);
     }
     h.idp.sign(&xml, &spec.assertion_id, &SignOptions::default()).unwrap()
+}
+
+/// The first occurrence of `from` replaced (the Response's attribute where the Assertion has one
+/// too; unsigned when only the assertion is signed).
+fn replace_first(xml: &str, from: &str, to: &str) -> String {
+    assert!(xml.contains(from), "no {from:?}");
+    xml.replacen(from, to, 1)
 }
 
 /// Asserts a `saml_malformed` refusal whose message names `element`.
@@ -170,4 +178,40 @@ fn a_failing_bearer_confirmation_is_not_rescued_by_a_data_less_one() {
     );
     let v = h.check(&xml).unwrap();
     assert_eq!(v.valid_until, saml::time::format(h.now + Duration::minutes(30)));
+}
+
+// ---------------------------------------------------------------- time zones
+
+#[test]
+fn timestamps_must_be_utc_offsets_out_of_range_non_utc_and_zoneless_are_refused() {
+    let h = Harness::new();
+    let signed = h.signed(Signing::Assertion);
+    let instant = format!("IssueInstant=\"{}\"", saml::time::format(h.now));
+    // Each of these was read as an instant in the past (and accepted) before.
+    let mut accepted = Vec::new();
+    for bad in [
+        "2026-11-29T10:00:00+99:99",
+        "2026-11-28T10:00:00-23:59",
+        "2026-11-29T10:00:00+14:01",
+        "2026-11-29T10:30:00+00:60",
+        "2026-11-29T12:00:00+02:00",
+        "2026-11-28T20:00:00-14:00",
+        "2026-11-29T10:00:00",
+        "2026-11-29T10:00:00.123",
+    ] {
+        let edited = replace_first(&signed, &instant, &format!("IssueInstant=\"{bad}\""));
+        match h.check(&edited) {
+            Ok(_) => accepted.push(bad),
+            Err(e) => assert_eq!(e.code, Code::SamlMalformed, "{bad}: {e}"),
+        }
+    }
+    assert!(accepted.is_empty(), "accepted: {accepted:?}");
+    for utc in ["2026-11-29T10:00:00Z", "2026-11-29T10:00:00+00:00", "2026-11-29T10:00:00-00:00"] {
+        let edited = replace_first(&signed, &instant, &format!("IssueInstant=\"{utc}\""));
+        h.check(&edited).unwrap_or_else(|e| panic!("{utc}: {e}"));
+    }
+    // The message says why, not just "not an xs:dateTime".
+    let edited = replace_first(&signed, &instant, "IssueInstant=\"2026-11-29T10:00:00\"");
+    let error = h.check(&edited).unwrap_err();
+    assert!(error.message.contains("UTC"), "{}", error.message);
 }

@@ -32,11 +32,8 @@ fn instant(node: Node<'_>, name: &str) -> Result<Option<DateTime<Utc>>, Error> {
         None => Ok(None),
         Some(value) => {
             let text = value.get();
-            time::parse(&text).map(Some).ok_or_else(|| {
-                Error::new(
-                    Code::SamlMalformed,
-                    format!("{}@{name} {} is not an xs:dateTime", node.local_name(), quote(&text)),
-                )
+            time::parse_utc(&text).map(Some).map_err(|why| {
+                Error::new(Code::SamlMalformed, format!("{}@{name} {} {why}", node.local_name(), quote(&text)))
             })
         }
     }
