@@ -7,12 +7,14 @@
 //! | only the first AuthnStatement was judged | `every_authn_statement_must_pass_and_the_first_fills_the_session` |
 //! | a data-less bearer confirmation rescued a failing one in a bare assertion | `a_failing_bearer_confirmation_is_not_rescued_by_a_data_less_one` |
 //! | time zone offsets out of range, non-UTC offsets and zone-less times were accepted | `timestamps_must_be_utc_*` |
+//! | UTF-16 / UTF-32 input answered `xml_malformed` | `utf16_and_utf32_documents_answer_encoding_unsupported` |
 #![allow(clippy::unwrap_used)]
 
 mod support;
 
+use base64::Engine as _;
 use chrono::Duration;
-use saml_validator::saml::{self, Code, TenantPolicy};
+use saml_validator::saml::{self, Code, Input, Limits, Request, TenantPolicy};
 use saml_validator::test_idp::{ResponseSpec, SignOptions, Signing};
 use support::*;
 
@@ -214,4 +216,57 @@ fn timestamps_must_be_utc_offsets_out_of_range_non_utc_and_zoneless_are_refused(
     let edited = replace_first(&signed, &instant, "IssueInstant=\"2026-11-29T10:00:00\"");
     let error = h.check(&edited).unwrap_err();
     assert!(error.message.contains("UTC"), "{}", error.message);
+}
+
+// ---------------------------------------------------------------- encodings
+
+fn utf16(text: &str, big_endian: bool, bom: bool) -> Vec<u8> {
+    let units = bom.then_some(0xFEFF).into_iter().chain(text.encode_utf16());
+    units.flat_map(|u| if big_endian { u.to_be_bytes() } else { u.to_le_bytes() }).collect()
+}
+
+fn utf32(text: &str, big_endian: bool, bom: bool) -> Vec<u8> {
+    let chars = bom.then_some(0xFEFF).into_iter().chain(text.chars().map(u32::from));
+    chars.flat_map(|c| if big_endian { c.to_be_bytes() } else { c.to_le_bytes() }).collect()
+}
+
+#[test]
+fn utf16_and_utf32_documents_answer_encoding_unsupported() {
+    let h = Harness::new();
+    let signed = h.signed(Signing::Assertion);
+    let declared = format!("<?xml version=\"1.0\" encoding=\"UTF-16\"?>{signed}");
+    let indented = format!("\n  {signed}");
+    let limits = Limits { max_document_bytes: 1 << 20, ..Limits::default() };
+    let request = Request { expected_request_id: Some(REQUEST_ID), now: h.now };
+    let run = |input: Input<'_>| saml::validate(input, &h.policy, &limits, &request).map(|v| v.subject.name_id);
+    let mut wrong = Vec::new();
+    for text in [&signed, &declared, &indented] {
+        for big_endian in [false, true] {
+            for bom in [true, false] {
+                let order = if big_endian { "BE" } else { "LE" };
+                for (name, bytes) in [
+                    (format!("UTF-16{order} bom={bom}"), utf16(text, big_endian, bom)),
+                    (format!("UTF-32{order} bom={bom}"), utf32(text, big_endian, bom)),
+                ] {
+                    let base64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+                    for (how, result) in
+                        [("xml", run(Input::Xml(&bytes))), ("base64", run(Input::Base64(base64.as_bytes())))]
+                    {
+                        match result {
+                            Err(e) if e.code == Code::EncodingUnsupported => {}
+                            other => wrong.push(format!("{name} {how} {:?}: {other:?}", &text[..10])),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{} wrong answers:\n{}", wrong.len(), wrong.join("\n"));
+    // A UTF-8 byte-order mark is still UTF-8: accepted, with or without a declaration.
+    for text in [&signed, &format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{signed}")] {
+        let bytes = [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat();
+        let base64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        assert_eq!(run(Input::Xml(&bytes)).unwrap(), "ada@contoso.example");
+        assert_eq!(run(Input::Base64(base64.as_bytes())).unwrap(), "ada@contoso.example");
+    }
 }
