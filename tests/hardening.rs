@@ -8,6 +8,7 @@
 //! | a data-less bearer confirmation rescued a failing one in a bare assertion | `a_failing_bearer_confirmation_is_not_rescued_by_a_data_less_one` |
 //! | time zone offsets out of range, non-UTC offsets and zone-less times were accepted | `timestamps_must_be_utc_*` |
 //! | UTF-16 / UTF-32 input answered `xml_malformed` | `utf16_and_utf32_documents_answer_encoding_unsupported` |
+//! | Audience, Destination, Recipient, Issuer with surrounding whitespace were refused | `uri_values_are_compared_without_surrounding_xml_whitespace` |
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -269,4 +270,47 @@ fn utf16_and_utf32_documents_answer_encoding_unsupported() {
         assert_eq!(run(Input::Xml(&bytes)).unwrap(), "ada@contoso.example");
         assert_eq!(run(Input::Base64(base64.as_bytes())).unwrap(), "ada@contoso.example");
     }
+}
+
+// ---------------------------------------------------------------- whitespace around URIs
+
+#[test]
+fn uri_values_are_compared_without_surrounding_xml_whitespace() {
+    let h = Harness::new();
+    let spec = h.spec();
+    // Character references survive attribute-value normalization, so these are real TAB/LF/CR.
+    let padded = |value: &str| format!("&#9;&#10; {value}&#13; ");
+    let audience = (format!("<Audience>{SP}</Audience>"), format!("<Audience>\n\t {SP} \r\n</Audience>"));
+    let recipient = (format!("Recipient=\"{ACS}\""), format!("Recipient=\"{}\"", padded(ACS)));
+    let issuer = (format!("<Issuer>{IDP}</Issuer>"), format!("<Issuer>\n  {IDP}\t</Issuer>"));
+    let mut refused = Vec::new();
+    for (name, (from, to)) in [("Audience", &audience), ("Recipient", &recipient), ("Assertion Issuer", &issuer)] {
+        let xml = signed_with_edits(&h, &spec, &[(from, to)]);
+        match h.check(&xml) {
+            Ok(v) => assert_eq!(v.issuer, IDP, "{name}"),
+            Err(e) => refused.push(format!("{name}: {e}")),
+        }
+    }
+    // Response attributes and Issuer: unsigned with assertion-only signing.
+    let signed = h.signed(Signing::Assertion);
+    let destination = (format!("Destination=\"{ACS}\""), format!("Destination=\"{}\"", padded(ACS)));
+    let response_issuer = (format!(">{IDP}</Issuer><samlp:Status>"), format!("> {IDP}\n</Issuer><samlp:Status>"));
+    for (name, (from, to)) in [("Destination", &destination), ("Response Issuer", &response_issuer)] {
+        match h.check(&replace_once(&signed, from, to)) {
+            Ok(v) => assert_eq!(v.issuer, IDP, "{name}"),
+            Err(e) => refused.push(format!("{name}: {e}")),
+        }
+    }
+    assert!(refused.is_empty(), "refused:\n{}", refused.join("\n"));
+    // Only XML whitespace is trimmed: no Unicode spaces, no case folding, no URL normalization.
+    for to in [
+        format!("<Audience>\u{a0}{SP}</Audience>"),
+        format!("<Audience>{}</Audience>", SP.to_uppercase()),
+        format!("<Audience>{}</Audience>", SP.trim_end_matches('/')),
+    ] {
+        let xml = signed_with_edits(&h, &spec, &[(&audience.0, &to)]);
+        assert_eq!(h.code(&xml), Code::AudienceMismatch, "{to}");
+    }
+    let xml = signed_with_edits(&h, &spec, &[(&issuer.0, &format!("<Issuer>\u{2003}{IDP}</Issuer>"))]);
+    assert_eq!(h.code(&xml), Code::IssuerMismatch);
 }

@@ -64,6 +64,15 @@ fn at_most_one<'a>(node: Node<'a>, namespace: &str, name: &str) -> Result<Option
     Ok(first)
 }
 
+/// A URI value as the schema reads it: xs:anyURI is whitespace-collapsed (XML Schema part 2,
+/// 3.2.17), so an IdP that pads Audience, Destination or Recipient with a line break means the
+/// same URI, and so does one padding the entity ID in Issuer (core 8.3.6). Only XML whitespace
+/// is trimmed: Unicode spaces, case and URL forms stay significant, or two different
+/// identifiers would compare equal.
+fn uri_value(value: &str) -> &str {
+    value.trim_matches([' ', '\t', '\r', '\n'])
+}
+
 fn text(node: Node<'_>) -> Result<String, Error> {
     xml::text_value(node)
         .map(|t| t.into_owned())
@@ -104,15 +113,16 @@ pub fn status(response: Node<'_>) -> Result<(), Error> {
     Err(Error::new(Code::StatusNotSuccess, message))
 }
 
-fn issuer(element: Node<'_>, context: &Context<'_>, required: bool) -> Result<(), Error> {
+/// The Issuer of `element`, checked against the tenant's IdP; returns the value as compared.
+fn issuer(element: Node<'_>, context: &Context<'_>, required: bool) -> Result<Option<String>, Error> {
     let Some(issuer) = at_most_one(element, ns::ASSERTION, "Issuer")? else {
         if required {
             return Err(Error::new(Code::IssuerMismatch, format!("<{}> has no Issuer", element.local_name())));
         }
-        return Ok(());
+        return Ok(None);
     };
     let found = text(issuer)?;
-    if found != context.policy.idp_entity_id {
+    if uri_value(&found) != context.policy.idp_entity_id {
         return Err(Error::new(
             Code::IssuerMismatch,
             format!(
@@ -123,7 +133,7 @@ fn issuer(element: Node<'_>, context: &Context<'_>, required: bool) -> Result<()
             ),
         ));
     }
-    Ok(())
+    Ok(Some(uri_value(&found).to_string()))
 }
 
 fn not_in_future(element: Node<'_>, context: &Context<'_>) -> Result<(), Error> {
@@ -147,7 +157,7 @@ fn not_in_future(element: Node<'_>, context: &Context<'_>) -> Result<(), Error> 
 pub fn response(response: Node<'_>, context: &Context<'_>) -> Result<(), Error> {
     not_in_future(response, context)?;
     if let Some(destination) = attr(response, "Destination") {
-        if destination != context.policy.acs_url {
+        if uri_value(&destination) != context.policy.acs_url {
             return Err(Error::new(
                 Code::DestinationMismatch,
                 format!("Destination is {}, expected {}", quote(&destination), quote(&context.policy.acs_url)),
@@ -195,7 +205,8 @@ pub fn assertion(signed: &SignedAssertion<'_>, bare: bool, context: &Context<'_>
     let assertion = signed.node();
     version(assertion)?;
     not_in_future(assertion, context)?;
-    issuer(assertion, context, true)?;
+    let issuer = issuer(assertion, context, true)?
+        .ok_or_else(|| Error::new(Code::IssuerMismatch, "<Assertion> has no Issuer"))?;
     let assertion_id = attr(assertion, "ID").ok_or_else(|| Error::new(Code::SamlMalformed, "Assertion has no ID"))?;
 
     let subject_node = at_most_one(assertion, ns::ASSERTION, "Subject")?
@@ -214,7 +225,7 @@ pub fn assertion(signed: &SignedAssertion<'_>, bare: bool, context: &Context<'_>
     let attributes = claims::attributes(signed)?;
     let normalized = claims::normalize(&attributes, &context.policy.attribute_mapping);
     Ok(Validated {
-        issuer: context.policy.idp_entity_id.clone(),
+        issuer,
         assertion_id,
         response_id: None,
         subject,
@@ -315,7 +326,7 @@ fn bearer_confirmation(subject: Node<'_>, bare: bool, context: &Context<'_>) -> 
 
 fn check_confirmation_data(data: Node<'_>, context: &Context<'_>) -> Result<DateTime<Utc>, Error> {
     let recipient = attr(data, "Recipient");
-    if recipient.as_deref() != Some(context.policy.acs_url.as_str()) {
+    if recipient.as_deref().map(uri_value) != Some(context.policy.acs_url.as_str()) {
         return Err(Error::new(
             Code::RecipientMismatch,
             format!(
@@ -389,7 +400,7 @@ fn conditions(assertion: Node<'_>, context: &Context<'_>) -> Result<Option<DateT
                 for audience in condition.elements().filter(|n| n.is(ns::ASSERTION, "Audience")) {
                     audiences.push(text(audience)?);
                 }
-                if !audiences.contains(&context.policy.sp_entity_id) {
+                if !audiences.iter().any(|a| uri_value(a) == context.policy.sp_entity_id) {
                     return Err(Error::new(
                         Code::AudienceMismatch,
                         format!(
