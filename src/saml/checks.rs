@@ -32,11 +32,8 @@ fn instant(node: Node<'_>, name: &str) -> Result<Option<DateTime<Utc>>, Error> {
         None => Ok(None),
         Some(value) => {
             let text = value.get();
-            time::parse(&text).map(Some).ok_or_else(|| {
-                Error::new(
-                    Code::SamlMalformed,
-                    format!("{}@{name} {} is not an xs:dateTime", node.local_name(), quote(&text)),
-                )
+            time::parse_utc(&text).map(Some).map_err(|why| {
+                Error::new(Code::SamlMalformed, format!("{}@{name} {} {why}", node.local_name(), quote(&text)))
             })
         }
     }
@@ -49,6 +46,31 @@ fn required_instant(node: Node<'_>, name: &str) -> Result<DateTime<Utc>, Error> 
 
 fn child<'a>(node: Node<'a>, namespace: &str, name: &str) -> Option<Node<'a>> {
     node.elements().find(|n| n.is(namespace, name))
+}
+
+/// The `name` child of `node`, for elements the schema allows at most once there (core 2.2.5,
+/// 2.3.3, 2.4.1, 2.4.1.1, 3.2.2). Reading the first of two lets this validator and whatever
+/// reads the assertion after it judge different elements (a second Conditions naming another
+/// audience, a second Subject naming another user), so a second one refuses the document.
+fn at_most_one<'a>(node: Node<'a>, namespace: &str, name: &str) -> Result<Option<Node<'a>>, Error> {
+    let mut found = node.elements().filter(|n| n.is(namespace, name));
+    let first = found.next();
+    if found.next().is_some() {
+        return Err(Error::new(
+            Code::SamlMalformed,
+            format!("<{}> has more than one <{name}>; the schema allows at most one", node.local_name()),
+        ));
+    }
+    Ok(first)
+}
+
+/// A URI value as the schema reads it: xs:anyURI is whitespace-collapsed (XML Schema part 2,
+/// 3.2.17), so an IdP that pads Audience, Destination or Recipient with a line break means the
+/// same URI, and so does one padding the entity ID in Issuer (core 8.3.6). Only XML whitespace
+/// is trimmed: Unicode spaces, case and URL forms stay significant, or two different
+/// identifiers would compare equal.
+fn uri_value(value: &str) -> &str {
+    value.trim_matches([' ', '\t', '\r', '\n'])
 }
 
 fn text(node: Node<'_>) -> Result<String, Error> {
@@ -91,15 +113,16 @@ pub fn status(response: Node<'_>) -> Result<(), Error> {
     Err(Error::new(Code::StatusNotSuccess, message))
 }
 
-fn issuer(element: Node<'_>, context: &Context<'_>, required: bool) -> Result<(), Error> {
-    let Some(issuer) = child(element, ns::ASSERTION, "Issuer") else {
+/// The Issuer of `element`, checked against the tenant's IdP; returns the value as compared.
+fn issuer(element: Node<'_>, context: &Context<'_>, required: bool) -> Result<Option<String>, Error> {
+    let Some(issuer) = at_most_one(element, ns::ASSERTION, "Issuer")? else {
         if required {
             return Err(Error::new(Code::IssuerMismatch, format!("<{}> has no Issuer", element.local_name())));
         }
-        return Ok(());
+        return Ok(None);
     };
     let found = text(issuer)?;
-    if found != context.policy.idp_entity_id {
+    if uri_value(&found) != context.policy.idp_entity_id {
         return Err(Error::new(
             Code::IssuerMismatch,
             format!(
@@ -110,7 +133,7 @@ fn issuer(element: Node<'_>, context: &Context<'_>, required: bool) -> Result<()
             ),
         ));
     }
-    Ok(())
+    Ok(Some(uri_value(&found).to_string()))
 }
 
 fn not_in_future(element: Node<'_>, context: &Context<'_>) -> Result<(), Error> {
@@ -134,7 +157,7 @@ fn not_in_future(element: Node<'_>, context: &Context<'_>) -> Result<(), Error> 
 pub fn response(response: Node<'_>, context: &Context<'_>) -> Result<(), Error> {
     not_in_future(response, context)?;
     if let Some(destination) = attr(response, "Destination") {
-        if destination != context.policy.acs_url {
+        if uri_value(&destination) != context.policy.acs_url {
             return Err(Error::new(
                 Code::DestinationMismatch,
                 format!("Destination is {}, expected {}", quote(&destination), quote(&context.policy.acs_url)),
@@ -197,10 +220,11 @@ pub fn assertion(
     let assertion = signed.node();
     version(assertion)?;
     not_in_future(assertion, context)?;
-    issuer(assertion, context, true)?;
+    let issuer = issuer(assertion, context, true)?
+        .ok_or_else(|| Error::new(Code::IssuerMismatch, "<Assertion> has no Issuer"))?;
     let assertion_id = attr(assertion, "ID").ok_or_else(|| Error::new(Code::SamlMalformed, "Assertion has no ID"))?;
 
-    let subject_node = child(assertion, ns::ASSERTION, "Subject")
+    let subject_node = at_most_one(assertion, ns::ASSERTION, "Subject")?
         .ok_or_else(|| Error::new(Code::SubjectMissing, "Assertion has no Subject"))?;
     let subject = subject(subject_node)?;
     let confirmation_expiry = bearer_confirmation(subject_node, bare, context)?;
@@ -216,7 +240,7 @@ pub fn assertion(
     let attributes = claims::attributes(signed)?;
     let normalized = claims::normalize(&attributes, &context.policy.attribute_mapping);
     Ok(Validated {
-        issuer: context.policy.idp_entity_id.clone(),
+        issuer,
         assertion_id,
         response_id: envelope.response_id,
         unsigned_response_id: envelope.unsigned_response_id,
@@ -231,10 +255,30 @@ pub fn assertion(
 }
 
 fn subject(subject: Node<'_>) -> Result<Subject, Error> {
-    if child(subject, ns::ASSERTION, "EncryptedID").is_some() {
+    // The identifier is a choice of one (core 2.4.1): two NameIDs, or a NameID next to a BaseID,
+    // would let two readers of the same assertion log in different users.
+    let identifiers: Vec<Node<'_>> = subject
+        .elements()
+        .filter(|n| {
+            n.namespace() == Some(ns::ASSERTION) && matches!(n.local_name(), "NameID" | "BaseID" | "EncryptedID")
+        })
+        .collect();
+    if identifiers.len() > 1 {
+        return Err(Error::new(
+            Code::SamlMalformed,
+            format!(
+                "<Subject> has {} identifiers ({}); the schema allows at most one",
+                identifiers.len(),
+                identifiers.iter().map(|n| n.local_name()).collect::<Vec<_>>().join(", ")
+            ),
+        ));
+    }
+    let identifier = identifiers.first().copied();
+    if identifier.is_some_and(|n| n.local_name() == "EncryptedID") {
         return Err(Error::new(Code::EncryptedAssertionUnsupported, "EncryptedID is not supported yet"));
     }
-    let name_id = child(subject, ns::ASSERTION, "NameID")
+    let name_id = identifier
+        .filter(|n| n.local_name() == "NameID")
         .ok_or_else(|| Error::new(Code::SubjectMissing, "Subject has no NameID"))?;
     let value = text(name_id)?;
     if value.trim().is_empty() {
@@ -249,29 +293,29 @@ fn subject(subject: Node<'_>) -> Result<Subject, Error> {
 }
 
 /// At least one bearer SubjectConfirmation must hold (profiles 4.1.4.2). Returns the expiry of
-/// the one that held. If none holds, the first bearer confirmation's failure is reported.
+/// the one that held.
+///
+/// Several confirmations are allowed, and any one that holds confirms the subject (core 2.4.1:
+/// "if any one of the included subject confirmations are verified"), so a failing bearer
+/// confirmation next to one that holds is not a refusal; the expiry used is the one of the
+/// confirmation that held, never a later one of another. If none holds, the first failure is
+/// reported. A bearer confirmation without SubjectConfirmationData holds only in a bare
+/// assertion in which no bearer confirmation carries data: that relaxation exists for
+/// WS-Federation tokens that carry none, and must not stand in for data that fails.
 fn bearer_confirmation(subject: Node<'_>, bare: bool, context: &Context<'_>) -> Result<Option<DateTime<Utc>>, Error> {
-    let mut first_error = None;
+    let mut bearer_data = Vec::new();
     for confirmation in subject.elements().filter(|n| n.is(ns::ASSERTION, "SubjectConfirmation")) {
-        if attr(confirmation, "Method").as_deref() != Some(ns::CM_BEARER) {
-            continue;
-        }
-        match check_confirmation(confirmation, bare, context) {
-            Ok(expiry) => return Ok(expiry),
-            Err(error) => {
-                first_error.get_or_insert(error);
-            }
+        // Checked on every confirmation before any is judged, so that a malformed one is refused
+        // whatever its position.
+        let data = at_most_one(confirmation, ns::ASSERTION, "SubjectConfirmationData")?;
+        if attr(confirmation, "Method").as_deref() == Some(ns::CM_BEARER) {
+            bearer_data.push(data);
         }
     }
-    Err(first_error.unwrap_or_else(|| Error::new(Code::BearerConfirmationMissing, "no bearer SubjectConfirmation")))
-}
-
-fn check_confirmation(
-    confirmation: Node<'_>,
-    bare: bool,
-    context: &Context<'_>,
-) -> Result<Option<DateTime<Utc>>, Error> {
-    let Some(data) = child(confirmation, ns::ASSERTION, "SubjectConfirmationData") else {
+    if bearer_data.is_empty() {
+        return Err(Error::new(Code::BearerConfirmationMissing, "no bearer SubjectConfirmation"));
+    }
+    if bearer_data.iter().all(Option::is_none) {
         if bare {
             // WS-Federation tokens (Entra's bare assertions) carry no confirmation data; their
             // validity comes from Conditions alone. Only reachable with allow_bare_assertion,
@@ -283,9 +327,22 @@ fn check_confirmation(
             Code::BearerConfirmationMissing,
             "bearer SubjectConfirmation has no SubjectConfirmationData",
         ));
-    };
+    }
+    let mut first_error = None;
+    for data in bearer_data.into_iter().flatten() {
+        match check_confirmation_data(data, context) {
+            Ok(expiry) => return Ok(Some(expiry)),
+            Err(error) => {
+                first_error.get_or_insert(error);
+            }
+        }
+    }
+    Err(first_error.unwrap_or_else(|| Error::new(Code::BearerConfirmationMissing, "no bearer SubjectConfirmation")))
+}
+
+fn check_confirmation_data(data: Node<'_>, context: &Context<'_>) -> Result<DateTime<Utc>, Error> {
     let recipient = attr(data, "Recipient");
-    if recipient.as_deref() != Some(context.policy.acs_url.as_str()) {
+    if recipient.as_deref().map(uri_value) != Some(context.policy.acs_url.as_str()) {
         return Err(Error::new(
             Code::RecipientMismatch,
             format!(
@@ -316,7 +373,7 @@ fn check_confirmation(
     // response to a request, the assertion itself must say so. Checking only the Response's
     // InResponseTo would trust an attribute that assertion-only signing leaves unsigned.
     in_response_to(attr(data, "InResponseTo"), context)?;
-    Ok(Some(not_on_or_after))
+    Ok(not_on_or_after)
 }
 
 fn not_yet(not_before: DateTime<Utc>, context: &Context<'_>) -> Error {
@@ -329,7 +386,7 @@ fn not_yet(not_before: DateTime<Utc>, context: &Context<'_>) -> Error {
 /// Conditions with a validity window and an AudienceRestriction naming us. Unknown conditions
 /// make the assertion invalid (core 2.5.1.1: "Indeterminate" must not be treated as valid).
 fn conditions(assertion: Node<'_>, context: &Context<'_>) -> Result<Option<DateTime<Utc>>, Error> {
-    let conditions = child(assertion, ns::ASSERTION, "Conditions").ok_or_else(|| {
+    let conditions = at_most_one(assertion, ns::ASSERTION, "Conditions")?.ok_or_else(|| {
         Error::new(Code::AudienceMismatch, "Assertion has no Conditions (an AudienceRestriction is required)")
     })?;
     if let Some(not_before) = instant(conditions, "NotBefore")? {
@@ -359,7 +416,7 @@ fn conditions(assertion: Node<'_>, context: &Context<'_>) -> Result<Option<DateT
                 for audience in condition.elements().filter(|n| n.is(ns::ASSERTION, "Audience")) {
                     audiences.push(text(audience)?);
                 }
-                if !audiences.contains(&context.policy.sp_entity_id) {
+                if !audiences.iter().any(|a| uri_value(a) == context.policy.sp_entity_id) {
                     return Err(Error::new(
                         Code::AudienceMismatch,
                         format!(
@@ -384,16 +441,27 @@ fn conditions(assertion: Node<'_>, context: &Context<'_>) -> Result<Option<DateT
     Ok(not_on_or_after)
 }
 
+/// Several AuthnStatements are allowed (core 2.3.3); each one must pass, or an ended session
+/// would be accepted for sitting second. The session reported is the first one's.
 fn authn_statement(assertion: Node<'_>, context: &Context<'_>) -> Result<Session, Error> {
-    let Some(statement) = child(assertion, ns::ASSERTION, "AuthnStatement") else {
-        if context.policy.allow_missing_authn_statement {
-            return Ok(Session { index: None, authn_instant: None, not_on_or_after: None, authn_context: None });
-        }
-        return Err(Error::new(
-            Code::AuthnStatementMissing,
-            "Assertion has no AuthnStatement (set allow_missing_authn_statement for IdPs that omit it)",
-        ));
-    };
+    let mut session = None;
+    for statement in assertion.elements().filter(|n| n.is(ns::ASSERTION, "AuthnStatement")) {
+        let checked = check_authn_statement(statement, context)?;
+        session.get_or_insert(checked);
+    }
+    if let Some(session) = session {
+        return Ok(session);
+    }
+    if context.policy.allow_missing_authn_statement {
+        return Ok(Session { index: None, authn_instant: None, not_on_or_after: None, authn_context: None });
+    }
+    Err(Error::new(
+        Code::AuthnStatementMissing,
+        "Assertion has no AuthnStatement (set allow_missing_authn_statement for IdPs that omit it)",
+    ))
+}
+
+fn check_authn_statement(statement: Node<'_>, context: &Context<'_>) -> Result<Session, Error> {
     let authn_instant = required_instant(statement, "AuthnInstant")?;
     let session_end = instant(statement, "SessionNotOnOrAfter")?;
     if let Some(end) = session_end {
@@ -404,10 +472,10 @@ fn authn_statement(assertion: Node<'_>, context: &Context<'_>) -> Result<Session
             ));
         }
     }
-    let authn_context = child(statement, ns::ASSERTION, "AuthnContext")
-        .and_then(|c| child(c, ns::ASSERTION, "AuthnContextClassRef"))
-        .map(text)
-        .transpose()?;
+    let authn_context = match at_most_one(statement, ns::ASSERTION, "AuthnContext")? {
+        Some(c) => at_most_one(c, ns::ASSERTION, "AuthnContextClassRef")?.map(text).transpose()?,
+        None => None,
+    };
     Ok(Session {
         index: attr(statement, "SessionIndex"),
         authn_instant: Some(time::format(authn_instant)),

@@ -88,6 +88,12 @@ pub fn validate(
             bytes
         }
     };
+    if let Some(encoding) = decode::wide_encoding(bytes) {
+        return Err(Error::new(
+            Code::EncodingUnsupported,
+            format!("the document is {encoding}; only UTF-8 is accepted"),
+        ));
+    }
     if !decode::looks_like_xml(bytes) {
         return Err(Error::new(Code::XmlMalformed, "decoded SAMLResponse is not an XML document"));
     }

@@ -1,0 +1,316 @@
+//! Regressions from the outside security review of the validation core. Each test is named after
+//! what it protects and failed on the code before its fix:
+//!
+//! | finding | tests |
+//! |---|---|
+//! | a second Subject / NameID / Conditions / SubjectConfirmationData / Issuer was ignored, the first won | `a_second_*`, `two_subjects_*`, `two_identifiers_*` |
+//! | only the first AuthnStatement was judged | `every_authn_statement_must_pass_and_the_first_fills_the_session` |
+//! | a data-less bearer confirmation rescued a failing one in a bare assertion | `a_failing_bearer_confirmation_is_not_rescued_by_a_data_less_one` |
+//! | time zone offsets out of range, non-UTC offsets and zone-less times were accepted | `timestamps_must_be_utc_*` |
+//! | UTF-16 / UTF-32 input answered `xml_malformed` | `utf16_and_utf32_documents_answer_encoding_unsupported` |
+//! | Audience, Destination, Recipient, Issuer with surrounding whitespace were refused | `uri_values_are_compared_without_surrounding_xml_whitespace` |
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use base64::Engine as _;
+use chrono::Duration;
+use saml_validator::saml::{self, Code, Input, Limits, Request, TenantPolicy};
+use saml_validator::test_idp::{ResponseSpec, SignOptions, Signing};
+use support::*;
+
+/// Renders `spec`, applies `edits` (each `from` must occur exactly once), then signs the
+/// assertion: the edited content is what the IdP signed.
+fn signed_with_edits(h: &Harness, spec: &ResponseSpec, edits: &[(&str, &str)]) -> String {
+    let mut xml = spec.render();
+    for (from, to) in edits {
+        xml = replace_once(&xml, from, to);
+    }
+    h.idp.sign(&xml, &spec.assertion_id, &SignOptions::default()).unwrap()
+}
+
+/// The first occurrence of `from` replaced (the Response's attribute where the Assertion has one
+/// too; unsigned when only the assertion is signed).
+fn replace_first(xml: &str, from: &str, to: &str) -> String {
+    assert!(xml.contains(from), "no {from:?}");
+    xml.replacen(from, to, 1)
+}
+
+/// Asserts a `saml_malformed` refusal whose message names `element`.
+#[track_caller]
+fn assert_duplicate_refused(h: &Harness, xml: &str, element: &str) {
+    match h.check(xml) {
+        Ok(v) => panic!("two <{element}> accepted: name_id {:?}, email {:?}", v.subject.name_id, v.claims.email),
+        Err(e) => {
+            assert_eq!(e.code, Code::SamlMalformed, "two <{element}>: {e}");
+            assert!(e.message.contains(element), "message does not name <{element}>: {}", e.message);
+        }
+    }
+}
+
+// ---------------------------------------------------------------- at most one of each
+
+#[test]
+fn a_second_conditions_element_cannot_carry_another_audience_or_an_expired_window() {
+    let h = Harness::new();
+    let spec = h.spec();
+    let other_audience = "<Conditions><AudienceRestriction><Audience>https://other.example/</Audience></AudienceRestriction></Conditions>";
+    let expired = format!(
+        "<Conditions NotOnOrAfter=\"{}\"><AudienceRestriction><Audience>{SP}</Audience></AudienceRestriction></Conditions>",
+        saml::time::format(h.now - Duration::hours(1))
+    );
+    for second in [other_audience, expired.as_str()] {
+        let xml = signed_with_edits(&h, &spec, &[("<AttributeStatement>", &format!("{second}<AttributeStatement>"))]);
+        assert_duplicate_refused(&h, &xml, "Conditions");
+    }
+    // Several AudienceRestriction elements are allowed, and each must name us (core 2.5.1.4).
+    let foreign = "<AudienceRestriction><Audience>https://other.example/</Audience></AudienceRestriction>";
+    let ours = format!("<AudienceRestriction><Audience>{SP}</Audience></AudienceRestriction>");
+    let xml = signed_with_edits(&h, &spec, &[("</AudienceRestriction>", &format!("</AudienceRestriction>{foreign}"))]);
+    assert_eq!(h.code(&xml), Code::AudienceMismatch);
+    let xml = signed_with_edits(&h, &spec, &[("</AudienceRestriction>", &format!("</AudienceRestriction>{ours}"))]);
+    h.check(&xml).unwrap();
+}
+
+#[test]
+fn a_second_issuer_is_refused_in_the_assertion_and_in_the_response() {
+    let h = Harness::new();
+    let spec = h.spec();
+    let foreign = "<Issuer>https://evil.example/</Issuer>";
+    let xml = signed_with_edits(&h, &spec, &[("<Subject>", &format!("{foreign}<Subject>"))]);
+    assert_duplicate_refused(&h, &xml, "Issuer");
+    // The Response's Issuer is unsigned when only the assertion is signed.
+    let signed = h.signed(Signing::Assertion);
+    let foreign = format!("<Issuer xmlns=\"{}\">https://evil.example/</Issuer>", saml::ns::ASSERTION);
+    let xml = replace_once(&signed, "<samlp:Status>", &format!("{foreign}<samlp:Status>"));
+    assert_duplicate_refused(&h, &xml, "Issuer");
+}
+
+#[test]
+fn two_subjects_cannot_pair_one_users_name_id_with_another_users_attributes() {
+    let h = Harness::new();
+    let mut spec = h.spec();
+    // The attributes (email) say mallory; the first Subject says ada.
+    for (_, values) in spec.attributes.iter_mut() {
+        for value in values.iter_mut() {
+            *value = value.replace("ada@", "mallory@");
+        }
+    }
+    let second = format!(
+        "<Subject><NameID>mallory@contoso.example</NameID><SubjectConfirmation Method=\"{}\"/></Subject>",
+        saml::ns::CM_BEARER
+    );
+    let xml = signed_with_edits(&h, &spec, &[("</Subject>", &format!("</Subject>{second}"))]);
+    assert_duplicate_refused(&h, &xml, "Subject");
+}
+
+#[test]
+fn two_identifiers_in_one_subject_are_refused() {
+    let h = Harness::new();
+    let spec = h.spec();
+    let second_name_id = "<NameID>mallory@contoso.example</NameID>";
+    let base_id = "<BaseID xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\" xsi:type=\"x\"/>";
+    for (second, named) in [(second_name_id, "NameID"), (base_id, "BaseID")] {
+        let xml = signed_with_edits(&h, &spec, &[("<SubjectConfirmation ", &format!("{second}<SubjectConfirmation "))]);
+        assert_duplicate_refused(&h, &xml, named);
+    }
+}
+
+#[test]
+fn a_second_subject_confirmation_data_is_refused() {
+    let h = Harness::new();
+    let spec = h.spec();
+    let failing = format!(
+        "<SubjectConfirmationData NotOnOrAfter=\"{}\" Recipient=\"https://evil.example/acs\"/>",
+        saml::time::format(h.now - Duration::hours(1))
+    );
+    let xml = signed_with_edits(&h, &spec, &[("</SubjectConfirmation>", &format!("{failing}</SubjectConfirmation>"))]);
+    assert_duplicate_refused(&h, &xml, "SubjectConfirmationData");
+}
+
+#[test]
+fn every_authn_statement_must_pass_and_the_first_fills_the_session() {
+    let h = Harness::new();
+    let spec = h.spec();
+    let statement = |attributes: &str, index: &str| {
+        format!("<AuthnStatement{attributes} SessionIndex=\"{index}\"><AuthnContext><AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:X509</AuthnContextClassRef></AuthnContext></AuthnStatement>")
+    };
+    let authn = format!(" AuthnInstant=\"{}\"", saml::time::format(h.now - Duration::minutes(1)));
+    let ended = format!("{authn} SessionNotOnOrAfter=\"{}\"", saml::time::format(h.now - Duration::minutes(10)));
+    let append = |second: &str| signed_with_edits(&h, &spec, &[("</Assertion>", &format!("{second}</Assertion>"))]);
+    assert_eq!(h.code(&append(&statement(&ended, "_ended"))), Code::SessionExpired);
+    let error = h.check(&append(&statement("", "_no_instant"))).unwrap_err();
+    assert_eq!((error.code, error.message.contains("AuthnInstant")), (Code::SamlMalformed, true), "{error}");
+    // Two sound statements: accepted, the first one's values are reported.
+    let v = h.check(&append(&statement(&authn, "_second"))).unwrap();
+    assert_eq!(v.session.index.as_deref(), Some(spec.assertion_id.as_str()));
+    assert_eq!(v.session.authn_context.as_deref(), Some("urn:oasis:names:tc:SAML:2.0:ac:classes:Password"));
+}
+
+#[test]
+fn a_failing_bearer_confirmation_is_not_rescued_by_a_data_less_one() {
+    // Bare (WS-Federation style) assertions may carry a bearer confirmation without data. That
+    // relaxation must not let a data-less confirmation stand in for one whose data fails.
+    let mut h = Harness::new();
+    h.expected_request_id = None;
+    let mut spec = h.spec();
+    spec.in_response_to = None;
+    spec.confirmation_not_on_or_after = h.now - Duration::hours(1);
+    let data_less = format!("<SubjectConfirmation Method=\"{}\"/>", saml::ns::CM_BEARER);
+    let mut xml = replace_once(&spec.render_assertion(), "</Subject>", &format!("{data_less}</Subject>"));
+    xml = h.idp.sign(&xml, &spec.assertion_id, &SignOptions::default()).unwrap();
+    let relaxed = TenantPolicy { allow_bare_assertion: true, allow_idp_initiated: true, ..h.policy.clone() };
+    let error = h.check_with(&xml, &relaxed).unwrap_err();
+    assert_eq!(error.code, Code::SubjectConfirmationExpired, "{error}");
+    // Several bearer confirmations with data: any one that holds confirms the subject (core
+    // 2.4.1.1), and the expiry reported is the one of the confirmation that held.
+    let h = Harness::new();
+    let spec = h.spec();
+    let passing_later = format!(
+        "<SubjectConfirmation Method=\"{}\"><SubjectConfirmationData InResponseTo=\"{REQUEST_ID}\" NotOnOrAfter=\"{}\" Recipient=\"{ACS}\"/></SubjectConfirmation>",
+        saml::ns::CM_BEARER,
+        saml::time::format(h.now + Duration::minutes(30))
+    );
+    let xml = signed_with_edits(
+        &h,
+        &spec,
+        &[
+            (&format!("Recipient=\"{ACS}\""), "Recipient=\"https://evil.example/acs\""),
+            ("</Subject>", &format!("{passing_later}</Subject>")),
+        ],
+    );
+    let v = h.check(&xml).unwrap();
+    assert_eq!(v.valid_until, saml::time::format(h.now + Duration::minutes(30)));
+}
+
+// ---------------------------------------------------------------- time zones
+
+#[test]
+fn timestamps_must_be_utc_offsets_out_of_range_non_utc_and_zoneless_are_refused() {
+    let h = Harness::new();
+    let signed = h.signed(Signing::Assertion);
+    let instant = format!("IssueInstant=\"{}\"", saml::time::format(h.now));
+    // Each of these was read as an instant in the past (and accepted) before.
+    let mut accepted = Vec::new();
+    for bad in [
+        "2026-11-29T10:00:00+99:99",
+        "2026-11-28T10:00:00-23:59",
+        "2026-11-29T10:00:00+14:01",
+        "2026-11-29T10:30:00+00:60",
+        "2026-11-29T12:00:00+02:00",
+        "2026-11-28T20:00:00-14:00",
+        "2026-11-29T10:00:00",
+        "2026-11-29T10:00:00.123",
+    ] {
+        let edited = replace_first(&signed, &instant, &format!("IssueInstant=\"{bad}\""));
+        match h.check(&edited) {
+            Ok(_) => accepted.push(bad),
+            Err(e) => assert_eq!(e.code, Code::SamlMalformed, "{bad}: {e}"),
+        }
+    }
+    assert!(accepted.is_empty(), "accepted: {accepted:?}");
+    for utc in ["2026-11-29T10:00:00Z", "2026-11-29T10:00:00+00:00", "2026-11-29T10:00:00-00:00"] {
+        let edited = replace_first(&signed, &instant, &format!("IssueInstant=\"{utc}\""));
+        h.check(&edited).unwrap_or_else(|e| panic!("{utc}: {e}"));
+    }
+    // The message says why, not just "not an xs:dateTime".
+    let edited = replace_first(&signed, &instant, "IssueInstant=\"2026-11-29T10:00:00\"");
+    let error = h.check(&edited).unwrap_err();
+    assert!(error.message.contains("UTC"), "{}", error.message);
+}
+
+// ---------------------------------------------------------------- encodings
+
+fn utf16(text: &str, big_endian: bool, bom: bool) -> Vec<u8> {
+    let units = bom.then_some(0xFEFF).into_iter().chain(text.encode_utf16());
+    units.flat_map(|u| if big_endian { u.to_be_bytes() } else { u.to_le_bytes() }).collect()
+}
+
+fn utf32(text: &str, big_endian: bool, bom: bool) -> Vec<u8> {
+    let chars = bom.then_some(0xFEFF).into_iter().chain(text.chars().map(u32::from));
+    chars.flat_map(|c| if big_endian { c.to_be_bytes() } else { c.to_le_bytes() }).collect()
+}
+
+#[test]
+fn utf16_and_utf32_documents_answer_encoding_unsupported() {
+    let h = Harness::new();
+    let signed = h.signed(Signing::Assertion);
+    let declared = format!("<?xml version=\"1.0\" encoding=\"UTF-16\"?>{signed}");
+    let indented = format!("\n  {signed}");
+    let limits = Limits { max_document_bytes: 1 << 20, ..Limits::default() };
+    let request = Request { expected_request_id: Some(REQUEST_ID), now: h.now };
+    let run = |input: Input<'_>| saml::validate(input, &h.policy, &limits, &request).map(|v| v.subject.name_id);
+    let mut wrong = Vec::new();
+    for text in [&signed, &declared, &indented] {
+        for big_endian in [false, true] {
+            for bom in [true, false] {
+                let order = if big_endian { "BE" } else { "LE" };
+                for (name, bytes) in [
+                    (format!("UTF-16{order} bom={bom}"), utf16(text, big_endian, bom)),
+                    (format!("UTF-32{order} bom={bom}"), utf32(text, big_endian, bom)),
+                ] {
+                    let base64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+                    for (how, result) in
+                        [("xml", run(Input::Xml(&bytes))), ("base64", run(Input::Base64(base64.as_bytes())))]
+                    {
+                        match result {
+                            Err(e) if e.code == Code::EncodingUnsupported => {}
+                            other => wrong.push(format!("{name} {how} {:?}: {other:?}", &text[..10])),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{} wrong answers:\n{}", wrong.len(), wrong.join("\n"));
+    // A UTF-8 byte-order mark is still UTF-8: accepted, with or without a declaration.
+    for text in [&signed, &format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{signed}")] {
+        let bytes = [b"\xEF\xBB\xBF".as_slice(), text.as_bytes()].concat();
+        let base64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        assert_eq!(run(Input::Xml(&bytes)).unwrap(), "ada@contoso.example");
+        assert_eq!(run(Input::Base64(base64.as_bytes())).unwrap(), "ada@contoso.example");
+    }
+}
+
+// ---------------------------------------------------------------- whitespace around URIs
+
+#[test]
+fn uri_values_are_compared_without_surrounding_xml_whitespace() {
+    let h = Harness::new();
+    let spec = h.spec();
+    // Character references survive attribute-value normalization, so these are real TAB/LF/CR.
+    let padded = |value: &str| format!("&#9;&#10; {value}&#13; ");
+    let audience = (format!("<Audience>{SP}</Audience>"), format!("<Audience>\n\t {SP} \r\n</Audience>"));
+    let recipient = (format!("Recipient=\"{ACS}\""), format!("Recipient=\"{}\"", padded(ACS)));
+    let issuer = (format!("<Issuer>{IDP}</Issuer>"), format!("<Issuer>\n  {IDP}\t</Issuer>"));
+    let mut refused = Vec::new();
+    for (name, (from, to)) in [("Audience", &audience), ("Recipient", &recipient), ("Assertion Issuer", &issuer)] {
+        let xml = signed_with_edits(&h, &spec, &[(from, to)]);
+        match h.check(&xml) {
+            Ok(v) => assert_eq!(v.issuer, IDP, "{name}"),
+            Err(e) => refused.push(format!("{name}: {e}")),
+        }
+    }
+    // Response attributes and Issuer: unsigned with assertion-only signing.
+    let signed = h.signed(Signing::Assertion);
+    let destination = (format!("Destination=\"{ACS}\""), format!("Destination=\"{}\"", padded(ACS)));
+    let response_issuer = (format!(">{IDP}</Issuer><samlp:Status>"), format!("> {IDP}\n</Issuer><samlp:Status>"));
+    for (name, (from, to)) in [("Destination", &destination), ("Response Issuer", &response_issuer)] {
+        match h.check(&replace_once(&signed, from, to)) {
+            Ok(v) => assert_eq!(v.issuer, IDP, "{name}"),
+            Err(e) => refused.push(format!("{name}: {e}")),
+        }
+    }
+    assert!(refused.is_empty(), "refused:\n{}", refused.join("\n"));
+    // Only XML whitespace is trimmed: no Unicode spaces, no case folding, no URL normalization.
+    for to in [
+        format!("<Audience>\u{a0}{SP}</Audience>"),
+        format!("<Audience>{}</Audience>", SP.to_uppercase()),
+        format!("<Audience>{}</Audience>", SP.trim_end_matches('/')),
+    ] {
+        let xml = signed_with_edits(&h, &spec, &[(&audience.0, &to)]);
+        assert_eq!(h.code(&xml), Code::AudienceMismatch, "{to}");
+    }
+    let xml = signed_with_edits(&h, &spec, &[(&issuer.0, &format!("<Issuer>\u{2003}{IDP}</Issuer>"))]);
+    assert_eq!(h.code(&xml), Code::IssuerMismatch);
+}
