@@ -16,7 +16,7 @@ mod support;
 use base64::Engine as _;
 use chrono::Duration;
 use saml_validator::saml::{self, Code, Input, Limits, Request, TenantPolicy};
-use saml_validator::test_idp::{ResponseSpec, SignOptions, Signing};
+use saml_validator::testing::idp::{ResponseSpec, SignOptions, Signing};
 use support::*;
 
 /// Renders `spec`, applies `edits` (each `from` must occur exactly once), then signs the
