@@ -7,9 +7,10 @@ use super::claims::{self, Session, SignedParts, Subject, Validated};
 use super::error::{quote, Code, Error};
 use super::ns;
 use super::policy::TenantPolicy;
+use super::request::Request;
+use super::signed::SignedAssertion;
 use super::time;
 use super::xml::{self, Node};
-use super::{Request, SignedAssertion};
 
 pub struct Context<'a> {
     pub policy: &'a TenantPolicy,

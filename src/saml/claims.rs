@@ -8,8 +8,8 @@ use serde::Serialize;
 use super::error::{Code, Error};
 use super::ns;
 use super::policy::AttributeMapping;
+use super::signed::SignedAssertion;
 use super::xml::{self, Node};
-use super::SignedAssertion;
 
 /// The result of a successful validation.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]

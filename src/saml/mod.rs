@@ -15,55 +15,19 @@ pub mod keys;
 pub mod metadata;
 pub mod ns;
 pub mod policy;
+pub mod request;
+pub mod signed;
 pub mod structure;
 pub mod time;
 pub mod xml;
 
-use chrono::{DateTime, Utc};
-
 pub use claims::Validated;
 pub use error::{Code, Error};
 pub use policy::{AttributeMapping, Limits, TenantPolicy};
+pub use request::{Input, Request};
+pub use signed::SignedAssertion;
 
 use xml::Node;
-
-/// How the SAMLResponse arrived.
-#[derive(Clone, Copy, Debug)]
-pub enum Input<'a> {
-    /// Base64 as posted by the browser (HTTP-POST binding).
-    Base64(&'a [u8]),
-    /// The decoded XML document (CLI, tests).
-    Xml(&'a [u8]),
-}
-
-/// Per-request facts supplied by the caller.
-#[derive(Clone, Copy, Debug)]
-pub struct Request<'a> {
-    /// The ID of the AuthnRequest the caller issued, if it was SP-initiated.
-    pub expected_request_id: Option<&'a str>,
-    /// The instant to judge validity windows at (the adapters read the clock, never the core).
-    pub now: DateTime<Utc>,
-}
-
-/// The assertion whose content is covered by a verified signature: either its own, or the
-/// enclosing Response's (of which it is a direct child). Claims are only read through this.
-pub struct SignedAssertion<'a> {
-    node: Node<'a>,
-}
-
-impl<'a> SignedAssertion<'a> {
-    fn from_own(verified: dsig::Verified<'a>) -> SignedAssertion<'a> {
-        SignedAssertion { node: verified.element() }
-    }
-
-    fn from_response(verified: dsig::Verified<'a>, assertion: Node<'a>) -> Option<SignedAssertion<'a>> {
-        (assertion.parent() == Some(verified.element())).then_some(SignedAssertion { node: assertion })
-    }
-
-    pub fn node(&self) -> Node<'a> {
-        self.node
-    }
-}
 
 /// Validates one SAML response for one tenant at `request.now`.
 pub fn validate(
@@ -72,31 +36,8 @@ pub fn validate(
     limits: &Limits,
     request: &Request<'_>,
 ) -> Result<Validated, Error> {
-    let decoded;
-    let bytes = match input {
-        Input::Base64(encoded) => {
-            decoded = decode::base64(encoded, limits.max_document_bytes)?;
-            &decoded[..]
-        }
-        Input::Xml(bytes) => {
-            if bytes.len() > limits.max_document_bytes {
-                return Err(Error::new(
-                    Code::PayloadTooLarge,
-                    format!("document exceeds {} bytes", limits.max_document_bytes),
-                ));
-            }
-            bytes
-        }
-    };
-    if let Some(encoding) = decode::wide_encoding(bytes) {
-        return Err(Error::new(
-            Code::EncodingUnsupported,
-            format!("the document is {encoding}; only UTF-8 is accepted"),
-        ));
-    }
-    if !decode::looks_like_xml(bytes) {
-        return Err(Error::new(Code::XmlMalformed, "decoded SAMLResponse is not an XML document"));
-    }
+    let mut decoded = Vec::new();
+    let bytes = document(input, limits, &mut decoded)?;
     let doc = xml::parse_within(bytes, limits.max_nodes)?;
     let inventory = structure::scan(&doc, limits)?;
     let root = inventory.root;
@@ -150,27 +91,7 @@ pub fn validate(
         }
     }
 
-    // Every signature must sit directly in the Response or the Assertion, at most one each.
-    let mut response_signature = None;
-    let mut assertion_signature = None;
-    for &signature in &inventory.signatures {
-        let slot = match signature.parent() {
-            Some(parent) if Some(parent) == response => &mut response_signature,
-            Some(parent) if parent == assertion => &mut assertion_signature,
-            parent => {
-                return Err(Error::new(
-                    Code::SignaturePlacementInvalid,
-                    format!(
-                    "a Signature inside <{}>; signatures are only accepted directly in the Response or the Assertion",
-                    parent.map_or("document", |p| p.local_name())
-                ),
-                ))
-            }
-        };
-        if slot.replace(signature).is_some() {
-            return Err(Error::new(Code::SignaturePlacementInvalid, "two Signatures on the same element"));
-        }
-    }
+    let (response_signature, assertion_signature) = signature_slots(&inventory.signatures, response, assertion)?;
 
     // Every signature present must verify (a broken one is never ignored because another
     // verified), and at least one must cover the assertion.
@@ -203,4 +124,64 @@ pub fn validate(
         signed: claims::SignedParts { response: verified_response.is_some(), assertion: verified_assertion.is_some() },
     };
     checks::assertion(&signed, response.is_none(), &context, envelope)
+}
+
+/// The document's bytes: base64-decoded (size checked before allocation) or as given, in an
+/// encoding the parser will read as we do.
+fn document<'a>(input: Input<'a>, limits: &Limits, decoded: &'a mut Vec<u8>) -> Result<&'a [u8], Error> {
+    let bytes = match input {
+        Input::Base64(encoded) => {
+            *decoded = decode::base64(encoded, limits.max_document_bytes)?;
+            &decoded[..]
+        }
+        Input::Xml(bytes) => {
+            if bytes.len() > limits.max_document_bytes {
+                return Err(Error::new(
+                    Code::PayloadTooLarge,
+                    format!("document exceeds {} bytes", limits.max_document_bytes),
+                ));
+            }
+            bytes
+        }
+    };
+    if let Some(encoding) = decode::wide_encoding(bytes) {
+        return Err(Error::new(
+            Code::EncodingUnsupported,
+            format!("the document is {encoding}; only UTF-8 is accepted"),
+        ));
+    }
+    if !decode::looks_like_xml(bytes) {
+        return Err(Error::new(Code::XmlMalformed, "decoded SAMLResponse is not an XML document"));
+    }
+    Ok(bytes)
+}
+
+/// The Response's and the Assertion's signatures. Every signature must sit directly in the
+/// Response or the Assertion, at most one each: anything else is a wrapping attempt.
+fn signature_slots<'a>(
+    signatures: &[Node<'a>],
+    response: Option<Node<'a>>,
+    assertion: Node<'a>,
+) -> Result<(Option<Node<'a>>, Option<Node<'a>>), Error> {
+    let mut response_signature = None;
+    let mut assertion_signature = None;
+    for &signature in signatures {
+        let slot = match signature.parent() {
+            Some(parent) if Some(parent) == response => &mut response_signature,
+            Some(parent) if parent == assertion => &mut assertion_signature,
+            parent => {
+                return Err(Error::new(
+                    Code::SignaturePlacementInvalid,
+                    format!(
+                    "a Signature inside <{}>; signatures are only accepted directly in the Response or the Assertion",
+                    parent.map_or("document", |p| p.local_name())
+                ),
+                ))
+            }
+        };
+        if slot.replace(signature).is_some() {
+            return Err(Error::new(Code::SignaturePlacementInvalid, "two Signatures on the same element"));
+        }
+    }
+    Ok((response_signature, assertion_signature))
 }

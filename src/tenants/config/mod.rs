@@ -2,8 +2,11 @@
 //! together, unknown keys refused. A bad file never starts (or, later, replaces) a service.
 
 mod reader;
-mod sections;
+pub mod sections;
 pub mod tenant;
+
+pub use sections::{LoggingConfig, ServerConfig};
+pub use tenant::{MetadataStatus, TenantConfig};
 
 use std::collections::HashSet;
 use std::fmt;
@@ -16,58 +19,6 @@ use self::reader::Reader;
 use crate::saml::Limits;
 use crate::tenants::callers::Callers;
 use crate::tenants::fetch::{Fetcher, MetadataSettings};
-use crate::tenants::tls::TlsConfig;
-use crate::tenants::TenantConfig;
-
-/// Listener and resource settings.
-#[derive(Clone, Debug)]
-pub struct ServerConfig {
-    pub http_addr: String,
-    /// Largest accepted HTTP request body.
-    pub max_body_bytes: usize,
-    /// Validations running at once before new ones get 503 `overloaded`.
-    pub max_concurrent_validations: usize,
-    /// HTTP worker threads (0: one per core).
-    pub workers: usize,
-    /// Assertion IDs remembered for replay detection.
-    pub replay_cache_capacity: u64,
-    /// Serve `/metrics` on this separate address instead of the HTTP port.
-    pub metrics_addr: Option<String>,
-    /// gRPC listener address; gRPC is off when unset.
-    pub grpc_addr: Option<String>,
-    /// How often `serve` checks the configuration file for changes (0: only on SIGHUP).
-    pub config_poll_seconds: u64,
-    /// `[server.tls]`: TLS on every listener; plain TCP when unset.
-    pub tls: Option<TlsConfig>,
-}
-
-impl Default for ServerConfig {
-    fn default() -> Self {
-        ServerConfig {
-            http_addr: "127.0.0.1:8080".into(),
-            max_body_bytes: 512 * 1024,
-            max_concurrent_validations: 256,
-            workers: 0,
-            replay_cache_capacity: 1_000_000,
-            metrics_addr: None,
-            grpc_addr: None,
-            config_poll_seconds: 2,
-            tls: None,
-        }
-    }
-}
-
-/// `[logging]`: what the service writes about each validation.
-#[derive(Clone, Debug, Default)]
-pub struct LoggingConfig {
-    /// Filter such as "info" or "saml_validator=debug,actix_server=warn" (RUST_LOG overrides).
-    pub level: Option<String>,
-    /// "json", "text", or unset: JSON unless standard error is a terminal.
-    pub format: Option<String>,
-    /// DEBUG ONLY. When set, each validation's log event carries a salted SHA-256 of the NameID
-    /// so one user's logins can be correlated. Never the NameID itself.
-    pub debug_log_name_id_hash_salt: Option<String>,
-}
 
 #[derive(Clone, Debug)]
 pub struct Config {

@@ -11,7 +11,43 @@ use crate::saml::keys::TrustedKey;
 use crate::saml::metadata::{self, MetadataPolicy};
 use crate::saml::{AttributeMapping, TenantPolicy};
 use crate::tenants::fetch::{Fetcher, MetadataSettings};
-use crate::tenants::{MetadataStatus, TenantConfig};
+
+#[derive(Clone, Debug)]
+pub struct TenantConfig {
+    pub id: String,
+    pub policy: TenantPolicy,
+    /// Where the metadata-sourced keys came from, when the tenant uses metadata.
+    pub metadata: Option<MetadataStatus>,
+    /// `metadata_url`, refreshed in the background by `serve`.
+    pub metadata_url: Option<String>,
+    /// Keys that verify the metadata document itself (`metadata_signing_certificate`).
+    pub metadata_signing_keys: Vec<TrustedKey>,
+    /// Keys from `certificates` and `certificate_files`, which refreshes never remove.
+    pub static_keys: Vec<TrustedKey>,
+}
+
+/// The last metadata load of a tenant, for `GET /v1/tenants/{id}`.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct MetadataStatus {
+    pub source: String,
+    pub entity_id: String,
+    pub signature_verified: bool,
+    pub valid_until: Option<String>,
+    pub cache_duration_seconds: Option<u64>,
+    /// When the keys in use were loaded.
+    pub loaded_at: String,
+    /// "ok", or why the last attempt failed (the keys from `loaded_at` stay in use until
+    /// `max_staleness_seconds`).
+    pub result: String,
+    /// When the last fetch was attempted.
+    pub last_attempt: String,
+    /// When the next background refresh is due (URL sources).
+    pub next_refresh: Option<String>,
+    #[serde(skip)]
+    pub loaded_at_instant: Option<chrono::DateTime<chrono::Utc>>,
+    #[serde(skip)]
+    pub next_refresh_instant: Option<chrono::DateTime<chrono::Utc>>,
+}
 
 /// Weakest RSA modulus accepted without `allow_weak_rsa_keys` (NIST SP 800-131A).
 const MIN_RSA_BITS: u32 = 2048;

@@ -1,0 +1,26 @@
+//! The proof that an assertion's content is covered by a verified signature. Claims and every
+//! assertion check read the assertion only through [`SignedAssertion`], which can only be made
+//! from a [`dsig::Verified`].
+
+use super::dsig;
+use super::xml::Node;
+
+/// The assertion whose content is covered by a verified signature: either its own, or the
+/// enclosing Response's (of which it is a direct child). Claims are only read through this.
+pub struct SignedAssertion<'a> {
+    node: Node<'a>,
+}
+
+impl<'a> SignedAssertion<'a> {
+    pub(super) fn from_own(verified: dsig::Verified<'a>) -> SignedAssertion<'a> {
+        SignedAssertion { node: verified.element() }
+    }
+
+    pub(super) fn from_response(verified: dsig::Verified<'a>, assertion: Node<'a>) -> Option<SignedAssertion<'a>> {
+        (assertion.parent() == Some(verified.element())).then_some(SignedAssertion { node: assertion })
+    }
+
+    pub fn node(&self) -> Node<'a> {
+        self.node
+    }
+}
