@@ -152,3 +152,65 @@ fn hostile_megabyte_payloads_from_many_connections_stay_bounded_while_logins_suc
     assert_eq!(hostile_total, HOSTILE_CONNECTIONS * ROUNDS);
     assert!(peak < PEAK_RSS_BOUND_KB, "peak RSS {peak} kB exceeds {PEAK_RSS_BOUND_KB} kB");
 }
+
+/// Bound for the slow-upload flood: the process before it (~25 MB in a debug build), the 16 MiB
+/// body budget the test configures, and the 200 connections' own buffers (measured ~37 MB, the
+/// same with a 1 MiB budget; `max_connections` bounds that part). Measured here: 81 MB peak;
+/// without the budget the same flood took the process to 195 MB.
+const SLOW_UPLOAD_RSS_BOUND_KB: u64 = 100 * 1024;
+
+#[test]
+fn slow_uploads_holding_back_their_last_byte_stay_within_the_body_budget() {
+    use std::io::{Read, Write};
+    const CONNECTIONS: usize = 200;
+    const DECLARED: usize = 500 * 1024;
+    let idp = TestIdp::generate().unwrap();
+    let text = config_text(&idp, "max_body_bytes = 1048576\nmax_inflight_body_bytes = 16777216\nworkers = 2\n");
+    let (child, http, _) = spawn_serve("slow-uploads", &text, Stdio::null());
+    let child = KillOnDrop(child);
+    let pid = child.0.id();
+    let before = peak_rss_kb(pid);
+
+    // Every connection declares 500 KB, sends all but the last byte, and waits for its answer:
+    // inside the budget that is the body deadline's 400, beyond it an immediate 503.
+    let uploads: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut stream = std::net::TcpStream::connect(http).unwrap();
+                stream.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+                let head = format!(
+                    "POST /v1/validate HTTP/1.1\r\nHost: {http}\r\nContent-Type: application/json\r\nContent-Length: {DECLARED}\r\n\r\n"
+                );
+                // A refused upload may be closed under the writer: that is an answer too.
+                let _ = stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(&vec![b' '; DECLARED - 1]));
+                let mut reply = Vec::new();
+                let _ = stream.read_to_end(&mut reply);
+                let reply = String::from_utf8_lossy(&reply).into_owned();
+                reply.split_whitespace().nth(1).and_then(|s| s.parse::<u16>().ok()).unwrap_or(0)
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = uploads.into_iter().map(|t| t.join().unwrap()).collect();
+    let peak = peak_rss_kb(pid);
+    let refused = statuses.iter().filter(|s| **s == 503).count();
+    let timed_out = statuses.iter().filter(|s| **s == 400).count();
+    eprintln!(
+        "slow uploads: {CONNECTIONS} connections x {} KB held back one byte: {timed_out} got the body deadline's 400, {refused} got 503 overloaded, {} were closed; peak RSS {} MB -> {} MB (bound {} MB)",
+        DECLARED / 1024,
+        CONNECTIONS - refused - timed_out,
+        before / 1024,
+        peak / 1024,
+        SLOW_UPLOAD_RSS_BOUND_KB / 1024
+    );
+    assert!(statuses.iter().all(|s| matches!(s, 0 | 400 | 503)), "{statuses:?}");
+    assert!(refused > 0, "200 x 500 KB cannot fit a 16 MiB budget: some uploads must be refused");
+    assert!(timed_out > 0, "uploads within the budget are read until the body deadline");
+    assert!(peak < SLOW_UPLOAD_RSS_BOUND_KB, "peak RSS {peak} kB exceeds {SLOW_UPLOAD_RSS_BOUND_KB} kB");
+
+    // The budget is given back: a login afterwards succeeds.
+    let xml = ResponseSpec::entra(IDP, SP, ACS, Some(REQUEST_ID), Utc::now(), 10, 7)
+        .signed(&idp, Signing::Assertion)
+        .unwrap();
+    let reply = request(http, "POST", "/v1/validate", &body(&xml), &[("Content-Type", "application/json")]);
+    assert_eq!(reply.status, 200, "{}", reply.body);
+}

@@ -10,6 +10,7 @@ use actix_web::{dev::Server, web, App, HttpRequest, HttpResponse, HttpServer};
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 
+use super::budget::{Budget, Reservation};
 use super::frontend::{self, Frontend, Incoming, OwnedRequest};
 use super::json::{ErrorBody, TenantView, ValidBody};
 use super::tls::{self, ClientCertificates, TlsConfig};
@@ -23,6 +24,9 @@ use crate::tenants::config::Config;
 pub struct State {
     frontend: Arc<Frontend>,
     max_body_bytes: usize,
+    /// Body bytes every connection together may hold (`max_inflight_body_bytes`).
+    bodies: Budget,
+    max_connections: usize,
     /// `/metrics` on the main port (false when a separate `metrics_addr` is configured).
     metrics_on_main_port: bool,
 }
@@ -32,6 +36,8 @@ impl State {
         State {
             frontend,
             max_body_bytes: config.server.max_body_bytes,
+            bodies: Budget::new(config.server.max_inflight_body_bytes),
+            max_connections: config.server.max_connections,
             metrics_on_main_port: config.server.metrics_addr.is_none(),
         }
     }
@@ -45,6 +51,7 @@ pub fn bind(
     workers: usize,
     tls: Option<&TlsConfig>,
 ) -> std::io::Result<(Server, Vec<SocketAddr>)> {
+    let per_worker = state.max_connections.div_ceil(if workers > 0 { workers } else { cores() }).max(1);
     let data = web::Data::from(state);
     let mut server = HttpServer::new(move || {
         App::new()
@@ -59,6 +66,9 @@ pub fn bind(
     // Slow clients must not hold workers: bound the time to send headers and to close.
     .client_request_timeout(std::time::Duration::from_secs(5))
     .client_disconnect_timeout(std::time::Duration::from_secs(1))
+    // actix counts connections per worker; beyond the cap, accepting pauses and new
+    // connections wait in the kernel's backlog.
+    .max_connections(per_worker)
     .on_connect(remember_client_certificate);
     if workers > 0 {
         server = server.workers(workers);
@@ -132,7 +142,13 @@ struct ValidateBody {
 async fn validate(state: web::Data<State>, request: HttpRequest, payload: web::Payload) -> HttpResponse {
     let frontend = &state.frontend;
     let request_id = frontend::request_id(request.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
-    let incoming = Body { state: &state, request: &request, payload: Some(payload), bytes: web::BytesMut::new() };
+    let incoming = Body {
+        state: &state,
+        request: &request,
+        payload: Some(payload),
+        bytes: web::BytesMut::new(),
+        held: state.bodies.reservation(),
+    };
     let (tenant, result) = frontend.handle(&request_id, &credentials(&request), incoming).await;
     respond(&request_id, &tenant, result)
 }
@@ -143,6 +159,8 @@ struct Body<'a> {
     request: &'a HttpRequest,
     payload: Option<web::Payload>,
     bytes: web::BytesMut,
+    /// The body's share of `max_inflight_body_bytes`, held until the request is answered.
+    held: Reservation<'a>,
 }
 
 impl Incoming for Body<'_> {
@@ -150,16 +168,16 @@ impl Incoming for Body<'_> {
     /// slots (which are shared with gRPC) while it does.
     async fn receive(&mut self) -> Result<usize, Error> {
         let payload = self.payload.take().ok_or_else(|| Error::new(Code::Internal, "body received twice"))?;
-        self.bytes =
-            match actix_web::rt::time::timeout(BODY_DEADLINE, read_body(self.state, self.request, payload)).await {
-                Ok(body) => body?,
-                Err(_) => {
-                    return Err(Error::new(
-                        Code::MalformedRequest,
-                        format!("request body not received within {} s", BODY_DEADLINE.as_secs()),
-                    ))
-                }
-            };
+        let read = read_body(self.state, self.request, payload, &mut self.held);
+        self.bytes = match actix_web::rt::time::timeout(BODY_DEADLINE, read).await {
+            Ok(body) => body?,
+            Err(_) => {
+                return Err(Error::new(
+                    Code::MalformedRequest,
+                    format!("request body not received within {} s", BODY_DEADLINE.as_secs()),
+                ))
+            }
+        };
         Ok(self.bytes.len())
     }
 
@@ -180,7 +198,16 @@ impl Incoming for Body<'_> {
 
 /// Reads the body ourselves so an oversize request gets our JSON error, checked against
 /// Content-Length first and then against the bytes actually received.
-async fn read_body(state: &State, request: &HttpRequest, mut payload: web::Payload) -> Result<web::BytesMut, Error> {
+/// The bytes are reserved from the process-wide budget before they are buffered: the declared
+/// length up front (it is what gets allocated), then whatever arrives beyond it.
+async fn read_body(
+    state: &State,
+    request: &HttpRequest,
+    mut payload: web::Payload,
+    held: &mut Reservation<'_>,
+) -> Result<web::BytesMut, Error> {
+    let over_budget =
+        || Error::new(Code::Overloaded, "too many request bytes in flight (max_inflight_body_bytes); retry shortly");
     let too_large =
         || Error::new(Code::PayloadTooLarge, format!("request body exceeds {} bytes", state.max_body_bytes));
     let declared = request
@@ -191,11 +218,18 @@ async fn read_body(state: &State, request: &HttpRequest, mut payload: web::Paylo
     if declared.is_some_and(|n| n > state.max_body_bytes) {
         return Err(too_large());
     }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(8192).min(state.max_body_bytes));
+    let initial = declared.unwrap_or(8192).min(state.max_body_bytes);
+    if !held.grow_to(initial) {
+        return Err(over_budget());
+    }
+    let mut body = web::BytesMut::with_capacity(initial);
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| Error::new(Code::MalformedRequest, "request body could not be read"))?;
         if body.len() + chunk.len() > state.max_body_bytes {
             return Err(too_large());
+        }
+        if !held.grow_to(body.len() + chunk.len()) {
+            return Err(over_budget());
         }
         body.extend_from_slice(&chunk);
     }
@@ -222,6 +256,11 @@ fn error_response(error: &Error, request_id: &str) -> HttpResponse {
     // reachable): tell well-behaved clients when to try again.
     if status == StatusCode::SERVICE_UNAVAILABLE {
         response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+    }
+    // A body refused unread (too large, over the in-flight budget) is not drained: reading it
+    // only to discard it is what the refusal is meant to spare, so the connection closes.
+    if matches!(error.code, Code::PayloadTooLarge | Code::Overloaded) {
+        response.force_close();
     }
     response.json(ErrorBody::new(error))
 }
@@ -268,4 +307,8 @@ async fn metrics_on_main(state: web::Data<State>, request: HttpRequest) -> HttpR
 
 async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().json(serde_json::json!({"error": {"code": "not_found", "message": "no such endpoint"}}))
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }

@@ -32,6 +32,12 @@ pub struct ServerConfig {
     pub config_poll_seconds: u64,
     /// `[server.tls]`: TLS on every listener; plain TCP when unset.
     pub tls: Option<TlsConfig>,
+    /// Request-body bytes all HTTP connections may hold at once (declared or received); beyond
+    /// it a request gets 503 `overloaded` instead of the process growing with slow uploads.
+    pub max_inflight_body_bytes: usize,
+    /// Open connections per HTTP listener; beyond it new connections wait in the kernel's
+    /// backlog.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +52,8 @@ impl Default for ServerConfig {
             grpc_addr: None,
             config_poll_seconds: 2,
             tls: None,
+            max_inflight_body_bytes: 64 * 1024 * 1024,
+            max_connections: 4096,
         }
     }
 }
@@ -88,7 +96,22 @@ pub(super) fn read_server(table: Option<&Table>, base: &Path, problems: &mut Vec
         grpc_addr: r.string("grpc_addr"),
         config_poll_seconds: r.integer("config_poll_seconds", defaults.config_poll_seconds as i64, 0..=3600) as u64,
         tls: None,
+        max_inflight_body_bytes: r.integer(
+            "max_inflight_body_bytes",
+            defaults.max_inflight_body_bytes as i64,
+            64 * 1024..=64 * 1024 * 1024 * 1024,
+        ) as usize,
+        max_connections: r.integer("max_connections", defaults.max_connections as i64, 1..=1_000_000) as usize,
     };
+    if server.max_inflight_body_bytes < server.max_body_bytes {
+        r.problem(
+            "max_inflight_body_bytes",
+            format!(
+                "{} is below max_body_bytes ({}): no request of the largest allowed size could ever be read",
+                server.max_inflight_body_bytes, server.max_body_bytes
+            ),
+        );
+    }
     let tls_table = r.table("tls");
     for (key, value) in [("metrics_addr", &server.metrics_addr), ("grpc_addr", &server.grpc_addr)] {
         if let Some(addr) = value {
