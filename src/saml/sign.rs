@@ -177,3 +177,53 @@ pub fn escape(text: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::saml::keys::TrustedKey;
+    use crate::saml::{dsig, Code};
+
+    fn key() -> SigningKey {
+        let key = PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap();
+        let mut builder = openssl::x509::X509Builder::new().unwrap();
+        builder.set_pubkey(&key).unwrap();
+        builder.set_not_before(&openssl::asn1::Asn1Time::days_from_now(0).unwrap()).unwrap();
+        builder.set_not_after(&openssl::asn1::Asn1Time::days_from_now(1).unwrap()).unwrap();
+        builder.sign(&key, MessageDigest::sha256()).unwrap();
+        let certificate = builder.build();
+        SigningKey::from_pem(&key.private_key_to_pem_pkcs8().unwrap(), &certificate.to_pem().unwrap()).unwrap()
+    }
+
+    /// Our own strict verifier accepts what we sign (xmlsec1 checks it independently in
+    /// tests/authn_requests.rs), and refuses it once changed.
+    #[test]
+    fn the_verifier_accepts_our_enveloped_signature() {
+        let key = key();
+        let document = format!(
+            "<samlp:AuthnRequest xmlns:samlp=\"{}\" xmlns:saml=\"{}\" ID=\"_r1\" Version=\"2.0\"><saml:Issuer>sp</saml:Issuer><samlp:NameIDPolicy AllowCreate=\"true\"/></samlp:AuthnRequest>",
+            ns::PROTOCOL,
+            ns::ASSERTION
+        );
+        let at = document.find("<samlp:NameIDPolicy").unwrap();
+        let signed = key.sign_enveloped(&document, "_r1", at).unwrap();
+        let trusted = TrustedKey::from_certificate_text(&key.certificate_base64().unwrap()).unwrap();
+        for (text, expected) in [(signed.clone(), None), (signed.replace(">sp<", ">evil<"), Some(Code::DigestMismatch))]
+        {
+            let doc = xml::parse(text.as_bytes()).unwrap();
+            let root = doc.root().unwrap();
+            let signature = root.elements().find(|n| n.is(ns::DSIG, "Signature")).unwrap();
+            let result = dsig::verify(&doc, root, signature, std::slice::from_ref(&trusted), false);
+            assert_eq!(result.err().map(|e| e.code), expected);
+        }
+    }
+
+    #[test]
+    fn a_certificate_of_another_key_is_refused() {
+        let (one, other) = (PKey::from_rsa(openssl::rsa::Rsa::generate(2048).unwrap()).unwrap(), key());
+        let pem = other.certificate.to_pem().unwrap();
+        let error = SigningKey::from_pem(&one.private_key_to_pem_pkcs8().unwrap(), &pem).unwrap_err();
+        assert!(error.contains("does not match"), "{error}");
+    }
+}
