@@ -4,6 +4,9 @@
 set -euo pipefail
 
 packages=(pkg-config libssl-dev libxml2-dev)
+# The tests check SAML documents with independent tools: xmllint (XSD validation) and xmlsec1
+# (XML signatures), tests/authn_requests.rs.
+packages+=(xmlsec1 libxml2-utils)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
+source scripts/schemas.sh
 
 if cargo fmt --version >/dev/null 2>&1; then
   echo "==> cargo fmt --check"

@@ -17,6 +17,7 @@ use saml_validator::tenants::reload::Reloader;
 use saml_validator::testing::idp::{self, ResponseSpec, Signing, TestIdp};
 use saml_validator::transport::frontend::Frontend;
 use saml_validator::transport::json::{ErrorBody, ValidBody};
+use saml_validator::transport::sp::{self, AuthnRequestParams};
 use saml_validator::transport::{grpc, http};
 
 // mimalloc for the whole process, libxml2's and OpenSSL's malloc included (the `override`
@@ -54,6 +55,31 @@ enum Command {
         /// File holding the response, or - for standard input.
         file: String,
     },
+    /// Print a fresh AuthnRequest for SP-initiated login: the JSON `POST /v1/authn-requests`
+    /// answers. Exit status: 0 created, 1 refused (the error JSON), 2 usage or configuration error.
+    AuthnRequest {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        tenant: String,
+        /// "redirect" or "post".
+        #[arg(long, default_value = "redirect")]
+        binding: String,
+        #[arg(long)]
+        relay_state: Option<String>,
+        #[arg(long)]
+        force_authn: bool,
+        #[arg(long)]
+        is_passive: bool,
+    },
+    /// Print the tenant's SP metadata XML (`GET /v1/tenants/{id}/sp-metadata`), the file to
+    /// upload at the IdP (Entra: "Upload metadata file").
+    SpMetadata {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        tenant: String,
+    },
     /// Check a configuration file and report every problem in it.
     CheckConfig { file: PathBuf },
     /// Start the service with a built-in demo tenant and a freshly generated IdP key, and print
@@ -71,6 +97,11 @@ fn main() -> ExitCode {
         Command::Validate { config, tenant, at, expected_request_id, file } => {
             validate(&config, &tenant, at.as_deref(), expected_request_id.as_deref(), &file)
         }
+        Command::AuthnRequest { config, tenant, binding, relay_state, force_authn, is_passive } => {
+            let params = AuthnRequestParams { tenant, relay_state, force_authn, is_passive, binding };
+            authn_request(&config, &params)
+        }
+        Command::SpMetadata { config, tenant } => sp_metadata(&config, &tenant),
         Command::CheckConfig { file } => check_config(&file),
         Command::Demo { http_addr } => demo(&http_addr),
     }
@@ -289,6 +320,56 @@ fn validate(path: &Path, tenant: &str, at: Option<&str>, expected: Option<&str>,
         }
     }
     code
+}
+
+/// The tenant's configuration, or the exit code after saying why not.
+fn tenant_of(path: &Path, id: &str) -> Result<saml_validator::tenants::TenantConfig, ExitCode> {
+    let config = load(path)?;
+    config.tenants.into_iter().find(|t| t.id == id).ok_or_else(|| {
+        eprintln!("{}: no tenant {id:?}", path.display());
+        ExitCode::from(2)
+    })
+}
+
+fn print_refusal(error: &saml::Error) -> ExitCode {
+    match serde_json::to_string_pretty(&ErrorBody::new(error)) {
+        Ok(json) => println!("{json}"),
+        Err(e) => eprintln!("cannot render result: {e}"),
+    }
+    ExitCode::from(1)
+}
+
+fn authn_request(path: &Path, params: &AuthnRequestParams) -> ExitCode {
+    let tenant = match tenant_of(path, &params.tenant) {
+        Ok(tenant) => tenant,
+        Err(code) => return code,
+    };
+    let created = sp::fresh_id().and_then(|id| sp::authn_request(&tenant, params, &id, wall_clock()));
+    match created.map(|body| serde_json::to_string_pretty(&body)) {
+        Ok(Ok(json)) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            eprintln!("cannot render result: {e}");
+            ExitCode::from(2)
+        }
+        Err(error) => print_refusal(&error),
+    }
+}
+
+fn sp_metadata(path: &Path, id: &str) -> ExitCode {
+    let tenant = match tenant_of(path, id) {
+        Ok(tenant) => tenant,
+        Err(code) => return code,
+    };
+    match sp::fresh_id().and_then(|document_id| sp::sp_metadata(&tenant, &document_id, wall_clock())) {
+        Ok(xml) => {
+            println!("{xml}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => print_refusal(&error),
+    }
 }
 
 fn check_config(path: &Path) -> ExitCode {

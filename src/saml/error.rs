@@ -41,6 +41,11 @@ codes! {
     Forbidden = "forbidden",
     /// A fault inside the service (never caused by the input alone).
     Internal = "internal_error",
+    /// An AuthnRequest's relay_state exceeds the 80 bytes SAML bindings 3.4.3 allow.
+    RelayStateTooLong = "relay_state_too_long",
+    /// An AuthnRequest was asked for a tenant with neither `idp_sso_url` nor a metadata
+    /// SingleSignOnService for the binding.
+    IdpSsoUrlUnknown = "idp_sso_url_unknown",
 
     // ---- encoding and XML ----
     /// SAMLResponse is neither base64 nor an XML document.

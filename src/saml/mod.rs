@@ -5,6 +5,7 @@
 //! Pipeline: decode → safe parse → whole-document inventory → response status → signature
 //! placement → XML-DSig verification → SAML checks → claims from the verified element only.
 
+pub mod authn_request;
 pub mod c14n;
 pub mod checks;
 pub mod claims;
@@ -16,7 +17,9 @@ pub mod metadata;
 pub mod ns;
 pub mod policy;
 pub mod request;
+pub mod sign;
 pub mod signed;
+pub mod sp_metadata;
 pub mod structure;
 pub mod time;
 pub mod xml;

@@ -46,6 +46,7 @@ impl Registry {
                 if parsed.entity_id == updated.policy.idp_entity_id || parsed.entity_id.contains("{tenantid}") =>
             {
                 updated.policy.keys = merge_keys(&updated.static_keys, parsed.signing_keys.clone(), &url);
+                updated.idp_sso_endpoints = parsed.single_sign_on.clone();
                 let next = next_refresh(&parsed, settings, now);
                 status.entity_id = parsed.entity_id;
                 status.signature_verified = parsed.signature_verified;

@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 
 use super::frontend::{self, Frontend, Incoming, OwnedRequest};
 use super::json::TenantView;
+use super::sp::{self, AuthnRequestParams};
 use super::tls::{self, ClientCertificates, TlsConfig};
 use super::wire::{self, GrpcCode};
 use crate::ops::wall_clock;
@@ -56,37 +57,88 @@ impl SamlValidator for Api {
             return Err(status(Error::new(Code::UnknownTenant, "no such tenant")));
         };
         let view = TenantView::new(&tenant, wall_clock());
-        Ok(Response::new(pb::TenantTrust {
-            id: view.id.to_string(),
-            idp_entity_id: view.idp_entity_id.to_string(),
-            sp_entity_id: view.sp_entity_id.to_string(),
-            acs_url: view.acs_url.to_string(),
-            clock_skew_seconds: view.clock_skew_seconds,
-            relaxations: view.relaxations.iter().map(|(k, v)| ((*k).to_string(), *v)).collect(),
-            certificates: view
-                .certificates
-                .iter()
-                .map(|c| pb::Certificate {
-                    sha256_fingerprint: c.info.sha256_fingerprint.clone(),
-                    subject: c.info.subject.clone(),
-                    not_before: c.info.not_before.clone(),
-                    not_after: c.info.not_after.clone(),
-                    key_type: c.info.key_type.clone(),
-                    bits: c.info.bits,
-                    origin: c.info.origin.clone(),
-                    seconds_until_expiry: c.seconds_until_expiry,
-                })
-                .collect(),
-            metadata: view.metadata.map(|m| pb::MetadataStatus {
-                source: m.source.clone(),
-                entity_id: m.entity_id.clone(),
-                signature_verified: m.signature_verified,
-                valid_until: m.valid_until.clone(),
-                cache_duration_seconds: m.cache_duration_seconds,
-                loaded_at: m.loaded_at.clone(),
-                result: m.result.clone(),
-            }),
-        }))
+        Ok(Response::new(tenant_trust(&view)))
+    }
+
+    async fn create_authn_request(
+        &self,
+        request: Request<pb::CreateAuthnRequestRequest>,
+    ) -> Result<Response<pb::AuthnRequest>, Status> {
+        let authorization = request.metadata().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let client_certificate = client_certificate(&request);
+        let credentials = Credentials { authorization: authorization.as_deref(), client_certificate };
+        self.create_authn_request_now(&credentials, request.into_inner()).map(Response::new)
+    }
+}
+
+/// The tenant view as its protobuf twin.
+fn tenant_trust(view: &TenantView<'_>) -> pb::TenantTrust {
+    pb::TenantTrust {
+        id: view.id.to_string(),
+        idp_entity_id: view.idp_entity_id.to_string(),
+        sp_entity_id: view.sp_entity_id.to_string(),
+        acs_url: view.acs_url.to_string(),
+        clock_skew_seconds: view.clock_skew_seconds,
+        relaxations: view.relaxations.iter().map(|(k, v)| ((*k).to_string(), *v)).collect(),
+        certificates: view
+            .certificates
+            .iter()
+            .map(|c| pb::Certificate {
+                sha256_fingerprint: c.info.sha256_fingerprint.clone(),
+                subject: c.info.subject.clone(),
+                not_before: c.info.not_before.clone(),
+                not_after: c.info.not_after.clone(),
+                key_type: c.info.key_type.clone(),
+                bits: c.info.bits,
+                origin: c.info.origin.clone(),
+                seconds_until_expiry: c.seconds_until_expiry,
+            })
+            .collect(),
+        metadata: view.metadata.map(|m| pb::MetadataStatus {
+            source: m.source.clone(),
+            entity_id: m.entity_id.clone(),
+            signature_verified: m.signature_verified,
+            valid_until: m.valid_until.clone(),
+            cache_duration_seconds: m.cache_duration_seconds,
+            loaded_at: m.loaded_at.clone(),
+            result: m.result.clone(),
+        }),
+    }
+}
+
+impl Api {
+    /// `CreateAuthnRequest`, at parity with `POST /v1/authn-requests`.
+    #[allow(clippy::result_large_err)] // tonic fixes the error type to `Status`
+    fn create_authn_request_now(
+        &self,
+        credentials: &Credentials<'_>,
+        message: pb::CreateAuthnRequestRequest,
+    ) -> Result<pb::AuthnRequest, Status> {
+        let binding = if message.binding.is_empty() { "redirect".to_string() } else { message.binding };
+        let params = AuthnRequestParams {
+            tenant: message.tenant,
+            relay_state: message.relay_state,
+            force_authn: message.force_authn,
+            is_passive: message.is_passive,
+            binding,
+        };
+        let body = sp::create(self.frontend.service(), credentials, &params, wall_clock()).map_err(status)?;
+        let mut fields = std::collections::HashMap::new();
+        if let Some(post) = body.fields {
+            fields.insert("SAMLRequest".to_string(), post.saml_request);
+            if let Some(relay_state) = post.relay_state {
+                fields.insert("RelayState".to_string(), relay_state);
+            }
+        }
+        Ok(pb::AuthnRequest {
+            id: body.id,
+            issue_instant: body.issue_instant,
+            binding: body.binding.to_string(),
+            redirect_url: body.redirect_url,
+            action: body.action,
+            fields,
+            expires_at: body.expires_at,
+        })
     }
 }
 

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::budget::{Budget, Reservation};
 use super::frontend::{self, Frontend, Incoming, OwnedRequest};
 use super::json::{ErrorBody, TenantView, ValidBody};
+use super::sp::{self, AuthnRequestParams};
 use super::tls::{self, ClientCertificates, TlsConfig};
 use super::wire;
 use crate::ops::wall_clock;
@@ -58,6 +59,8 @@ pub fn bind(
             .app_data(data.clone())
             .route("/v1/validate", web::post().to(validate))
             .route("/v1/tenants/{id}", web::get().to(tenant))
+            .route("/v1/authn-requests", web::post().to(create_authn_request))
+            .route("/v1/tenants/{id}/sp-metadata", web::get().to(sp_metadata))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(metrics_on_main))
@@ -274,6 +277,39 @@ async fn tenant(state: web::Data<State>, request: HttpRequest, id: web::Path<Str
     match state.frontend.service().tenant(&id) {
         Some(tenant) => HttpResponse::Ok().json(TenantView::new(&tenant, wall_clock())),
         None => error_response(&Error::new(Code::UnknownTenant, "no such tenant"), "-"),
+    }
+}
+
+/// `POST /v1/authn-requests`: the caller is authenticated before its body is read, as for
+/// `/v1/validate`.
+async fn create_authn_request(state: web::Data<State>, request: HttpRequest, payload: web::Payload) -> HttpResponse {
+    let request_id = frontend::request_id(request.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
+    let credentials = credentials(&request);
+    let created = async {
+        state.frontend.service().authorize(&credentials, None)?;
+        let body = match actix_web::rt::time::timeout(BODY_DEADLINE, read_body(&state, &request, payload)).await {
+            Ok(body) => body?,
+            Err(_) => return Err(Error::new(Code::MalformedRequest, "request body not received in time")),
+        };
+        let params: AuthnRequestParams = serde_json::from_slice(&body).map_err(|e| {
+            Error::new(
+                Code::MalformedRequest,
+                format!("body must be JSON {{tenant, relay_state?, force_authn?, is_passive?, binding?}}: {e}"),
+            )
+        })?;
+        sp::create(state.frontend.service(), &credentials, &params, wall_clock())
+    };
+    match created.await {
+        Ok(body) => HttpResponse::Ok().insert_header(("x-request-id", request_id)).json(body),
+        Err(error) => error_response(&error, &request_id),
+    }
+}
+
+/// `GET /v1/tenants/{id}/sp-metadata`: the document to upload at the IdP.
+async fn sp_metadata(state: web::Data<State>, request: HttpRequest, id: web::Path<String>) -> HttpResponse {
+    match sp::metadata(state.frontend.service(), &credentials(&request), &id, wall_clock()) {
+        Ok(xml) => HttpResponse::Ok().content_type("application/samlmetadata+xml").body(xml),
+        Err(error) => error_response(&error, "-"),
     }
 }
 

@@ -16,6 +16,8 @@ pub enum GrpcCode {
     ResourceExhausted = 8,
     Internal = 13,
     Unavailable = 14,
+    /// The request is fine but the tenant's configuration cannot serve it yet.
+    FailedPrecondition = 9,
     Unauthenticated = 16,
 }
 
@@ -58,6 +60,12 @@ pub const fn disposition(code: Code) -> Disposition {
         Code::Unauthenticated => (401, GrpcCode::Unauthenticated, Outcome::Error),
         Code::Forbidden => (403, GrpcCode::PermissionDenied, Outcome::Error),
         Code::Internal => (500, GrpcCode::Internal, Outcome::Error),
+        Code::RelayStateTooLong => (400, GrpcCode::InvalidArgument, Outcome::Error),
+        // Not a verdict about any SAML response: the tenant lacks an IdP endpoint, which only
+        // its configuration can cure. 422 tells HTTP callers the request itself was well
+        // formed; gRPC's FAILED_PRECONDITION says the same, and a CreateAuthnRequest reply
+        // has no verdict field that an OK status could carry it in.
+        Code::IdpSsoUrlUnknown => (422, GrpcCode::FailedPrecondition, Outcome::Error),
         Code::Base64Invalid => REJECTED,
         Code::EncodingUnsupported => REJECTED,
         Code::DoctypeForbidden => REJECTED,
@@ -122,8 +130,13 @@ mod tests {
             let d = disposition(code);
             assert_eq!(d.metric_label, name);
             assert!(matches!(d.http_status, 400 | 401 | 403 | 404 | 413 | 422 | 500 | 503));
-            assert_eq!(d.http_status == 422, d.grpc == GrpcCode::Ok, "{name}");
-            assert_eq!(d.http_status == 422, d.outcome == Outcome::Rejected, "{name}");
+            // A verdict is a normal gRPC reply and always 422; the one 422 that is no verdict
+            // (idp_sso_url_unknown, a configuration precondition) is a gRPC error status.
+            assert_eq!(d.grpc == GrpcCode::Ok, d.outcome == Outcome::Rejected, "{name}");
+            if d.outcome == Outcome::Rejected {
+                assert_eq!(d.http_status, 422, "{name}");
+            }
+            assert_eq!(d.http_status == 422 && d.outcome == Outcome::Error, code == Code::IdpSsoUrlUnknown, "{name}");
         }
     }
 
@@ -143,5 +156,8 @@ mod tests {
         assert_eq!(disposition(Code::Replayed).http_status, 422);
         assert_eq!(disposition(Code::SignatureInvalid).grpc, GrpcCode::Ok);
         assert_eq!(disposition(Code::UnknownTenant).grpc, GrpcCode::NotFound);
+        assert_eq!(disposition(Code::RelayStateTooLong).http_status, 400);
+        assert_eq!(disposition(Code::IdpSsoUrlUnknown).http_status, 422);
+        assert_eq!(disposition(Code::IdpSsoUrlUnknown).grpc, GrpcCode::FailedPrecondition);
     }
 }

@@ -3,9 +3,11 @@
 
 mod reader;
 pub mod sections;
+pub mod sp;
 pub mod tenant;
 
 pub use sections::{LoggingConfig, ServerConfig};
+pub use sp::SpSettings;
 pub use tenant::{MetadataStatus, TenantConfig};
 
 use std::collections::HashSet;

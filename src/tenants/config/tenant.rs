@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use toml::Table;
 
 use super::reader::Reader;
+use super::sp::{self, SpSettings};
 use crate::saml::keys::TrustedKey;
 use crate::saml::metadata::{self, MetadataPolicy};
 use crate::saml::{AttributeMapping, TenantPolicy};
@@ -24,6 +25,10 @@ pub struct TenantConfig {
     pub metadata_signing_keys: Vec<TrustedKey>,
     /// Keys from `certificates` and `certificate_files`, which refreshes never remove.
     pub static_keys: Vec<TrustedKey>,
+    /// The SP side of SP-initiated login (AuthnRequests, SP metadata).
+    pub sp: SpSettings,
+    /// (Binding, Location) of the metadata's SingleSignOnServices, replaced on each refresh.
+    pub idp_sso_endpoints: Vec<(String, String)>,
 }
 
 /// The last metadata load of a tenant, for `GET /v1/tenants/{id}`.
@@ -119,10 +124,11 @@ pub fn read(table: &Table, at: &str, context: &Context<'_>, problems: &mut Vec<S
     let allow_missing_authn_statement = r.boolean("allow_missing_authn_statement", false);
     let allow_weak_rsa_keys = r.boolean("allow_weak_rsa_keys", false);
     let mapping_table = r.table("attribute_mapping");
+    let sp = sp::read(&mut r, context.base);
 
     let static_keys = static_keys(&mut r, &inline, &files, context.base);
     let metadata_signing_keys = certificates(&mut r, "metadata_signing_certificate", &metadata_signing);
-    let mut trust = Trust { keys: static_keys.clone(), idp_entity_id, metadata: None };
+    let mut trust = Trust { keys: static_keys.clone(), idp_entity_id, metadata: None, sso_endpoints: Vec::new() };
     match metadata_source(&mut r, metadata_file.as_deref(), metadata_url.as_deref(), context) {
         Some(source) => load_trust(&mut r, &source, &metadata_signing_keys, allow_sha1, context, &mut trust),
         None if !metadata_signing.is_empty() && !has_metadata => {
@@ -144,6 +150,8 @@ pub fn read(table: &Table, at: &str, context: &Context<'_>, problems: &mut Vec<S
         metadata_url,
         metadata_signing_keys,
         static_keys,
+        sp,
+        idp_sso_endpoints: trust.sso_endpoints,
         id: id?,
         policy: TenantPolicy {
             idp_entity_id: trust.idp_entity_id?,
@@ -165,6 +173,7 @@ struct Trust {
     keys: Vec<TrustedKey>,
     idp_entity_id: Option<String>,
     metadata: Option<MetadataStatus>,
+    sso_endpoints: Vec<(String, String)>,
 }
 
 /// Keys from `certificates` (inline) and `certificate_files`, which refreshes never remove.
@@ -277,6 +286,7 @@ fn load_trust(
         loaded_at_instant: Some(now),
         next_refresh_instant: next,
     });
+    trust.sso_endpoints = parsed.single_sign_on;
     trust.keys = merge_keys(&trust.keys, parsed.signing_keys, &source.label);
 }
 

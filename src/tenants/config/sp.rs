@@ -1,0 +1,121 @@
+//! A tenant's service-provider side for SP-initiated login: where to send AuthnRequests, what
+//! they ask for, and the SP's own signing keys (files only; their bytes never leave this
+//! module except as parsed keys, and never reach a log).
+
+use std::path::Path;
+
+use super::reader::Reader;
+use crate::saml::authn_request::{Binding, NAME_ID_UNSPECIFIED};
+use crate::saml::sign::SigningKey;
+
+/// Longest `authn_request_lifetime_seconds`: a day is far beyond any login.
+const MAX_REQUEST_LIFETIME_SECONDS: i64 = 86_400;
+
+#[derive(Clone, Debug)]
+pub struct SpSettings {
+    /// `idp_sso_url`: the IdP's SingleSignOnService for both bindings, overriding metadata.
+    pub idp_sso_url: Option<String>,
+    /// `name_id_format` asked for in NameIDPolicy and published in SP metadata.
+    pub name_id_format: String,
+    /// `requested_authn_context`: AuthnContextClassRef URIs (Comparison="exact").
+    pub requested_authn_context: Vec<String>,
+    /// `authn_request_lifetime_seconds`: the `expires_at` the caller is told (informational:
+    /// how long it should keep the request ID in the user's session).
+    pub authn_request_lifetime_seconds: i64,
+    /// `sp_signing_key_file(s)` with `sp_signing_certificate_file(s)`, pairwise; the first
+    /// signs, all are published in SP metadata (rollover: publish the next one first).
+    pub signing_keys: Vec<SigningKey>,
+}
+
+impl SpSettings {
+    /// The IdP endpoint for `binding`: the configured `idp_sso_url`, else the metadata's
+    /// SingleSignOnService with that binding.
+    pub fn sso_url<'a>(&'a self, endpoints: &'a [(String, String)], binding: Binding) -> Option<&'a str> {
+        self.idp_sso_url.as_deref().or_else(|| {
+            endpoints
+                .iter()
+                .find(|(uri, location)| uri == binding.uri() && !location.is_empty())
+                .map(|(_, location)| location.as_str())
+        })
+    }
+}
+
+pub(super) fn read(r: &mut Reader<'_>, base: &Path) -> SpSettings {
+    let idp_sso_url = r.string("idp_sso_url");
+    if let Some(url) = &idp_sso_url {
+        if !url.starts_with("https://") && !url.starts_with("http://") {
+            r.problem("idp_sso_url", format!("{url:?} must be an absolute http(s) URL"));
+        }
+    }
+    let name_id_format = r.string("name_id_format").unwrap_or_else(|| NAME_ID_UNSPECIFIED.to_string());
+    let requested_authn_context = r.strings("requested_authn_context");
+    for (i, class) in requested_authn_context.iter().enumerate() {
+        if class.trim().is_empty() || class.chars().any(char::is_whitespace) {
+            r.problem(&format!("requested_authn_context[{i}]"), format!("{class:?} is not a URI"));
+        }
+    }
+    let authn_request_lifetime_seconds =
+        r.integer("authn_request_lifetime_seconds", 600, 1..=MAX_REQUEST_LIFETIME_SECONDS);
+    let signing_keys = signing_keys(r, base);
+    SpSettings { idp_sso_url, name_id_format, requested_authn_context, authn_request_lifetime_seconds, signing_keys }
+}
+
+/// The singular keys for one key, the plural ones for a rollover; not both.
+fn signing_keys(r: &mut Reader<'_>, base: &Path) -> Vec<SigningKey> {
+    let key_file = r.string("sp_signing_key_file");
+    let certificate_file = r.string("sp_signing_certificate_file");
+    let key_files = r.strings("sp_signing_key_files");
+    let certificate_files = r.strings("sp_signing_certificate_files");
+    let singular = key_file.is_some() || certificate_file.is_some();
+    let plural = !key_files.is_empty() || !certificate_files.is_empty();
+    if singular && plural {
+        r.problem("sp_signing_key_files", "set sp_signing_key_file(s) either singular or as lists, not both");
+        return Vec::new();
+    }
+    let (keys, certificates, key_name, certificate_name) = if singular {
+        (
+            key_file.into_iter().collect::<Vec<_>>(),
+            certificate_file.into_iter().collect::<Vec<_>>(),
+            "sp_signing_key_file",
+            "sp_signing_certificate_file",
+        )
+    } else {
+        (key_files, certificate_files, "sp_signing_key_files", "sp_signing_certificate_files")
+    };
+    if keys.len() != certificates.len() {
+        r.problem(
+            key_name,
+            format!(
+                "{} key file(s) but {} certificate file(s) in {certificate_name}: each key needs its certificate",
+                keys.len(),
+                certificates.len()
+            ),
+        );
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (i, (key, certificate)) in keys.iter().zip(&certificates).enumerate() {
+        let at = if singular { key_name.to_string() } else { format!("{key_name}[{i}]") };
+        let (key_path, certificate_path) = (base.join(key), base.join(certificate));
+        // The key file's content never goes into a message: only its path and OpenSSL's reason.
+        let key_pem = match std::fs::read(&key_path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                r.problem(&at, format!("cannot read {}: {e}", key_path.display()));
+                continue;
+            }
+        };
+        let certificate_pem = match std::fs::read(&certificate_path) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                r.problem(certificate_name, format!("cannot read {}: {e}", certificate_path.display()));
+                continue;
+            }
+        };
+        match SigningKey::from_pem(&key_pem, &certificate_pem) {
+            Ok(parsed) => out.push(parsed),
+            Err(e) => r.problem(&at, format!("{} with {}: {e}", key_path.display(), certificate_path.display())),
+        }
+    }
+    out
+}

@@ -1,0 +1,171 @@
+//! SP-initiated login for both transports and the CLI: `POST /v1/authn-requests` (gRPC
+//! `CreateAuthnRequest`) and `GET /v1/tenants/{id}/sp-metadata`. The documents come from the
+//! pure core (`saml::authn_request`, `saml::sp_metadata`); this module supplies what the core
+//! may not take for itself: the random request ID and the instant.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::saml::authn_request::{self, AuthnRequest, Binding, Encoded};
+use crate::saml::sp_metadata::SpMetadata;
+use crate::saml::{error::quote, time, Code, Error};
+use crate::service::Service;
+use crate::tenants::callers::Credentials;
+use crate::tenants::TenantConfig;
+
+/// How long published SP metadata says it stays valid: long enough for an administrator to
+/// upload it, short enough that a removed signing certificate does not linger at the IdP.
+pub const SP_METADATA_VALIDITY_DAYS: i64 = 7;
+
+/// The body of `POST /v1/authn-requests` (and the gRPC request's fields).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthnRequestParams {
+    pub tenant: String,
+    #[serde(default)]
+    pub relay_state: Option<String>,
+    #[serde(default)]
+    pub force_authn: bool,
+    #[serde(default)]
+    pub is_passive: bool,
+    #[serde(default = "default_binding")]
+    pub binding: String,
+}
+
+fn default_binding() -> String {
+    Binding::Redirect.as_str().to_string()
+}
+
+/// The reply: where to send the browser, and the `id` the caller keeps in the user's session
+/// and passes back as `expected_request_id`.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuthnRequestBody {
+    pub id: String,
+    pub issue_instant: String,
+    pub binding: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<PostFields>,
+    /// issue_instant + the tenant's `authn_request_lifetime_seconds` (informational).
+    pub expires_at: String,
+}
+
+/// The form fields of the POST binding, named as the IdP expects them.
+#[derive(Clone, Debug, Serialize)]
+pub struct PostFields {
+    #[serde(rename = "SAMLRequest")]
+    pub saml_request: String,
+    #[serde(rename = "RelayState", skip_serializing_if = "Option::is_none")]
+    pub relay_state: Option<String>,
+}
+
+/// A fresh ID from the CSPRNG: the request ID binds the IdP's answer to the browser session
+/// that asked, so it must be unguessable (a guessed ID lets an attacker log a victim in as
+/// the attacker: login CSRF).
+pub fn fresh_id() -> Result<String, Error> {
+    let mut random = [0u8; 16];
+    openssl::rand::rand_bytes(&mut random)
+        .map_err(|e| Error::new(Code::Internal, format!("the random number generator failed: {e}")))?;
+    Ok(authn_request::request_id(&random))
+}
+
+/// Both transports: the caller may use the tenant (as for validation: a restricted caller gets
+/// `forbidden` for any other id, existing or not), then the request.
+pub fn create(
+    service: &Service,
+    credentials: &Credentials<'_>,
+    params: &AuthnRequestParams,
+    now: DateTime<Utc>,
+) -> Result<AuthnRequestBody, Error> {
+    service.authorize(credentials, Some(&params.tenant))?;
+    let tenant = lookup(service, &params.tenant)?;
+    authn_request(&tenant, params, &fresh_id()?, now)
+}
+
+/// Both transports: the tenant's SP metadata XML.
+pub fn metadata(
+    service: &Service,
+    credentials: &Credentials<'_>,
+    tenant: &str,
+    now: DateTime<Utc>,
+) -> Result<String, Error> {
+    service.authorize(credentials, Some(tenant))?;
+    let tenant = lookup(service, tenant)?;
+    sp_metadata(&tenant, &fresh_id()?, now)
+}
+
+fn lookup(service: &Service, id: &str) -> Result<std::sync::Arc<TenantConfig>, Error> {
+    service.tenant(id).ok_or_else(|| Error::new(Code::UnknownTenant, format!("no tenant {}", quote(id))))
+}
+
+/// One AuthnRequest for `tenant` with `id`, issued at `now` (the CLI calls this directly).
+pub fn authn_request(
+    tenant: &TenantConfig,
+    params: &AuthnRequestParams,
+    id: &str,
+    now: DateTime<Utc>,
+) -> Result<AuthnRequestBody, Error> {
+    let binding = Binding::parse(&params.binding)?;
+    authn_request::check_relay_state(params.relay_state.as_deref())?;
+    let sp = &tenant.sp;
+    let destination = sp.sso_url(&tenant.idp_sso_endpoints, binding).ok_or_else(|| {
+        Error::new(
+            Code::IdpSsoUrlUnknown,
+            format!(
+                "tenant {} has no IdP SSO URL for the {} binding: set idp_sso_url, or metadata with a SingleSignOnService for {}",
+                quote(&tenant.id),
+                binding.as_str(),
+                binding.uri()
+            ),
+        )
+    })?;
+    let request = AuthnRequest {
+        id,
+        issue_instant: now,
+        destination,
+        acs_url: &tenant.policy.acs_url,
+        issuer: &tenant.policy.sp_entity_id,
+        name_id_format: &sp.name_id_format,
+        force_authn: params.force_authn,
+        is_passive: params.is_passive,
+        requested_authn_context: &sp.requested_authn_context,
+    };
+    let encoded = request.encode(binding, params.relay_state.as_deref(), sp.signing_keys.first())?;
+    let expires_at = now + Duration::seconds(sp.authn_request_lifetime_seconds);
+    let mut body = AuthnRequestBody {
+        id: id.to_string(),
+        issue_instant: time::format(now),
+        binding: binding.as_str(),
+        redirect_url: None,
+        action: None,
+        fields: None,
+        expires_at: time::format(expires_at),
+    };
+    match encoded {
+        Encoded::Redirect { url } => body.redirect_url = Some(url),
+        Encoded::Post { action, saml_request, relay_state } => {
+            body.action = Some(action);
+            body.fields = Some(PostFields { saml_request, relay_state });
+        }
+    }
+    Ok(body)
+}
+
+/// The SP metadata for `tenant`, valid for [`SP_METADATA_VALIDITY_DAYS`] from `now`.
+pub fn sp_metadata(tenant: &TenantConfig, id: &str, now: DateTime<Utc>) -> Result<String, Error> {
+    SpMetadata {
+        id,
+        entity_id: &tenant.policy.sp_entity_id,
+        acs_url: &tenant.policy.acs_url,
+        name_id_format: &tenant.sp.name_id_format,
+        signing_keys: &tenant.sp.signing_keys,
+        // ENCRYPTION CERTIFICATES GO HERE: the one place `decryption_certificate_files` (being
+        // added in parallel) will feed, as base64 DER, to be published with use="encryption".
+        encryption_certificates: &[],
+        valid_until: now + Duration::days(SP_METADATA_VALIDITY_DAYS),
+    }
+    .render()
+}
