@@ -209,6 +209,24 @@ pub struct Envelope {
     /// The Response's ID when no signature covers it: reported under a name that says so.
     pub unsigned_response_id: Option<String>,
     pub signed: SignedParts,
+    /// The assertion arrived as an EncryptedAssertion.
+    pub encrypted: bool,
+}
+
+/// What the result says about the Response, from the verified signatures.
+pub fn envelope(
+    response: Option<Node<'_>>,
+    verified_response: Option<super::dsig::Verified<'_>>,
+    assertion_signed: bool,
+    encrypted: bool,
+) -> Envelope {
+    let id_of = |node: Node<'_>| node.attribute("ID").map(|v| v.get().into_owned());
+    Envelope {
+        response_id: verified_response.and_then(|verified| id_of(verified.element())),
+        unsigned_response_id: if verified_response.is_some() { None } else { response.and_then(id_of) },
+        signed: SignedParts { response: verified_response.is_some(), assertion: assertion_signed },
+        encrypted,
+    }
 }
 
 /// Assertion checks, then the claims, all read from the signed assertion.
@@ -251,6 +269,7 @@ pub fn assertion(
         session,
         valid_until: time::format(valid_until),
         signed: envelope.signed,
+        encrypted: envelope.encrypted,
         expires_at: valid_until,
     })
 }

@@ -32,6 +32,8 @@ pub struct Validated {
     pub valid_until: String,
     /// Which signatures were present and verified.
     pub signed: SignedParts,
+    /// The assertion arrived encrypted (EncryptedAssertion) and was decrypted with the tenant's key.
+    pub encrypted: bool,
     /// `valid_until` as an instant, for the replay cache.
     #[serde(skip)]
     pub expires_at: chrono::DateTime<chrono::Utc>,

@@ -161,6 +161,7 @@ fn to_proto(tenant: &str, v: Validated) -> pb::ValidateResponse {
         assertion_id: v.assertion_id,
         response_id: v.response_id,
         unsigned_response_id: v.unsigned_response_id,
+        encrypted: v.encrypted,
         subject: Some(pb::Subject {
             name_id: v.subject.name_id,
             format: v.subject.format,

@@ -24,6 +24,9 @@ pub struct TenantConfig {
     pub metadata_signing_keys: Vec<TrustedKey>,
     /// Keys from `certificates` and `certificate_files`, which refreshes never remove.
     pub static_keys: Vec<TrustedKey>,
+    /// `decryption_certificate_files`, each checked to carry one of the decryption keys' public
+    /// halves (for SP metadata).
+    pub decryption_certificates: Vec<openssl::x509::X509>,
 }
 
 /// The last metadata load of a tenant, for `GET /v1/tenants/{id}`.
@@ -119,6 +122,7 @@ pub fn read(table: &Table, at: &str, context: &Context<'_>, problems: &mut Vec<S
     let allow_missing_authn_statement = r.boolean("allow_missing_authn_statement", false);
     let allow_weak_rsa_keys = r.boolean("allow_weak_rsa_keys", false);
     let mapping_table = r.table("attribute_mapping");
+    let decryption = super::decryption::read(&mut r, context.base, allow_weak_rsa_keys);
 
     let static_keys = static_keys(&mut r, &inline, &files, context.base);
     let metadata_signing_keys = certificates(&mut r, "metadata_signing_certificate", &metadata_signing);
@@ -144,6 +148,7 @@ pub fn read(table: &Table, at: &str, context: &Context<'_>, problems: &mut Vec<S
         metadata_url,
         metadata_signing_keys,
         static_keys,
+        decryption_certificates: decryption.certificates,
         id: id?,
         policy: TenantPolicy {
             idp_entity_id: trust.idp_entity_id?,
@@ -155,6 +160,9 @@ pub fn read(table: &Table, at: &str, context: &Context<'_>, problems: &mut Vec<S
             allow_bare_assertion,
             allow_missing_authn_statement,
             keys: trust.keys,
+            decryption_keys: decryption.keys,
+            allow_rsa_pkcs1_key_transport: decryption.allow_rsa_pkcs1_key_transport,
+            require_encrypted_assertions: decryption.require_encrypted_assertions,
             attribute_mapping,
         },
     })
