@@ -326,3 +326,46 @@ fn decryption_keys_never_show_their_private_half() {
         assert!(!error.contains("BEGIN"), "{error}");
     }
 }
+
+#[test]
+fn encrypted_name_id_and_attributes_are_decrypted_inside_the_verified_assertion() {
+    let s = setup();
+    let spec = s.h.spec();
+    let xml = spec.render();
+    let name_id = slice(&xml, "<NameID ", "</NameID>");
+    let secret_id = format!(
+        "<NameID xmlns=\"urn:oasis:names:tc:SAML:2.0:assertion\" Format=\"{}\">bob@contoso.example</NameID>",
+        spec.name_id_format
+    );
+    let email = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress";
+    let attribute = slice(&xml, &format!("<Attribute Name=\"{email}\">"), "</Attribute>");
+    let secret_attribute = format!(
+        "<Attribute xmlns=\"urn:oasis:names:tc:SAML:2.0:assertion\" Name=\"{email}\"><AttributeValue>bob@contoso.example</AttributeValue></Attribute>"
+    );
+    for options in [EncryptOptions::entra(), EncryptOptions::gcm()] {
+        let encrypted_id = encrypt_element("EncryptedID", secret_id.as_bytes(), &s.sp, &options).unwrap();
+        let encrypted_attribute =
+            encrypt_element("EncryptedAttribute", secret_attribute.as_bytes(), &s.sp, &options).unwrap();
+        let edited = replace_once(&replace_once(&xml, name_id, &encrypted_id), attribute, &encrypted_attribute);
+        let signed = s.h.idp.sign(&edited, &spec.assertion_id, &Default::default()).unwrap();
+        let v = s.check(&signed).unwrap();
+        assert_eq!(v.subject.name_id, "bob@contoso.example");
+        assert_eq!(v.subject.format.as_deref(), Some(spec.name_id_format.as_str()));
+        assert_eq!(v.attributes[email], ["bob@contoso.example"]);
+        assert_eq!(v.claims.email.as_deref(), Some("bob@contoso.example"));
+        assert!(!v.encrypted, "the assertion itself was not encrypted");
+        // Without keys: what to configure; with another key: the one failure.
+        assert_eq!(s.h.check(&signed).unwrap_err().code, Code::EncryptedAssertionUnsupported);
+        let other = TestIdp::generate().unwrap();
+        let wrong = TenantPolicy {
+            decryption_keys: vec![DecryptionKey::from_pem(&other.private_key_pem()).unwrap()],
+            ..s.policy.clone()
+        };
+        assert_eq!(s.h.check_with(&signed, &wrong).unwrap_err().code, Code::DecryptionFailed);
+        // An EncryptedID that decrypts to something other than a NameID.
+        let not_name_id = encrypt_element("EncryptedID", secret_attribute.as_bytes(), &s.sp, &options).unwrap();
+        let edited = replace_once(&xml, name_id, &not_name_id);
+        let signed = s.h.idp.sign(&edited, &spec.assertion_id, &Default::default()).unwrap();
+        assert_eq!(s.error(&signed).code, Code::DecryptionFailed);
+    }
+}

@@ -49,7 +49,7 @@ pub fn validate(
         checks::version(response)?;
         checks::status(response)?;
     }
-    let context = checks::Context { policy, request, now: request.now };
+    let context = checks::Context { policy, limits, request, now: request.now };
     match (inventory.assertions.as_slice(), inventory.encrypted_assertions.as_slice(), response) {
         (_, [], _) => plain(&doc, &inventory, response, &context),
         ([], [encrypted], Some(response)) => {

@@ -15,7 +15,9 @@ use base64::Engine as _;
 
 use super::error::{Code, Error};
 use super::ns::{self, enc};
-use super::xml::{self, Node};
+use super::policy::Limits;
+use super::structure;
+use super::xml::{self, Document, Node};
 use cipher::{Content, Digest, KeyTransport};
 pub use key::{DecryptionKey, DecryptionKeyInfo};
 
@@ -65,6 +67,27 @@ pub fn decrypt(container: Node<'_>, keys: &Keys<'_>) -> Result<Plaintext, Error>
         .ok_or_else(failed)?;
     let bytes = cipher::decrypt_content(plan.content, &content_key, &plan.data).map_err(|_| failed())?;
     Ok(Plaintext { bytes, authenticated: plan.content.is_authenticated() })
+}
+
+/// Decrypts an EncryptedID or EncryptedAttribute of a verified assertion and parses the
+/// plaintext as a document of its own (same parser, limits and inventory as any input), whose
+/// root must be `namespace:name` and which may hold no assertion or signature of its own.
+pub fn decrypt_element(
+    container: Node<'_>,
+    keys: &Keys<'_>,
+    limits: &Limits,
+    namespace: &str,
+    name: &str,
+) -> Result<Document, Error> {
+    let plaintext = decrypt(container, keys)?;
+    let doc = xml::parse_within(&plaintext.bytes, limits.max_nodes).map_err(|_| failed())?;
+    let inventory = structure::scan(&doc, limits).map_err(|_| failed())?;
+    let alone =
+        inventory.assertions.is_empty() && inventory.encrypted_assertions.is_empty() && inventory.signatures.is_empty();
+    if !inventory.root.is(namespace, name) || !alone {
+        return Err(failed());
+    }
+    Ok(doc)
 }
 
 /// Everything read from the element before any cryptography.
