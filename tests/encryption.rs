@@ -11,8 +11,10 @@ use base64::Engine as _;
 use saml_validator::saml::decrypt::DecryptionKey;
 use saml_validator::saml::ns::{alg, enc};
 use saml_validator::saml::{self, Code, Input, Limits, Request, TenantPolicy};
+use saml_validator::tenants::config::Config;
 use saml_validator::testing::encrypt::{encrypt_element, replace_assertion, EncryptOptions};
 use saml_validator::testing::idp::{Signing, TestIdp};
+use saml_validator::transport::json::TenantView;
 use support::*;
 
 struct Setup {
@@ -368,4 +370,70 @@ fn encrypted_name_id_and_attributes_are_decrypted_inside_the_verified_assertion(
         let signed = s.h.idp.sign(&edited, &spec.assertion_id, &Default::default()).unwrap();
         assert_eq!(s.error(&signed).code, Code::DecryptionFailed);
     }
+}
+
+#[test]
+fn decryption_keys_come_from_files_and_every_problem_is_reported_together() {
+    let dir = temp_dir("decryption-keys");
+    std::fs::create_dir_all(dir.join("keys")).unwrap();
+    let idp = TestIdp::generate().unwrap();
+    let current = TestIdp::generate().unwrap();
+    let old = TestIdp::generate().unwrap();
+    std::fs::write(dir.join("keys/sp.key"), current.private_key_pem()).unwrap();
+    std::fs::write(dir.join("keys/old.key"), old.rsa_private_key_pem()).unwrap();
+    std::fs::write(dir.join("keys/sp.crt"), current.certificate_pem()).unwrap();
+    std::fs::write(dir.join("keys/stranger.crt"), idp.certificate_pem()).unwrap();
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/idp-responses");
+    let weak = corpus.join("okta-crewjam-encrypted-assertion-both-signed.sp-key.pem");
+    let tenant = |id: &str, extra: &str| {
+        format!(
+            "[[tenants]]\nid = \"{id}\"\nidp_entity_id = \"{IDP}\"\nsp_entity_id = \"{SP}\"\nacs_url = \"{ACS}\"\ncertificates = [\"{}\"]\n{extra}\n",
+            idp.certificate_base64()
+        )
+    };
+    let good = tenant(
+        "good",
+        "decryption_key_files = [\"keys/sp.key\", \"keys/old.key\"]\ndecryption_certificate_files = [\"keys/sp.crt\"]\nrequire_encrypted_assertions = true",
+    );
+    let config = Config::parse(&good, &dir, chrono::Utc::now()).unwrap();
+    let t = &config.tenants[0];
+    assert_eq!(t.policy.decryption_keys.len(), 2);
+    assert_eq!(t.decryption_certificates.len(), 1);
+    assert!(t.policy.require_encrypted_assertions && !t.policy.allow_rsa_pkcs1_key_transport);
+    let view = serde_json::to_value(TenantView::new(t, chrono::Utc::now())).unwrap();
+    let shown = view.to_string();
+    assert!(!shown.contains("PRIVATE") && !shown.contains(&current.private_key_pem()[30..60]), "{shown}");
+    assert_eq!(view["decryption_keys"][0]["public_key_sha256"], t.policy.decryption_keys[0].info.public_key_sha256);
+    assert_eq!(view["decryption_keys"][0]["origin"], "file:keys/sp.key");
+    assert_eq!(view["relaxations"]["allow_rsa_pkcs1_key_transport"], false);
+
+    let bad = [
+        tenant("missing", "decryption_key_files = [\"keys/none.key\"]"),
+        tenant("cert-as-key", "decryption_key_files = [\"keys/sp.crt\"]"),
+        tenant("weak", &format!("decryption_key_files = ['''{}''']", weak.display())),
+        tenant(
+            "stranger",
+            "decryption_key_files = [\"keys/sp.key\"]\ndecryption_certificate_files = [\"keys/stranger.crt\"]",
+        ),
+        tenant("no-keys", "require_encrypted_assertions = true\nallow_rsa_pkcs1_key_transport = true"),
+        tenant("inline", &format!("decryption_keys = ['''{}''']", current.private_key_pem())),
+    ]
+    .concat();
+    let errors = Config::parse(&bad, &dir, chrono::Utc::now()).unwrap_err().0;
+    let expect = [
+        "tenants[0].decryption_key_files[0]: cannot read",
+        "tenants[1].decryption_key_files[0]:",
+        "tenants[2].decryption_key_files[0]:",
+        "tenants[3].decryption_certificate_files[0]:",
+        "tenants[4].require_encrypted_assertions: needs decryption_key_files",
+        "tenants[4].allow_rsa_pkcs1_key_transport:",
+        "tenants[5].decryption_keys: unknown key",
+    ];
+    for needle in expect {
+        assert!(errors.iter().any(|e| e.contains(needle)), "missing {needle:?} in {errors:#?}");
+    }
+    assert_eq!(errors.len(), expect.len(), "{errors:#?}");
+    assert!(errors[2].contains("1024-bit"), "{}", errors[2]);
+    assert!(errors.iter().all(|e| !e.contains("PRIVATE KEY-----")), "{errors:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

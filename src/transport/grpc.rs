@@ -77,6 +77,17 @@ impl SamlValidator for Api {
                     seconds_until_expiry: c.seconds_until_expiry,
                 })
                 .collect(),
+            decryption_keys: view
+                .decryption_keys
+                .iter()
+                .map(|k| pb::DecryptionKey {
+                    public_key_sha256: k.public_key_sha256.clone(),
+                    key_type: k.key_type.clone(),
+                    bits: k.bits,
+                    origin: k.origin.clone(),
+                })
+                .collect(),
+            require_encrypted_assertions: view.require_encrypted_assertions,
             metadata: view.metadata.map(|m| pb::MetadataStatus {
                 source: m.source.clone(),
                 entity_id: m.entity_id.clone(),
