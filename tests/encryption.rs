@@ -183,6 +183,11 @@ fn rsa_pkcs1_key_transport_needs_the_relaxation() {
     let relaxed = TenantPolicy { allow_rsa_pkcs1_key_transport: true, ..s.policy.clone() };
     let v = s.h.check_with(&xml, &relaxed).unwrap();
     assert!(v.encrypted);
+    // Implicit rejection must not stop at the first (wrong) key of a rollover.
+    let old = TestIdp::generate().unwrap();
+    let mut rotated = relaxed.clone();
+    rotated.decryption_keys.insert(0, DecryptionKey::from_pem(&old.private_key_pem()).unwrap());
+    assert!(s.h.check_with(&xml, &rotated).unwrap().encrypted);
     // Implicit rejection: a bad padding continues with a random key, and ends where every
     // other failure ends.
     let wrapped_start = xml.find("<xenc:CipherValue>").unwrap() + "<xenc:CipherValue>".len();

@@ -65,11 +65,8 @@ impl Content {
     }
 }
 
-/// Unwraps a content key of `key_len` bytes with `key`.
-///
-/// With PKCS#1 v1.5 a padding failure is not an error: the result is a fresh random key of the
-/// right length (implicit rejection, as TLS does since RFC 5246 7.4.7.1), so that a bad
-/// padding and a good one lead through the same steps to the same content failure.
+/// Unwraps a content key of `key_len` bytes with `key`. A PKCS#1 v1.5 padding failure is a
+/// [`Failed`] like any other here; the caller turns it into implicit rejection.
 pub fn unwrap_key(
     key: &DecryptionKey,
     transport: KeyTransport,
@@ -77,33 +74,32 @@ pub fn unwrap_key(
     wrapped: &[u8],
     key_len: usize,
 ) -> Result<Vec<u8>, Failed> {
-    match transport {
-        KeyTransport::Oaep { digest, mgf1 } => {
-            let out = rsa_decrypt(key, wrapped, |ctx| {
-                ctx.set_rsa_padding(Padding::PKCS1_OAEP)?;
-                ctx.set_rsa_oaep_md(digest.md())?;
-                ctx.set_rsa_mgf1_md(mgf1.md())?;
-                if !label.is_empty() {
-                    ctx.set_rsa_oaep_label(label)?;
-                }
-                Ok(())
-            })?;
-            if out.len() == key_len {
-                Ok(out)
-            } else {
-                Err(Failed)
+    let out = match transport {
+        KeyTransport::Oaep { digest, mgf1 } => rsa_decrypt(key, wrapped, |ctx| {
+            ctx.set_rsa_padding(Padding::PKCS1_OAEP)?;
+            ctx.set_rsa_oaep_md(digest.md())?;
+            ctx.set_rsa_mgf1_md(mgf1.md())?;
+            if !label.is_empty() {
+                ctx.set_rsa_oaep_label(label)?;
             }
-        }
-        KeyTransport::Pkcs1 => {
-            let mut random = vec![0u8; key_len];
-            openssl::rand::rand_bytes(&mut random).map_err(|_| Failed)?;
-            let unwrapped = rsa_decrypt(key, wrapped, |ctx| ctx.set_rsa_padding(Padding::PKCS1));
-            Ok(match unwrapped {
-                Ok(out) if out.len() == key_len => out,
-                _ => random,
-            })
-        }
+            Ok(())
+        })?,
+        KeyTransport::Pkcs1 => rsa_decrypt(key, wrapped, |ctx| ctx.set_rsa_padding(Padding::PKCS1))?,
+    };
+    if out.len() == key_len {
+        Ok(out)
+    } else {
+        Err(Failed)
     }
+}
+
+/// A fresh random content key: what a PKCS#1 v1.5 unwrap that failed continues with (implicit
+/// rejection, as TLS does since RFC 5246 7.4.7.1), so that a bad padding and a good one lead
+/// through the same steps to the same content failure.
+pub fn random_key(key_len: usize) -> Result<Vec<u8>, Failed> {
+    let mut random = vec![0u8; key_len];
+    openssl::rand::rand_bytes(&mut random).map_err(|_| Failed)?;
+    Ok(random)
 }
 
 fn rsa_decrypt(

@@ -57,16 +57,34 @@ pub fn decrypt(container: Node<'_>, keys: &Keys<'_>) -> Result<Plaintext, Error>
     if keys.keys.is_empty() {
         return Err(no_keys(container));
     }
-    let content_key = plan
-        .wrapped
-        .iter()
-        .flat_map(|wrapped| keys.keys.iter().map(move |key| (key, wrapped)))
-        .find_map(|(key, wrapped)| {
-            cipher::unwrap_key(key, wrapped.transport, &wrapped.label, &wrapped.value, plan.content.key_len()).ok()
-        })
-        .ok_or_else(failed)?;
+    let content_key = content_key(&plan, keys.keys)?;
     let bytes = cipher::decrypt_content(plan.content, &content_key, &plan.data).map_err(|_| failed())?;
     Ok(Plaintext { bytes, authenticated: plan.content.is_authenticated() })
+}
+
+/// The content key, from the first EncryptedKey one of the tenant's keys unwraps. With
+/// PKCS#1 v1.5 in play every pair is tried whatever the outcome and a failure continues with a
+/// random key (implicit rejection): Bleichenbacher's attack needs to tell a padding failure
+/// from what follows it, by answer or by the number of RSA operations.
+fn content_key(plan: &Plan, keys: &[DecryptionKey]) -> Result<Vec<u8>, Error> {
+    let key_len = plan.content.key_len();
+    let pkcs1 = plan.wrapped.iter().any(|w| w.transport == KeyTransport::Pkcs1);
+    let mut found = None;
+    'search: for wrapped in &plan.wrapped {
+        for key in keys {
+            if let Ok(unwrapped) = cipher::unwrap_key(key, wrapped.transport, &wrapped.label, &wrapped.value, key_len) {
+                found.get_or_insert(unwrapped);
+                if !pkcs1 {
+                    break 'search;
+                }
+            }
+        }
+    }
+    match found {
+        Some(key) => Ok(key),
+        None if pkcs1 => cipher::random_key(key_len).map_err(|_| failed()),
+        None => Err(failed()),
+    }
 }
 
 /// Decrypts an EncryptedID or EncryptedAttribute of a verified assertion and parses the
