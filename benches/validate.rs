@@ -1,15 +1,20 @@
 //! Criterion benches with a fixed clock: end-to-end validation of Entra-shaped responses (10
 //! groups, 150 groups, ~64 KB), each pipeline stage alone, and one bare RSA-2048 verify with the
-//! same key, the unit every other number is compared against (see BENCHMARKS.md).
+//! same key, the unit every other number is compared against (see BENCHMARKS.md). The
+//! `encrypted` group puts an Entra "Token encryption" response (AES-256-CBC, RSA-OAEP) beside
+//! the plain one, with one bare RSA-2048 OAEP unwrap, the private-key operation it adds.
 #![allow(clippy::unwrap_used)]
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use openssl::hash::{hash, MessageDigest};
 use openssl::sign::Verifier;
 use saml_validator::saml::c14n;
+use saml_validator::saml::decrypt::cipher::{self, Digest, KeyTransport};
+use saml_validator::saml::decrypt::DecryptionKey;
 use saml_validator::saml::keys::TrustedKey;
 use saml_validator::saml::xml::{self, C14nMode};
 use saml_validator::saml::{self, decode, structure, Input, Limits, Request, TenantPolicy};
+use saml_validator::testing::encrypt::EncryptOptions;
 use saml_validator::testing::idp::{post_binding, ResponseSpec, Signing, TestIdp};
 
 // The allocator the service binary runs with (src/main.rs), so these numbers are the service's.
@@ -136,5 +141,48 @@ impl Setup {
     }
 }
 
-criterion_group!(benches, rsa_unit, end_to_end, stages);
+fn encrypted(c: &mut Criterion) {
+    let setup = setup();
+    let sp = TestIdp::generate().unwrap();
+    let key = DecryptionKey::from_pem(&sp.private_key_pem()).unwrap();
+    let policy = TenantPolicy { decryption_keys: vec![key.clone()], ..setup.policy.clone() };
+    let limits = Limits::default();
+    let request = Request { expected_request_id: Some(REQUEST), now: setup.now };
+    let spec = ResponseSpec::entra(IDP, SP, ACS, Some(REQUEST), setup.now, 10, 1);
+    let mut group = c.benchmark_group("encrypted");
+    let documents = [
+        ("plain_entra_10_groups", spec.signed(&setup.idp, Signing::Assertion).unwrap()),
+        (
+            "encrypt_cbc_entra_10_groups",
+            spec.encrypted(&setup.idp, Signing::Assertion, &sp, &EncryptOptions::entra()).unwrap(),
+        ),
+        (
+            "encrypt_gcm_entra_10_groups",
+            spec.encrypted(&setup.idp, Signing::Assertion, &sp, &EncryptOptions::gcm()).unwrap(),
+        ),
+    ];
+    for (name, xml) in &documents {
+        let encoded = post_binding(xml);
+        saml::validate(Input::Base64(encoded.as_bytes()), &policy, &limits, &request).unwrap();
+        group.throughput(Throughput::Bytes(xml.len() as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(name), &encoded, |b, encoded| {
+            b.iter(|| saml::validate(Input::Base64(black_box(encoded.as_bytes())), &policy, &limits, &request).unwrap())
+        });
+    }
+    group.finish();
+    // One RSA-2048 OAEP unwrap of a 32-byte key: the private-key operation decryption adds.
+    let cert = openssl::x509::X509::from_pem(sp.certificate_pem().as_bytes()).unwrap();
+    let public = cert.public_key().unwrap();
+    let mut ctx = openssl::pkey_ctx::PkeyCtx::new(&public).unwrap();
+    ctx.encrypt_init().unwrap();
+    ctx.set_rsa_padding(openssl::rsa::Padding::PKCS1_OAEP).unwrap();
+    let mut wrapped = Vec::new();
+    ctx.encrypt_to_vec(&[7u8; 32], &mut wrapped).unwrap();
+    let transport = KeyTransport::Oaep { digest: Digest::Sha1, mgf1: Digest::Sha1 };
+    c.bench_function("unit_rsa2048_oaep_unwrap", |b| {
+        b.iter(|| cipher::unwrap_key(&key, transport, &[], black_box(&wrapped), 32).unwrap())
+    });
+}
+
+criterion_group!(benches, rsa_unit, end_to_end, stages, encrypted);
 criterion_main!(benches);

@@ -12,13 +12,14 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
   cargo install --quiet cargo-fuzz
 fi
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-60}
-TARGETS=${*:-"decode structure c14n metadata validate"}
+TARGETS=${*:-"decode structure c14n metadata validate decrypt"}
 export RUSTC_BOOTSTRAP=1
 cd fuzz
 for target in $TARGETS; do
   mkdir -p "corpus/$target"
   case "$target" in
     validate|c14n|structure) cp -n ../tests/fixtures/idp-responses/*.xml "corpus/$target/" ;;
+    decrypt) cp -n ../tests/fixtures/idp-responses/*encrypted*.xml "corpus/$target/" ;;
     metadata) cp -n ../tests/fixtures/idp-metadata/*.xml "corpus/$target/" ;;
     decode) base64 -w0 ../tests/fixtures/idp-responses/entra-ssoready-signed-assertion.xml > corpus/decode/entra.b64
             printf '2023-11-17T18:39:30.314Z' > corpus/decode/time; printf 'P0Y0M7DT0H0M0S' > corpus/decode/duration ;;

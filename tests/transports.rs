@@ -148,6 +148,7 @@ fn to_json(r: pb::ValidateResponse) -> Value {
         },
         "valid_until": r.valid_until,
         "signed": {"response": signed.response, "assertion": signed.assertion},
+        "encrypted": r.encrypted,
     });
     if let Some(id) = r.unsigned_response_id {
         reply["unsigned_response_id"] = json!(id);

@@ -4,9 +4,10 @@
 use chrono::{DateTime, Duration, Utc};
 
 use super::claims::{self, Session, SignedParts, Subject, Validated};
+use super::decrypt;
 use super::error::{quote, Code, Error};
 use super::ns;
-use super::policy::TenantPolicy;
+use super::policy::{Limits, TenantPolicy};
 use super::request::Request;
 use super::signed::SignedAssertion;
 use super::time;
@@ -14,11 +15,17 @@ use super::xml::{self, Node};
 
 pub struct Context<'a> {
     pub policy: &'a TenantPolicy,
+    /// Limits for documents decrypted along the way (EncryptedID, EncryptedAttribute).
+    pub limits: &'a Limits,
     pub request: &'a Request<'a>,
     pub now: DateTime<Utc>,
 }
 
 impl Context<'_> {
+    fn decryption_keys(&self) -> decrypt::Keys<'_> {
+        decrypt::Keys { keys: &self.policy.decryption_keys, allow_pkcs1: self.policy.allow_rsa_pkcs1_key_transport }
+    }
+
     fn skew(&self) -> Duration {
         Duration::seconds(self.policy.clock_skew_seconds)
     }
@@ -209,6 +216,24 @@ pub struct Envelope {
     /// The Response's ID when no signature covers it: reported under a name that says so.
     pub unsigned_response_id: Option<String>,
     pub signed: SignedParts,
+    /// The assertion arrived as an EncryptedAssertion.
+    pub encrypted: bool,
+}
+
+/// What the result says about the Response, from the verified signatures.
+pub fn envelope(
+    response: Option<Node<'_>>,
+    verified_response: Option<super::dsig::Verified<'_>>,
+    assertion_signed: bool,
+    encrypted: bool,
+) -> Envelope {
+    let id_of = |node: Node<'_>| node.attribute("ID").map(|v| v.get().into_owned());
+    Envelope {
+        response_id: verified_response.and_then(|verified| id_of(verified.element())),
+        unsigned_response_id: if verified_response.is_some() { None } else { response.and_then(id_of) },
+        signed: SignedParts { response: verified_response.is_some(), assertion: assertion_signed },
+        encrypted,
+    }
 }
 
 /// Assertion checks, then the claims, all read from the signed assertion.
@@ -227,7 +252,7 @@ pub fn assertion(
 
     let subject_node = at_most_one(assertion, ns::ASSERTION, "Subject")?
         .ok_or_else(|| Error::new(Code::SubjectMissing, "Assertion has no Subject"))?;
-    let subject = subject(subject_node)?;
+    let subject = subject(subject_node, context)?;
     let confirmation_expiry = bearer_confirmation(subject_node, bare, context)?;
     let conditions_expiry = conditions(assertion, context)?;
     let valid_until = match (conditions_expiry, confirmation_expiry) {
@@ -238,7 +263,7 @@ pub fn assertion(
         }
     };
     let session = authn_statement(assertion, context)?;
-    let attributes = claims::attributes(signed)?;
+    let attributes = claims::attributes(signed, &context.decryption_keys(), context.limits)?;
     let normalized = claims::normalize(&attributes, &context.policy.attribute_mapping);
     Ok(Validated {
         issuer,
@@ -251,11 +276,12 @@ pub fn assertion(
         session,
         valid_until: time::format(valid_until),
         signed: envelope.signed,
+        encrypted: envelope.encrypted,
         expires_at: valid_until,
     })
 }
 
-fn subject(subject: Node<'_>) -> Result<Subject, Error> {
+fn subject(subject: Node<'_>, context: &Context<'_>) -> Result<Subject, Error> {
     // The identifier is a choice of one (core 2.4.1): two NameIDs, or a NameID next to a BaseID,
     // would let two readers of the same assertion log in different users.
     let identifiers: Vec<Node<'_>> = subject
@@ -275,12 +301,20 @@ fn subject(subject: Node<'_>) -> Result<Subject, Error> {
         ));
     }
     let identifier = identifiers.first().copied();
-    if identifier.is_some_and(|n| n.local_name() == "EncryptedID") {
-        return Err(Error::new(Code::EncryptedAssertionUnsupported, "EncryptedID is not supported yet"));
+    if let Some(encrypted) = identifier.filter(|n| n.local_name() == "EncryptedID") {
+        // SAML core 2.2.4: the plaintext is a NameID (or BaseID, which no IdP sends); its
+        // ciphertext is covered by the assertion's verified signature.
+        let keys = context.decryption_keys();
+        let doc = decrypt::decrypt_element(encrypted, &keys, context.limits, ns::ASSERTION, "NameID")?;
+        return name_id(doc.root().ok_or_else(decrypt::failed)?);
     }
-    let name_id = identifier
+    let name_id_node = identifier
         .filter(|n| n.local_name() == "NameID")
         .ok_or_else(|| Error::new(Code::SubjectMissing, "Subject has no NameID"))?;
+    name_id(name_id_node)
+}
+
+fn name_id(name_id: Node<'_>) -> Result<Subject, Error> {
     let value = text(name_id)?;
     if value.trim().is_empty() {
         return Err(Error::new(Code::SubjectMissing, "NameID is empty"));

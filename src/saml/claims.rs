@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::decrypt;
 use super::error::{Code, Error};
 use super::ns;
-use super::policy::AttributeMapping;
+use super::policy::{AttributeMapping, Limits};
 use super::signed::SignedAssertion;
 use super::xml::{self, Node};
 
@@ -32,6 +33,8 @@ pub struct Validated {
     pub valid_until: String,
     /// Which signatures were present and verified.
     pub signed: SignedParts,
+    /// The assertion arrived encrypted (EncryptedAssertion) and was decrypted with the tenant's key.
+    pub encrypted: bool,
     /// `valid_until` as an instant, for the replay cache.
     #[serde(skip)]
     pub expires_at: chrono::DateTime<chrono::Utc>,
@@ -80,28 +83,39 @@ pub struct Session {
     pub authn_context: Option<String>,
 }
 
-/// Every attribute of the signed assertion, in document order.
-pub fn attributes(assertion: &SignedAssertion<'_>) -> Result<BTreeMap<String, Vec<String>>, Error> {
+/// Every attribute of the signed assertion, in document order. An EncryptedAttribute (SAML
+/// core 2.7.3.2) is decrypted with the tenant's keys; its ciphertext is covered by the
+/// assertion's verified signature, so what it decrypts to is the IdP's.
+pub fn attributes(
+    assertion: &SignedAssertion<'_>,
+    keys: &decrypt::Keys<'_>,
+    limits: &Limits,
+) -> Result<BTreeMap<String, Vec<String>>, Error> {
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for statement in assertion.node().elements().filter(|n| n.is(ns::ASSERTION, "AttributeStatement")) {
         for attribute in statement.elements() {
             if attribute.is(ns::ASSERTION, "EncryptedAttribute") {
-                return Err(Error::new(Code::EncryptedAssertionUnsupported, "EncryptedAttribute is not supported yet"));
-            }
-            if !attribute.is(ns::ASSERTION, "Attribute") {
-                continue;
-            }
-            let name = attribute
-                .attribute("Name")
-                .map(|v| v.get().into_owned())
-                .ok_or_else(|| Error::new(Code::SamlMalformed, "Attribute without Name"))?;
-            let values = out.entry(name).or_default();
-            for value in attribute.elements().filter(|n| n.is(ns::ASSERTION, "AttributeValue")) {
-                values.push(attribute_value(value));
+                let doc = decrypt::decrypt_element(attribute, keys, limits, ns::ASSERTION, "Attribute")?;
+                let root = doc.root().ok_or_else(decrypt::failed)?;
+                add_attribute(&mut out, root)?;
+            } else if attribute.is(ns::ASSERTION, "Attribute") {
+                add_attribute(&mut out, attribute)?;
             }
         }
     }
     Ok(out)
+}
+
+fn add_attribute(out: &mut BTreeMap<String, Vec<String>>, attribute: Node<'_>) -> Result<(), Error> {
+    let name = attribute
+        .attribute("Name")
+        .map(|v| v.get().into_owned())
+        .ok_or_else(|| Error::new(Code::SamlMalformed, "Attribute without Name"))?;
+    let values = out.entry(name).or_default();
+    for value in attribute.elements().filter(|n| n.is(ns::ASSERTION, "AttributeValue")) {
+        values.push(attribute_value(value));
+    }
+    Ok(())
 }
 
 fn attribute_value(value: Node<'_>) -> String {

@@ -74,8 +74,17 @@ codes! {
     AssertionMissing = "assertion_missing",
     /// More than one Assertion anywhere in the document (including Advice, Extensions, Object).
     MultipleAssertions = "multiple_assertions",
-    /// The Response carries an EncryptedAssertion, which this service does not decrypt yet.
+    /// An encrypted element this service does not decrypt: the tenant has no decryption key, or
+    /// the element uses an unsupported shape (CipherReference, external RetrievalMethod, ...).
     EncryptedAssertionUnsupported = "encrypted_assertion_unsupported",
+    /// A key transport or content encryption algorithm outside the allow-list (RSA PKCS#1 v1.5
+    /// without `allow_rsa_pkcs1_key_transport`, anything but RSA-OAEP and AES-CBC/GCM).
+    DecryptionAlgorithmUnsupported = "decryption_algorithm_unsupported",
+    /// Decryption, or verification of what it produced, failed; one fixed message for every
+    /// cause, so that the answer is no padding oracle.
+    DecryptionFailed = "decryption_failed",
+    /// A plain Assertion and the tenant sets `require_encrypted_assertions`.
+    AssertionNotEncrypted = "assertion_not_encrypted",
     /// A required SAML element or attribute is missing or unparsable.
     SamlMalformed = "saml_malformed",
 

@@ -10,7 +10,9 @@ pub mod c14n;
 pub mod checks;
 pub mod claims;
 pub mod decode;
+pub mod decrypt;
 pub mod dsig;
+mod encrypted;
 pub mod error;
 pub mod keys;
 pub mod metadata;
@@ -43,10 +45,36 @@ pub fn validate(
     let bytes = document(input, limits, &mut decoded)?;
     let doc = xml::parse_within(bytes, limits.max_nodes)?;
     let inventory = structure::scan(&doc, limits)?;
-    let root = inventory.root;
+    let response = response_root(inventory.root, policy)?;
+    if let Some(response) = response {
+        // Status before anything else: an IdP error response usually carries no assertion, and
+        // the caller needs the IdP's reason, not "assertion missing".
+        checks::version(response)?;
+        checks::status(response)?;
+    }
+    let context = checks::Context { policy, limits, request, now: request.now };
+    match (inventory.assertions.as_slice(), inventory.encrypted_assertions.as_slice(), response) {
+        (_, [], _) => plain(&doc, &inventory, response, &context),
+        ([], [encrypted], Some(response)) => {
+            let outer =
+                encrypted::Outer { doc: &doc, signatures: &inventory.signatures, response, encrypted: *encrypted };
+            encrypted::validate(&outer, limits, &context)
+        }
+        (plain, encrypted, _) => Err(Error::new(
+            Code::MultipleAssertions,
+            format!(
+                "{} Assertion and {} EncryptedAssertion elements in the document; exactly one assertion is allowed",
+                plain.len(),
+                encrypted.len()
+            ),
+        )),
+    }
+}
 
-    let response = if root.is(ns::PROTOCOL, "Response") {
-        Some(root)
+/// The Response, or `None` for a bare Assertion where the tenant allows one.
+fn response_root<'a>(root: Node<'a>, policy: &TenantPolicy) -> Result<Option<Node<'a>>, Error> {
+    if root.is(ns::PROTOCOL, "Response") {
+        Ok(Some(root))
     } else if root.is(ns::ASSERTION, "Assertion") {
         if !policy.allow_bare_assertion {
             return Err(Error::new(
@@ -54,30 +82,27 @@ pub fn validate(
                 "a bare Assertion was posted; expected a samlp:Response (set allow_bare_assertion for WS-Federation style tokens)",
             ));
         }
-        None
+        Ok(None)
     } else {
-        return Err(Error::new(
+        Err(Error::new(
             Code::RootElementInvalid,
             format!(
                 "root element is <{}> in {:?}; expected samlp:Response",
                 root.local_name(),
                 root.namespace().unwrap_or("no namespace")
             ),
-        ));
-    };
+        ))
+    }
+}
 
-    if let Some(response) = response {
-        // Status before anything else: an IdP error response usually carries no assertion, and
-        // the caller needs the IdP's reason, not "assertion missing".
-        checks::version(response)?;
-        checks::status(response)?;
-    }
-    if inventory.has_encrypted_assertion {
-        return Err(Error::new(
-            Code::EncryptedAssertionUnsupported,
-            "the response carries an EncryptedAssertion; decryption is not supported yet",
-        ));
-    }
+/// A document whose assertion is in the clear.
+fn plain(
+    doc: &xml::Document,
+    inventory: &structure::Inventory<'_>,
+    response: Option<Node<'_>>,
+    context: &checks::Context<'_>,
+) -> Result<Validated, Error> {
+    let policy = context.policy;
     let assertion = match inventory.assertions.as_slice() {
         [] => return Err(Error::new(Code::AssertionMissing, "no Assertion in the response")),
         [only] => *only,
@@ -93,18 +118,25 @@ pub fn validate(
             return Err(Error::new(Code::AssertionMissing, "the only Assertion is not a direct child of the Response"));
         }
     }
+    if policy.require_encrypted_assertions {
+        return Err(Error::new(
+            Code::AssertionNotEncrypted,
+            "the assertion is not encrypted and the tenant sets require_encrypted_assertions",
+        ));
+    }
 
-    let (response_signature, assertion_signature) = signature_slots(&inventory.signatures, response, assertion)?;
+    let (response_signature, assertion_signature) =
+        structure::signature_slots(&inventory.signatures, response, Some(assertion))?;
 
     // Every signature present must verify (a broken one is never ignored because another
     // verified), and at least one must cover the assertion.
     let keys = &policy.keys;
     let verified_response = match (response, response_signature) {
-        (Some(response), Some(signature)) => Some(dsig::verify(&doc, response, signature, keys, policy.allow_sha1)?),
+        (Some(response), Some(signature)) => Some(dsig::verify(doc, response, signature, keys, policy.allow_sha1)?),
         _ => None,
     };
     let verified_assertion = match assertion_signature {
-        Some(signature) => Some(dsig::verify(&doc, assertion, signature, keys, policy.allow_sha1)?),
+        Some(signature) => Some(dsig::verify(doc, assertion, signature, keys, policy.allow_sha1)?),
         None => None,
     };
     let signed = match (verified_assertion, verified_response) {
@@ -116,17 +148,11 @@ pub fn validate(
         }
     };
 
-    let context = checks::Context { policy, request, now: request.now };
     if let Some(response) = response {
-        checks::response(response, &context)?;
+        checks::response(response, context)?;
     }
-    let id_of = |node: Node<'_>| node.attribute("ID").map(|v| v.get().into_owned());
-    let envelope = checks::Envelope {
-        response_id: verified_response.and_then(|verified| id_of(verified.element())),
-        unsigned_response_id: if verified_response.is_some() { None } else { response.and_then(id_of) },
-        signed: claims::SignedParts { response: verified_response.is_some(), assertion: verified_assertion.is_some() },
-    };
-    checks::assertion(&signed, response.is_none(), &context, envelope)
+    let envelope = checks::envelope(response, verified_response, verified_assertion.is_some(), false);
+    checks::assertion(&signed, response.is_none(), context, envelope)
 }
 
 /// The document's bytes: base64-decoded (size checked before allocation) or as given, in an
@@ -157,34 +183,4 @@ fn document<'a>(input: Input<'a>, limits: &Limits, decoded: &'a mut Vec<u8>) -> 
         return Err(Error::new(Code::XmlMalformed, "decoded SAMLResponse is not an XML document"));
     }
     Ok(bytes)
-}
-
-/// The Response's and the Assertion's signatures. Every signature must sit directly in the
-/// Response or the Assertion, at most one each: anything else is a wrapping attempt.
-fn signature_slots<'a>(
-    signatures: &[Node<'a>],
-    response: Option<Node<'a>>,
-    assertion: Node<'a>,
-) -> Result<(Option<Node<'a>>, Option<Node<'a>>), Error> {
-    let mut response_signature = None;
-    let mut assertion_signature = None;
-    for &signature in signatures {
-        let slot = match signature.parent() {
-            Some(parent) if Some(parent) == response => &mut response_signature,
-            Some(parent) if parent == assertion => &mut assertion_signature,
-            parent => {
-                return Err(Error::new(
-                    Code::SignaturePlacementInvalid,
-                    format!(
-                    "a Signature inside <{}>; signatures are only accepted directly in the Response or the Assertion",
-                    parent.map_or("document", |p| p.local_name())
-                ),
-                ))
-            }
-        };
-        if slot.replace(signature).is_some() {
-            return Err(Error::new(Code::SignaturePlacementInvalid, "two Signatures on the same element"));
-        }
-    }
-    Ok((response_signature, assertion_signature))
 }

@@ -1,5 +1,6 @@
 //! What a tenant expects, as plain data. Built by the configuration layer, read by the core.
 
+use super::decrypt::key::DecryptionKey;
 use super::keys::TrustedKey;
 
 /// Everything the core needs to judge one tenant's responses. Secure by default: every field
@@ -26,6 +27,14 @@ pub struct TenantPolicy {
     pub allow_missing_authn_statement: bool,
     /// Keys the IdP may sign with (several during a certificate rollover).
     pub keys: Vec<TrustedKey>,
+    /// The SP's private keys for EncryptedAssertion, EncryptedID and EncryptedAttribute (each is
+    /// tried, for key rollover). Empty: encrypted elements are refused as unsupported.
+    pub decryption_keys: Vec<DecryptionKey>,
+    /// Accept RSA PKCS#1 v1.5 key transport (`xmlenc#rsa-1_5`, Bleichenbacher-prone; decrypted
+    /// with implicit rejection). Only for IdPs that cannot do RSA-OAEP.
+    pub allow_rsa_pkcs1_key_transport: bool,
+    /// Refuse assertions that did not arrive encrypted.
+    pub require_encrypted_assertions: bool,
     pub attribute_mapping: AttributeMapping,
 }
 
@@ -42,6 +51,9 @@ impl TenantPolicy {
             allow_bare_assertion: false,
             allow_missing_authn_statement: false,
             keys,
+            decryption_keys: Vec::new(),
+            allow_rsa_pkcs1_key_transport: false,
+            require_encrypted_assertions: false,
             attribute_mapping: AttributeMapping::default(),
         }
     }

@@ -20,6 +20,21 @@ impl<'a> SignedAssertion<'a> {
         (assertion.parent() == Some(verified.element())).then_some(SignedAssertion { node: assertion })
     }
 
+    /// The decrypted Assertion `decrypted` of `encrypted`, covered by the verified Response
+    /// signature because `encrypted` (the EncryptedAssertion holding its ciphertext and key) is
+    /// a direct child of the verified Response: the signature fixes the ciphertext, and the
+    /// ciphertext under the SP's key fixes the plaintext.
+    pub(super) fn from_encrypted<'r>(
+        verified: dsig::Verified<'r>,
+        encrypted: Node<'r>,
+        decrypted: Node<'a>,
+    ) -> Option<SignedAssertion<'a>> {
+        let covered = encrypted.parent() == Some(verified.element())
+            && encrypted.is(super::ns::ASSERTION, "EncryptedAssertion")
+            && decrypted.is(super::ns::ASSERTION, "Assertion");
+        covered.then_some(SignedAssertion { node: decrypted })
+    }
+
     pub fn node(&self) -> Node<'a> {
         self.node
     }

@@ -19,8 +19,9 @@ pub struct Inventory<'a> {
     pub assertions: Vec<Node<'a>>,
     /// Every ds:Signature element, in document order.
     pub signatures: Vec<Node<'a>>,
-    /// Whether a saml:EncryptedAssertion occurs anywhere.
-    pub has_encrypted_assertion: bool,
+    /// Every saml:EncryptedAssertion element, in document order: each counts as an assertion
+    /// when the pipeline demands exactly one.
+    pub encrypted_assertions: Vec<Node<'a>>,
 }
 
 pub fn scan<'a>(doc: &'a Document, limits: &Limits) -> Result<Inventory<'a>, Error> {
@@ -31,7 +32,7 @@ pub fn scan<'a>(doc: &'a Document, limits: &Limits) -> Result<Inventory<'a>, Err
     }
     let root = doc.root().ok_or_else(|| Error::new(Code::XmlMalformed, "document has no root element"))?;
     let mut inventory =
-        Inventory { root, assertions: Vec::new(), signatures: Vec::new(), has_encrypted_assertion: false };
+        Inventory { root, assertions: Vec::new(), signatures: Vec::new(), encrypted_assertions: Vec::new() };
     let mut ids: HashSet<&'a str> = HashSet::new();
     let mut nodes = 0usize;
     let mut namespace_declarations = 0usize;
@@ -107,7 +108,7 @@ pub fn scan<'a>(doc: &'a Document, limits: &Limits) -> Result<Inventory<'a>, Err
         }
         match (node.namespace(), node.local_name()) {
             (Some(ns::ASSERTION), "Assertion") => inventory.assertions.push(node),
-            (Some(ns::ASSERTION), "EncryptedAssertion") => inventory.has_encrypted_assertion = true,
+            (Some(ns::ASSERTION), "EncryptedAssertion") => inventory.encrypted_assertions.push(node),
             (Some(ns::DSIG), "Signature") => inventory.signatures.push(node),
             _ => {}
         }
@@ -171,4 +172,34 @@ pub fn is_safe_id(value: &str) -> bool {
                 && !c.is_control()
                 && !matches!(c, '#' | '(' | ')' | '"' | '\'' | '<' | '>' | '&' | ':' | '/' | '\\')
         })
+}
+
+/// The Response's and the Assertion's signatures. Every signature must sit directly in the
+/// Response or the Assertion, at most one each: anything else is a wrapping attempt.
+pub fn signature_slots<'a>(
+    signatures: &[Node<'a>],
+    response: Option<Node<'a>>,
+    assertion: Option<Node<'a>>,
+) -> Result<(Option<Node<'a>>, Option<Node<'a>>), Error> {
+    let mut response_signature = None;
+    let mut assertion_signature = None;
+    for &signature in signatures {
+        let slot = match signature.parent() {
+            Some(parent) if Some(parent) == response => &mut response_signature,
+            Some(parent) if Some(parent) == assertion => &mut assertion_signature,
+            parent => {
+                return Err(Error::new(
+                    Code::SignaturePlacementInvalid,
+                    format!(
+                    "a Signature inside <{}>; signatures are only accepted directly in the Response or the Assertion",
+                    parent.map_or("document", |p| p.local_name())
+                ),
+                ))
+            }
+        };
+        if slot.replace(signature).is_some() {
+            return Err(Error::new(Code::SignaturePlacementInvalid, "two Signatures on the same element"));
+        }
+    }
+    Ok((response_signature, assertion_signature))
 }

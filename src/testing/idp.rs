@@ -91,6 +91,21 @@ impl TestIdp {
         Ok(TestIdp { key, cert: builder.build() })
     }
 
+    /// The private key as PKCS#8 PEM (`BEGIN PRIVATE KEY`), e.g. to act as an SP decryption key.
+    pub fn private_key_pem(&self) -> String {
+        String::from_utf8(self.key.private_key_to_pem_pkcs8().unwrap_or_default()).unwrap_or_default()
+    }
+
+    /// The private key as PKCS#1 PEM (`BEGIN RSA PRIVATE KEY`); empty for EC keys.
+    pub fn rsa_private_key_pem(&self) -> String {
+        let pem = self.key.rsa().and_then(|rsa| rsa.private_key_to_pem());
+        String::from_utf8(pem.unwrap_or_default()).unwrap_or_default()
+    }
+
+    pub(crate) fn key(&self) -> &PKey<Private> {
+        &self.key
+    }
+
     /// The certificate as PEM.
     pub fn certificate_pem(&self) -> String {
         String::from_utf8(self.cert.to_pem().unwrap_or_default()).unwrap_or_default()

@@ -1,4 +1,5 @@
 //! Test support shipped in the library: a signing IdP used by the `demo` command, the
 //! integration tests and the benchmarks. Nothing in production paths uses it.
 
+pub mod encrypt;
 pub mod idp;

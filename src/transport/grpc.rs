@@ -94,6 +94,17 @@ fn tenant_trust(view: &TenantView<'_>) -> pb::TenantTrust {
                 seconds_until_expiry: c.seconds_until_expiry,
             })
             .collect(),
+        decryption_keys: view
+            .decryption_keys
+            .iter()
+            .map(|k| pb::DecryptionKey {
+                public_key_sha256: k.public_key_sha256.clone(),
+                key_type: k.key_type.clone(),
+                bits: k.bits,
+                origin: k.origin.clone(),
+            })
+            .collect(),
+        require_encrypted_assertions: view.require_encrypted_assertions,
         metadata: view.metadata.map(|m| pb::MetadataStatus {
             source: m.source.clone(),
             entity_id: m.entity_id.clone(),
@@ -213,6 +224,7 @@ fn to_proto(tenant: &str, v: Validated) -> pb::ValidateResponse {
         assertion_id: v.assertion_id,
         response_id: v.response_id,
         unsigned_response_id: v.unsigned_response_id,
+        encrypted: v.encrypted,
         subject: Some(pb::Subject {
             name_id: v.subject.name_id,
             format: v.subject.format,

@@ -287,7 +287,9 @@ async fn create_authn_request(state: web::Data<State>, request: HttpRequest, pay
     let credentials = credentials(&request);
     let created = async {
         state.frontend.service().authorize(&credentials, None)?;
-        let body = match actix_web::rt::time::timeout(BODY_DEADLINE, read_body(&state, &request, payload)).await {
+        let mut held = state.bodies.reservation();
+        let read = read_body(&state, &request, payload, &mut held);
+        let body = match actix_web::rt::time::timeout(BODY_DEADLINE, read).await {
             Ok(body) => body?,
             Err(_) => return Err(Error::new(Code::MalformedRequest, "request body not received in time")),
         };

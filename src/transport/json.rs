@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use crate::saml::decrypt::DecryptionKeyInfo;
 use crate::saml::keys::KeyInfo;
 use crate::saml::{Error, Validated};
 use crate::tenants::{MetadataStatus, TenantConfig};
@@ -46,6 +47,10 @@ pub struct TenantView<'a> {
     pub relaxations: std::collections::BTreeMap<&'static str, bool>,
     pub certificates: Vec<CertificateView<'a>>,
     pub metadata: Option<&'a MetadataStatus>,
+    /// The SP decryption keys, by the SHA-256 of their public halves only (the private halves
+    /// never leave the core).
+    pub decryption_keys: Vec<&'a DecryptionKeyInfo>,
+    pub require_encrypted_assertions: bool,
 }
 
 #[derive(Serialize)]
@@ -71,6 +76,7 @@ impl<'a> TenantView<'a> {
                 ("allow_idp_initiated", p.allow_idp_initiated),
                 ("allow_bare_assertion", p.allow_bare_assertion),
                 ("allow_missing_authn_statement", p.allow_missing_authn_statement),
+                ("allow_rsa_pkcs1_key_transport", p.allow_rsa_pkcs1_key_transport),
             ]
             .into_iter()
             .collect(),
@@ -83,6 +89,8 @@ impl<'a> TenantView<'a> {
                 })
                 .collect(),
             metadata: tenant.metadata.as_ref(),
+            decryption_keys: p.decryption_keys.iter().map(|k| &k.info).collect(),
+            require_encrypted_assertions: p.require_encrypted_assertions,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The TOML configuration: read and validated completely at load, every problem reported
 //! together, unknown keys refused. A bad file never starts (or, later, replaces) a service.
 
+mod decryption;
 mod reader;
 pub mod sections;
 pub mod sp;

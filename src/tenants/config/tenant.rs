@@ -29,6 +29,9 @@ pub struct TenantConfig {
     pub sp: SpSettings,
     /// (Binding, Location) of the metadata's SingleSignOnServices, replaced on each refresh.
     pub idp_sso_endpoints: Vec<(String, String)>,
+    /// `decryption_certificate_files`, each checked to carry one of the decryption keys' public
+    /// halves (for SP metadata).
+    pub decryption_certificates: Vec<openssl::x509::X509>,
 }
 
 /// The last metadata load of a tenant, for `GET /v1/tenants/{id}`.
@@ -125,6 +128,7 @@ pub fn read(table: &Table, at: &str, context: &Context<'_>, problems: &mut Vec<S
     let allow_weak_rsa_keys = r.boolean("allow_weak_rsa_keys", false);
     let mapping_table = r.table("attribute_mapping");
     let sp = sp::read(&mut r, context.base);
+    let decryption = super::decryption::read(&mut r, context.base, allow_weak_rsa_keys);
 
     let static_keys = static_keys(&mut r, &inline, &files, context.base);
     let metadata_signing_keys = certificates(&mut r, "metadata_signing_certificate", &metadata_signing);
@@ -152,6 +156,7 @@ pub fn read(table: &Table, at: &str, context: &Context<'_>, problems: &mut Vec<S
         static_keys,
         sp,
         idp_sso_endpoints: trust.sso_endpoints,
+        decryption_certificates: decryption.certificates,
         id: id?,
         policy: TenantPolicy {
             idp_entity_id: trust.idp_entity_id?,
@@ -163,6 +168,9 @@ pub fn read(table: &Table, at: &str, context: &Context<'_>, problems: &mut Vec<S
             allow_bare_assertion,
             allow_missing_authn_statement,
             keys: trust.keys,
+            decryption_keys: decryption.keys,
+            allow_rsa_pkcs1_key_transport: decryption.allow_rsa_pkcs1_key_transport,
+            require_encrypted_assertions: decryption.require_encrypted_assertions,
             attribute_mapping,
         },
     })

@@ -1,0 +1,77 @@
+//! A tenant's decryption keys (`decryption_key_files`) and the certificates that publish them
+//! (`decryption_certificate_files`). Keys are files only: an inline private key would end up
+//! in every copy of the configuration, in `check-config` output and in review tools. Problems
+//! never quote a key file's content.
+
+use std::path::Path;
+
+use openssl::x509::X509;
+
+use super::reader::Reader;
+use crate::saml::decrypt::DecryptionKey;
+
+/// Weakest RSA decryption key accepted without `allow_weak_rsa_keys` (NIST SP 800-131A).
+const MIN_RSA_BITS: u32 = 2048;
+
+/// What `[[tenants]]` says about decryption.
+pub struct Decryption {
+    pub keys: Vec<DecryptionKey>,
+    pub certificates: Vec<X509>,
+    pub allow_rsa_pkcs1_key_transport: bool,
+    pub require_encrypted_assertions: bool,
+}
+
+pub(super) fn read(r: &mut Reader<'_>, base: &Path, allow_weak_rsa_keys: bool) -> Decryption {
+    let key_files = r.strings("decryption_key_files");
+    let certificate_files = r.strings("decryption_certificate_files");
+    let allow_rsa_pkcs1_key_transport = r.boolean("allow_rsa_pkcs1_key_transport", false);
+    let require_encrypted_assertions = r.boolean("require_encrypted_assertions", false);
+    let mut keys = Vec::new();
+    for (i, file) in key_files.iter().enumerate() {
+        let at = format!("decryption_key_files[{i}]");
+        let path = base.join(file);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) => {
+                r.problem(&at, format!("cannot read {}: {e}", path.display()));
+                continue;
+            }
+        };
+        match DecryptionKey::from_pem(&text) {
+            Ok(key) if key.info.bits < MIN_RSA_BITS && !allow_weak_rsa_keys => r.problem(
+                &at,
+                format!(
+                    "{}: a {}-bit RSA key; below {MIN_RSA_BITS} bits needs allow_weak_rsa_keys = true",
+                    path.display(),
+                    key.info.bits
+                ),
+            ),
+            Ok(key) => keys.push(key.with_origin(&format!("file:{file}"))),
+            Err(e) => r.problem(&at, format!("{}: {e}", path.display())),
+        }
+    }
+    let mut certificates = Vec::new();
+    for (i, file) in certificate_files.iter().enumerate() {
+        let at = format!("decryption_certificate_files[{i}]");
+        let path = base.join(file);
+        let certificate = match std::fs::read(&path) {
+            Ok(bytes) => X509::from_pem(&bytes),
+            Err(e) => {
+                r.problem(&at, format!("cannot read {}: {e}", path.display()));
+                continue;
+            }
+        };
+        match certificate {
+            Ok(certificate) if keys.iter().any(|key| key.matches(&certificate)) => certificates.push(certificate),
+            Ok(_) => r.problem(&at, format!("{}: matches none of decryption_key_files", path.display())),
+            Err(_) => r.problem(&at, format!("{}: not a PEM certificate", path.display())),
+        }
+    }
+    if require_encrypted_assertions && key_files.is_empty() {
+        r.problem("require_encrypted_assertions", "needs decryption_key_files");
+    }
+    if allow_rsa_pkcs1_key_transport && key_files.is_empty() {
+        r.problem("allow_rsa_pkcs1_key_transport", "set only together with decryption_key_files");
+    }
+    Decryption { keys, certificates, allow_rsa_pkcs1_key_transport, require_encrypted_assertions }
+}
