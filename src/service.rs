@@ -138,14 +138,16 @@ impl Service {
         error.code == Code::SignatureInvalid && self.tenants.claim_on_demand_refresh(tenant, now)
     }
 
-    /// Records the accepted assertion as used; `replayed` if it already was.
-    pub fn remember(&self, tenant: &str, accepted: Accepted, now: DateTime<Utc>) -> Result<Validated, Error> {
+    /// Records the accepted assertion as used; `replayed` if it already was, for any tenant:
+    /// the record is keyed on the verified issuer and the assertion ID, so one stolen assertion
+    /// is usable at most once across every tenant of the tier.
+    pub fn remember(&self, accepted: Accepted, now: DateTime<Utc>) -> Result<Validated, Error> {
         let Accepted { validated, remember_until } = accepted;
-        if !self.replay.first_use(tenant, &validated.assertion_id, now, remember_until) {
+        if !self.replay.first_use(&validated.issuer, &validated.assertion_id, now, remember_until) {
             return Err(Error::new(
                 Code::Replayed,
                 format!(
-                    "assertion {} was already accepted for this tenant",
+                    "assertion {} from this issuer was already accepted",
                     saml::error::quote(&validated.assertion_id)
                 ),
             ));
@@ -165,6 +167,6 @@ impl Service {
             }
             result => result?,
         };
-        self.remember(request.tenant, accepted, now)
+        self.remember(accepted, now)
     }
 }

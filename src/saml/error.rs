@@ -147,7 +147,7 @@ codes! {
     AuthnStatementMissing = "authn_statement_missing",
     /// AuthnStatement SessionNotOnOrAfter has passed.
     SessionExpired = "session_expired",
-    /// This assertion ID was already accepted for this tenant.
+    /// This assertion (issuer + ID) was already accepted, for this tenant or any other.
     Replayed = "replayed",
 
     // ---- IdP metadata (configuration and refresh; never a verdict on a login) ----

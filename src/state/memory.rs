@@ -1,5 +1,7 @@
-//! In-process replay cache (SAML profiles 4.1.4.5): an assertion ID accepted once for a tenant is
-//! refused until it expires. Bounded; each replica holds its own.
+//! In-process replay cache (SAML profiles 4.1.4.5): an assertion accepted once is refused until
+//! it expires. Keyed on the verified issuer and the assertion ID, not on the tenant: tenants that
+//! trust the same IdP key, SP entity ID and ACS URL would otherwise each accept one stolen
+//! assertion once. Bounded; each replica holds its own.
 
 use std::time::{Duration, Instant};
 
@@ -25,11 +27,11 @@ impl ReplayCache {
         ReplayCache { seen: Cache::builder().max_capacity(capacity).expire_after(UntilExpiry).build() }
     }
 
-    /// Records `(tenant, assertion_id)`; false if it was already recorded and not yet expired.
+    /// Records `(issuer, assertion_id)`; false if it was already recorded and not yet expired.
     /// Atomic: of two concurrent requests with the same assertion, exactly one gets `true`.
-    pub fn first_use(&self, tenant: &str, assertion_id: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> bool {
+    pub fn first_use(&self, issuer: &str, assertion_id: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> bool {
         let ttl = (until - now).to_std().unwrap_or(Duration::ZERO).max(Duration::from_secs(1));
-        let key = format!("{tenant}\u{0}{assertion_id}");
+        let key = format!("{issuer}\u{0}{assertion_id}");
         self.seen.entry(key).or_insert_with(|| ttl).is_fresh()
     }
 
@@ -64,7 +66,7 @@ mod tests {
             .map(|h| h.join().unwrap())
             .sum();
         assert_eq!(winners, 1);
-        assert!(cache.first_use("other-tenant", "_a", now, until), "tenants are separate");
+        assert!(cache.first_use("https://other-idp/", "_a", now, until), "issuers are separate");
         assert!(!cache.first_use("t", "_a", now, until));
     }
 }

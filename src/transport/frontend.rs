@@ -166,7 +166,7 @@ impl Frontend {
             }
             result => result?,
         };
-        self.service.remember(&request.tenant, accepted, now)
+        self.service.remember(accepted, now)
     }
 
     /// Typical responses (up to [`INLINE_BYTES`] of base64, ~150 µs of work) are judged right
