@@ -135,7 +135,13 @@ fn serve(path: &Path) -> ExitCode {
 
 fn run_server(config: &Config, path: Option<&Path>) -> ExitCode {
     let metrics = Arc::new(Metrics::new());
-    let service = Arc::new(Service::new(config).with_metrics(metrics.clone()));
+    let service = match Service::try_new(config) {
+        Ok(service) => Arc::new(service.with_metrics(metrics.clone())),
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
     service.warn_expiring_certificates(wall_clock());
     {
         // Metadata refresh schedule and hourly certificate-expiry warnings.
@@ -304,7 +310,8 @@ fn validate(path: &Path, tenant: &str, at: Option<&str>, expected: Option<&str>,
         return ExitCode::from(2);
     }
     let input = if decode::looks_like_xml(&bytes) { Input::Xml(&bytes) } else { Input::Base64(&bytes) };
-    let service = Service::new(&config);
+    // Never the shared store: checking a saved response must not burn a real assertion there.
+    let service = Service::in_process(&config);
     let request = ValidateRequest { tenant, saml_response: input, expected_request_id: expected };
     let (json, code) = match service.validate(&request, now) {
         Ok(validated) => {
