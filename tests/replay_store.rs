@@ -273,3 +273,143 @@ fn rediss_with_a_private_ca() {
         start_server(&replay_section(&idp, &format!("store = \"redis\"\nurl = \"rediss://127.0.0.1:{port}\"")));
     assert_eq!(verdict(untrusted, &fresh(&idp, 41)), (503, "replay_store_unavailable".into()));
 }
+
+/// A port whose cluster bus port (+10000) is also free.
+fn cluster_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port < 55_000 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+#[test]
+fn a_redis_cluster_of_three_masters_spreads_the_keys_and_refuses_replays() {
+    let nodes: Vec<RedisServer> = (0..3)
+        .map(|i| {
+            let port = cluster_port();
+            RedisServer::start_on(
+                &format!("cluster{i}"),
+                port,
+                &["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"],
+            )
+        })
+        .collect();
+    let addresses: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+    let created = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&addresses)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .unwrap();
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stdout));
+    assert!(
+        within(Duration::from_secs(10), || nodes
+            .iter()
+            .all(|n| n.cli(&["cluster", "info"]).contains("cluster_state:ok"))),
+        "the cluster did not become ok"
+    );
+    let idp = TestIdp::generate().unwrap();
+    let urls = addresses.iter().map(|a| format!("\"redis://{a}\"")).collect::<Vec<_>>().join(", ");
+    let text = replay_section(&idp, &format!("store = \"redis\"\ncluster_urls = [{urls}]\ntimeout_ms = 1000"));
+    let (one, two) = (start_server(&text), start_server(&text));
+    for seed in 50..80 {
+        let body = fresh(&idp, seed);
+        assert_eq!(verdict(one, &body), (200, "valid".into()), "seed {seed}");
+        assert_eq!(verdict(two, &body), (422, "replayed".into()), "seed {seed}");
+    }
+    let per_node: Vec<u64> = nodes.iter().map(|n| n.cli(&["dbsize"]).parse().unwrap()).collect();
+    assert_eq!(per_node.iter().sum::<u64>(), 30, "{per_node:?}");
+    assert!(per_node.iter().filter(|n| **n > 0).count() >= 2, "keys all on one node: {per_node:?}");
+}
+
+/// The gRPC answer: ("ok", verdict code or "valid"), or ("error", x-error-code) with the status
+/// the error table gives it.
+fn over_grpc(runtime: &tokio::runtime::Runtime, addr: SocketAddr, body: &serde_json::Value) -> (String, String) {
+    use saml_validator::transport::grpc::pb;
+    runtime.block_on(async {
+        let mut client =
+            pb::saml_validator_client::SamlValidatorClient::connect(format!("http://{addr}")).await.unwrap();
+        let request = pb::ValidateRequest {
+            tenant: "contoso".into(),
+            saml_response: body["saml_response"].as_str().unwrap().into(),
+            expected_request_id: Some(REQUEST_ID.into()),
+        };
+        match client.validate(request).await {
+            Ok(reply) => {
+                let reply = reply.into_inner();
+                ("ok".into(), reply.error.map_or("valid".into(), |e| e.code))
+            }
+            Err(status) => {
+                let code = status.metadata().get("x-error-code").unwrap().to_str().unwrap().to_string();
+                assert_eq!(status.code(), tonic::Code::Unavailable, "{code}");
+                ("error".into(), code)
+            }
+        }
+    })
+}
+
+#[test]
+fn a_store_stopped_under_load_never_lets_a_replay_through_on_either_transport() {
+    let mut redis = RedisServer::start("under-load", &[]);
+    let idp = TestIdp::generate().unwrap();
+    let text = replay_section(&idp, &format!("store = \"redis\"\nurl = \"{}\"\ntimeout_ms = 200", redis.url()));
+    let (http, grpc) = start_both(&text, false);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let used: Vec<serde_json::Value> = (200..210).map(|seed| fresh(&idp, seed)).collect();
+    for body in &used {
+        assert_eq!(verdict(http, body), (200, "valid".into()));
+    }
+    assert_eq!(over_grpc(&runtime, grpc, &used[0]), ("ok".into(), "replayed".into()));
+
+    // Four clients keep replaying the used assertions and sending fresh ones; the store is
+    // killed while they run.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let clients: Vec<_> = (0..4u64)
+        .map(|client| {
+            let (used, stop, answered) = (used.clone(), stop.clone(), answered.clone());
+            let fresh_bodies: Vec<_> = (0..200).map(|i| fresh(&idp, 1_000 + client * 1_000 + i)).collect();
+            std::thread::spawn(move || {
+                let mut answers = Vec::new();
+                for (i, body) in fresh_bodies.iter().enumerate() {
+                    if stop.load(std::sync::atomic::Ordering::Acquire) {
+                        break;
+                    }
+                    answers.push((false, verdict(http, body)));
+                    answers.push((true, verdict(http, &used[i % used.len()])));
+                    answered.fetch_add(2, std::sync::atomic::Ordering::AcqRel);
+                }
+                answers
+            })
+        })
+        .collect();
+    // Once the clients are well under way, the store goes away mid-run.
+    assert!(within(Duration::from_secs(20), || answered.load(std::sync::atomic::Ordering::Acquire) >= 40));
+    redis.stop();
+    let during_outage = over_grpc(&runtime, grpc, &fresh(&idp, 300));
+    stop.store(true, std::sync::atomic::Ordering::Release);
+    let answers: Vec<(bool, (u16, String))> = clients.into_iter().flat_map(|c| c.join().unwrap()).collect();
+    assert!(answers.iter().any(|(replay, a)| !replay && a.0 == 200), "no fresh login before the outage");
+    for (replay, answer) in &answers {
+        let allowed: &[(u16, &str)] = if *replay {
+            &[(422, "replayed"), (503, "replay_store_unavailable")]
+        } else {
+            &[(200, "valid"), (503, "replay_store_unavailable")]
+        };
+        assert!(allowed.iter().any(|(s, c)| answer.0 == *s && answer.1 == *c), "replay {replay}: {answer:?}");
+    }
+    assert!(answers.iter().any(|(_, a)| a.0 == 503), "the outage was never seen: {answers:?}");
+    assert_eq!(during_outage, ("error".into(), "replay_store_unavailable".into()));
+
+    redis.restart();
+    let mut seed = 400;
+    assert!(
+        within(Duration::from_secs(2), || {
+            seed += 1;
+            over_grpc(&runtime, grpc, &fresh(&idp, seed)) == ("ok".into(), "valid".into())
+        }),
+        "gRPC did not accept a fresh login within 2 s of the store coming back"
+    );
+}
