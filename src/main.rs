@@ -383,6 +383,19 @@ fn check_config(path: &Path) -> ExitCode {
     match Config::load(path, wall_clock()) {
         Ok(config) => {
             println!("{}: ok, {} tenant(s)", path.display(), config.tenants.len());
+            // Checked, not contacted: the store may be unreachable from where this runs.
+            match &config.replay.redis {
+                None => println!("  replay store: memory (per process)"),
+                Some(redis) => println!(
+                    "  replay store: redis {:?}{}",
+                    redis.endpoints,
+                    if redis.allow_memory_fallback_when_unavailable {
+                        " (RELAXATION: memory fallback when unavailable)"
+                    } else {
+                        ""
+                    }
+                ),
+            }
             for tenant in &config.tenants {
                 for key in &tenant.policy.keys {
                     println!(

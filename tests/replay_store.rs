@@ -132,6 +132,26 @@ fn a_store_that_is_down_fails_closed_and_serving_resumes_when_it_is_back() {
 }
 
 #[test]
+fn a_store_that_does_not_answer_within_timeout_ms_fails_closed() {
+    let redis = RedisServer::start("frozen", &[]);
+    let idp = TestIdp::generate().unwrap();
+    let text = replay_section(&idp, &format!("store = \"redis\"\nurl = \"{}\"\ntimeout_ms = 150", redis.url()));
+    let addr = start_server(&text);
+    assert_eq!(verdict(addr, &fresh(&idp, 60)), (200, "valid".into()));
+    redis.freeze(true);
+    let started = Instant::now();
+    let answer = verdict(addr, &fresh(&idp, 61));
+    let waited = started.elapsed();
+    redis.freeze(false);
+    assert_eq!(answer, (503, "replay_store_unavailable".into()));
+    assert!(waited < Duration::from_secs(2), "waited {waited:?} for a 150 ms timeout");
+    let metrics = request(addr, "GET", "/metrics", b"", &[]).body;
+    assert!(metrics.contains("saml_replay_store_operations_total{result=\"timeout\"} 1"), "{metrics}");
+    // The connection was never dropped: the next login goes through at once.
+    assert_eq!(verdict(addr, &fresh(&idp, 62)), (200, "valid".into()));
+}
+
+#[test]
 fn the_relaxation_falls_back_to_this_process_while_the_store_is_down() {
     let mut redis = RedisServer::start("fallback", &[]);
     let idp = TestIdp::generate().unwrap();

@@ -200,6 +200,11 @@ impl Inner {
         let (result, answer) = match tokio::time::timeout(self.timeout, operation).await {
             Ok(Ok(Some(_))) => (StoreResult::Stored, Ok(true)),
             Ok(Ok(None)) => (StoreResult::Replayed, Ok(false)),
+            // The connection's own response timeout (the same bound) usually fires first.
+            Ok(Err(e)) if e.is_timeout() => {
+                let message = format!("the replay store did not answer within {} ms", self.timeout.as_millis());
+                (StoreResult::Timeout, Err((message, e.to_string())))
+            }
             Ok(Err(e)) => {
                 let message = format!("the replay store could not record the assertion: {}", e.kind_text());
                 (StoreResult::Error, Err((message, e.to_string())))

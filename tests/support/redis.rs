@@ -65,6 +65,14 @@ impl RedisServer {
         );
     }
 
+    /// Stops (`true`) or continues the server process: a store that holds its connections open
+    /// and answers nothing, the way an overloaded or partitioned one does.
+    pub fn freeze(&self, frozen: bool) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        let signal = if frozen { "-STOP" } else { "-CONT" };
+        assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
+    }
+
     /// `redis-cli` against this server; its standard output.
     pub fn cli(&self, args: &[&str]) -> String {
         let output = Command::new("redis-cli").args(["-p", &self.port.to_string()]).args(args).output().unwrap();
