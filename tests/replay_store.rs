@@ -433,3 +433,26 @@ fn a_store_stopped_under_load_never_lets_a_replay_through_on_either_transport() 
         "gRPC did not accept a fresh login within 2 s of the store coming back"
     );
 }
+
+#[test]
+fn the_cli_validate_never_records_into_the_shared_store() {
+    // Checking a saved response from a shell must not burn a real assertion in production's
+    // store: the same response validates twice and Redis stays empty.
+    let redis = RedisServer::start("cli", &[]);
+    let idp = TestIdp::generate().unwrap();
+    let dir = temp_dir("replay-cli");
+    let config = dir.join("config.toml");
+    std::fs::write(&config, replay_section(&idp, &format!("store = \"redis\"\nurl = \"{}\"", redis.url()))).unwrap();
+    let response = dir.join("response.b64");
+    std::fs::write(&response, fresh(&idp, 70)["saml_response"].as_str().unwrap()).unwrap();
+    for _ in 0..2 {
+        let output = Command::new(BIN)
+            .args(["validate", "--tenant", "contoso", "--expected-request-id", REQUEST_ID, "--config"])
+            .arg(&config)
+            .arg(&response)
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+    }
+    assert_eq!(redis.cli(&["dbsize"]), "0");
+}
