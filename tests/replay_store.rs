@@ -128,6 +128,13 @@ fn a_store_that_is_down_fails_closed_and_serving_resumes_when_it_is_back() {
     );
     let metrics = request(addr, "GET", "/metrics", b"", &[]).body;
     assert!(metrics.contains("saml_replay_store_up 1"), "{metrics}");
+    // Every replay store metric the README documents is exported (with store = "redis").
+    let readme = include_str!("../README.md");
+    for name in
+        readme.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("saml_replay_store_"))
+    {
+        assert!(metrics.contains(&format!("# TYPE {name} ")), "{name} is documented but not exported");
+    }
     assert!(metrics.contains("saml_replay_store_operations_total{result=\"stored\"}"), "{metrics}");
 }
 
