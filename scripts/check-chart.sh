@@ -107,6 +107,8 @@ if ! {
   echo "check-chart: openssl could not make the throwaway TLS files" >&2
   exit 1
 fi
+# The replay store's password Secret (replay.existingSecret, key "password"), laid out the same way.
+openssl rand -hex 16 >"$tls_fixture/password"
 
 # Renders one values set and checks it; $1 = label, $2 = values file or "" for the defaults.
 check_render() {
@@ -258,6 +260,17 @@ check(tls_items == expected_items, "projected TLS files: "
 for key, path in (server.get("tls") or {}).items():
     if key.endswith("_file"):
         check(path in projected, f"[server.tls] {key} {path} is in the projected volume")
+replay = config.get("replay") or {}
+check(replay.get("store", "memory") == value("replay", "store"), f"[replay] store is {value('replay', 'store')}")
+for key, path in replay.items():
+    if key.endswith("_file"):
+        check(path in projected, f"[replay] {key} {path} is in the projected volume")
+check("password" not in replay, "[replay] has no literal password")
+policy = objects.get("NetworkPolicy")
+if policy and replay.get("store") == "redis" and value("networkPolicy", "egress"):
+    egress = policy["spec"].get("egress", [])
+    check(all(rule in egress for rule in value("replay", "networkPolicyEgress") or []) and bool(value("replay", "networkPolicyEgress")),
+          "NetworkPolicy egress reaches the replay store")
 
 monitor = objects.get("ServiceMonitor")
 if monitor:

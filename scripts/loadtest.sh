@@ -8,6 +8,9 @@
 #   DURATION=10 POOL=240000 scripts/loadtest.sh
 #   SOAK=300 scripts/loadtest.sh            # plus a soak run (valid + invalid mix) sampling RSS and fds
 #   SOAK=600 SOAK_CONNECTIONS=16 SOAK_DELAY_MS=1 scripts/loadtest.sh   # paced soak (below capacity)
+#   REPLAY_STORE=redis CONNECTIONS=32 TRANSPORTS=http scripts/loadtest.sh   # [replay] on a loopback
+#                                           # redis-server started here (flushed before each run);
+#                                           # adds Redis's CPU per validation to each line
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
@@ -23,12 +26,30 @@ GROUPS_PER_USER=${GROUPS_PER_USER:-10}
 SOAK=${SOAK:-0}
 HTTP_PORT=${HTTP_PORT:-18080}
 GRPC_PORT=${GRPC_PORT:-19090}
+TRANSPORTS=${TRANSPORTS:-"http grpc"}
+REPLAY_STORE=${REPLAY_STORE:-memory}
+REDIS_PORT=${REDIS_PORT:-16379}
 
 cargo build --release --locked --quiet --bin saml-validator --example loadpool --example grpc_load
 WORK=$(mktemp -d)
-trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+REDIS_PID=
+trap 'kill $PID $REDIS_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 echo "==> generating $POOL signed responses"
 ./target/release/examples/loadpool "$WORK" "$POOL" "$GROUPS_PER_USER" "127.0.0.1:$HTTP_PORT" "127.0.0.1:$GRPC_PORT"
+if [ "$REPLAY_STORE" = redis ]; then
+  # Same cores as the service and the generator, persistence off: the cost of the round trip.
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
+  REDIS_PID=$!
+  for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT") 2>/dev/null && break; sleep 0.05; done
+  printf '\n[replay]\nstore = "redis"\nurl = "redis://127.0.0.1:%s"\n' "$REDIS_PORT" >>"$WORK/config.toml"
+fi
+echo "==> replay store: $REPLAY_STORE"
+redis_ticks() { if [ -n "$REDIS_PID" ]; then awk '{print $14 + $15}' "/proc/$REDIS_PID/stat"; else echo 0; fi; }
+# Redis CPU (µs) per request between two redis_ticks readings; $1 $2 ticks, $3 requests.
+redis_cpu() {
+  [ -n "$REDIS_PID" ] || return 0
+  echo "redis_cpu_us_per_request=$(awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", (b - a) * 1e6 / hz / (n > 0 ? n : 1)}')"
+}
 
 PID=
 start() {
@@ -49,6 +70,8 @@ start() {
   done
   echo "server did not start"; cat "$WORK/server.log"; exit 1
 }
+# The shared record outlives the server: empty it so that each run's requests are first uses.
+flush_store() { [ -z "$REDIS_PID" ] || redis-cli -p "$REDIS_PORT" flushall >/dev/null; }
 stop() {
   kill -TERM "$PID"
   wait "$PID" || true
@@ -56,7 +79,10 @@ stop() {
 rss() { awk '/VmHWM/ {print $2}' "/proc/$PID/status"; }
 
 for c in $CONNECTIONS; do
+  [[ " $TRANSPORTS " == *" http "* ]] || break
+  flush_store
   start
+  before=$(redis_ticks)
   # One generator thread by default: the generator shares the two cores with the server, and
   # a second wrk thread competing with the two server workers for them added ~1.5 ms to the
   # p99 at 32 connections (6.1 vs 4.4 ms, BENCHMARKS.md). WRK_THREADS=2 for the comparison.
@@ -68,11 +94,13 @@ for c in $CONNECTIONS; do
   non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
   errors=$(awk '/Socket errors/ {print}' <<<"$out")
   pcts=$(grep -o 'p50_us=.*' <<<"$out")
-  echo "http connections=$c requests=$total rps=$rps non2xx=${non2xx:-0} $pcts peak_rss_kb=$(rss) ${errors}"
+  echo "http store=$REPLAY_STORE connections=$c requests=$total rps=$rps non2xx=${non2xx:-0} $pcts peak_rss_kb=$(rss) $(redis_cpu "$before" "$(redis_ticks)" "$total") ${errors}"
   stop
 done
 
 for c in $CONNECTIONS; do
+  [[ " $TRANSPORTS " == *" grpc "* ]] || break
+  flush_store
   start
   out=$(./target/release/examples/grpc_load "http://127.0.0.1:$GRPC_PORT" "$WORK/pool.jsonl" "$c" "$DURATION")
   echo "$out peak_rss_kb=$(rss)"
@@ -90,6 +118,7 @@ if [ "$SOAK" -gt 0 ]; then
   tampered=$(head -1 "$WORK/pool.jsonl" | sed 's/"saml_response":"PHNhbWxw/"saml_response":"PHNhbWxX/')
   awk -v t="$tampered" '{print} NR % 10 == 0 {print "{\"tenant\":\"bench\",\"saml_response\":\"%%%not-base64\"}"; print t; print "{\"tenant\":\"nobody\",\"saml_response\":\"eA==\"}"}' \
     "$WORK/pool.jsonl" >"$WORK/mixed.jsonl"
+  flush_store
   start
   echo "==> soak: ${SOAK}s at $SOAK_CONNECTIONS connections, ${SOAK_DELAY_MS} ms pause per request (valid + invalid mix), RSS (kB) and open fds every 10 s"
   wrk -t2 -c"$SOAK_CONNECTIONS" -d"${SOAK}s" --latency -s scripts/wrk-soak.lua "http://127.0.0.1:$HTTP_PORT/v1/validate" -- "$WORK/mixed.jsonl" 2 "$SOAK_DELAY_MS" >"$WORK/soak.txt" &

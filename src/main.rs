@@ -135,7 +135,13 @@ fn serve(path: &Path) -> ExitCode {
 
 fn run_server(config: &Config, path: Option<&Path>) -> ExitCode {
     let metrics = Arc::new(Metrics::new());
-    let service = Arc::new(Service::new(config).with_metrics(metrics.clone()));
+    let service = match Service::try_new(config) {
+        Ok(service) => Arc::new(service.with_metrics(metrics.clone())),
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
     service.warn_expiring_certificates(wall_clock());
     {
         // Metadata refresh schedule and hourly certificate-expiry warnings.
@@ -304,7 +310,8 @@ fn validate(path: &Path, tenant: &str, at: Option<&str>, expected: Option<&str>,
         return ExitCode::from(2);
     }
     let input = if decode::looks_like_xml(&bytes) { Input::Xml(&bytes) } else { Input::Base64(&bytes) };
-    let service = Service::new(&config);
+    // Never the shared store: checking a saved response must not burn a real assertion there.
+    let service = Service::in_process(&config);
     let request = ValidateRequest { tenant, saml_response: input, expected_request_id: expected };
     let (json, code) = match service.validate(&request, now) {
         Ok(validated) => {
@@ -376,6 +383,19 @@ fn check_config(path: &Path) -> ExitCode {
     match Config::load(path, wall_clock()) {
         Ok(config) => {
             println!("{}: ok, {} tenant(s)", path.display(), config.tenants.len());
+            // Checked, not contacted: the store may be unreachable from where this runs.
+            match &config.replay.redis {
+                None => println!("  replay store: memory (per process)"),
+                Some(redis) => println!(
+                    "  replay store: redis {:?}{}",
+                    redis.endpoints,
+                    if redis.allow_memory_fallback_when_unavailable {
+                        " (RELAXATION: memory fallback when unavailable)"
+                    } else {
+                        ""
+                    }
+                ),
+            }
             for tenant in &config.tenants {
                 for key in &tenant.policy.keys {
                     println!(

@@ -2,6 +2,10 @@
 //! transports call [`Service::judge`] and [`Service::remember`] as two steps of their pipeline
 //! (so an on-demand metadata fetch between them never runs on an event loop); the CLI and the
 //! tests call [`Service::validate`], which does the same in one blocking call.
+//!
+//! The CLI's `validate` builds its Service on the memory store whatever `[replay]` says
+//! ([`Service::in_process`]): checking a saved response must never burn a real assertion in
+//! production's shared store.
 
 use std::sync::Arc;
 
@@ -9,9 +13,9 @@ use chrono::{DateTime, Utc};
 
 use crate::ops::metrics::{CertificateExpiry, Metrics, Snapshot};
 use crate::saml::{self, Code, Error, Input, Request, Validated};
-use crate::state::ReplayCache;
+use crate::state::{RedisStore, RedisTarget, ReplayCache, ReplayRecord};
 use crate::tenants::callers::Credentials;
-use crate::tenants::config::Config;
+use crate::tenants::config::{Config, RedisEndpoints, ReplaySettings};
 use crate::tenants::{Registry, TenantConfig, TenantSet};
 
 /// One validation request, transport independent.
@@ -32,14 +36,28 @@ pub struct Accepted {
 pub struct Service {
     tenants: Arc<Registry>,
     /// Survives reloads: an assertion accepted before a reload stays refused after it.
-    replay: ReplayCache,
+    replay: ReplayRecord,
 }
 
 impl Service {
+    /// The service on the replay store `[replay]` names. Connecting to a shared store happens
+    /// in the background: a store that is down does not keep the service from starting.
+    pub fn try_new(config: &Config) -> Result<Service, String> {
+        let replay = replay_record(&config.replay, config.server.replay_cache_capacity)?;
+        Ok(Service { tenants: Arc::new(Registry::new(config)), replay })
+    }
+
+    /// [`Service::try_new`] for tests and tools, whose configuration was just validated (the
+    /// only failures left are the store's client or thread not being created).
     pub fn new(config: &Config) -> Service {
+        Service::try_new(config).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The service on the in-process replay cache, whatever `[replay]` says.
+    pub fn in_process(config: &Config) -> Service {
         Service {
             tenants: Arc::new(Registry::new(config)),
-            replay: ReplayCache::new(config.server.replay_cache_capacity),
+            replay: ReplayRecord::Memory(ReplayCache::new(config.server.replay_cache_capacity)),
         }
     }
 
@@ -47,6 +65,12 @@ impl Service {
     pub fn with_metrics(self, metrics: Arc<Metrics>) -> Service {
         self.tenants.report_to(metrics);
         self
+    }
+
+    /// Reports shared replay store operations to `metrics` (the frontend's, which counts the
+    /// requests they belong to).
+    pub fn report_replay_to(&self, metrics: Arc<Metrics>) {
+        self.replay.report_to(metrics);
     }
 
     /// The live tenants (reload, refresh, lookups).
@@ -140,19 +164,19 @@ impl Service {
 
     /// Records the accepted assertion as used; `replayed` if it already was, for any tenant:
     /// the record is keyed on the verified issuer and the assertion ID, so one stolen assertion
-    /// is usable at most once across every tenant of the tier.
-    pub fn remember(&self, accepted: Accepted, now: DateTime<Utc>) -> Result<Validated, Error> {
+    /// is usable at most once across every tenant of the tier. A store that cannot record the use answers `replay_store_unavailable`: never accepted
+    /// unrecorded.
+    pub async fn remember(&self, accepted: Accepted, now: DateTime<Utc>) -> Result<Validated, Error> {
         let Accepted { validated, remember_until } = accepted;
-        if !self.replay.first_use(&validated.issuer, &validated.assertion_id, now, remember_until) {
-            return Err(Error::new(
-                Code::Replayed,
-                format!(
-                    "assertion {} from this issuer was already accepted",
-                    saml::error::quote(&validated.assertion_id)
-                ),
-            ));
-        }
-        Ok(validated)
+        let fresh = self.replay.first_use(&validated.issuer, &validated.assertion_id, now, remember_until).await?;
+        refuse_replay(validated, fresh)
+    }
+
+    /// [`Service::remember`] for callers without an event loop (the CLI, tests).
+    fn remember_blocking(&self, accepted: Accepted, now: DateTime<Utc>) -> Result<Validated, Error> {
+        let Accepted { validated, remember_until } = accepted;
+        let fresh = self.replay.first_use_blocking(&validated.issuer, &validated.assertion_id, now, remember_until)?;
+        refuse_replay(validated, fresh)
     }
 
     /// Judges, refreshes metadata on demand (blocking: for the CLI and tests, never an event
@@ -167,6 +191,44 @@ impl Service {
             }
             result => result?,
         };
-        self.remember(accepted, now)
+        self.remember_blocking(accepted, now)
     }
+}
+
+fn refuse_replay(validated: Validated, fresh: bool) -> Result<Validated, Error> {
+    if !fresh {
+        return Err(Error::new(
+            Code::Replayed,
+            format!("assertion {} from this issuer was already accepted", saml::error::quote(&validated.assertion_id)),
+        ));
+    }
+    Ok(validated)
+}
+
+fn replay_record(settings: &ReplaySettings, capacity: u64) -> Result<ReplayRecord, String> {
+    let Some(redis) = &settings.redis else {
+        return Ok(ReplayRecord::Memory(ReplayCache::new(capacity)));
+    };
+    let (urls, cluster) = match &redis.endpoints {
+        RedisEndpoints::Single(url) => (vec![url.clone()], false),
+        RedisEndpoints::Cluster(urls) => (urls.clone(), true),
+    };
+    let target = RedisTarget {
+        urls,
+        cluster,
+        username: redis.username.clone(),
+        password: redis.password.as_ref().map(|secret| secret.0.clone()),
+        ca_pem: redis.ca_pem.clone(),
+        key_prefix: redis.key_prefix.clone(),
+        timeout: redis.timeout,
+    };
+    let store = RedisStore::new(&target)?;
+    let fallback = redis.allow_memory_fallback_when_unavailable.then(|| {
+        tracing::warn!(
+            target: "replay_store",
+            "RELAXATION [replay] allow_memory_fallback_when_unavailable = true: while the shared store is unavailable, replays to other replicas are accepted"
+        );
+        ReplayCache::new(capacity)
+    });
+    Ok(ReplayRecord::Shared { store, fallback })
 }

@@ -28,7 +28,40 @@ pub struct Metrics {
     metadata_refreshes: IntCounterVec,
     key_cache: IntCounterVec,
     metadata_last_success: IntGaugeVec,
+    /// Registered only with a shared replay store: a memory store has no store to be up.
+    replay_store: std::sync::OnceLock<ReplayStoreMetrics>,
 }
+
+/// `saml_replay_store_*`: the shared replay store's operations.
+struct ReplayStoreMetrics {
+    operations: IntCounterVec,
+    duration: Histogram,
+    up: IntGauge,
+    fallbacks: IntCounter,
+}
+
+/// How one replay-store operation ended, as `saml_replay_store_operations_total{result}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreResult {
+    Stored,
+    Replayed,
+    Error,
+    Timeout,
+}
+
+impl StoreResult {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            StoreResult::Stored => "stored",
+            StoreResult::Replayed => "replayed",
+            StoreResult::Error => "error",
+            StoreResult::Timeout => "timeout",
+        }
+    }
+}
+
+/// From 100 µs (loopback) to the largest `timeout_ms` worth distinguishing.
+const STORE_BUCKETS: &[f64] = &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0];
 
 /// Buckets from 20 µs (an in-process validation) to 50 ms (an overloaded replica).
 const DURATION_BUCKETS: &[f64] = &[0.00002, 0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05];
@@ -135,6 +168,65 @@ impl Metrics {
             metadata_refreshes,
             key_cache,
             metadata_last_success,
+            replay_store: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Registers the `saml_replay_store_*` series (once; later calls do nothing).
+    pub fn enable_replay_store(&self) {
+        self.replay_store.get_or_init(|| {
+            let operations = must(IntCounterVec::new(
+                Opts::new(
+                    "saml_replay_store_operations_total",
+                    "Shared replay store operations by result (stored, replayed, error, timeout).",
+                ),
+                &["result"],
+            ));
+            for result in [StoreResult::Stored, StoreResult::Replayed, StoreResult::Error, StoreResult::Timeout] {
+                operations.with_label_values(&[result.as_str()]);
+            }
+            let duration = must(Histogram::with_opts(
+                HistogramOpts::new("saml_replay_store_duration_seconds", "Time of one shared replay store operation.")
+                    .buckets(STORE_BUCKETS.to_vec()),
+            ));
+            let up = must(IntGauge::new(
+                "saml_replay_store_up",
+                "1 while the last shared replay store operation succeeded, else 0.",
+            ));
+            let fallbacks = must(IntCounter::new(
+                "saml_replay_store_fallbacks_total",
+                "Assertions recorded in this process only because the shared store was unavailable (allow_memory_fallback_when_unavailable).",
+            ));
+            for collector in [
+                Box::new(operations.clone()) as Box<dyn prometheus::core::Collector>,
+                Box::new(duration.clone()),
+                Box::new(up.clone()),
+                Box::new(fallbacks.clone()),
+            ] {
+                must(self.registry.register(collector));
+            }
+            ReplayStoreMetrics { operations, duration, up, fallbacks }
+        });
+    }
+
+    /// Records one shared replay store operation (after [`Metrics::enable_replay_store`]).
+    pub fn replay_store_operation(&self, result: StoreResult, elapsed: Duration) {
+        if let Some(store) = self.replay_store.get() {
+            store.operations.with_label_values(&[result.as_str()]).inc();
+            store.duration.observe(elapsed.as_secs_f64());
+            store.up.set(i64::from(matches!(result, StoreResult::Stored | StoreResult::Replayed)));
+        }
+    }
+
+    pub fn replay_store_up(&self, up: bool) {
+        if let Some(store) = self.replay_store.get() {
+            store.up.set(i64::from(up));
+        }
+    }
+
+    pub fn replay_store_fallback(&self) {
+        if let Some(store) = self.replay_store.get() {
+            store.fallbacks.inc();
         }
     }
 

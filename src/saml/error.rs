@@ -46,6 +46,10 @@ codes! {
     /// An AuthnRequest was asked for a tenant with neither `idp_sso_url` nor a metadata
     /// SingleSignOnService for the binding.
     IdpSsoUrlUnknown = "idp_sso_url_unknown",
+    /// The shared replay store (`[replay] store = "redis"`) could not record the assertion
+    /// (unreachable, slower than `timeout_ms`, or an error): the login is refused, never
+    /// accepted unrecorded. Retry later.
+    ReplayStoreUnavailable = "replay_store_unavailable",
 
     // ---- encoding and XML ----
     /// SAMLResponse is neither base64 nor an XML document.

@@ -1,6 +1,100 @@
 //! What must hold across logins: the record of accepted assertions (replay protection, SAML
-//! profiles §4.1.4.5). Uses nothing but `saml`'s error type.
+//! profiles §4.1.4.5), in this process ([`memory`]) or shared by every replica ([`redis`]).
+//! Uses nothing but `saml`'s error type and `ops`' metrics.
 
 pub mod memory;
+pub mod redis;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
 
 pub use memory::ReplayCache;
+pub use redis::{RedisStore, RedisTarget};
+
+use crate::ops::metrics::Metrics;
+use crate::saml::{Code, Error};
+
+/// Where first uses are recorded.
+pub enum ReplayRecord {
+    /// Per process: each replica remembers only what it accepted, and forgets on restart.
+    Memory(ReplayCache),
+    /// Shared; `fallback` is set only under `allow_memory_fallback_when_unavailable`.
+    Shared { store: RedisStore, fallback: Option<ReplayCache> },
+}
+
+impl ReplayRecord {
+    pub fn report_to(&self, metrics: Arc<Metrics>) {
+        if let ReplayRecord::Shared { store, .. } = self {
+            store.report_to(metrics);
+        }
+    }
+
+    /// Records `(issuer, assertion_id)` until `until`: `Ok(true)` on its first use, `Ok(false)`
+    /// for a replay, `replay_store_unavailable` when the shared store cannot tell (fail closed).
+    pub async fn first_use(
+        &self,
+        issuer: &str,
+        assertion_id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        match self {
+            ReplayRecord::Memory(cache) => Ok(cache.first_use(issuer, assertion_id, now, until)),
+            ReplayRecord::Shared { store, fallback } => {
+                let answer = store.first_use(issuer, assertion_id, now, until).await;
+                fall_back(answer, fallback.as_ref(), store, issuer, assertion_id, now, until)
+            }
+        }
+    }
+
+    /// As [`ReplayRecord::first_use`], blocking; never on an event loop.
+    pub fn first_use_blocking(
+        &self,
+        issuer: &str,
+        assertion_id: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        match self {
+            ReplayRecord::Memory(cache) => Ok(cache.first_use(issuer, assertion_id, now, until)),
+            ReplayRecord::Shared { store, fallback } => {
+                let answer = store.first_use_blocking(issuer, assertion_id, now, until);
+                fall_back(answer, fallback.as_ref(), store, issuer, assertion_id, now, until)
+            }
+        }
+    }
+
+    /// Entries held in this process (the memory cache, or the fallback cache).
+    pub fn len(&self) -> u64 {
+        match self {
+            ReplayRecord::Memory(cache) => cache.len(),
+            ReplayRecord::Shared { fallback, .. } => fallback.as_ref().map_or(0, ReplayCache::len),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Under the relaxation, a store that could not answer hands the decision to this process's
+/// cache: a replay to another replica (or after a restart) then gets through, which is what
+/// the setting's name says it accepts.
+fn fall_back(
+    answer: Result<bool, Error>,
+    fallback: Option<&ReplayCache>,
+    store: &RedisStore,
+    issuer: &str,
+    assertion_id: &str,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> Result<bool, Error> {
+    match (answer, fallback) {
+        (Err(error), Some(cache)) if error.code == Code::ReplayStoreUnavailable => {
+            store.fell_back();
+            Ok(cache.first_use(issuer, assertion_id, now, until))
+        }
+        (answer, _) => answer,
+    }
+}

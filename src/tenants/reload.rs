@@ -17,20 +17,15 @@ pub struct Reloader {
     /// SHA-256 of the file content last attempted, so an unchanged (or still broken) file is
     /// not reloaded over and over by the poller.
     last_seen: Mutex<Option<[u8; 32]>>,
-    /// The `[server]` section in force; those settings need a restart, so changes are flagged.
+    /// The `[server]` and `[replay]` sections in force; those settings need a restart, so
+    /// changes are flagged.
     server_section: String,
 }
 
 impl Reloader {
     pub fn new(path: PathBuf, tenants: Arc<Registry>, metrics: Arc<Metrics>, config: &Config) -> Reloader {
         let current = std::fs::read(&path).ok().map(|bytes| openssl::sha::sha256(&bytes));
-        Reloader {
-            path,
-            tenants,
-            metrics,
-            last_seen: Mutex::new(current),
-            server_section: format!("{:?}", config.server),
-        }
+        Reloader { path, tenants, metrics, last_seen: Mutex::new(current), server_section: restart_only(config) }
     }
 
     /// Reloads if the content changed since the last attempt (or always, when `force`).
@@ -54,10 +49,10 @@ impl Reloader {
         }
         match Config::load(&self.path, crate::ops::wall_clock()) {
             Ok(config) => {
-                if format!("{:?}", config.server) != self.server_section {
+                if restart_only(&config) != self.server_section {
                     tracing::warn!(
                         reason,
-                        "config reload: [server] settings changed; they take effect after a restart"
+                        "config reload: [server] or [replay] settings changed; they take effect after a restart"
                     );
                 }
                 self.tenants.replace(&config);
@@ -103,4 +98,9 @@ impl Reloader {
         }
         Ok(())
     }
+}
+
+/// What only a restart applies. The store's password is not in it (`Secret` prints as `..`).
+fn restart_only(config: &Config) -> String {
+    format!("{:?} {:?}", config.server, config.replay)
 }

@@ -87,6 +87,7 @@ impl Drop for Tracked<'_> {
 
 impl Frontend {
     pub fn new(service: Arc<Service>, metrics: Arc<Metrics>, config: &Config) -> Frontend {
+        service.report_replay_to(metrics.clone());
         Frontend {
             service,
             metrics,
@@ -166,7 +167,7 @@ impl Frontend {
             }
             result => result?,
         };
-        self.service.remember(accepted, now)
+        self.service.remember(accepted, now).await
     }
 
     /// Typical responses (up to [`INLINE_BYTES`] of base64, ~150 µs of work) are judged right

@@ -57,6 +57,9 @@ pub const fn disposition(code: Code) -> Disposition {
         Code::PayloadTooLarge => (413, GrpcCode::ResourceExhausted, Outcome::Error),
         Code::UnknownTenant => (404, GrpcCode::NotFound, Outcome::Error),
         Code::Overloaded => (503, GrpcCode::Unavailable, Outcome::Error),
+        // Fail closed: the response may be genuine, but a first use that could not be
+        // recorded cannot be accepted. A retry (the store back, another path) may succeed.
+        Code::ReplayStoreUnavailable => (503, GrpcCode::Unavailable, Outcome::Error),
         Code::Unauthenticated => (401, GrpcCode::Unauthenticated, Outcome::Error),
         Code::Forbidden => (403, GrpcCode::PermissionDenied, Outcome::Error),
         Code::Internal => (500, GrpcCode::Internal, Outcome::Error),
@@ -162,5 +165,7 @@ mod tests {
         assert_eq!(disposition(Code::RelayStateTooLong).http_status, 400);
         assert_eq!(disposition(Code::IdpSsoUrlUnknown).http_status, 422);
         assert_eq!(disposition(Code::IdpSsoUrlUnknown).grpc, GrpcCode::FailedPrecondition);
+        assert_eq!(disposition(Code::ReplayStoreUnavailable).http_status, 503);
+        assert_eq!(disposition(Code::ReplayStoreUnavailable).grpc, GrpcCode::Unavailable);
     }
 }

@@ -82,6 +82,8 @@ pub fn signature_after<'a>(xml: &'a str, after: &str) -> &'a str {
     slice(&xml[from..], "<Signature ", "</Signature>")
 }
 
+pub mod redis;
+
 // ---------------------------------------------------------------- HTTP on loopback
 
 use std::io::{Read, Write};

@@ -92,10 +92,50 @@ allow_any_client_certificate = true
 {{- end }}
 {{- end }}
 
+{{/*
+The [replay] table (read only at start-up, like [server]: its checksum rolls the pods). The
+password and the CA are files projected from Secrets, never values in the ConfigMap.
+*/}}
+{{- define "saml-validator.replayToml" -}}
+{{- with .Values.replay }}
+{{- if eq .store "redis" }}
+{{- if and (not .url) (not .clusterUrls) }}{{ fail "replay.store redis needs replay.url or replay.clusterUrls" }}{{ end }}
+{{- if and .url .clusterUrls }}{{ fail "replay: set url or clusterUrls, not both" }}{{ end }}
+[replay]
+store = "redis"
+{{- with .url }}
+url = {{ . | quote }}
+{{- end }}
+{{- with .clusterUrls }}
+cluster_urls = {{ include "saml-validator.tomlValue" . }}
+{{- end }}
+{{- with .username }}
+username = {{ . | quote }}
+{{- end }}
+{{- if .existingSecret }}
+password_file = "secrets/redis-password"
+{{- end }}
+{{- if .caSecretName }}
+ca_file = "secrets/redis-ca.pem"
+{{- end }}
+key_prefix = {{ .keyPrefix | quote }}
+timeout_ms = {{ int64 .timeoutMs }}
+{{- if .allowMemoryFallbackWhenUnavailable }}
+allow_memory_fallback_when_unavailable = true
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
 {{/* The whole config.toml the service reads. */}}
 {{- define "saml-validator.configToml" -}}
 # Rendered by the saml-validator Helm chart from its values: change the values, not this file.
 {{ include "saml-validator.serverToml" . }}
+
+{{- with (include "saml-validator.replayToml" .) }}
+
+{{ . }}
+{{- end }}
 
 [logging]
 {{- include "saml-validator.tomlPairs" .Values.logging }}

@@ -3,10 +3,12 @@
 
 mod decryption;
 mod reader;
+pub mod replay;
 pub mod sections;
 pub mod sp;
 pub mod tenant;
 
+pub use replay::{RedisEndpoints, RedisSettings, ReplaySettings, Secret};
 pub use sections::{LoggingConfig, ServerConfig};
 pub use sp::SpSettings;
 pub use tenant::{MetadataStatus, TenantConfig};
@@ -31,6 +33,8 @@ pub struct Config {
     pub logging: LoggingConfig,
     pub metadata: MetadataSettings,
     pub limits: Limits,
+    /// `[replay]`: read at start-up only (a reload keeps the running store).
+    pub replay: ReplaySettings,
     pub tenants: Vec<TenantConfig>,
 }
 
@@ -69,6 +73,7 @@ impl Config {
         let limits_table = root.table("limits");
         let logging_table = root.table("logging");
         let metadata_table = root.table("metadata");
+        let replay_table = root.table("replay");
         let tenant_tables = root.array_of_tables("tenants");
         let caller_tables = root.array_of_tables("callers");
         root.finish();
@@ -77,6 +82,7 @@ impl Config {
         let limits = sections::read_limits(limits_table.as_ref(), &mut problems);
         let logging = sections::read_logging(logging_table.as_ref(), &mut problems);
         let metadata_settings = sections::read_metadata_settings(metadata_table.as_ref(), &mut problems);
+        let replay = replay::read_replay(replay_table.as_ref(), base, &mut problems);
         let fetcher = Fetcher::new(&metadata_settings);
         let mut tenants = Vec::new();
         let mut ids = HashSet::new();
@@ -106,7 +112,7 @@ impl Config {
             );
         }
         if problems.is_empty() {
-            Ok(Config { server, callers, logging, metadata: metadata_settings, limits, tenants })
+            Ok(Config { server, callers, logging, metadata: metadata_settings, limits, replay, tenants })
         } else {
             Err(ConfigErrors(problems))
         }
