@@ -134,7 +134,7 @@ fn serve(path: &Path) -> ExitCode {
 }
 
 fn run_server(config: &Config, path: Option<&Path>) -> ExitCode {
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::with_settings(&config.metrics));
     let service = match Service::try_new(config) {
         Ok(service) => Arc::new(service.with_metrics(metrics.clone())),
         Err(e) => {
@@ -146,11 +146,13 @@ fn run_server(config: &Config, path: Option<&Path>) -> ExitCode {
     {
         // Metadata refresh schedule and hourly certificate-expiry warnings.
         let service = service.clone();
+        // The first round runs at once: `metadata_url` tenants are `pending` (and /readyz
+        // not ready) until it has tried them all.
         let spawned = std::thread::Builder::new().name("metadata-refresh".into()).spawn(move || {
             let mut last_warning = std::time::Instant::now();
             loop {
-                std::thread::sleep(std::time::Duration::from_secs(1));
                 service.refresh_due(wall_clock());
+                service.registry().wait_for_refresh_work(std::time::Duration::from_secs(1));
                 if last_warning.elapsed() >= std::time::Duration::from_secs(3600) {
                     service.warn_expiring_certificates(wall_clock());
                     last_warning = std::time::Instant::now();
@@ -167,6 +169,10 @@ fn run_server(config: &Config, path: Option<&Path>) -> ExitCode {
         let poll = std::time::Duration::from_secs(config.server.config_poll_seconds);
         if let Err(e) = reloader.spawn(poll) {
             eprintln!("cannot start configuration reload: {e}");
+            return ExitCode::from(2);
+        }
+        if let Err(e) = saml_validator::tenants::watch::spawn(service.registry().clone(), poll) {
+            eprintln!("cannot start the tenants_dir watch: {e}");
             return ExitCode::from(2);
         }
     }
@@ -312,6 +318,7 @@ fn validate(path: &Path, tenant: &str, at: Option<&str>, expected: Option<&str>,
     let input = if decode::looks_like_xml(&bytes) { Input::Xml(&bytes) } else { Input::Base64(&bytes) };
     // Never the shared store: checking a saved response must not burn a real assertion there.
     let service = Service::in_process(&config);
+    service.refresh_metadata(tenant, wall_clock(), "cli");
     let request = ValidateRequest { tenant, saml_response: input, expected_request_id: expected };
     let (json, code) = match service.validate(&request, now) {
         Ok(validated) => {
@@ -330,12 +337,20 @@ fn validate(path: &Path, tenant: &str, at: Option<&str>, expected: Option<&str>,
 }
 
 /// The tenant's configuration, or the exit code after saying why not.
+/// The tenant's configuration with its metadata loaded, or the exit code after saying why not.
 fn tenant_of(path: &Path, id: &str) -> Result<saml_validator::tenants::TenantConfig, ExitCode> {
     let config = load(path)?;
-    config.tenants.into_iter().find(|t| t.id == id).ok_or_else(|| {
+    let registry = saml_validator::tenants::Registry::new(&config);
+    registry.refresh_metadata(id, wall_clock(), "cli");
+    let tenant = registry.get(id).ok_or_else(|| {
         eprintln!("{}: no tenant {id:?}", path.display());
         ExitCode::from(2)
-    })
+    })?;
+    if let Some(status) = tenant.metadata.as_ref().filter(|m| m.loaded_at_instant.is_none()) {
+        eprintln!("{}: tenant {id:?}: {}", path.display(), status.result);
+        return Err(ExitCode::from(2));
+    }
+    Ok(tenant.as_ref().clone())
 }
 
 fn print_refusal(error: &saml::Error) -> ExitCode {
@@ -382,6 +397,27 @@ fn sp_metadata(path: &Path, id: &str) -> ExitCode {
 fn check_config(path: &Path) -> ExitCode {
     match Config::load(path, wall_clock()) {
         Ok(config) => {
+            let refused = config.tenant_file_errors.len() + config.bad_tenant_file_names.len();
+            if refused > 0 {
+                for (id, problems) in &config.tenant_file_errors {
+                    for problem in problems {
+                        eprintln!("{}: tenant {id:?} refused: {problem}", path.display());
+                    }
+                }
+                for name in &config.bad_tenant_file_names {
+                    eprintln!(
+                        "{}: tenants_dir: {name:?} is not <id>.toml with an id matching [a-z0-9][a-z0-9_.-]{{0,62}}",
+                        path.display()
+                    );
+                }
+                eprintln!(
+                    "{}: {} tenant file(s) refused; the other {} tenant(s) are ok",
+                    path.display(),
+                    refused,
+                    config.tenants.len()
+                );
+                return ExitCode::from(1);
+            }
             println!("{}: ok, {} tenant(s)", path.display(), config.tenants.len());
             // Checked, not contacted: the store may be unreachable from where this runs.
             match &config.replay.redis {
@@ -396,11 +432,21 @@ fn check_config(path: &Path) -> ExitCode {
                     }
                 ),
             }
-            for tenant in &config.tenants {
+            // Metadata URLs are fetched (as a start-up would): one that fails is a warning, as
+            // the service would serve every other tenant and answer tenant_unavailable for it.
+            let registry = saml_validator::tenants::Registry::new(&config);
+            registry.refresh_due(wall_clock());
+            let generation = registry.current();
+            let mut tenants: Vec<_> = generation.iter().collect();
+            tenants.sort_by_key(|(id, _)| *id);
+            for (id, tenant) in tenants {
+                if let Some(status) = tenant.metadata.as_ref().filter(|m| m.loaded_at_instant.is_none()) {
+                    println!("  {id}: WARNING unavailable: {}", status.result);
+                }
                 for key in &tenant.policy.keys {
                     println!(
-                        "  {}: {} {} sha256={} not_after={}",
-                        tenant.id, key.info.key_type, key.info.subject, key.info.sha256_fingerprint, key.info.not_after
+                        "  {id}: {} {} sha256={} not_after={}",
+                        key.info.key_type, key.info.subject, key.info.sha256_fingerprint, key.info.not_after
                     );
                 }
             }

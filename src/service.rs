@@ -15,6 +15,7 @@ use crate::ops::metrics::{CertificateExpiry, Metrics, Snapshot};
 use crate::saml::{self, Code, Error, Input, Request, Validated};
 use crate::state::{RedisStore, RedisTarget, ReplayCache, ReplayRecord};
 use crate::tenants::callers::Credentials;
+use crate::tenants::config::tenant::Availability;
 use crate::tenants::config::{Config, RedisEndpoints, ReplaySettings};
 use crate::tenants::{Registry, TenantConfig, TenantSet};
 
@@ -107,8 +108,9 @@ impl Service {
         self.tenants.refresh_metadata(id, now, reason)
     }
 
-    pub fn refresh_due(&self, now: DateTime<Utc>) {
-        self.tenants.refresh_due(now);
+    /// Loads every metadata that is due (all `pending` tenants first); how many were tried.
+    pub fn refresh_due(&self, now: DateTime<Utc>) -> usize {
+        self.tenants.refresh_due(now)
     }
 
     pub fn warn_expiring_certificates(&self, now: DateTime<Utc>) {
@@ -122,7 +124,10 @@ impl Service {
     /// The point-in-time facts metrics expose, read at `now`.
     pub fn gauges(&self, now: DateTime<Utc>) -> Snapshot {
         let mut snapshot = Snapshot { replay_entries: self.replay.len(), ..Snapshot::default() };
-        for (tenant, config) in self.tenants.current().iter() {
+        let generation = self.tenants.current();
+        snapshot.tenant_states =
+            generation.state_counts().iter().map(|(state, count)| (state.as_str(), *count)).collect();
+        for (tenant, config) in generation.iter() {
             if let Some(loaded) = config.metadata.as_ref().and_then(|m| m.loaded_at_instant) {
                 snapshot.metadata_loaded.push((tenant.to_string(), loaded.timestamp()));
             }
@@ -141,12 +146,8 @@ impl Service {
     /// current generation: nothing is recorded.
     pub fn judge(&self, request: &ValidateRequest<'_>, now: DateTime<Utc>) -> Result<Accepted, Error> {
         let generation = self.tenants.current();
-        let policy = &generation
-            .get(request.tenant)
-            .ok_or_else(|| {
-                Error::new(Code::UnknownTenant, format!("no tenant {}", saml::error::quote(request.tenant)))
-            })?
-            .policy;
+        let tenant = usable(&generation, request.tenant)?;
+        let policy = &tenant.policy;
         let core_request = Request { expected_request_id: request.expected_request_id, now };
         let validated = saml::validate(request.saml_response, policy, &generation.limits, &core_request)?;
         // Remember the ID until the assertion could no longer be accepted anyway: its expiry
@@ -192,6 +193,31 @@ impl Service {
             result => result?,
         };
         self.remember_blocking(accepted, now)
+    }
+}
+
+/// The tenant, if it can judge logins now. A tenant whose trust is not loaded answers
+/// `tenant_unavailable` rather than judging with partial trust (which would turn a dead
+/// metadata endpoint into `signature_invalid` verdicts about genuine responses).
+fn usable<'a>(generation: &'a TenantSet, id: &str) -> Result<&'a Arc<TenantConfig>, Error> {
+    let Some(tenant) = generation.get(id) else {
+        return Err(match generation.refusal(id) {
+            Some(refusal) => Error::new(
+                Code::TenantUnavailable,
+                format!("tenant file {} was refused and no good version was loaded before", refusal.file),
+            ),
+            None => Error::new(Code::UnknownTenant, format!("no tenant {}", saml::error::quote(id))),
+        });
+    };
+    match tenant.availability() {
+        Availability::Ok => Ok(tenant),
+        Availability::Pending => {
+            Err(Error::new(Code::TenantUnavailable, "the tenant's metadata has not been loaded yet"))
+        }
+        Availability::Unavailable => Err(Error::new(
+            Code::TenantUnavailable,
+            "the tenant's metadata_url has never loaded (retried with backoff; see GET /v1/tenants/{id})",
+        )),
     }
 }
 

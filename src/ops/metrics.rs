@@ -1,6 +1,7 @@
 //! Prometheus metrics. Label values come only from configured tenant ids, the fixed error-code
 //! list and fixed outcome names, never from request content, so cardinality is bounded by the
-//! configuration.
+//! configuration. By default no family multiplies tenants by anything but a fixed handful of
+//! values, so a fleet of 10,000 tenants stays O(tenants + codes) series ([`MetricsSettings`]).
 
 use std::time::Duration;
 
@@ -15,9 +16,24 @@ use crate::saml::Code;
 /// become a label value).
 pub const UNKNOWN_TENANT: &str = "-";
 
+/// `[metrics]`: the per-tenant detail that multiplies series by the fleet size. Off by default;
+/// for small fleets.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// `saml_validations_total` by tenant × outcome × code (else tenant × outcome, with the
+    /// codes in `saml_validation_errors_total{code}`).
+    pub per_tenant_codes: bool,
+    /// `saml_validation_duration_seconds` by tenant (else one histogram).
+    pub per_tenant_durations: bool,
+    /// `saml_certificate_expiry_seconds` by tenant × certificate (else each tenant's soonest).
+    pub per_certificate_expiry: bool,
+}
+
 pub struct Metrics {
     registry: Registry,
+    settings: MetricsSettings,
     validations: IntCounterVec,
+    errors: IntCounterVec,
     duration: HistogramVec,
     payload_bytes: Histogram,
     in_flight: IntGauge,
@@ -28,6 +44,8 @@ pub struct Metrics {
     metadata_refreshes: IntCounterVec,
     key_cache: IntCounterVec,
     metadata_last_success: IntGaugeVec,
+    tenants: IntGaugeVec,
+    tenant_files: IntCounterVec,
     /// Registered only with a shared replay store: a memory store has no store to be up.
     replay_store: std::sync::OnceLock<ReplayStoreMetrics>,
 }
@@ -76,15 +94,29 @@ fn must<T>(result: prometheus::Result<T>) -> T {
 
 impl Metrics {
     pub fn new() -> Metrics {
+        Metrics::with_settings(&MetricsSettings::default())
+    }
+
+    pub fn with_settings(settings: &MetricsSettings) -> Metrics {
         let registry = Registry::new();
+        let validation_labels: &[&str] =
+            if settings.per_tenant_codes { &["tenant", "outcome", "code"] } else { &["tenant", "outcome"] };
         let validations = must(IntCounterVec::new(
-            Opts::new("saml_validations_total", "Validations by tenant, outcome (valid, rejected, error) and code."),
-            &["tenant", "outcome", "code"],
+            Opts::new(
+                "saml_validations_total",
+                "Validations by tenant and outcome (valid, rejected, error); by code too with [metrics] per_tenant_codes.",
+            ),
+            validation_labels,
         ));
+        let errors = must(IntCounterVec::new(
+            Opts::new("saml_validation_errors_total", "Refused validations by error code, over every tenant."),
+            &["code"],
+        ));
+        let duration_labels: &[&str] = if settings.per_tenant_durations { &["tenant"] } else { &[] };
         let duration = must(HistogramVec::new(
             HistogramOpts::new("saml_validation_duration_seconds", "Time from request received to verdict.")
                 .buckets(DURATION_BUCKETS.to_vec()),
-            &["tenant"],
+            duration_labels,
         ));
         let payload_bytes = must(Histogram::with_opts(
             HistogramOpts::new("saml_request_payload_bytes", "Size of validation request bodies.")
@@ -95,21 +127,30 @@ impl Metrics {
             must(IntGauge::new("saml_replay_cache_entries", "Assertion IDs remembered for replay detection."));
         let replay_hits =
             must(IntCounter::new("saml_replay_hits_total", "Assertions refused because they were already used."));
+        let expiry_labels: &[&str] = if settings.per_certificate_expiry { &["tenant", "sha256"] } else { &["tenant"] };
         let certificate_expiry = must(IntGaugeVec::new(
             Opts::new(
                 "saml_certificate_expiry_seconds",
-                "Seconds until each trusted IdP certificate expires (negative: expired).",
+                "Seconds until the tenant's soonest-expiring trusted IdP certificate expires (negative: expired); per certificate with [metrics] per_certificate_expiry.",
             ),
-            &["tenant", "sha256"],
+            expiry_labels,
         ));
         let reloads = must(IntCounterVec::new(
             Opts::new("saml_config_reloads_total", "Configuration reloads by result (success, failure)."),
             &["result"],
         ));
+        // By result only: a fleet's failing tenants are in saml_tenants{state="unavailable"},
+        // saml_metadata_last_success_timestamp_seconds and GET /v1/tenants/{id}.
         let metadata_refreshes = must(IntCounterVec::new(
-            Opts::new("saml_metadata_refreshes_total", "IdP metadata fetches by tenant and result (success, failure)."),
-            &["tenant", "result"],
+            Opts::new(
+                "saml_metadata_refreshes_total",
+                "IdP metadata loads by result (success, failure), over every tenant.",
+            ),
+            &["result"],
         ));
+        metadata_refreshes.with_label_values(&["success"]);
+        metadata_refreshes.with_label_values(&["failure"]);
+        let (tenants, tenant_files) = fleet_families();
         let key_cache = must(IntCounterVec::new(
             Opts::new(
                 "saml_key_cache_lookups_total",
@@ -151,13 +192,18 @@ impl Metrics {
             Box::new(metadata_refreshes.clone()),
             Box::new(key_cache.clone()),
             Box::new(metadata_last_success.clone()),
+            Box::new(errors.clone()),
+            Box::new(tenants.clone()),
+            Box::new(tenant_files.clone()),
             Box::new(build_info),
         ] {
             must(registry.register(collector));
         }
         Metrics {
             registry,
+            settings: settings.clone(),
             validations,
+            errors,
             duration,
             payload_bytes,
             in_flight,
@@ -168,6 +214,8 @@ impl Metrics {
             metadata_refreshes,
             key_cache,
             metadata_last_success,
+            tenants,
+            tenant_files,
             replay_store: std::sync::OnceLock::new(),
         }
     }
@@ -237,14 +285,50 @@ impl Metrics {
         if code == Code::Replayed.as_str() {
             self.replay_hits.inc();
         }
-        self.validations.with_label_values(&[tenant, outcome, code]).inc();
-        self.duration.with_label_values(&[tenant]).observe(elapsed.as_secs_f64());
+        if self.settings.per_tenant_codes {
+            self.validations.with_label_values(&[tenant, outcome, code]).inc();
+        } else {
+            self.validations.with_label_values(&[tenant, outcome]).inc();
+        }
+        if code != "none" {
+            self.errors.with_label_values(&[code]).inc();
+        }
+        if self.settings.per_tenant_durations {
+            self.duration.with_label_values(&[tenant]).observe(elapsed.as_secs_f64());
+        } else {
+            self.duration.with_label_values(&[]).observe(elapsed.as_secs_f64());
+        }
         self.payload_bytes.observe(payload_bytes as f64);
     }
 
-    /// `tenant` is a configured tenant id (refreshes only run for configured tenants).
-    pub fn metadata_refreshed(&self, tenant: &str, success: bool) {
-        self.metadata_refreshes.with_label_values(&[tenant, if success { "success" } else { "failure" }]).inc();
+    pub fn metadata_refreshed(&self, success: bool) {
+        self.metadata_refreshes.with_label_values(&[if success { "success" } else { "failure" }]).inc();
+    }
+
+    /// One `tenants_dir` file change applied: `loaded`, `removed` or `refused`.
+    pub fn tenant_file(&self, result: &'static str) {
+        self.tenant_files.with_label_values(&[result]).inc();
+    }
+
+    /// Drops the series of a tenant that no longer exists, so churn in a fleet does not
+    /// accumulate series until the next restart.
+    pub fn forget_tenant(&self, tenant: &str) {
+        let outcomes = ["valid", "rejected", "error"];
+        if self.settings.per_tenant_codes {
+            for outcome in outcomes {
+                for code in Code::ALL {
+                    let _ = self.validations.remove_label_values(&[tenant, outcome, code.as_str()]);
+                }
+                let _ = self.validations.remove_label_values(&[tenant, outcome, "none"]);
+            }
+        } else {
+            for outcome in outcomes {
+                let _ = self.validations.remove_label_values(&[tenant, outcome]);
+            }
+        }
+        if self.settings.per_tenant_durations {
+            let _ = self.duration.remove_label_values(&[tenant]);
+        }
     }
 
     pub fn key_cache(&self, hit: bool) {
@@ -267,11 +351,25 @@ impl Metrics {
         for (tenant, loaded) in &snapshot.metadata_loaded {
             self.metadata_last_success.with_label_values(&[tenant]).set(*loaded);
         }
-        for certificate in &snapshot.certificates {
-            let fingerprint = &certificate.sha256_fingerprint;
-            self.certificate_expiry
-                .with_label_values(&[&certificate.tenant, &fingerprint[..16.min(fingerprint.len())]])
-                .set(certificate.seconds_until_expiry);
+        if self.settings.per_certificate_expiry {
+            for certificate in &snapshot.certificates {
+                let fingerprint = &certificate.sha256_fingerprint;
+                self.certificate_expiry
+                    .with_label_values(&[&certificate.tenant, &fingerprint[..16.min(fingerprint.len())]])
+                    .set(certificate.seconds_until_expiry);
+            }
+        } else {
+            let mut soonest: std::collections::HashMap<&str, i64> = std::collections::HashMap::new();
+            for certificate in &snapshot.certificates {
+                let seconds = soonest.entry(certificate.tenant.as_str()).or_insert(i64::MAX);
+                *seconds = (*seconds).min(certificate.seconds_until_expiry);
+            }
+            for (tenant, seconds) in soonest {
+                self.certificate_expiry.with_label_values(&[tenant]).set(seconds);
+            }
+        }
+        for (state, count) in &snapshot.tenant_states {
+            self.tenants.with_label_values(&[state]).set(i64::try_from(*count).unwrap_or(i64::MAX));
         }
         let mut out = Vec::new();
         // Encoding our own registry into a Vec cannot fail.
@@ -287,6 +385,8 @@ pub struct Snapshot {
     /// (tenant, Unix time its metadata keys were last loaded).
     pub metadata_loaded: Vec<(String, i64)>,
     pub certificates: Vec<CertificateExpiry>,
+    /// (state, tenants in it): every state is listed, zero or not.
+    pub tenant_states: Vec<(&'static str, usize)>,
 }
 
 pub struct CertificateExpiry {
@@ -294,6 +394,28 @@ pub struct CertificateExpiry {
     pub sha256_fingerprint: String,
     /// Negative once expired; 0 when the certificate states no expiry.
     pub seconds_until_expiry: i64,
+}
+
+/// `saml_tenants{state}` and `saml_tenant_file_reloads_total{result}`: the fleet's health.
+fn fleet_families() -> (IntGaugeVec, IntCounterVec) {
+    let tenants = must(IntGaugeVec::new(
+        Opts::new(
+            "saml_tenants",
+            "Configured tenants by state: ok, pending (metadata not tried yet), unavailable (metadata never loaded), config_error (tenant file refused).",
+        ),
+        &["state"],
+    ));
+    let tenant_files = must(IntCounterVec::new(
+        Opts::new(
+            "saml_tenant_file_reloads_total",
+            "tenants_dir file changes applied by result (loaded, removed, refused).",
+        ),
+        &["result"],
+    ));
+    for result in ["loaded", "removed", "refused"] {
+        tenant_files.with_label_values(&[result]);
+    }
+    (tenants, tenant_files)
 }
 
 impl Default for Metrics {

@@ -50,6 +50,10 @@ codes! {
     /// (unreachable, slower than `timeout_ms`, or an error): the login is refused, never
     /// accepted unrecorded. Retry later.
     ReplayStoreUnavailable = "replay_store_unavailable",
+    /// The tenant cannot judge logins now: its `metadata_url` has never loaded (not yet tried,
+    /// or failing: retried with backoff), or its `tenants_dir` file was refused and no good
+    /// version was ever loaded. Other tenants are unaffected. Retry later.
+    TenantUnavailable = "tenant_unavailable",
 
     // ---- encoding and XML ----
     /// SAMLResponse is neither base64 nor an XML document.

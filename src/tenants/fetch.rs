@@ -24,6 +24,8 @@ pub struct MetadataSettings {
     pub on_demand_min_interval_seconds: u64,
     /// Log a warning when a trusted certificate expires within this many days.
     pub expiry_warning_days: i64,
+    /// Metadata fetches running at once (start-up, refresh rounds).
+    pub max_concurrent_fetches: usize,
 }
 
 impl Default for MetadataSettings {
@@ -38,6 +40,7 @@ impl Default for MetadataSettings {
             max_staleness_seconds: 2 * 86_400,
             on_demand_min_interval_seconds: 30,
             expiry_warning_days: 30,
+            max_concurrent_fetches: 16,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Tenants: the configuration file (`config`), the live registry of tenant generations
 //! (`registry`), reload from the file (`reload`), IdP metadata fetched and kept current
-//! (`fetch`, `refresh`), and the callers allowed to ask for which tenants (`callers`). Uses
+//! (`fetch`, `refresh`), `tenants_dir` watched file by file (`watch`), and the callers allowed to ask for which tenants (`callers`). Uses
 //! `saml` and `ops` only.
 
 pub mod callers;
@@ -10,6 +10,7 @@ pub mod refresh;
 pub mod registry;
 pub mod reload;
 pub mod tls;
+pub mod watch;
 
 pub use config::{MetadataStatus, TenantConfig};
-pub use registry::{Registry, TenantSet};
+pub use registry::{FileProblem, Registry, TenantSet, TenantState};

@@ -1,120 +1,131 @@
-//! Keeping metadata-sourced keys current: background refresh on each tenant's schedule, one
-//! rate-limited refresh on demand when a response is signed by an unknown key, and the last good
-//! keys kept through outages up to `max_staleness_seconds` (never fail-open, never silently
-//! zero keys: every failure is logged, counted and visible in `GET /v1/tenants/{id}`).
+//! Keeping metadata-sourced keys current: refresh rounds on each tenant's schedule (the first
+//! one at start-up), one rate-limited refresh on demand when a response is signed by an unknown
+//! key, and the last good keys kept through outages up to `max_staleness_seconds` (never
+//! fail-open, never silently zero keys: every failure is logged, counted and visible in
+//! `GET /v1/tenants/{id}`).
+//!
+//! A round fetches each distinct URL once, however many tenants share it (a multi-tenant app's
+//! common endpoint), on at most `max_concurrent_fetches` threads, and installs every result in
+//! one generation: a fleet of thousands of metadata tenants costs one table swap per round, not
+//! one per tenant. A tenant that never loaded is `unavailable` on its own and retried with
+//! backoff; it never fails the configuration or another tenant.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, Utc};
 
 use super::config::tenant::{merge_keys, next_refresh};
+use super::fetch::MetadataSettings;
 use super::{MetadataStatus, Registry, TenantConfig};
 use crate::saml::metadata;
 use crate::saml::time;
 
-/// Retry interval after a failed refresh (bounded by the normal interval).
+/// First retry after a failed load; doubles with each consecutive failure up to the tenant's
+/// normal refresh interval.
 const RETRY_SECONDS: i64 = 60;
 
+/// One tenant's load, ready to install over the version it was computed from.
+struct Loaded {
+    from: Arc<TenantConfig>,
+    updated: Arc<TenantConfig>,
+    ok: bool,
+}
+
 impl Registry {
-    /// Fetches the tenant's metadata now and installs the result. Returns whether the fetch
+    /// Fetches the tenant's metadata now and installs the result. Returns whether the load
     /// succeeded (on failure the previous keys stay, unless they are older than the staleness
     /// limit, in which case the metadata keys are withdrawn).
     pub fn refresh_metadata(&self, id: &str, now: DateTime<Utc>, reason: &str) -> bool {
+        self.refresh_tenants(&[id], now, reason) == 1
+    }
+
+    /// Refreshes every tenant whose metadata is due (`pending` tenants first of all). Called
+    /// at start-up and then every second by `serve`. Returns how many tenants were tried.
+    pub fn refresh_due(&self, now: DateTime<Utc>) -> usize {
         let generation = self.current.load_full();
-        let Some(tenant) = generation.tenants.get(id).cloned() else { return false };
-        let Some(url) = tenant.metadata_url.clone() else { return false };
-        let settings = &generation.metadata;
-        let loaded =
-            generation.fetcher.fetch(&url).and_then(|bytes| self.parse_metadata_cached(id, &tenant, &bytes, now));
-        let mut updated: TenantConfig = tenant.as_ref().clone();
-        let mut status = updated.metadata.clone().unwrap_or_else(|| MetadataStatus {
-            source: url.clone(),
-            entity_id: String::new(),
-            signature_verified: false,
-            valid_until: None,
-            cache_duration_seconds: None,
-            loaded_at: String::new(),
-            result: String::new(),
-            last_attempt: String::new(),
-            next_refresh: None,
-            loaded_at_instant: None,
-            next_refresh_instant: None,
-        });
-        status.last_attempt = time::format(now);
-        let ok = match loaded {
-            Ok(parsed)
-                if parsed.entity_id == updated.policy.idp_entity_id || parsed.entity_id.contains("{tenantid}") =>
-            {
-                updated.policy.keys = merge_keys(&updated.static_keys, parsed.signing_keys.clone(), &url);
-                updated.idp_sso_endpoints = parsed.single_sign_on.clone();
-                let next = next_refresh(&parsed, settings, now);
-                status.entity_id = parsed.entity_id;
-                status.signature_verified = parsed.signature_verified;
-                status.valid_until = parsed.valid_until.map(time::format);
-                status.cache_duration_seconds = parsed.cache_duration_seconds;
-                status.loaded_at = time::format(now);
-                status.loaded_at_instant = Some(now);
-                status.result = "ok".into();
-                status.next_refresh = Some(time::format(next));
-                status.next_refresh_instant = Some(next);
-                tracing::info!(tenant = id, reason, keys = updated.policy.keys.len(), "metadata refreshed");
-                true
-            }
-            outcome => {
-                let error = match outcome {
-                    Ok(parsed) => {
-                        format!("entityID changed to {:?}; keeping the configured issuer's keys", parsed.entity_id)
-                    }
-                    Err(e) => e,
-                };
-                let retry = RETRY_SECONDS.min(settings.refresh_seconds as i64);
-                let next = now + Duration::seconds(retry);
-                status.next_refresh = Some(time::format(next));
-                status.next_refresh_instant = Some(next);
-                let stale = status
-                    .loaded_at_instant
-                    .is_none_or(|loaded| now - loaded > Duration::seconds(settings.max_staleness_seconds as i64));
-                if stale {
-                    updated.policy.keys = updated.static_keys.clone();
-                    status.result =
-                        format!("failed: {error}; last good keys older than max_staleness_seconds were withdrawn");
-                    tracing::error!(tenant = id, reason, error = %error, "metadata refresh failed and the last good keys are stale: withdrawn");
-                } else {
-                    status.result = format!("failed: {error}; keeping the keys loaded at {}", status.loaded_at);
-                    tracing::warn!(tenant = id, reason, error = %error, "metadata refresh failed; keeping the last good keys");
-                }
-                false
-            }
-        };
-        updated.metadata = Some(status);
-        // Install only if no reload replaced this tenant meanwhile (the reload's own load wins).
-        self.current.rcu(|current| match current.tenants.get(id) {
-            Some(existing) if Arc::ptr_eq(existing, &tenant) => Arc::new(current.with_tenant(updated.clone())),
-            _ => current.clone(),
-        });
-        if let Some(metrics) = self.metrics.get() {
-            metrics.metadata_refreshed(id, ok);
+        let due: Vec<&str> = generation
+            .iter()
+            .filter(|(_, t)| t.metadata_url.is_some())
+            .filter(|(_, t)| t.metadata.as_ref().and_then(|m| m.next_refresh_instant).is_none_or(|next| next <= now))
+            .map(|(id, _)| id)
+            .collect();
+        if !due.is_empty() {
+            self.refresh_tenants(&due, now, "scheduled");
         }
-        ok
+        due.len()
+    }
+
+    /// One round over `ids`; returns how many loads succeeded.
+    fn refresh_tenants(&self, ids: &[&str], now: DateTime<Utc>, reason: &str) -> usize {
+        let generation = self.current.load_full();
+        let mut by_url: BTreeMap<&str, Vec<Arc<TenantConfig>>> = BTreeMap::new();
+        for id in ids {
+            if let Some(tenant) = generation.tenants.get(*id) {
+                if let Some(url) = tenant.metadata_url.as_deref() {
+                    by_url.entry(url).or_default().push(tenant.clone());
+                }
+            }
+        }
+        let groups: Vec<(&str, Vec<Arc<TenantConfig>>)> = by_url.into_iter().collect();
+        let next = AtomicUsize::new(0);
+        let results = Mutex::new(Vec::with_capacity(ids.len()));
+        let workers = generation.metadata.max_concurrent_fetches.clamp(1, groups.len().max(1));
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| {
+                    while let Some((url, tenants)) = groups.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let fetched = generation.fetcher.fetch(url);
+                        let loaded: Vec<Loaded> = tenants
+                            .iter()
+                            .map(|tenant| {
+                                let parsed = match &fetched {
+                                    Ok(bytes) => self.parse_metadata_cached(tenant, bytes, now),
+                                    Err(e) => Err(e.clone()),
+                                };
+                                apply(tenant, parsed, &generation.metadata, now, reason)
+                            })
+                            .collect();
+                        results.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(loaded);
+                    }
+                });
+            }
+        });
+        let results = results.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Install over the generation of the moment, tenant by tenant only where no reload or
+        // file change replaced the tenant meanwhile (their own load wins).
+        self.current.rcu(|current| {
+            let updates = results
+                .iter()
+                .filter(|r| current.tenants.get(&r.from.id).is_some_and(|existing| Arc::ptr_eq(existing, &r.from)))
+                .map(|r| (r.from.id.clone(), Some(r.updated.clone())));
+            Arc::new(current.with_changes(updates, []))
+        });
+        let succeeded = results.iter().filter(|r| r.ok).count();
+        if let Some(metrics) = self.metrics.get() {
+            for result in &results {
+                metrics.metadata_refreshed(result.ok);
+            }
+        }
+        self.update_readiness();
+        succeeded
     }
 
     /// Parses fetched metadata, or reuses the keys parsed from the identical document before
     /// (certificate parsing costs several RSA verifications per key; most refreshes return the
-    /// same bytes). The cache key covers the tenant, the bytes and the verification policy, so
-    /// a changed `metadata_signing_certificate` never reuses an unverified parse; validity is
-    /// re-checked against `now` on every hit.
+    /// same bytes, and tenants sharing a URL share the parse). The cache key covers the bytes
+    /// and the verification policy, so a changed `metadata_signing_certificate` never reuses an
+    /// unverified parse; validity is re-checked against `now` on every hit.
     fn parse_metadata_cached(
         &self,
-        id: &str,
         tenant: &TenantConfig,
         bytes: &[u8],
         now: DateTime<Utc>,
     ) -> Result<metadata::IdpMetadata, String> {
         let mut hasher = openssl::sha::Sha256::new();
-        for part in [id.as_bytes(), bytes] {
-            hasher.update(&(part.len() as u64).to_le_bytes());
-            hasher.update(part);
-        }
+        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
         for key in &tenant.metadata_signing_keys {
             hasher.update(key.info.sha256_fingerprint.as_bytes());
         }
@@ -140,21 +151,6 @@ impl Registry {
         let parsed = metadata::parse(bytes, &policy).map_err(|e| e.to_string())?;
         self.metadata_cache.insert(cache_key, Arc::new(parsed.clone()));
         Ok(parsed)
-    }
-
-    /// Refreshes every tenant whose metadata is due. Called every second by `serve`.
-    pub fn refresh_due(&self, now: DateTime<Utc>) {
-        let due: Vec<String> = self
-            .current
-            .load()
-            .iter()
-            .filter(|(_, t)| t.metadata_url.is_some())
-            .filter(|(_, t)| t.metadata.as_ref().and_then(|m| m.next_refresh_instant).is_none_or(|next| next <= now))
-            .map(|(id, _)| id.to_string())
-            .collect();
-        for id in due {
-            self.refresh_metadata(&id, now, "scheduled");
-        }
     }
 
     /// Claims the one on-demand refresh a response signed by an unknown key may trigger: the
@@ -196,4 +192,117 @@ impl Registry {
             }
         }
     }
+}
+
+/// The tenant after one load attempt.
+fn apply(
+    tenant: &Arc<TenantConfig>,
+    loaded: Result<metadata::IdpMetadata, String>,
+    settings: &MetadataSettings,
+    now: DateTime<Utc>,
+    reason: &str,
+) -> Loaded {
+    let id = tenant.id.as_str();
+    let url = tenant.metadata_url.clone().unwrap_or_default();
+    let mut updated: TenantConfig = tenant.as_ref().clone();
+    let mut status = updated.metadata.clone().unwrap_or_else(|| MetadataStatus {
+        source: url.clone(),
+        entity_id: String::new(),
+        signature_verified: false,
+        valid_until: None,
+        cache_duration_seconds: None,
+        loaded_at: String::new(),
+        result: String::new(),
+        last_attempt: String::new(),
+        next_refresh: None,
+        consecutive_failures: 0,
+        loaded_at_instant: None,
+        next_refresh_instant: None,
+    });
+    status.last_attempt = time::format(now);
+    let accepted = loaded.and_then(|parsed| match issuer_check(&updated, &parsed) {
+        Ok(()) => Ok(parsed),
+        Err(e) => Err(e),
+    });
+    let ok = match accepted {
+        Ok(parsed) => {
+            if updated.policy.idp_entity_id.is_empty() {
+                updated.policy.idp_entity_id.clone_from(&parsed.entity_id);
+            }
+            updated.metadata_keys.clone_from(&parsed.signing_keys);
+            updated.policy.keys = merge_keys(&updated.static_keys, parsed.signing_keys.clone(), &url);
+            updated.idp_sso_endpoints.clone_from(&parsed.single_sign_on);
+            let next = next_refresh(&parsed, settings, now);
+            status.entity_id = parsed.entity_id;
+            status.signature_verified = parsed.signature_verified;
+            status.valid_until = parsed.valid_until.map(time::format);
+            status.cache_duration_seconds = parsed.cache_duration_seconds;
+            status.loaded_at = time::format(now);
+            status.loaded_at_instant = Some(now);
+            status.result = "ok".into();
+            status.consecutive_failures = 0;
+            status.next_refresh = Some(time::format(next));
+            status.next_refresh_instant = Some(next);
+            tracing::info!(tenant = id, reason, keys = updated.policy.keys.len(), "metadata refreshed");
+            true
+        }
+        Err(error) => {
+            status.consecutive_failures = status.consecutive_failures.saturating_add(1);
+            let next = now + retry_after(status.consecutive_failures, settings);
+            status.next_refresh = Some(time::format(next));
+            status.next_refresh_instant = Some(next);
+            match status.loaded_at_instant {
+                None => {
+                    status.result = format!("failed: {error}; the tenant is unavailable until its metadata loads");
+                    tracing::warn!(tenant = id, reason, error = %error, retry_at = %time::format(next), "metadata never loaded: tenant unavailable");
+                }
+                Some(loaded) if now - loaded > Duration::seconds(settings.max_staleness_seconds as i64) => {
+                    updated.metadata_keys.clear();
+                    updated.policy.keys = updated.static_keys.clone();
+                    status.result =
+                        format!("failed: {error}; last good keys older than max_staleness_seconds were withdrawn");
+                    tracing::error!(tenant = id, reason, error = %error, "metadata refresh failed and the last good keys are stale: withdrawn");
+                }
+                Some(_) => {
+                    status.result = format!("failed: {error}; keeping the keys loaded at {}", status.loaded_at);
+                    tracing::warn!(tenant = id, reason, error = %error, "metadata refresh failed; keeping the last good keys");
+                }
+            }
+            false
+        }
+    };
+    updated.metadata = Some(status);
+    Loaded { from: tenant.clone(), updated: Arc::new(updated), ok }
+}
+
+/// The issuer the metadata may speak for. A tenant without a configured `idp_entity_id`
+/// adopts the entityID of its first load and holds to it afterwards: a document naming
+/// another issuer later is a refused refresh, never a silent change of whom the tenant trusts.
+fn issuer_check(tenant: &TenantConfig, parsed: &metadata::IdpMetadata) -> Result<(), String> {
+    let expected = &tenant.policy.idp_entity_id;
+    // Entra's multi-tenant (common) metadata names `https://sts.windows.net/{tenantid}/`: only a
+    // configured issuer says which tenant's responses to accept.
+    let template = parsed.entity_id.contains("{tenantid}");
+    if expected.is_empty() {
+        return if template {
+            Err(format!("entityID {:?} is a template; set idp_entity_id for this tenant", parsed.entity_id))
+        } else {
+            Ok(())
+        };
+    }
+    if parsed.entity_id == *expected || (template && tenant.configured_idp_entity_id.is_some()) {
+        return Ok(());
+    }
+    Err(format!("entityID changed to {:?}; keeping the issuer {expected:?} and its keys", parsed.entity_id))
+}
+
+/// 60 s, 120 s, 240 s … up to the normal refresh interval, ±10 % so that a fleet whose
+/// endpoint failed at once does not retry in one burst.
+fn retry_after(failures: u32, settings: &MetadataSettings) -> Duration {
+    let doubled = RETRY_SECONDS.saturating_mul(1_i64 << failures.saturating_sub(1).min(20));
+    let seconds = doubled.min(settings.refresh_seconds as i64).max(1);
+    let mut noise = [0u8; 2];
+    let _ = openssl::rand::rand_bytes(&mut noise);
+    let jitter = (f64::from(u16::from_le_bytes(noise)) / f64::from(u16::MAX) - 0.5) * 0.2;
+    Duration::seconds(((seconds as f64) * (1.0 + jitter)).max(1.0) as i64)
 }

@@ -1,55 +1,170 @@
 //! The live tenants: one generation of the configuration at a time, swapped atomically on
-//! reload and on each metadata refresh.
+//! reload, on each `tenants_dir` change and on each metadata refresh round.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 
 use super::callers::{Callers, Credentials};
+use super::config::directory::FileVersion;
+use super::config::tenant::Availability;
 use super::config::{Config, TenantConfig};
 use super::fetch::{Fetcher, MetadataSettings};
 use crate::ops::metrics::Metrics;
 use crate::saml::metadata::IdpMetadata;
 use crate::saml::Limits;
 
-/// One consistent generation of the tenant configuration, replaced whole on reload: a request
-/// validates entirely against the generation it started with.
+/// A tenant file that was refused, shown at `GET /v1/tenants/{id}` as `config_error`. The
+/// tenant's last good version, if it ever had one, keeps serving.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct FileProblem {
+    pub file: String,
+    pub problems: Vec<String>,
+    /// When it was refused (RFC 3339).
+    pub refused_at: String,
+}
+
+/// A tenant's state as `GET /v1/tenants/{id}`, `/readyz` and `saml_tenants{state}` show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TenantState {
+    Ok,
+    Pending,
+    Unavailable,
+    /// Its file was refused (a last good version may still be serving).
+    ConfigError,
+}
+
+impl TenantState {
+    pub const ALL: [TenantState; 4] =
+        [TenantState::Ok, TenantState::Pending, TenantState::Unavailable, TenantState::ConfigError];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TenantState::Ok => "ok",
+            TenantState::Pending => "pending",
+            TenantState::Unavailable => "unavailable",
+            TenantState::ConfigError => "config_error",
+        }
+    }
+}
+
+/// One consistent generation of the tenant configuration: a request validates entirely
+/// against the generation it started with.
 pub struct TenantSet {
     pub(crate) tenants: HashMap<String, Arc<TenantConfig>>,
+    /// Refused tenant files by id.
+    pub(crate) refused: HashMap<String, Arc<FileProblem>>,
     pub limits: Limits,
     pub(crate) metadata: MetadataSettings,
     pub(crate) fetcher: Arc<Fetcher>,
     callers: Callers,
+    pub(crate) tenants_dir: Option<PathBuf>,
+    /// The main file's `[[tenants]]` ids: a tenant file may not take one over.
+    pub(crate) inline_ids: Arc<HashSet<String>>,
 }
 
 impl TenantSet {
-    fn new(config: &Config) -> TenantSet {
+    /// The generation `config` describes. Tenants also in `previous` keep their loaded
+    /// metadata when its source is unchanged (a reload never sends them back to `pending`),
+    /// and a refused file keeps the previous good version of its tenant.
+    fn new(config: &Config, previous: Option<&TenantSet>) -> TenantSet {
+        let now = config.loaded_at;
+        let mut tenants = HashMap::with_capacity(config.tenants.len());
+        for tenant in &config.tenants {
+            let mut tenant = tenant.clone();
+            if let Some(before) = previous.and_then(|p| p.tenants.get(&tenant.id)) {
+                tenant.carry_metadata_from(before);
+            }
+            tenants.insert(tenant.id.clone(), Arc::new(tenant));
+        }
+        let mut refused = HashMap::new();
+        for (id, problems) in &config.tenant_file_errors {
+            if let Some(before) = previous.and_then(|p| p.tenants.get(id)) {
+                tenants.entry(id.clone()).or_insert_with(|| before.clone());
+            }
+            refused.insert(id.clone(), Arc::new(file_problem(id, problems.clone(), now)));
+        }
+        let file_ids: HashSet<&String> = config.tenant_files.keys().collect();
+        let inline_ids = config.tenants.iter().map(|t| t.id.clone()).filter(|id| !file_ids.contains(id)).collect();
         TenantSet {
-            tenants: config.tenants.iter().map(|t| (t.id.clone(), Arc::new(t.clone()))).collect(),
+            tenants,
+            refused,
             limits: config.limits.clone(),
             metadata: config.metadata.clone(),
             fetcher: Arc::new(Fetcher::new(&config.metadata)),
             callers: config.callers.clone(),
+            tenants_dir: config.tenants_dir.clone(),
+            inline_ids: Arc::new(inline_ids),
         }
     }
 
-    /// The same generation with one tenant replaced (metadata refreshes).
-    pub(crate) fn with_tenant(&self, tenant: TenantConfig) -> TenantSet {
+    /// The same generation with `updates` applied: a tenant replaced (`Some`) or removed
+    /// (`None`), and file refusals set or cleared.
+    pub(crate) fn with_changes(
+        &self,
+        updates: impl IntoIterator<Item = (String, Option<Arc<TenantConfig>>)>,
+        refusals: impl IntoIterator<Item = (String, Option<Arc<FileProblem>>)>,
+    ) -> TenantSet {
         let mut tenants = self.tenants.clone();
-        tenants.insert(tenant.id.clone(), Arc::new(tenant));
+        for (id, tenant) in updates {
+            match tenant {
+                Some(tenant) => tenants.insert(id, tenant),
+                None => tenants.remove(&id),
+            };
+        }
+        let mut refused = self.refused.clone();
+        for (id, problem) in refusals {
+            match problem {
+                Some(problem) => refused.insert(id, problem),
+                None => refused.remove(&id),
+            };
+        }
         TenantSet {
             tenants,
+            refused,
             limits: self.limits.clone(),
             metadata: self.metadata.clone(),
             fetcher: self.fetcher.clone(),
             callers: self.callers.clone(),
+            tenants_dir: self.tenants_dir.clone(),
+            inline_ids: self.inline_ids.clone(),
         }
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<TenantConfig>> {
         self.tenants.get(id)
+    }
+
+    /// The refusal of the tenant's file, if its last change was refused.
+    pub fn refusal(&self, id: &str) -> Option<&Arc<FileProblem>> {
+        self.refused.get(id)
+    }
+
+    pub fn state(&self, id: &str) -> Option<TenantState> {
+        if self.refused.contains_key(id) {
+            return Some(TenantState::ConfigError);
+        }
+        self.tenants.get(id).map(|tenant| match tenant.availability() {
+            Availability::Ok => TenantState::Ok,
+            Availability::Pending => TenantState::Pending,
+            Availability::Unavailable => TenantState::Unavailable,
+        })
+    }
+
+    /// How many tenants are in each state (every state listed). A tenant refused and never
+    /// good counts once, as `config_error`.
+    pub fn state_counts(&self) -> [(TenantState, usize); 4] {
+        let mut counts = TenantState::ALL.map(|state| (state, 0));
+        let ids = self.tenants.keys().chain(self.refused.keys().filter(|id| !self.tenants.contains_key(*id)));
+        for id in ids {
+            if let Some(state) = self.state(id) {
+                counts[state as usize].1 += 1;
+            }
+        }
+        counts
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &TenantConfig)> {
@@ -65,39 +180,82 @@ impl TenantSet {
     }
 }
 
-/// The live tenants: the current generation (swapped atomically on reload and on each metadata
-/// refresh), and what metadata refresh remembers between generations.
+pub(crate) fn file_problem(id: &str, problems: Vec<String>, now: DateTime<Utc>) -> FileProblem {
+    FileProblem { file: format!("{id}.toml"), problems, refused_at: crate::saml::time::format(now) }
+}
+
+/// The live tenants: the current generation (swapped atomically), and what refreshes and
+/// directory rescans remember between generations.
 pub struct Registry {
     pub(crate) current: ArcSwap<TenantSet>,
+    /// Serializes the writers that derive a generation from the files (full reloads and
+    /// `tenants_dir` rescans), holding the directory's files as last read. Metadata installs
+    /// do not take it: they replace single tenants by compare-and-swap.
+    pub(crate) files: Mutex<BTreeMap<String, FileVersion>>,
     /// Last on-demand metadata refresh per tenant (rate limit).
     pub(crate) on_demand: Mutex<HashMap<String, DateTime<Utc>>>,
     pub(crate) metrics: OnceLock<Arc<Metrics>>,
-    /// Parsed metadata by (tenant, document, verification policy) digest: see refresh.rs.
+    /// Parsed metadata by (document, verification policy) digest: see refresh.rs.
     pub(crate) metadata_cache: moka::sync::Cache<[u8; 32], Arc<IdpMetadata>>,
+    /// Latches true once every tenant has been tried (no `pending` tenant left).
+    ready: tokio::sync::watch::Sender<bool>,
+    /// Set when a change may have made metadata due (a tenant added), to wake the refresh
+    /// loop before its next tick.
+    refresh_wanted: (Mutex<bool>, std::sync::Condvar),
 }
 
 impl Registry {
+    /// The tenants of `config`. Nothing is fetched: `metadata_url` tenants are `pending` until
+    /// [`Registry::refresh_due`] runs.
     pub fn new(config: &Config) -> Registry {
-        Registry {
-            current: ArcSwap::from_pointee(TenantSet::new(config)),
+        let registry = Registry {
+            current: ArcSwap::from_pointee(TenantSet::new(config, None)),
+            files: Mutex::new(config.tenant_files.clone()),
             on_demand: Mutex::new(HashMap::new()),
             metrics: OnceLock::new(),
             metadata_cache: moka::sync::Cache::builder()
                 .max_capacity(4096)
                 .time_to_live(std::time::Duration::from_secs(86_400))
                 .build(),
-        }
+            ready: tokio::sync::watch::Sender::new(false),
+            refresh_wanted: (Mutex::new(false), std::sync::Condvar::new()),
+        };
+        registry.update_readiness();
+        registry
     }
 
-    /// Reports metadata refreshes to `metrics` from now on (set once, at start-up).
+    /// Reports metadata refreshes and file changes to `metrics` from now on (set once).
     pub fn report_to(&self, metrics: Arc<Metrics>) {
         let _ = self.metrics.set(metrics);
     }
 
     /// Atomically replaces the tenants and limits. In-flight validations finish on the
-    /// generation they started with.
+    /// generation they started with; unchanged metadata tenants keep their keys.
     pub fn replace(&self, config: &Config) {
-        self.current.store(Arc::new(TenantSet::new(config)));
+        let mut files = self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.current.rcu(|current| Arc::new(TenantSet::new(config, Some(current))));
+        files.clone_from(&config.tenant_files);
+        drop(files);
+        self.update_readiness();
+        self.wake_refresh();
+    }
+
+    /// Asks the refresh loop to look for due metadata now.
+    pub(crate) fn wake_refresh(&self) {
+        let (wanted, signal) = &self.refresh_wanted;
+        *wanted.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = true;
+        signal.notify_all();
+    }
+
+    /// Blocks until [`Registry::wake_refresh`] or `timeout`, whichever comes first (the
+    /// refresh loop's tick).
+    pub fn wait_for_refresh_work(&self, timeout: std::time::Duration) {
+        let (wanted, signal) = &self.refresh_wanted;
+        let guard = wanted.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (mut guard, _) = signal
+            .wait_timeout_while(guard, timeout, |wanted| !*wanted)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *guard = false;
     }
 
     /// The current generation.
@@ -125,5 +283,30 @@ impl Registry {
     /// Caller authentication against the current configuration (see `callers`).
     pub fn authorize(&self, credentials: &Credentials<'_>, tenant: Option<&str>) -> Result<(), crate::saml::Error> {
         self.current.load().callers.authorize(credentials, tenant).map(|_| ())
+    }
+
+    /// Whether every tenant has been tried at least once since start-up (and there is one).
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow() && !self.is_empty()
+    }
+
+    /// Resolves once [`Registry::is_ready`] has latched.
+    pub fn wait_ready(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut ready = self.ready.subscribe();
+        async move {
+            let _ = ready.wait_for(|ready| *ready).await;
+        }
+    }
+
+    /// Latches readiness once no tenant is `pending`. Stays ready afterwards: a tenant added
+    /// later waits for its own metadata without taking the replica out of rotation.
+    pub(crate) fn update_readiness(&self) {
+        if *self.ready.borrow() {
+            return;
+        }
+        let current = self.current.load();
+        if !current.is_empty() && current.tenants.values().all(|t| t.availability() != Availability::Pending) {
+            self.ready.send_replace(true);
+        }
     }
 }

@@ -10,7 +10,7 @@ use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
 use super::frontend::{self, Frontend, Incoming, OwnedRequest};
-use super::json::TenantView;
+use super::json::{tenant_status, TenantView};
 use super::sp::{self, AuthnRequestParams};
 use super::tls::{self, ClientCertificates, TlsConfig};
 use super::wire::{self, GrpcCode};
@@ -53,11 +53,17 @@ impl SamlValidator for Api {
         if let Err(error) = self.frontend.service().authorize(&credentials, Some(&id)) {
             return Err(status(error));
         }
-        let Some(tenant) = self.frontend.service().tenant(&id) else {
-            return Err(status(Error::new(Code::UnknownTenant, "no such tenant")));
-        };
-        let view = TenantView::new(&tenant, wall_clock());
-        Ok(Response::new(tenant_trust(&view)))
+        let generation = self.frontend.service().tenants();
+        match tenant_status(&generation, &id, wall_clock()) {
+            Some(Ok(view)) => Ok(Response::new(tenant_trust(&view))),
+            Some(Err(refused)) => Ok(Response::new(pb::TenantTrust {
+                id: id.clone(),
+                status: refused.status.to_string(),
+                config_errors: refused.config_error.problems.clone(),
+                ..pb::TenantTrust::default()
+            })),
+            None => Err(status(Error::new(Code::UnknownTenant, "no such tenant"))),
+        }
     }
 
     async fn create_authn_request(
@@ -105,6 +111,8 @@ fn tenant_trust(view: &TenantView<'_>) -> pb::TenantTrust {
             })
             .collect(),
         require_encrypted_assertions: view.require_encrypted_assertions,
+        status: view.status.to_string(),
+        config_errors: view.config_error.map(|e| e.problems.clone()).unwrap_or_default(),
         metadata: view.metadata.map(|m| pb::MetadataStatus {
             source: m.source.clone(),
             entity_id: m.entity_id.clone(),
@@ -460,7 +468,10 @@ async fn serve(
     max_message_bytes: usize,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), String> {
-    let ready = frontend.service().tenant_count() > 0;
+    let registry = frontend.service().registry().clone();
+    let ready = registry.is_ready();
+    // No tenant at all stays not serving (as before); pending metadata becomes serving.
+    let became_ready = (!ready && !registry.is_empty()).then(|| registry.wait_ready());
     let (mut health, health_service) = tonic_health::server::health_reporter();
     let api = SamlValidatorServer::new(Api { frontend, max_message_bytes })
         .max_decoding_message_size(max_message_bytes.saturating_mul(4))
@@ -481,6 +492,15 @@ async fn serve(
     } else {
         health.set_not_serving::<SamlValidatorServer<Api>>().await;
         health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
+        // Serving once every tenant has been tried, like /readyz.
+        if let Some(became_ready) = became_ready {
+            let mut health = health.clone();
+            tokio::spawn(async move {
+                became_ready.await;
+                health.set_serving::<SamlValidatorServer<Api>>().await;
+                health.set_service_status("", tonic_health::ServingStatus::Serving).await;
+            });
+        }
     }
     let mut builder = tonic::transport::Server::builder()
         .timeout(std::time::Duration::from_secs(30))

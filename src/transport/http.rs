@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::budget::{Budget, Reservation};
 use super::frontend::{self, Frontend, Incoming, OwnedRequest};
-use super::json::{ErrorBody, TenantView, ValidBody};
+use super::json::{self, ErrorBody, ValidBody};
 use super::sp::{self, AuthnRequestParams};
 use super::tls::{self, ClientCertificates, TlsConfig};
 use super::wire;
@@ -20,6 +20,7 @@ use crate::ops::wall_clock;
 use crate::saml::{Code, Error, Validated};
 use crate::tenants::callers::{ClientCertificate, Credentials};
 use crate::tenants::config::Config;
+use crate::tenants::TenantState;
 
 /// Shared by every worker.
 pub struct State {
@@ -274,8 +275,10 @@ async fn tenant(state: web::Data<State>, request: HttpRequest, id: web::Path<Str
     if let Err(error) = state.frontend.service().authorize(&credentials(&request), Some(&id)) {
         return error_response(&error, "-");
     }
-    match state.frontend.service().tenant(&id) {
-        Some(tenant) => HttpResponse::Ok().json(TenantView::new(&tenant, wall_clock())),
+    let generation = state.frontend.service().tenants();
+    match json::tenant_status(&generation, &id, wall_clock()) {
+        Some(Ok(view)) => HttpResponse::Ok().json(view),
+        Some(Err(refused)) => HttpResponse::Ok().json(refused),
         None => error_response(&Error::new(Code::UnknownTenant, "no such tenant"), "-"),
     }
 }
@@ -319,12 +322,26 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }
 
+/// Ready once every tenant has been tried (its metadata loaded or failed: a dead endpoint
+/// makes one tenant `unavailable`, never the replica unready). Latched: a tenant added later
+/// does not take the replica out of rotation.
 async fn readyz(state: web::Data<State>) -> HttpResponse {
-    let tenants = state.frontend.service().tenant_count();
-    if tenants == 0 {
-        return HttpResponse::ServiceUnavailable().json(serde_json::json!({"status": "not_ready", "tenants": 0}));
+    let service = state.frontend.service();
+    let counts = service.tenants().state_counts();
+    let count = |wanted: TenantState| counts.iter().find(|(state, _)| *state == wanted).map_or(0, |(_, n)| *n);
+    let ready = service.registry().is_ready();
+    let body = serde_json::json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "tenants": service.tenant_count(),
+        "pending": count(TenantState::Pending),
+        "unavailable": count(TenantState::Unavailable),
+        "config_errors": count(TenantState::ConfigError),
+    });
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
     }
-    HttpResponse::Ok().json(serde_json::json!({"status": "ready", "tenants": tenants}))
 }
 
 async fn metrics(state: web::Data<State>, request: HttpRequest) -> HttpResponse {
@@ -332,7 +349,35 @@ async fn metrics(state: web::Data<State>, request: HttpRequest) -> HttpResponse 
         return error_response(&error, "-");
     }
     let body = state.frontend.render_metrics();
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
+    let mut response = HttpResponse::Ok();
+    response.content_type("text/plain; version=0.0.4");
+    // A fleet's exposition is O(tenants) lines of near-identical text: gzip (which Prometheus
+    // always asks for) cuts it tenfold.
+    if accepts_gzip(&request) {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        if std::io::Write::write_all(&mut encoder, body.as_bytes()).is_ok() {
+            if let Ok(compressed) = encoder.finish() {
+                return response
+                    .insert_header((header::CONTENT_ENCODING, HeaderValue::from_static("gzip")))
+                    .body(compressed);
+            }
+        }
+    }
+    response.body(body)
+}
+
+fn accepts_gzip(request: &HttpRequest) -> bool {
+    request
+        .headers()
+        .get_all(header::ACCEPT_ENCODING)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or_default().trim();
+            let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+            name.eq_ignore_ascii_case("gzip") && !refused
+        })
 }
 
 async fn metrics_on_main(state: web::Data<State>, request: HttpRequest) -> HttpResponse {

@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::saml::decrypt::DecryptionKeyInfo;
 use crate::saml::keys::KeyInfo;
 use crate::saml::{Error, Validated};
-use crate::tenants::{MetadataStatus, TenantConfig};
+use crate::tenants::{FileProblem, MetadataStatus, TenantConfig, TenantSet};
 
 /// JSON body of an accepted response (HTTP 200, CLI exit 0).
 #[derive(Serialize)]
@@ -39,6 +39,11 @@ impl<'a> ErrorBody<'a> {
 #[derive(Serialize)]
 pub struct TenantView<'a> {
     pub id: &'a str,
+    /// `ok`, `pending`, `unavailable` or `config_error` (see `TenantState`).
+    pub status: &'static str,
+    /// The refusal of the tenant's file; the rest of the view is its last good version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_error: Option<&'a FileProblem>,
     pub idp_entity_id: &'a str,
     pub sp_entity_id: &'a str,
     pub acs_url: &'a str,
@@ -51,6 +56,36 @@ pub struct TenantView<'a> {
     /// never leave the core).
     pub decryption_keys: Vec<&'a DecryptionKeyInfo>,
     pub require_encrypted_assertions: bool,
+}
+
+/// What `GET /v1/tenants/{id}` answers for `id` in `generation`: the tenant's view, or only
+/// its refusal when its file never loaded. `None`: no such tenant.
+pub fn tenant_status<'a>(
+    generation: &'a TenantSet,
+    id: &'a str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Result<TenantView<'a>, RefusedTenant<'a>>> {
+    let refusal = generation.refusal(id).map(AsRef::as_ref);
+    match (generation.get(id), refusal) {
+        (Some(tenant), refusal) => {
+            let mut view = TenantView::new(tenant, now);
+            if refusal.is_some() {
+                view.status = "config_error";
+                view.config_error = refusal;
+            }
+            Some(Ok(view))
+        }
+        (None, Some(refusal)) => Some(Err(RefusedTenant { id, status: "config_error", config_error: refusal })),
+        (None, None) => None,
+    }
+}
+
+/// A tenant whose file was refused and never loaded: nothing to show but why.
+#[derive(Serialize)]
+pub struct RefusedTenant<'a> {
+    pub id: &'a str,
+    pub status: &'static str,
+    pub config_error: &'a FileProblem,
 }
 
 #[derive(Serialize)]
@@ -67,6 +102,8 @@ impl<'a> TenantView<'a> {
         let p = &tenant.policy;
         TenantView {
             id: &tenant.id,
+            status: tenant.availability().as_str(),
+            config_error: None,
             idp_entity_id: &p.idp_entity_id,
             sp_entity_id: &p.sp_entity_id,
             acs_url: &p.acs_url,

@@ -60,6 +60,9 @@ pub const fn disposition(code: Code) -> Disposition {
         // Fail closed: the response may be genuine, but a first use that could not be
         // recorded cannot be accepted. A retry (the store back, another path) may succeed.
         Code::ReplayStoreUnavailable => (503, GrpcCode::Unavailable, Outcome::Error),
+        // The tenant's trust is not loaded: nothing about the response was judged, and the
+        // tenant may recover (metadata retried with backoff, the file fixed).
+        Code::TenantUnavailable => (503, GrpcCode::Unavailable, Outcome::Error),
         Code::Unauthenticated => (401, GrpcCode::Unauthenticated, Outcome::Error),
         Code::Forbidden => (403, GrpcCode::PermissionDenied, Outcome::Error),
         Code::Internal => (500, GrpcCode::Internal, Outcome::Error),

@@ -2,6 +2,7 @@
 //! together, unknown keys refused. A bad file never starts (or, later, replaces) a service.
 
 mod decryption;
+pub mod directory;
 mod reader;
 pub mod replay;
 pub mod sections;
@@ -13,14 +14,16 @@ pub use sections::{LoggingConfig, ServerConfig};
 pub use sp::SpSettings;
 pub use tenant::{MetadataStatus, TenantConfig};
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use toml::Table;
 
+use self::directory::FileVersion;
 use self::reader::Reader;
+use crate::ops::metrics::MetricsSettings;
 use crate::saml::Limits;
 use crate::tenants::callers::Callers;
 use crate::tenants::fetch::{Fetcher, MetadataSettings};
@@ -35,7 +38,19 @@ pub struct Config {
     pub limits: Limits,
     /// `[replay]`: read at start-up only (a reload keeps the running store).
     pub replay: ReplaySettings,
+    pub metrics: MetricsSettings,
+    /// `[[tenants]]` and the good files of `tenants_dir`.
     pub tenants: Vec<TenantConfig>,
+    /// `tenants_dir`, resolved against the configuration file's folder.
+    pub tenants_dir: Option<PathBuf>,
+    /// The files of `tenants_dir` as read, good or refused, by tenant id.
+    pub tenant_files: BTreeMap<String, FileVersion>,
+    /// Tenant files refused, by tenant id: each is refused alone, the rest load.
+    pub tenant_file_errors: BTreeMap<String, Vec<String>>,
+    /// `.toml` files in `tenants_dir` whose names are not tenant ids.
+    pub bad_tenant_file_names: Vec<String>,
+    /// The instant the configuration was judged at (metadata validity, refusal times).
+    pub loaded_at: DateTime<Utc>,
 }
 
 /// Every problem found in a configuration file.
@@ -74,7 +89,9 @@ impl Config {
         let logging_table = root.table("logging");
         let metadata_table = root.table("metadata");
         let replay_table = root.table("replay");
+        let metrics_table = root.table("metrics");
         let tenant_tables = root.array_of_tables("tenants");
+        let tenants_dir = root.string("tenants_dir").map(|dir| base.join(dir));
         let caller_tables = root.array_of_tables("callers");
         root.finish();
 
@@ -83,6 +100,7 @@ impl Config {
         let logging = sections::read_logging(logging_table.as_ref(), &mut problems);
         let metadata_settings = sections::read_metadata_settings(metadata_table.as_ref(), &mut problems);
         let replay = replay::read_replay(replay_table.as_ref(), base, &mut problems);
+        let metrics = sections::read_metrics(metrics_table.as_ref(), &mut problems);
         let fetcher = Fetcher::new(&metadata_settings);
         let mut tenants = Vec::new();
         let mut ids = HashSet::new();
@@ -96,8 +114,15 @@ impl Config {
             }
             tenants.push(tenant);
         }
-        if tenant_tables.is_empty() {
-            problems.push("no [[tenants]] configured".into());
+        let mut files = Files::default();
+        if let Some(dir) = &tenants_dir {
+            let context = tenant::Context { base: dir, ..context };
+            files = read_directory(dir, &context, &ids, &mut problems);
+            ids.extend(files.versions.keys().cloned());
+            tenants.append(&mut files.tenants);
+        }
+        if tenant_tables.is_empty() && tenants_dir.is_none() {
+            problems.push("no [[tenants]] configured (and no tenants_dir)".into());
         }
         let mutual_tls = server.tls.as_ref().is_some_and(|t| t.client_ca_file.is_some());
         let callers = sections::read_callers(&caller_tables, &ids, mutual_tls, &mut problems);
@@ -112,9 +137,65 @@ impl Config {
             );
         }
         if problems.is_empty() {
-            Ok(Config { server, callers, logging, metadata: metadata_settings, limits, replay, tenants })
+            Ok(Config {
+                server,
+                callers,
+                logging,
+                metadata: metadata_settings,
+                limits,
+                replay,
+                metrics,
+                tenants,
+                tenants_dir,
+                tenant_files: files.versions,
+                tenant_file_errors: files.errors,
+                bad_tenant_file_names: files.bad_names,
+                loaded_at: now,
+            })
         } else {
             Err(ConfigErrors(problems))
         }
     }
+}
+
+/// What reading `tenants_dir` found.
+#[derive(Default)]
+struct Files {
+    tenants: Vec<TenantConfig>,
+    versions: BTreeMap<String, FileVersion>,
+    errors: BTreeMap<String, Vec<String>>,
+    bad_names: Vec<String>,
+}
+
+/// Reads every tenant file; a bad file is recorded against its tenant alone. Only an
+/// unreadable directory is a problem of the whole configuration.
+fn read_directory(
+    dir: &Path,
+    context: &tenant::Context<'_>,
+    inline_ids: &HashSet<String>,
+    problems: &mut Vec<String>,
+) -> Files {
+    let mut files = Files::default();
+    let listing = match directory::list(dir) {
+        Ok(listing) => listing,
+        Err(e) => {
+            problems.push(format!("tenants_dir: cannot read {}: {e}", dir.display()));
+            return files;
+        }
+    };
+    files.bad_names = listing.bad_names;
+    for (id, (path, stamp)) in &listing.files {
+        let Some(read) = directory::read(id, path, *stamp, context) else { continue };
+        files.versions.insert(id.clone(), read.version);
+        match read.tenant {
+            Ok(_) if inline_ids.contains(id) => {
+                files.errors.insert(id.clone(), vec![format!("{id}.toml: tenant {id:?} is also in [[tenants]]")]);
+            }
+            Ok(tenant) => files.tenants.push(tenant),
+            Err(problems) => {
+                files.errors.insert(id.clone(), problems);
+            }
+        }
+    }
+    files
 }

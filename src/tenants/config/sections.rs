@@ -7,6 +7,7 @@ use std::path::Path;
 use toml::Table;
 
 use super::reader::Reader;
+use crate::ops::metrics::MetricsSettings;
 use crate::saml::Limits;
 use crate::tenants::callers::{self, Caller, Callers};
 use crate::tenants::fetch::MetadataSettings;
@@ -290,10 +291,26 @@ pub(super) fn read_metadata_settings(table: Option<&Table>, problems: &mut Vec<S
             1..=86_400,
         ) as u64,
         expiry_warning_days: r.integer("expiry_warning_days", d.expiry_warning_days, 1..=365),
+        max_concurrent_fetches: r.integer("max_concurrent_fetches", d.max_concurrent_fetches as i64, 1..=256) as usize,
     };
     if settings.min_refresh_seconds > settings.max_refresh_seconds {
         r.problem("min_refresh_seconds", "must not exceed max_refresh_seconds");
     }
+    r.finish();
+    settings
+}
+
+/// `[metrics]`: how much detail per tenant the series carry (their count must stay
+/// O(tenants + codes) for fleets of thousands of tenants).
+pub(super) fn read_metrics(table: Option<&Table>, problems: &mut Vec<String>) -> MetricsSettings {
+    let d = MetricsSettings::default();
+    let Some(table) = table else { return d };
+    let mut r = Reader::new(table, "metrics".into(), problems);
+    let settings = MetricsSettings {
+        per_tenant_codes: r.boolean("per_tenant_codes", d.per_tenant_codes),
+        per_tenant_durations: r.boolean("per_tenant_durations", d.per_tenant_durations),
+        per_certificate_expiry: r.boolean("per_certificate_expiry", d.per_certificate_expiry),
+    };
     r.finish();
     settings
 }

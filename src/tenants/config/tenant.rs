@@ -25,6 +25,10 @@ pub struct TenantConfig {
     pub metadata_signing_keys: Vec<TrustedKey>,
     /// Keys from `certificates` and `certificate_files`, which refreshes never remove.
     pub static_keys: Vec<TrustedKey>,
+    /// Keys from the last good metadata load (`policy.keys` is these plus `static_keys`).
+    pub metadata_keys: Vec<TrustedKey>,
+    /// `idp_entity_id` as written; `None` when it is taken from the metadata's entityID.
+    pub configured_idp_entity_id: Option<String>,
     /// The SP side of SP-initiated login (AuthnRequests, SP metadata).
     pub sp: SpSettings,
     /// (Binding, Location) of the metadata's SingleSignOnServices, replaced on each refresh.
@@ -32,6 +36,65 @@ pub struct TenantConfig {
     /// `decryption_certificate_files`, each checked to carry one of the decryption keys' public
     /// halves (for SP metadata).
     pub decryption_certificates: Vec<openssl::x509::X509>,
+}
+
+/// Whether a tenant can judge logins now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Availability {
+    Ok,
+    /// Its `metadata_url` has not been tried yet (just started or just added).
+    Pending,
+    /// Its `metadata_url` has never been loaded: no keys and possibly no issuer to judge by.
+    Unavailable,
+}
+
+impl Availability {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Availability::Ok => "ok",
+            Availability::Pending => "pending",
+            Availability::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl TenantConfig {
+    /// A `metadata_url` tenant serves only once its metadata has loaded at least once: before
+    /// that it may not even know its issuer, and judging with a partial trust would turn a dead
+    /// metadata endpoint into misleading `signature_invalid` answers.
+    pub fn availability(&self) -> Availability {
+        match (&self.metadata_url, &self.metadata) {
+            (None, _) => Availability::Ok,
+            (Some(_), None) => Availability::Pending,
+            (Some(_), Some(status)) if status.loaded_at_instant.is_none() => Availability::Unavailable,
+            (Some(_), Some(_)) => Availability::Ok,
+        }
+    }
+
+    /// Takes over the metadata state of `previous` (the same tenant before a reload) when the
+    /// metadata source and its verification policy are unchanged, so a reload never makes a
+    /// tenant wait for a fetch it already has the result of.
+    pub fn carry_metadata_from(&mut self, previous: &TenantConfig) {
+        let same_source = self.metadata_url.is_some()
+            && self.metadata_url == previous.metadata_url
+            && self.policy.allow_sha1 == previous.policy.allow_sha1
+            && fingerprints(&self.metadata_signing_keys) == fingerprints(&previous.metadata_signing_keys);
+        let Some(status) = previous.metadata.as_ref().filter(|_| same_source) else { return };
+        if status.loaded_at_instant.is_some() {
+            match &self.configured_idp_entity_id {
+                Some(configured) if *configured != previous.policy.idp_entity_id => return,
+                _ => self.policy.idp_entity_id.clone_from(&previous.policy.idp_entity_id),
+            }
+        }
+        self.metadata_keys.clone_from(&previous.metadata_keys);
+        self.policy.keys = merge_keys(&self.static_keys, previous.metadata_keys.clone(), &status.source);
+        self.idp_sso_endpoints.clone_from(&previous.idp_sso_endpoints);
+        self.metadata = Some(status.clone());
+    }
+}
+
+fn fingerprints(keys: &[TrustedKey]) -> Vec<&str> {
+    keys.iter().map(|k| k.info.sha256_fingerprint.as_str()).collect()
 }
 
 /// The last metadata load of a tenant, for `GET /v1/tenants/{id}`.
@@ -51,6 +114,8 @@ pub struct MetadataStatus {
     pub last_attempt: String,
     /// When the next background refresh is due (URL sources).
     pub next_refresh: Option<String>,
+    /// Failed fetches since the last success (the retry interval doubles with each).
+    pub consecutive_failures: u32,
     #[serde(skip)]
     pub loaded_at_instant: Option<chrono::DateTime<chrono::Utc>>,
     #[serde(skip)]
@@ -132,8 +197,18 @@ pub fn read(table: &Table, at: &str, context: &Context<'_>, problems: &mut Vec<S
 
     let static_keys = static_keys(&mut r, &inline, &files, context.base);
     let metadata_signing_keys = certificates(&mut r, "metadata_signing_certificate", &metadata_signing);
-    let mut trust = Trust { keys: static_keys.clone(), idp_entity_id, metadata: None, sso_endpoints: Vec::new() };
+    let mut trust = Trust {
+        keys: static_keys.clone(),
+        idp_entity_id: idp_entity_id.clone(),
+        metadata: None,
+        sso_endpoints: Vec::new(),
+        metadata_keys: Vec::new(),
+    };
     match metadata_source(&mut r, metadata_file.as_deref(), metadata_url.as_deref(), context) {
+        // A URL is fetched by the registry's bounded refresh pool, never while reading: one
+        // dead endpoint must not fail (or stall) the whole configuration. Until it loads the
+        // tenant is `pending`, then `unavailable` or ok (TenantConfig::availability).
+        Some(source) if source.is_url => {}
         Some(source) => load_trust(&mut r, &source, &metadata_signing_keys, allow_sha1, context, &mut trust),
         None if !metadata_signing.is_empty() && !has_metadata => {
             r.problem("metadata_signing_certificate", "set only together with metadata_file or metadata_url")
@@ -149,17 +224,26 @@ pub fn read(table: &Table, at: &str, context: &Context<'_>, problems: &mut Vec<S
     check_key_strength(&mut r, &trust.keys, allow_weak_rsa_keys);
     let attribute_mapping = read_mapping(mapping_table.as_ref(), at, r.problems);
     r.finish();
+    // A URL tenant without a configured issuer learns it from its first metadata load and
+    // judges nothing before (it is `pending`).
+    let issuer = match (trust.idp_entity_id, &metadata_url) {
+        (Some(issuer), _) => issuer,
+        (None, Some(_)) => String::new(),
+        (None, None) => None?,
+    };
     Some(TenantConfig {
         metadata: trust.metadata,
         metadata_url,
         metadata_signing_keys,
         static_keys,
+        metadata_keys: trust.metadata_keys,
+        configured_idp_entity_id: idp_entity_id,
         sp,
         idp_sso_endpoints: trust.sso_endpoints,
         decryption_certificates: decryption.certificates,
         id: id?,
         policy: TenantPolicy {
-            idp_entity_id: trust.idp_entity_id?,
+            idp_entity_id: issuer,
             sp_entity_id: sp_entity_id?,
             acs_url: acs_url?,
             clock_skew_seconds,
@@ -182,6 +266,7 @@ struct Trust {
     idp_entity_id: Option<String>,
     metadata: Option<MetadataStatus>,
     sso_endpoints: Vec<(String, String)>,
+    metadata_keys: Vec<TrustedKey>,
 }
 
 /// Keys from `certificates` (inline) and `certificate_files`, which refreshes never remove.
@@ -293,9 +378,11 @@ fn load_trust(
         next_refresh: next.map(crate::saml::time::format),
         loaded_at_instant: Some(now),
         next_refresh_instant: next,
+        consecutive_failures: 0,
     });
     trust.sso_endpoints = parsed.single_sign_on;
-    trust.keys = merge_keys(&trust.keys, parsed.signing_keys, &source.label);
+    trust.keys = merge_keys(&trust.keys, parsed.signing_keys.clone(), &source.label);
+    trust.metadata_keys = parsed.signing_keys;
 }
 
 /// Curves and RSA sizes below today's floor are configuration errors unless relaxed.
