@@ -271,3 +271,65 @@ allow_idp_initiated = true
     let validated = service.validate(&request, at).unwrap();
     assert_eq!(validated.claims.email.as_deref(), Some("ulysse.carion@codomaindata.com"));
 }
+
+#[test]
+fn tenants_sharing_a_url_fetch_it_once_and_a_dead_url_makes_only_its_tenant_unavailable() {
+    let idp = TestIdp::generate().unwrap();
+    let shared = Endpoint::start(Answer::Document(idp_metadata(IDP, &[&idp], None)));
+    let dead = format!("http://127.0.0.1:{}/m", free_port());
+    let tenant = |id: &str, url: &str| {
+        format!("\n[[tenants]]\nid = \"{id}\"\nsp_entity_id = \"{SP}\"\nacs_url = \"{ACS}\"\nmetadata_url = \"{url}\"\n")
+    };
+    let mut text = "[metadata]\nallowed_hosts = [\"127.0.0.1\"]\ntimeout_seconds = 1\nmax_concurrent_fetches = 4\nrefresh_seconds = 3600\n".to_string();
+    for id in ["one", "two", "three", "four", "five"] {
+        text.push_str(&tenant(id, &shared.url()));
+    }
+    text.push_str(&tenant("dead", &dead));
+    text.push_str(&format!(
+        "\n[[tenants]]\nid = \"pinned\"\nidp_entity_id = \"{IDP}\"\nsp_entity_id = \"{SP}\"\nacs_url = \"{ACS}\"\ncertificates = [\"{}\"]\n",
+        idp.certificate_base64()
+    ));
+    let config = Config::parse(&text, std::path::Path::new("."), Utc::now()).unwrap();
+    let service = Service::new(&config);
+    let now = Utc::now();
+    assert!(!service.registry().is_ready(), "not ready before every tenant was tried");
+    assert_eq!(service.refresh_due(now), 6);
+    assert_eq!(shared.hits(), 1, "one fetch for the five tenants sharing the URL");
+    assert!(service.registry().is_ready(), "ready once tried, the dead one included");
+
+    let login_as = |tenant: &str, seed: u64| {
+        let xml =
+            ResponseSpec::entra(IDP, SP, ACS, Some(REQUEST_ID), now, 10, seed).signed(&idp, Signing::Assertion).unwrap();
+        let encoded = post_binding(&xml);
+        let request = ValidateRequest {
+            tenant,
+            saml_response: Input::Base64(encoded.as_bytes()),
+            expected_request_id: Some(REQUEST_ID),
+        };
+        service.validate(&request, now).map(|_| ()).map_err(|e| e.code)
+    };
+    for (seed, id) in ["one", "two", "three", "four", "five", "pinned"].into_iter().enumerate() {
+        assert_eq!(login_as(id, seed as u64), Ok(()), "{id}");
+    }
+    assert_eq!(login_as("dead", 10), Err(Code::TenantUnavailable));
+    let counts = service.tenants().state_counts();
+    let count = |state: &str| counts.iter().find(|(s, _)| s.as_str() == state).unwrap().1;
+    assert_eq!((count("ok"), count("unavailable"), count("pending")), (6, 1, 0));
+
+    // The dead tenant is retried with backoff (60 s, then 120 s, ±10 %), alone.
+    let status = service.tenant("dead").unwrap().metadata.clone().unwrap();
+    assert_eq!(status.consecutive_failures, 1);
+    let first_retry = status.next_refresh_instant.unwrap() - now;
+    assert!((54..=66).contains(&first_retry.num_seconds()), "{first_retry}");
+    assert_eq!(service.refresh_due(now + Duration::seconds(30)), 0, "nothing due yet");
+    assert_eq!(service.refresh_due(now + Duration::seconds(67)), 1, "only the dead tenant is due");
+    let status = service.tenant("dead").unwrap().metadata.clone().unwrap();
+    assert_eq!(status.consecutive_failures, 2);
+    let second_retry = status.next_refresh_instant.unwrap() - (now + Duration::seconds(67));
+    assert!((108..=132).contains(&second_retry.num_seconds()), "{second_retry}");
+    assert_eq!(shared.hits(), 1);
+
+    // The next scheduled round fetches the shared URL once again.
+    assert_eq!(service.refresh_due(now + Duration::hours(2)), 6);
+    assert_eq!(shared.hits(), 2);
+}

@@ -9,7 +9,10 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::Utc;
+use saml_validator::ops::metrics::{CertificateExpiry, Metrics, MetricsSettings, Snapshot};
+use saml_validator::saml::Code;
 use saml_validator::testing::idp::{post_binding, ResponseSpec, Signing, TestIdp};
+use saml_validator::transport::wire;
 use serde_json::json;
 use support::*;
 
@@ -191,4 +194,59 @@ fn metrics_count_exactly_and_logs_carry_no_personal_data() {
     // The failed login is traceable: request id → the check that failed.
     let line = text.lines().find(|l| l.contains("\"request_id\":\"forged-10\"")).unwrap();
     assert!(line.contains("\"code\":\"signature_invalid\"") && line.contains("\"tenant\":\"contoso\""), "{line}");
+}
+
+/// Series in the exposition, by family (the name before `{` or the space).
+fn series(exposition: &str) -> HashMap<String, usize> {
+    let mut families = HashMap::new();
+    for line in exposition.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        let name = line.split(['{', ' ']).next().unwrap().to_string();
+        *families.entry(name).or_insert(0) += 1;
+    }
+    families
+}
+
+/// Every code for every tenant, three certificates each: what the scrape carries.
+fn exposition_for(tenants: usize, settings: &MetricsSettings) -> String {
+    let metrics = Metrics::with_settings(settings);
+    let mut snapshot = Snapshot::default();
+    for t in 0..tenants {
+        let tenant = format!("tenant-{t:05}");
+        metrics.observe(&tenant, "valid", "none", std::time::Duration::from_micros(300), 4096);
+        for code in Code::ALL {
+            let outcome = wire::disposition(*code).outcome.as_str();
+            metrics.observe(&tenant, outcome, code.as_str(), std::time::Duration::from_micros(300), 4096);
+        }
+        for c in 0..3 {
+            snapshot.certificates.push(CertificateExpiry {
+                tenant: tenant.clone(),
+                sha256_fingerprint: format!("{c:016x}{t:048x}"),
+                seconds_until_expiry: 86_400 * (30 + c),
+            });
+        }
+    }
+    metrics.render(&snapshot)
+}
+
+#[test]
+fn series_grow_with_tenants_plus_codes_not_their_product() {
+    let codes = Code::ALL.len();
+    let bounded = MetricsSettings::default();
+    let (small, large) = (series(&exposition_for(20, &bounded)), series(&exposition_for(60, &bounded)));
+    let total = |s: &HashMap<String, usize>| s.values().sum::<usize>();
+    // Each added tenant costs its outcome series (valid, rejected, error) and one expiry gauge.
+    assert_eq!(total(&large) - total(&small), 40 * 4, "{large:?}");
+    assert_eq!(large["saml_validations_total"], 60 * 3);
+    assert_eq!(large["saml_validation_errors_total"], codes);
+    assert_eq!(large["saml_certificate_expiry_seconds"], 60, "one gauge per tenant: its soonest expiry");
+    let exposition = exposition_for(3, &bounded);
+    assert!(exposition.contains("saml_certificate_expiry_seconds{tenant=\"tenant-00000\"} 2592000"), "{exposition}");
+    assert!(!exposition.contains("saml_validation_duration_seconds_bucket{le=\"0.0005\",tenant="));
+
+    // per_tenant_codes (and the other per-tenant details) restore the product, for small fleets.
+    let detailed = MetricsSettings { per_tenant_codes: true, per_tenant_durations: true, per_certificate_expiry: true };
+    let detailed = series(&exposition_for(20, &detailed));
+    assert_eq!(detailed["saml_validations_total"], 20 * (codes + 1));
+    assert_eq!(detailed["saml_certificate_expiry_seconds"], 20 * 3);
+    assert!(detailed["saml_validation_duration_seconds_bucket"] > 20 * 10);
 }
