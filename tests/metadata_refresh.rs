@@ -278,7 +278,9 @@ fn tenants_sharing_a_url_fetch_it_once_and_a_dead_url_makes_only_its_tenant_unav
     let shared = Endpoint::start(Answer::Document(idp_metadata(IDP, &[&idp], None)));
     let dead = format!("http://127.0.0.1:{}/m", free_port());
     let tenant = |id: &str, url: &str| {
-        format!("\n[[tenants]]\nid = \"{id}\"\nsp_entity_id = \"{SP}\"\nacs_url = \"{ACS}\"\nmetadata_url = \"{url}\"\n")
+        format!(
+            "\n[[tenants]]\nid = \"{id}\"\nsp_entity_id = \"{SP}\"\nacs_url = \"{ACS}\"\nmetadata_url = \"{url}\"\n"
+        )
     };
     let mut text = "[metadata]\nallowed_hosts = [\"127.0.0.1\"]\ntimeout_seconds = 1\nmax_concurrent_fetches = 4\nrefresh_seconds = 3600\n".to_string();
     for id in ["one", "two", "three", "four", "five"] {
@@ -298,8 +300,9 @@ fn tenants_sharing_a_url_fetch_it_once_and_a_dead_url_makes_only_its_tenant_unav
     assert!(service.registry().is_ready(), "ready once tried, the dead one included");
 
     let login_as = |tenant: &str, seed: u64| {
-        let xml =
-            ResponseSpec::entra(IDP, SP, ACS, Some(REQUEST_ID), now, 10, seed).signed(&idp, Signing::Assertion).unwrap();
+        let xml = ResponseSpec::entra(IDP, SP, ACS, Some(REQUEST_ID), now, 10, seed)
+            .signed(&idp, Signing::Assertion)
+            .unwrap();
         let encoded = post_binding(&xml);
         let request = ValidateRequest {
             tenant,
@@ -332,4 +335,32 @@ fn tenants_sharing_a_url_fetch_it_once_and_a_dead_url_makes_only_its_tenant_unav
     // The next scheduled round fetches the shared URL once again.
     assert_eq!(service.refresh_due(now + Duration::hours(2)), 6);
     assert_eq!(shared.hits(), 2);
+}
+
+#[test]
+fn a_hanging_endpoint_delays_only_its_own_tenants() {
+    let idp = TestIdp::generate().unwrap();
+    let good = Endpoint::start(Answer::Document(idp_metadata(IDP, &[&idp], None)));
+    let hung = Endpoint::start(Answer::Hang);
+    let text = format!(
+        "[metadata]\nallowed_hosts = [\"127.0.0.1\"]\ntimeout_seconds = 3\n\n[[tenants]]\nid = \"good\"\nsp_entity_id = \"{SP}\"\nacs_url = \"{ACS}\"\nmetadata_url = \"{}\"\n\n[[tenants]]\nid = \"hung\"\nsp_entity_id = \"{SP}\"\nacs_url = \"{ACS}\"\nmetadata_url = \"{}\"\n",
+        good.url(),
+        hung.url()
+    );
+    let service = Arc::new(Service::new(&Config::parse(&text, std::path::Path::new("."), Utc::now()).unwrap()));
+    let round_over = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let round = {
+        let (service, round_over) = (service.clone(), round_over.clone());
+        std::thread::spawn(move || {
+            service.refresh_due(Utc::now());
+            round_over.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
+    };
+    // The good tenant serves while the round still waits for the hung endpoint (3 s timeout).
+    assert!(eventually(|| service.tenant("good").unwrap().metadata.as_ref().is_some_and(|m| m.result == "ok")));
+    assert!(!round_over.load(std::sync::atomic::Ordering::SeqCst), "installed only when the round ended");
+    assert!(!service.registry().is_ready(), "the hung tenant has not been tried to the end");
+    round.join().unwrap();
+    assert!(service.registry().is_ready());
+    assert_eq!(service.tenants().state("hung").map(|s| s.as_str()), Some("unavailable"));
 }

@@ -5,14 +5,17 @@
 //! `GET /v1/tenants/{id}`).
 //!
 //! A round fetches each distinct URL once, however many tenants share it (a multi-tenant app's
-//! common endpoint), on at most `max_concurrent_fetches` threads, and installs every result in
-//! one generation: a fleet of thousands of metadata tenants costs one table swap per round, not
-//! one per tenant. A tenant that never loaded is `unavailable` on its own and retried with
+//! common endpoint), on at most `max_concurrent_fetches` threads, and installs the results in
+//! batches as they arrive (every 100 ms): a fleet of thousands of metadata tenants costs a few
+//! table swaps per round, not one per tenant, and an endpoint that hangs delays its own tenants
+//! only. A tenant that never loaded is `unavailable` on its own and retried with
 //! backoff; it never fails the configuration or another tenant.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -25,6 +28,9 @@ use crate::saml::time;
 /// First retry after a failed load; doubles with each consecutive failure up to the tenant's
 /// normal refresh interval.
 const RETRY_SECONDS: i64 = 60;
+/// Loads finished within this long of each other are installed as one generation (one table
+/// swap per batch, not per tenant).
+const INSTALL_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// One tenant's load, ready to install over the version it was computed from.
 struct Loaded {
@@ -70,11 +76,14 @@ impl Registry {
         }
         let groups: Vec<(&str, Vec<Arc<TenantConfig>>)> = by_url.into_iter().collect();
         let next = AtomicUsize::new(0);
-        let results = Mutex::new(Vec::with_capacity(ids.len()));
         let workers = generation.metadata.max_concurrent_fetches.clamp(1, groups.len().max(1));
+        let (done, arrivals) = std::sync::mpsc::channel::<Vec<Loaded>>();
+        let mut succeeded = 0;
         std::thread::scope(|scope| {
             for _ in 0..workers {
-                scope.spawn(|| {
+                let done = done.clone();
+                let (groups, next, generation) = (&groups, &next, &generation);
+                scope.spawn(move || {
                     while let Some((url, tenants)) = groups.get(next.fetch_add(1, Ordering::Relaxed)) {
                         let fetched = generation.fetcher.fetch(url);
                         let loaded: Vec<Loaded> = tenants
@@ -87,14 +96,48 @@ impl Registry {
                                 apply(tenant, parsed, &generation.metadata, now, reason)
                             })
                             .collect();
-                        results.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(loaded);
+                        if done.send(loaded).is_err() {
+                            return;
+                        }
                     }
                 });
             }
+            drop(done);
+            // Results are installed in batches as they arrive, so one endpoint that hangs until
+            // `timeout_seconds` delays its own tenants only.
+            let mut batch = Vec::new();
+            let mut first = None;
+            loop {
+                let wait = first.map_or(INSTALL_EVERY, |at: Instant| INSTALL_EVERY.saturating_sub(at.elapsed()));
+                let finished = match arrivals.recv_timeout(wait) {
+                    Ok(loaded) => {
+                        first.get_or_insert_with(Instant::now);
+                        batch.extend(loaded);
+                        false
+                    }
+                    Err(RecvTimeoutError::Timeout) => false,
+                    Err(RecvTimeoutError::Disconnected) => true,
+                };
+                if finished || first.is_some_and(|at| at.elapsed() >= INSTALL_EVERY) {
+                    succeeded += self.install(&batch);
+                    batch.clear();
+                    first = None;
+                }
+                if finished {
+                    break;
+                }
+            }
         });
-        let results = results.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Install over the generation of the moment, tenant by tenant only where no reload or
-        // file change replaced the tenant meanwhile (their own load wins).
+        succeeded
+    }
+
+    /// Installs loads over the generation of the moment, tenant by tenant only where no reload
+    /// or file change replaced the tenant meanwhile (their own load wins). Returns how many
+    /// succeeded.
+    fn install(&self, results: &[Loaded]) -> usize {
+        if results.is_empty() {
+            return 0;
+        }
         self.current.rcu(|current| {
             let updates = results
                 .iter()
@@ -102,14 +145,13 @@ impl Registry {
                 .map(|r| (r.from.id.clone(), Some(r.updated.clone())));
             Arc::new(current.with_changes(updates, []))
         });
-        let succeeded = results.iter().filter(|r| r.ok).count();
         if let Some(metrics) = self.metrics.get() {
-            for result in &results {
+            for result in results {
                 metrics.metadata_refreshed(result.ok);
             }
         }
         self.update_readiness();
-        succeeded
+        results.iter().filter(|r| r.ok).count()
     }
 
     /// Parses fetched metadata, or reuses the keys parsed from the identical document before
