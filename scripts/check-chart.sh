@@ -272,6 +272,21 @@ if policy and replay.get("store") == "redis" and value("networkPolicy", "egress"
     check(all(rule in egress for rule in value("replay", "networkPolicyEgress") or []) and bool(value("replay", "networkPolicyEgress")),
           "NetworkPolicy egress reaches the replay store")
 
+# tenants_dir: the values' volume, mounted read-only as a whole directory outside the projected
+# config volume (a mount point cannot be made inside a read-only one).
+tenants_volume = value("tenantsDir", "volume") or {}
+tenants_dir = config.get("tenants_dir")
+if tenants_volume:
+    tmounts = [m for m in container.get("volumeMounts", []) if m["mountPath"] == tenants_dir]
+    check(bool(tenants_dir) and len(tmounts) == 1 and tmounts[0].get("readOnly") is True and "subPath" not in tmounts[0]
+          and not tenants_dir.startswith(mount_dir + "/"),
+          f"tenants_dir {tenants_dir} is a read-only directory mount outside {mount_dir}")
+    tvolume = next((v for v in pod.get("volumes", []) if tmounts and v["name"] == tmounts[0]["name"]), {})
+    check({k: v for k, v in tvolume.items() if k != "name"} == tenants_volume, "the tenants_dir volume is tenantsDir.volume")
+else:
+    check(tenants_dir is None, "no tenants_dir without tenantsDir.volume")
+check(config.get("metrics") == (value("metrics", "settings") or None), f"[metrics] = metrics.settings ({config.get('metrics')})")
+
 monitor = objects.get("ServiceMonitor")
 if monitor:
     endpoint = monitor["spec"]["endpoints"][0]
@@ -315,8 +330,24 @@ for s in sources:
         with open(path, "wb") as f:
             f.write(base64.b64decode(secret["data"].get(item["key"], "")))
 
-# metadata_url tenants: fetch from the loopback copy instead of the Internet.
 text = open(os.path.join(config_dir, "config.toml")).read()
+# tenants_dir: a directory standing in for the volume, with one tenant file the control plane
+# might write (the chart's placeholder certificate, inline).
+if tenants_dir:
+    local = os.path.join(config_dir, "tenants.d")
+    os.makedirs(local, exist_ok=True)
+    pem = defaults["certificateFiles"]["example-idp.pem"]
+    body = "".join(line for line in pem.splitlines() if line and not line.startswith("-----"))
+    with open(os.path.join(local, "acme.toml"), "w") as f:
+        f.write('idp_entity_id = "https://idp.example.invalid/acme"\n'
+                'sp_entity_id = "https://www.jitbit.com/web-helpdesk/"\n'
+                'acs_url = "https://acme.example.invalid/helpdesk/User/Login"\n'
+                f'certificates = ["{body}"]\n')
+    text = re.sub(r'(?m)^tenants_dir = .*$', 'tenants_dir = "tenants.d"', text)
+    with open(os.path.join(config_dir, "config.toml"), "w") as f:
+        f.write(text)
+    print(f"    info tenants_dir pointed at {local} (one tenant file) for check-config")
+# metadata_url tenants: fetch from the loopback copy instead of the Internet.
 if "metadata_url" in text:
     text = re.sub(r'(?m)^metadata_url = .*$', f'metadata_url = "http://127.0.0.1:{metadata_port}/federationmetadata.xml"', text)
     text = re.sub(r'(?m)^allowed_hosts = .*$', 'allowed_hosts = ["127.0.0.1"]', text)
@@ -356,6 +387,17 @@ for values in "$chart"/ci/bad-*.yaml; do
     fail "$values failed, but not by the schema"
   fi
 done
+
+echo "==> no tenants and no tenantsDir.volume must not render"
+printf 'tenants: []\n' >"$work/no-tenants.yaml"
+if "$work/chart-render" -f "$work/no-tenants.yaml" "$chart" "$work/bad" >"$work/bad.log" 2>&1; then
+  fail "tenants: [] without tenantsDir.volume was rendered"
+elif grep -q "tenantsDir.volume unset" "$work/bad.log"; then
+  echo "    ok   refused: $(grep -o 'tenants is empty[^"]*' "$work/bad.log" | head -1)"
+else
+  sed 's/^/    /' "$work/bad.log"
+  fail "tenants: [] without tenantsDir.volume failed, but not with the chart's message"
+fi
 
 if [ "$failures" -gt 0 ]; then
   echo "check-chart: $failures failure(s)" >&2

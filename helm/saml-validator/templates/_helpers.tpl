@@ -127,9 +127,22 @@ allow_memory_fallback_when_unavailable = true
 {{- end }}
 {{- end }}
 
+{{/*
+Where tenantsDir.volume is mounted: outside the projected config volume, since a mount point
+cannot be created inside a read-only ConfigMap/projected volume.
+*/}}
+{{- define "saml-validator.tenantsDirPath" -}}
+/var/lib/saml-validator/tenants.d
+{{- end }}
+
 {{/* The whole config.toml the service reads. */}}
 {{- define "saml-validator.configToml" -}}
 # Rendered by the saml-validator Helm chart from its values: change the values, not this file.
+{{- if and (not .Values.tenants) (not .Values.tenantsDir.volume) }}{{ fail "tenants is empty and tenantsDir.volume unset: the service would have no tenant" }}{{ end }}
+{{- if .Values.tenantsDir.volume }}
+{{- /* A top-level key: it must come before the first table header. */}}
+tenants_dir = {{ include "saml-validator.tenantsDirPath" . | quote }}
+{{ end }}
 {{ include "saml-validator.serverToml" . }}
 
 {{- with (include "saml-validator.replayToml" .) }}
@@ -142,6 +155,11 @@ allow_memory_fallback_when_unavailable = true
 {{- with .Values.metadata }}
 
 [metadata]
+{{- include "saml-validator.tomlPairs" . }}
+{{- end }}
+{{- with .Values.metrics.settings }}
+
+[metrics]
 {{- include "saml-validator.tomlPairs" . }}
 {{- end }}
 {{- with .Values.limits }}
