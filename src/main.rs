@@ -151,7 +151,7 @@ fn run_server(config: &Config, path: Option<&Path>) -> ExitCode {
         let spawned = std::thread::Builder::new().name("metadata-refresh".into()).spawn(move || {
             let mut last_warning = std::time::Instant::now();
             loop {
-                service.refresh_due(wall_clock());
+                service.start_due_refreshes(wall_clock());
                 service.registry().wait_for_refresh_work(std::time::Duration::from_secs(1));
                 if last_warning.elapsed() >= std::time::Duration::from_secs(3600) {
                     service.warn_expiring_certificates(wall_clock());

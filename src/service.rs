@@ -113,6 +113,11 @@ impl Service {
         self.tenants.refresh_due(now)
     }
 
+    /// Starts a background round for what is due and returns at once (the refresh loop).
+    pub fn start_due_refreshes(&self, now: DateTime<Utc>) {
+        self.tenants.start_due_refreshes(now);
+    }
+
     pub fn warn_expiring_certificates(&self, now: DateTime<Utc>) {
         self.tenants.warn_expiring_certificates(now);
     }

@@ -60,7 +60,7 @@ impl Endpoint {
                     Answer::Hang => {
                         // Hold the connection open past the client's timeout.
                         std::thread::spawn(move || {
-                            std::thread::sleep(std::time::Duration::from_secs(5));
+                            std::thread::sleep(std::time::Duration::from_secs(30));
                             drop(stream);
                         });
                         continue;
@@ -363,4 +363,44 @@ fn a_hanging_endpoint_delays_only_its_own_tenants() {
     round.join().unwrap();
     assert!(service.registry().is_ready());
     assert_eq!(service.tenants().state("hung").map(|s| s.as_str()), Some("unavailable"));
+}
+
+#[test]
+fn a_tenant_added_while_an_endpoint_hangs_loads_on_the_next_tick() {
+    let idp = TestIdp::generate().unwrap();
+    let good = Endpoint::start(Answer::Document(idp_metadata(IDP, &[&idp], None)));
+    let late = Endpoint::start(Answer::Document(idp_metadata(IDP, &[&idp], None)));
+    let hung = Endpoint::start(Answer::Hang);
+    let tenant = |id: &str, url: String| {
+        format!(
+            "[[tenants]]\nid = \"{id}\"\nsp_entity_id = \"{SP}\"\nacs_url = \"{ACS}\"\nmetadata_url = \"{url}\"\n\n"
+        )
+    };
+    // The client gives up only after 20 s: everything below happens while the hung fetch runs.
+    let head = "[metadata]\nallowed_hosts = [\"127.0.0.1\"]\ntimeout_seconds = 20\n\n";
+    let first = format!("{head}{}{}", tenant("good", good.url()), tenant("hung", hung.url()));
+    let service = Arc::new(Service::new(&Config::parse(&first, std::path::Path::new("."), Utc::now()).unwrap()));
+    let state = |id: &str| service.tenants().state(id).map(|s| s.as_str());
+
+    // The refresh loop's tick returns at once; the round it started serves `good` while `hung`
+    // is still pending.
+    service.start_due_refreshes(Utc::now());
+    assert!(eventually(|| state("good") == Some("ok")));
+    assert_eq!(state("hung"), Some("pending"));
+
+    // A tenant added meanwhile is fetched by the next ticks, not after the hung round ends,
+    // and those ticks leave the hung URL to the round that holds it.
+    let second = format!("{first}{}", tenant("late", late.url()));
+    service.replace_tenants(&Config::parse(&second, std::path::Path::new("."), Utc::now()).unwrap());
+    assert!(eventually(|| {
+        service.start_due_refreshes(Utc::now());
+        state("late") == Some("ok")
+    }));
+    assert_eq!(state("hung"), Some("pending"), "the hung fetch was over before the late tenant loaded");
+    assert!(!service.registry().is_ready());
+    assert_eq!((hung.hits(), good.hits(), late.hits()), (1, 1, 1));
+
+    // A synchronous round (what check-config runs) also leaves the held URL alone.
+    assert_eq!(service.refresh_due(Utc::now()), 0);
+    assert_eq!(hung.hits(), 1);
 }

@@ -5,13 +5,14 @@
 //! `GET /v1/tenants/{id}`).
 //!
 //! A round fetches each distinct URL once, however many tenants share it (a multi-tenant app's
-//! common endpoint), on at most `max_concurrent_fetches` threads, and installs the results in
-//! batches as they arrive (every 100 ms): a fleet of thousands of metadata tenants costs a few
-//! table swaps per round, not one per tenant, and an endpoint that hangs delays its own tenants
-//! only. A tenant that never loaded is `unavailable` on its own and retried with
+//! common endpoint), within the process-wide `max_concurrent_fetches` (pool.rs), and installs
+//! the results in batches as they arrive (every 100 ms): a fleet of thousands of metadata
+//! tenants costs a few table swaps per round, not one per tenant. Scheduled rounds run on their
+//! own threads and overlap, each URL held by one of them: an endpoint that hangs delays its own
+//! tenants only, never the next round. A tenant that never loaded is `unavailable` on its own and retried with
 //! backoff; it never fails the configuration or another tenant.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::config::tenant::{merge_keys, next_refresh};
 use super::fetch::MetadataSettings;
-use super::{MetadataStatus, Registry, TenantConfig};
+use super::{MetadataStatus, Registry, TenantConfig, TenantSet};
 use crate::saml::metadata;
 use crate::saml::time;
 
@@ -31,6 +32,21 @@ const RETRY_SECONDS: i64 = 60;
 /// Loads finished within this long of each other are installed as one generation (one table
 /// swap per batch, not per tenant).
 const INSTALL_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Whether a round holds its URLs against other scheduled rounds. On-demand refreshes (a
+/// response signed by an unknown key, the CLI) do not: they are rate-limited per tenant and must
+/// not come back empty-handed because a scheduled round happens to be fetching.
+#[derive(Clone, Copy)]
+enum Claim {
+    Exclusive,
+    No,
+}
+
+/// How many tenants a round tried, and how many of those loads succeeded.
+struct Round {
+    tried: usize,
+    succeeded: usize,
+}
 
 /// One tenant's load, ready to install over the version it was computed from.
 struct Loaded {
@@ -44,47 +60,86 @@ impl Registry {
     /// succeeded (on failure the previous keys stay, unless they are older than the staleness
     /// limit, in which case the metadata keys are withdrawn).
     pub fn refresh_metadata(&self, id: &str, now: DateTime<Utc>, reason: &str) -> bool {
-        self.refresh_tenants(&[id], now, reason) == 1
+        self.refresh_tenants(&[id], now, reason, Claim::No).succeeded == 1
     }
 
-    /// Refreshes every tenant whose metadata is due (`pending` tenants first of all). Called
-    /// at start-up and then every second by `serve`. Returns how many tenants were tried.
+    /// Refreshes every tenant whose metadata is due (`pending` tenants first of all) and waits
+    /// for the round; URLs another round is fetching are left to it. Returns how many tenants
+    /// were tried.
     pub fn refresh_due(&self, now: DateTime<Utc>) -> usize {
-        let generation = self.current.load_full();
-        let due: Vec<&str> = generation
-            .iter()
-            .filter(|(_, t)| t.metadata_url.is_some())
-            .filter(|(_, t)| t.metadata.as_ref().and_then(|m| m.next_refresh_instant).is_none_or(|next| next <= now))
-            .map(|(id, _)| id)
-            .collect();
-        if !due.is_empty() {
-            self.refresh_tenants(&due, now, "scheduled");
+        let due = self.due(now);
+        if due.is_empty() {
+            return 0;
         }
-        due.len()
+        let due: Vec<&str> = due.iter().map(String::as_str).collect();
+        self.refresh_tenants(&due, now, "scheduled", Claim::Exclusive).tried
     }
 
-    /// One round over `ids`; returns how many loads succeeded.
-    fn refresh_tenants(&self, ids: &[&str], now: DateTime<Utc>, reason: &str) -> usize {
+    /// The refresh loop's tick (every second and on each tenant change): starts a round for
+    /// what is due on its own thread and returns at once, so an endpoint that hangs until
+    /// `timeout_seconds` never holds back a tenant added or falling due meanwhile.
+    pub fn start_due_refreshes(self: &Arc<Self>, now: DateTime<Utc>) {
+        let due = self.due(now);
+        if due.is_empty() {
+            return;
+        }
+        let registry = self.clone();
+        let spawned = std::thread::Builder::new().name("metadata-round".into()).spawn(move || {
+            let due: Vec<&str> = due.iter().map(String::as_str).collect();
+            registry.refresh_tenants(&due, now, "scheduled", Claim::Exclusive);
+        });
+        if let Err(error) = spawned {
+            tracing::error!(%error, "cannot start a metadata refresh round; retrying on the next tick");
+        }
+    }
+
+    /// Tenants whose metadata is due and whose URL no round is fetching now.
+    fn due(&self, now: DateTime<Utc>) -> Vec<String> {
+        self.current
+            .load()
+            .iter()
+            .filter(|(_, t)| t.metadata_url.as_deref().is_some_and(|url| !self.fetches.is_claimed(url)))
+            .filter(|(_, t)| is_due(t, now))
+            .map(|(id, _)| id.to_string())
+            .collect()
+    }
+
+    /// One round over `ids`.
+    fn refresh_tenants(&self, ids: &[&str], now: DateTime<Utc>, reason: &str, claim: Claim) -> Round {
+        let urls = |generation: &TenantSet| -> BTreeSet<String> {
+            ids.iter().filter_map(|id| generation.tenants.get(*id)?.metadata_url.clone()).collect()
+        };
+        let mut claims = match claim {
+            Claim::Exclusive => Some(self.fetches.claim(urls(&self.current.load()))),
+            Claim::No => None,
+        };
+        // Read after claiming: a round that held these URLs installed its results before giving
+        // them back, so a tenant it just refreshed is no longer due and is not fetched twice.
         let generation = self.current.load_full();
         let mut by_url: BTreeMap<&str, Vec<Arc<TenantConfig>>> = BTreeMap::new();
         for id in ids {
-            if let Some(tenant) = generation.tenants.get(*id) {
-                if let Some(url) = tenant.metadata_url.as_deref() {
-                    by_url.entry(url).or_default().push(tenant.clone());
-                }
+            let Some(tenant) = generation.tenants.get(*id) else { continue };
+            let Some(url) = tenant.metadata_url.as_deref() else { continue };
+            let wanted = match &claims {
+                Some(claims) => claims.holds(url) && is_due(tenant, now),
+                None => true,
+            };
+            if wanted {
+                by_url.entry(url).or_default().push(tenant.clone());
             }
         }
         let groups: Vec<(&str, Vec<Arc<TenantConfig>>)> = by_url.into_iter().collect();
+        let limit = generation.metadata.max_concurrent_fetches;
         let next = AtomicUsize::new(0);
-        let workers = generation.metadata.max_concurrent_fetches.clamp(1, groups.len().max(1));
-        let (done, arrivals) = std::sync::mpsc::channel::<Vec<Loaded>>();
-        let mut succeeded = 0;
+        let (done, arrivals) = std::sync::mpsc::channel::<(&str, Vec<Loaded>)>();
+        let mut round = Round { tried: groups.iter().map(|(_, tenants)| tenants.len()).sum(), succeeded: 0 };
         std::thread::scope(|scope| {
-            for _ in 0..workers {
+            for _ in 0..limit.clamp(1, groups.len().max(1)) {
                 let done = done.clone();
                 let (groups, next, generation) = (&groups, &next, &generation);
                 scope.spawn(move || {
                     while let Some((url, tenants)) = groups.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let _slot = self.fetches.slot(limit);
                         let fetched = generation.fetcher.fetch(url);
                         let loaded: Vec<Loaded> = tenants
                             .iter()
@@ -96,7 +151,7 @@ impl Registry {
                                 apply(tenant, parsed, &generation.metadata, now, reason)
                             })
                             .collect();
-                        if done.send(loaded).is_err() {
+                        if done.send((url, loaded)).is_err() {
                             return;
                         }
                     }
@@ -105,21 +160,29 @@ impl Registry {
             drop(done);
             // Results are installed in batches as they arrive, so one endpoint that hangs until
             // `timeout_seconds` delays its own tenants only.
-            let mut batch = Vec::new();
+            let (mut batch, mut urls) = (Vec::new(), Vec::new());
             let mut first = None;
             loop {
                 let wait = first.map_or(INSTALL_EVERY, |at: Instant| INSTALL_EVERY.saturating_sub(at.elapsed()));
                 let finished = match arrivals.recv_timeout(wait) {
-                    Ok(loaded) => {
+                    Ok((url, loaded)) => {
                         first.get_or_insert_with(Instant::now);
                         batch.extend(loaded);
+                        urls.push(url);
                         false
                     }
                     Err(RecvTimeoutError::Timeout) => false,
                     Err(RecvTimeoutError::Disconnected) => true,
                 };
                 if finished || first.is_some_and(|at| at.elapsed() >= INSTALL_EVERY) {
-                    succeeded += self.install(&batch);
+                    round.succeeded += self.install(&batch);
+                    // Given back only once installed: a round starting in between would find
+                    // these tenants still due and fetch the URL twice.
+                    for url in urls.drain(..) {
+                        if let Some(claims) = claims.as_mut() {
+                            claims.release(url);
+                        }
+                    }
                     batch.clear();
                     first = None;
                 }
@@ -128,7 +191,7 @@ impl Registry {
                 }
             }
         });
-        succeeded
+        round
     }
 
     /// Installs loads over the generation of the moment, tenant by tenant only where no reload
@@ -234,6 +297,11 @@ impl Registry {
             }
         }
     }
+}
+
+/// `pending` (never tried) or past its next refresh (or retry) instant.
+fn is_due(tenant: &TenantConfig, now: DateTime<Utc>) -> bool {
+    tenant.metadata.as_ref().and_then(|m| m.next_refresh_instant).is_none_or(|next| next <= now)
 }
 
 /// The tenant after one load attempt.

@@ -197,6 +197,8 @@ pub struct Registry {
     pub(crate) metrics: OnceLock<Arc<Metrics>>,
     /// Parsed metadata by (document, verification policy) digest: see refresh.rs.
     pub(crate) metadata_cache: moka::sync::Cache<[u8; 32], Arc<IdpMetadata>>,
+    /// Fetch slots and the URLs scheduled rounds hold (pool.rs).
+    pub(crate) fetches: super::pool::FetchPool,
     /// Latches true once every tenant has been tried (no `pending` tenant left).
     ready: tokio::sync::watch::Sender<bool>,
     /// Set when a change may have made metadata due (a tenant added), to wake the refresh
@@ -217,6 +219,7 @@ impl Registry {
                 .max_capacity(4096)
                 .time_to_live(std::time::Duration::from_secs(86_400))
                 .build(),
+            fetches: super::pool::FetchPool::default(),
             ready: tokio::sync::watch::Sender::new(false),
             refresh_wanted: (Mutex::new(false), std::sync::Condvar::new()),
         };
