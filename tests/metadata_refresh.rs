@@ -404,3 +404,42 @@ fn a_tenant_added_while_an_endpoint_hangs_loads_on_the_next_tick() {
     assert_eq!(service.refresh_due(Utc::now()), 0);
     assert_eq!(hung.hits(), 1);
 }
+
+#[test]
+fn a_weak_key_in_fetched_metadata_is_refused_like_a_configured_one() {
+    let strong = TestIdp::generate().unwrap();
+    let weak = TestIdp::generate_rsa(1024).unwrap();
+    let endpoint = Endpoint::start(Answer::Document(idp_metadata(IDP, &[&weak], None)));
+    let config = |relaxed: bool| {
+        let text = format!(
+            "[metadata]\nallowed_hosts = [\"127.0.0.1\"]\n\n[[tenants]]\nid = \"t\"\nsp_entity_id = \"{SP}\"\nacs_url = \"{ACS}\"\nmetadata_url = \"{}\"\n{}",
+            endpoint.url(),
+            if relaxed { "allow_weak_rsa_keys = true\n" } else { "" }
+        );
+        Config::parse(&text, std::path::Path::new("."), Utc::now()).unwrap()
+    };
+    let service = Service::new(&config(false));
+    let result = || service.tenant("t").unwrap().metadata.clone().unwrap().result;
+
+    // Never loaded: a 1024-bit key is no trust at all.
+    assert!(!service.refresh_metadata("t", Utc::now(), "test"));
+    assert!(result().contains("1024-bit"), "{}", result());
+    assert_eq!(service.tenants().state("t").map(|s| s.as_str()), Some("unavailable"));
+
+    // Loaded with a strong key, then the document turns weak: the strong key stays, the weak
+    // one is never trusted.
+    endpoint.set(Answer::Document(idp_metadata(IDP, &[&strong], None)));
+    assert!(service.refresh_metadata("t", Utc::now(), "test"));
+    endpoint.set(Answer::Document(idp_metadata(IDP, &[&strong, &weak], None)));
+    assert!(!service.refresh_metadata("t", Utc::now(), "test"));
+    let trusted: Vec<String> =
+        service.tenant("t").unwrap().policy.keys.iter().map(|k| k.info.sha256_fingerprint.clone()).collect();
+    assert_eq!(trusted.len(), 1, "{trusted:?}");
+    assert!(result().contains("keeping the keys"), "{}", result());
+
+    // The relaxation, loudly named, lets it in; changing it re-fetches (no carried keys).
+    service.replace_tenants(&config(true));
+    assert_eq!(service.tenants().state("t").map(|s| s.as_str()), Some("pending"));
+    assert!(service.refresh_metadata("t", Utc::now(), "test"));
+    assert_eq!(service.tenant("t").unwrap().policy.keys.len(), 2);
+}

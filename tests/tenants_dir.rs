@@ -164,3 +164,43 @@ fn check_config_refuses_bad_tenant_files_by_name() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok, 1 tenant"));
 }
+
+/// A file named after a `[[tenants]]` entry of the main file is refused, and stays refused
+/// through full reloads: editing or deleting it never replaces or removes the operator's tenant.
+#[test]
+fn a_tenant_file_never_takes_over_a_main_file_tenant_even_after_a_reload() {
+    use saml_validator::tenants::config::Config;
+    use saml_validator::tenants::Registry;
+    let base = temp_dir("tenants-dir-inline");
+    let dir = base.join("tenants.d");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let (operator, intruder) = (TestIdp::generate().unwrap(), TestIdp::generate().unwrap());
+    let main = base.join("main.toml");
+    std::fs::write(
+        &main,
+        format!("tenants_dir = \"tenants.d\"\n\n[[tenants]]\nid = \"acme\"\n{}", tenant_file(&operator)),
+    )
+    .unwrap();
+    put(&dir, "acme", &tenant_file(&intruder));
+    let now = chrono::Utc::now();
+    let registry = Registry::new(&Config::load(&main, now).unwrap());
+    let trusted = || registry.get("acme").map(|t| t.static_keys[0].info.sha256_fingerprint.clone());
+    let operator_key = trusted();
+    assert!(operator_key.is_some());
+    assert_eq!(registry.current().state("acme").map(|s| s.as_str()), Some("config_error"));
+
+    // A full reload (SIGHUP, a main-file change, a restart) reads the clash again...
+    registry.replace(&Config::load(&main, now).unwrap());
+    assert_eq!(trusted(), operator_key);
+    // ... and afterwards an edited file is still refused,
+    put(&dir, "acme", &format!("{}clock_skew_seconds = 5\n", tenant_file(&intruder)));
+    let rescan = registry.rescan_tenants_dir(now);
+    assert_eq!((rescan.loaded, rescan.refused), (0, 1));
+    assert_eq!(trusted(), operator_key);
+    // and a deleted one removes nobody.
+    std::fs::remove_file(dir.join("acme.toml")).unwrap();
+    registry.rescan_tenants_dir(now);
+    assert_eq!(trusted(), operator_key);
+    assert_eq!(registry.current().state("acme").map(|s| s.as_str()), Some("ok"));
+}

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::config::tenant::{merge_keys, next_refresh};
+use super::config::tenant::{key_strength_problems, merge_keys, next_refresh};
 use super::fetch::MetadataSettings;
 use super::{MetadataStatus, Registry, TenantConfig, TenantSet};
 use crate::saml::metadata;
@@ -330,9 +330,14 @@ fn apply(
         next_refresh_instant: None,
     });
     status.last_attempt = time::format(now);
-    let accepted = loaded.and_then(|parsed| match issuer_check(&updated, &parsed) {
-        Ok(()) => Ok(parsed),
-        Err(e) => Err(e),
+    let accepted = loaded.and_then(|parsed| {
+        issuer_check(&updated, &parsed)?;
+        // A weak key in the document refuses the whole load (the last good keys stay), as the
+        // same key in the configuration refuses the tenant.
+        match key_strength_problems(&parsed.signing_keys, updated.allow_weak_rsa_keys).into_iter().next() {
+            Some(problem) => Err(format!("metadata {problem}")),
+            None => Ok(parsed),
+        }
     });
     let ok = match accepted {
         Ok(parsed) => {

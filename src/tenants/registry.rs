@@ -87,8 +87,6 @@ impl TenantSet {
             }
             refused.insert(id.clone(), Arc::new(file_problem(id, problems.clone(), now)));
         }
-        let file_ids: HashSet<&String> = config.tenant_files.keys().collect();
-        let inline_ids = config.tenants.iter().map(|t| t.id.clone()).filter(|id| !file_ids.contains(id)).collect();
         TenantSet {
             tenants,
             refused,
@@ -97,7 +95,7 @@ impl TenantSet {
             fetcher: Arc::new(Fetcher::new(&config.metadata)),
             callers: config.callers.clone(),
             tenants_dir: config.tenants_dir.clone(),
-            inline_ids: Arc::new(inline_ids),
+            inline_ids: Arc::new(config.inline_tenant_ids.clone()),
         }
     }
 
@@ -235,7 +233,20 @@ impl Registry {
     /// Atomically replaces the tenants and limits. In-flight validations finish on the
     /// generation they started with; unchanged metadata tenants keep their keys.
     pub fn replace(&self, config: &Config) {
-        let mut files = self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.install_config(self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner), config);
+    }
+
+    /// Reads a configuration with `load` and installs it, both under the lock directory rescans
+    /// take: a rescan can neither slip between the read and the install (its newer view of a
+    /// file would be overwritten by the older one read here) nor land after it.
+    pub fn load_and_replace<E>(&self, load: impl FnOnce() -> Result<Config, E>) -> Result<Config, E> {
+        let files = self.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let config = load()?;
+        self.install_config(files, &config);
+        Ok(config)
+    }
+
+    fn install_config(&self, mut files: std::sync::MutexGuard<'_, BTreeMap<String, FileVersion>>, config: &Config) {
         self.current.rcu(|current| Arc::new(TenantSet::new(config, Some(current))));
         files.clone_from(&config.tenant_files);
         drop(files);

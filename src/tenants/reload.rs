@@ -47,7 +47,7 @@ impl Reloader {
             }
             *last = Some(digest);
         }
-        match Config::load(&self.path, crate::ops::wall_clock()) {
+        match self.tenants.load_and_replace(|| Config::load(&self.path, crate::ops::wall_clock())) {
             Ok(config) => {
                 if restart_only(&config) != self.server_section {
                     tracing::warn!(
@@ -55,7 +55,6 @@ impl Reloader {
                         "config reload: [server] or [replay] settings changed; they take effect after a restart"
                     );
                 }
-                self.tenants.replace(&config);
                 self.metrics.reloaded(true);
                 tracing::info!(reason, tenants = config.tenants.len(), "config reloaded");
                 true

@@ -77,10 +77,11 @@ impl Registry {
             files.remove(&id);
             changes.push((id, Change::Gone));
         }
-        drop(files);
         if changes.is_empty() {
             return Rescan::default();
         }
+        // Installed under the lock: a full reload waiting for it reads the directory after this
+        // rescan and installs over it, never the other way round (a deleted file coming back).
         self.current.rcu(|current| {
             let mut updates = Vec::new();
             let mut refusals = Vec::new();
@@ -107,6 +108,7 @@ impl Registry {
             }
             Arc::new(current.with_changes(updates, refusals))
         });
+        drop(files);
         let mut rescan = Rescan::default();
         for (id, change) in &changes {
             let result = match change {

@@ -59,7 +59,12 @@ fn ssl(e: openssl::error::ErrorStack) -> String {
 impl TestIdp {
     /// A new RSA-2048 identity.
     pub fn generate() -> Result<TestIdp, String> {
-        let key = PKey::from_rsa(Rsa::generate(2048).map_err(ssl)?).map_err(ssl)?;
+        TestIdp::generate_rsa(2048)
+    }
+
+    /// A new RSA identity of `bits` (a weak one, to test the key-strength floor).
+    pub fn generate_rsa(bits: u32) -> Result<TestIdp, String> {
+        let key = PKey::from_rsa(Rsa::generate(bits).map_err(ssl)?).map_err(ssl)?;
         TestIdp::with_key(key)
     }
 

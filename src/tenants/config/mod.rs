@@ -41,6 +41,9 @@ pub struct Config {
     pub metrics: MetricsSettings,
     /// `[[tenants]]` and the good files of `tenants_dir`.
     pub tenants: Vec<TenantConfig>,
+    /// The ids of the main file's `[[tenants]]`: a tenant file may never take one over, even
+    /// one that also has a (refused) file.
+    pub inline_tenant_ids: HashSet<String>,
     /// `tenants_dir`, resolved against the configuration file's folder.
     pub tenants_dir: Option<PathBuf>,
     /// The files of `tenants_dir` as read, good or refused, by tenant id.
@@ -114,6 +117,7 @@ impl Config {
             }
             tenants.push(tenant);
         }
+        let inline_tenant_ids = ids.clone();
         let mut files = Files::default();
         if let Some(dir) = &tenants_dir {
             let context = tenant::Context { base: dir, ..context };
@@ -146,6 +150,7 @@ impl Config {
                 replay,
                 metrics,
                 tenants,
+                inline_tenant_ids,
                 tenants_dir,
                 tenant_files: files.versions,
                 tenant_file_errors: files.errors,

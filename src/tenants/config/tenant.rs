@@ -36,6 +36,9 @@ pub struct TenantConfig {
     /// `decryption_certificate_files`, each checked to carry one of the decryption keys' public
     /// halves (for SP metadata).
     pub decryption_certificates: Vec<openssl::x509::X509>,
+    /// `allow_weak_rsa_keys`: judged again on every metadata load, whose keys are never read
+    /// with the configuration.
+    pub allow_weak_rsa_keys: bool,
 }
 
 /// Whether a tenant can judge logins now.
@@ -78,6 +81,7 @@ impl TenantConfig {
         let same_source = self.metadata_url.is_some()
             && self.metadata_url == previous.metadata_url
             && self.policy.allow_sha1 == previous.policy.allow_sha1
+            && self.allow_weak_rsa_keys == previous.allow_weak_rsa_keys
             && fingerprints(&self.metadata_signing_keys) == fingerprints(&previous.metadata_signing_keys);
         let Some(status) = previous.metadata.as_ref().filter(|_| same_source) else { return };
         if status.loaded_at_instant.is_some() {
@@ -241,6 +245,7 @@ pub fn read(table: &Table, at: &str, context: &Context<'_>, problems: &mut Vec<S
         sp,
         idp_sso_endpoints: trust.sso_endpoints,
         decryption_certificates: decryption.certificates,
+        allow_weak_rsa_keys,
         id: id?,
         policy: TenantPolicy {
             idp_entity_id: issuer,
@@ -387,26 +392,31 @@ fn load_trust(
 
 /// Curves and RSA sizes below today's floor are configuration errors unless relaxed.
 fn check_key_strength(r: &mut Reader<'_>, keys: &[TrustedKey], allow_weak_rsa_keys: bool) {
+    for problem in key_strength_problems(keys, allow_weak_rsa_keys) {
+        r.problem("certificates", problem);
+    }
+}
+
+/// Why each key in `keys` is too weak to trust (NIST SP 800-131A floors), for the configured
+/// certificates and for every metadata load alike: a key an IdP publishes is held to the same
+/// floor as one an operator pasted.
+pub(crate) fn key_strength_problems(keys: &[TrustedKey], allow_weak_rsa_keys: bool) -> Vec<String> {
+    let mut problems = Vec::new();
     for key in keys {
         if key.is_ec() && !matches!(key.info.key_type.as_str(), "EC-prime256v1" | "EC-secp384r1" | "EC-secp521r1") {
-            r.problem(
-                "certificates",
-                format!(
-                    "certificate {} uses {}; only P-256, P-384 and P-521 are accepted",
-                    key.info.sha256_fingerprint, key.info.key_type
-                ),
-            );
+            problems.push(format!(
+                "certificate {} uses {}; only P-256, P-384 and P-521 are accepted",
+                key.info.sha256_fingerprint, key.info.key_type
+            ));
         }
         if key.is_rsa() && key.info.bits < MIN_RSA_BITS && !allow_weak_rsa_keys {
-            r.problem(
-                "certificates",
-                format!(
-                    "certificate {} has a {}-bit RSA key; below {MIN_RSA_BITS} bits needs allow_weak_rsa_keys = true",
-                    key.info.sha256_fingerprint, key.info.bits
-                ),
-            );
+            problems.push(format!(
+                "certificate {} has a {}-bit RSA key; below {MIN_RSA_BITS} bits needs allow_weak_rsa_keys = true",
+                key.info.sha256_fingerprint, key.info.bits
+            ));
         }
     }
+    problems
 }
 
 /// `[tenants.attribute_mapping]`: each key replaces the default attribute names for one claim.
