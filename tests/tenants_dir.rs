@@ -29,6 +29,15 @@ fn put(dir: &Path, id: &str, text: &str) {
     std::fs::rename(&aside, dir.join(format!("{id}.toml"))).unwrap();
 }
 
+/// A fresh `<temp>/tenants.d` (emptied of an earlier run's files), with its parent.
+fn empty_tenants_dir(name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let base = temp_dir(name);
+    let dir = base.join("tenants.d");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    (base, dir)
+}
+
 static SEED: AtomicU64 = AtomicU64::new(1);
 
 fn login(addr: std::net::SocketAddr, tenant: &str, idp: &TestIdp) -> HttpReply {
@@ -142,10 +151,7 @@ fn each_tenant_file_change_touches_that_tenant_only_while_logins_run() {
 
 #[test]
 fn check_config_refuses_bad_tenant_files_by_name() {
-    let base = temp_dir("tenants-dir-check");
-    let dir = base.join("tenants.d");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let (base, dir) = empty_tenants_dir("tenants-dir-check");
     let idp = TestIdp::generate().unwrap();
     put(&dir, "good", &tenant_file(&idp));
     put(&dir, "broken", "acs_url = 3\n");
@@ -171,10 +177,7 @@ fn check_config_refuses_bad_tenant_files_by_name() {
 fn a_tenant_file_never_takes_over_a_main_file_tenant_even_after_a_reload() {
     use saml_validator::tenants::config::Config;
     use saml_validator::tenants::Registry;
-    let base = temp_dir("tenants-dir-inline");
-    let dir = base.join("tenants.d");
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let (base, dir) = empty_tenants_dir("tenants-dir-inline");
     let (operator, intruder) = (TestIdp::generate().unwrap(), TestIdp::generate().unwrap());
     let main = base.join("main.toml");
     std::fs::write(
