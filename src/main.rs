@@ -48,6 +48,7 @@ enum Command {
         #[arg(long)]
         tenant: String,
         /// Judge validity at this RFC 3339 instant instead of now (for replaying saved responses).
+        /// UTC only: `Z` or `+00:00` (as in SAML's xs:dateTime values); any other offset is refused.
         #[arg(long)]
         at: Option<String>,
         #[arg(long)]
@@ -297,10 +298,10 @@ fn validate(path: &Path, tenant: &str, at: Option<&str>, expected: Option<&str>,
     };
     let now = match at {
         None => wall_clock(),
-        Some(text) => match saml::time::parse(text) {
-            Some(instant) => instant,
-            None => {
-                eprintln!("--at {text:?} is not an RFC 3339 instant such as 2024-05-20T21:10:45Z");
+        Some(text) => match saml::time::parse_utc(text) {
+            Ok(instant) => instant,
+            Err(why) => {
+                eprintln!("--at {text:?} {why}: give a UTC instant such as 2024-05-20T21:10:45Z");
                 return ExitCode::from(2);
             }
         },

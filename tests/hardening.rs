@@ -314,3 +314,247 @@ fn uri_values_are_compared_without_surrounding_xml_whitespace() {
     let xml = signed_with_edits(&h, &spec, &[(&issuer.0, &format!("<Issuer>\u{2003}{IDP}</Issuer>"))]);
     assert_eq!(h.code(&xml), Code::IssuerMismatch);
 }
+
+// ---------------------------------------------------------------- third outside review (issue 31)
+//
+// | finding | test |
+// |---|---|
+// | 2: SingleSignOnService Locations from metadata were used unchecked | `item2_*` |
+// | 3: control characters and whitespace in configured URLs and entity IDs loaded | `item3_*` (and `escape_writes_*` in `saml::sign`) |
+// | 4: tenant files named files outside their folder, followed links out, blocked on FIFOs | `item4_*` |
+// | 8: `allow_weak_rsa_keys` accepted any RSA size | `item8_*` |
+// | 9: a second Status/StatusCode was read first-wins; InResponseTo is compared exactly | `item9_*` |
+
+use saml_validator::saml::authn_request::Binding;
+use saml_validator::tenants::config::Config;
+use saml_validator::testing::idp::{idp_metadata, TestIdp};
+
+fn parse_config(text: &str) -> Result<Config, Vec<String>> {
+    Config::parse(text, std::path::Path::new("."), chrono::Utc::now()).map_err(|e| e.0)
+}
+
+#[test]
+fn item2_metadata_endpoints_with_unsafe_locations_are_refused_and_the_tenant_kept() {
+    let idp = TestIdp::generate().unwrap();
+    let post = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
+    let unsafe_locations = [
+        "javascript:alert(document.cookie)",
+        "data:text/html,&lt;script&gt;",
+        "https://idp.example/sso&#13;&#10;Set-Cookie: a=b",
+        "https://idp.example/s so",
+        "https:///no-host",
+    ];
+    let mut services = String::new();
+    for location in unsafe_locations {
+        services.push_str(&format!("<md:SingleSignOnService Binding=\"{post}\" Location=\"{location}\"/>"));
+    }
+    let metadata = idp_metadata(IDP, &[&idp], None)
+        .replace("</md:IDPSSODescriptor>", &format!("{services}</md:IDPSSODescriptor>"));
+    let file = temp_dir("review3-metadata").join("idp.xml");
+    std::fs::write(&file, metadata).unwrap();
+    let text = format!(
+        "[[tenants]]\nid = \"northwind\"\nsp_entity_id = \"{SP}\"\nacs_url = \"{ACS}\"\nmetadata_file = {:?}\n",
+        file.display().to_string()
+    );
+    let config = parse_config(&text).expect("an unsafe endpoint refuses the endpoint, not the tenant");
+    let tenant = &config.tenants[0];
+    assert_eq!(tenant.sp.sso_url(&tenant.idp_sso_endpoints, Binding::Post), None, "no POST endpoint is usable");
+    assert_eq!(tenant.sp.sso_url(&tenant.idp_sso_endpoints, Binding::Redirect), Some(format!("{IDP}saml2").as_str()));
+    let refused = &tenant.metadata.as_ref().unwrap().refused_endpoints;
+    assert_eq!(refused.len(), unsafe_locations.len(), "{refused:?}");
+
+    // Over HTTP: the POST binding has no endpoint, so no form with a javascript: action.
+    let http = start_server(&text.replace("[[tenants]]", "[server]\nhttp_addr = \"127.0.0.1:0\"\n\n[[tenants]]"));
+    let body = serde_json::json!({"tenant": "northwind", "binding": "post"}).to_string();
+    let reply = request(http, "POST", "/v1/authn-requests", body.as_bytes(), &[("Content-Type", "application/json")]);
+    assert_eq!(
+        (reply.status, reply.json()["error"]["code"].as_str()),
+        (422, Some("idp_sso_url_unknown")),
+        "{}",
+        reply.body
+    );
+    let view = request(http, "GET", "/v1/tenants/northwind", b"", &[]).json();
+    assert_eq!(view["metadata"]["refused_endpoints"].as_array().map(Vec::len), Some(unsafe_locations.len()), "{view}");
+}
+
+#[test]
+fn item3_control_characters_and_whitespace_in_urls_and_entity_ids_are_refused_at_load() {
+    let idp = TestIdp::generate().unwrap();
+    let base = config_text(&idp, "");
+    let mut accepted = Vec::new();
+    for (key, good) in [
+        ("acs_url", ACS),
+        ("sp_entity_id", SP),
+        ("idp_entity_id", IDP),
+        ("idp_sso_url", "https://login.example/saml2"),
+        ("name_id_format", "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"),
+    ] {
+        for bad in [
+            format!("{good}\\r\\nX: y"),
+            format!("{good}\\n"),
+            format!("{good}\\t"),
+            format!("{good} x"),
+            format!("{good}\\u0001"),
+        ] {
+            let line = format!("{key} = \"{bad}\"\n");
+            let text = match key {
+                "acs_url" => base.replace(&format!("acs_url = \"{ACS}\"\n"), &line),
+                "sp_entity_id" => base.replace(&format!("sp_entity_id = \"{SP}\"\n"), &line),
+                "idp_entity_id" => base.replace(&format!("idp_entity_id = \"{IDP}\"\n"), &line),
+                _ => base.replace("certificates = ['''", &format!("{line}certificates = ['''")),
+            };
+            assert!(text.contains(&line), "{key}");
+            match parse_config(&text) {
+                Ok(_) => accepted.push(format!("{key} = {bad}")),
+                Err(problems) => assert!(problems.iter().any(|p| p.contains(key)), "{key}: {problems:?}"),
+            }
+        }
+    }
+    for url in ["javascript:alert(1)", "https://", "https:///x"] {
+        let text = base.replace("certificates = ['''", &format!("idp_sso_url = \"{url}\"\ncertificates = ['''"));
+        if parse_config(&text).is_ok() {
+            accepted.push(format!("idp_sso_url = {url}"));
+        }
+    }
+    assert!(accepted.is_empty(), "accepted:\n{}", accepted.join("\n"));
+}
+
+/// A tenants_dir with one tenant file `acme.toml` holding `settings`, a key of another
+/// customer one folder up, and the main file naming the directory with `main_extra`.
+fn tenants_dir_with(idp: &TestIdp, name: &str, settings: &str, main_extra: &str) -> (Config, std::path::PathBuf) {
+    let base = temp_dir(name);
+    let dir = base.join("tenants.d");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(base.join("other-customer.pem"), idp.certificate_pem()).unwrap();
+    std::fs::write(dir.join("idp.pem"), idp.certificate_pem()).unwrap();
+    let file = format!(
+        "idp_entity_id = \"{IDP}\"\nsp_entity_id = \"{SP}\"\nacs_url = \"{ACS}\"\n{}",
+        settings.replace("@BASE@", &base.display().to_string())
+    );
+    std::fs::write(dir.join("acme.toml"), file).unwrap();
+    let main = format!("tenants_dir = {:?}\n{main_extra}", dir.display().to_string());
+    let config = Config::parse(&main, &base, chrono::Utc::now()).unwrap();
+    (config, base)
+}
+
+#[test]
+fn item4_tenant_files_cannot_name_files_outside_their_folder() {
+    let idp = TestIdp::generate().unwrap();
+    for settings in [
+        "certificate_files = [\"../other-customer.pem\"]\n",
+        "certificate_files = [\"@BASE@/other-customer.pem\"]\n",
+        "certificate_files = [\"idp.pem\"]\ndecryption_key_files = [\"../other-customer.pem\"]\n",
+        "metadata_file = \"../other-customer.pem\"\n",
+        "certificate_files = [\"idp.pem\"]\nsp_signing_key_file = \"/etc/ssl/private/x.pem\"\nsp_signing_certificate_file = \"idp.pem\"\n",
+    ] {
+        let (config, _) = tenants_dir_with(&idp, "review3-confined", settings, "");
+        let problems = config.tenant_file_errors.get("acme").unwrap_or_else(|| panic!("{settings} was accepted"));
+        assert!(problems.iter().any(|p| p.contains("relative path inside its folder")), "{settings}: {problems:?}");
+    }
+    // Inside the folder: fine. With the loudly named relaxation, the operator allows outside paths.
+    let (config, _) = tenants_dir_with(&idp, "review3-inside", "certificate_files = [\"./idp.pem\"]\n", "");
+    assert!(config.tenant_file_errors.is_empty(), "{:?}", config.tenant_file_errors);
+    let relaxed = "allow_tenant_files_outside_tenants_dir = true\n";
+    let (config, _) =
+        tenants_dir_with(&idp, "review3-relaxed", "certificate_files = [\"../other-customer.pem\"]\n", relaxed);
+    assert!(config.tenant_file_errors.is_empty(), "{:?}", config.tenant_file_errors);
+}
+
+#[test]
+fn item4_links_out_fifos_and_huge_files_are_refused_and_never_quoted() {
+    let idp = TestIdp::generate().unwrap();
+    let (_, base) = tenants_dir_with(&idp, "review3-links", "certificate_files = [\"idp.pem\"]\n", "");
+    let dir = base.join("tenants.d");
+    // A tenant file that is a link to a file outside: its TOML error would quote that file.
+    std::fs::write(base.join("secret.txt"), "THE-SECRET-LINE = is not toml ]]\n").unwrap();
+    std::os::unix::fs::symlink(base.join("secret.txt"), dir.join("linked.toml")).unwrap();
+    // A certificate link out, a FIFO (reading it would block the rescan forever), a huge file.
+    std::os::unix::fs::symlink(base.join("other-customer.pem"), dir.join("out.pem")).unwrap();
+    assert!(std::process::Command::new("mkfifo").arg(dir.join("fifo.pem")).status().unwrap().success());
+    std::fs::write(dir.join("huge.pem"), vec![b'A'; 2 * 1024 * 1024]).unwrap();
+    let tenant = |cert: &str| {
+        format!("idp_entity_id = \"{IDP}\"\nsp_entity_id = \"{SP}\"\nacs_url = \"{ACS}\"\ncertificate_files = [\"{cert}\"]\n")
+    };
+    for (id, cert) in [("out", "out.pem"), ("fifo", "fifo.pem"), ("huge", "huge.pem")] {
+        std::fs::write(dir.join(format!("{id}.toml")), tenant(cert)).unwrap();
+    }
+    let main = format!("tenants_dir = {:?}\n", dir.display().to_string());
+    let config = Config::parse(&main, &base, chrono::Utc::now()).unwrap();
+    let errors = &config.tenant_file_errors;
+    for (id, why) in
+        [("linked", "leads outside"), ("out", "leads outside"), ("fifo", "not a regular file"), ("huge", "more than")]
+    {
+        let problems = errors.get(id).unwrap_or_else(|| panic!("{id} accepted: {errors:?}"));
+        assert!(problems.iter().any(|p| p.contains(why)), "{id}: {problems:?}");
+    }
+    let all = format!("{errors:?}");
+    assert!(!all.contains("THE-SECRET-LINE") && !all.contains("AAAA"), "a refusal quoted a file: {all}");
+    assert!(config.tenants.iter().any(|t| t.id == "acme"), "the good tenant still loads");
+
+    // tenant_keys_dir: names resolve there, and only there.
+    let keys = base.join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    std::fs::write(keys.join("acme-idp.pem"), idp.certificate_pem()).unwrap();
+    for id in ["linked", "out", "fifo", "huge"] {
+        let _ = std::fs::remove_file(dir.join(format!("{id}.toml")));
+    }
+    std::fs::write(dir.join("acme.toml"), tenant("acme-idp.pem")).unwrap();
+    std::fs::write(dir.join("beta.toml"), tenant("../tenants.d/idp.pem")).unwrap();
+    let main =
+        format!("tenants_dir = {:?}\ntenant_keys_dir = {:?}\n", dir.display().to_string(), keys.display().to_string());
+    let config = Config::parse(&main, &base, chrono::Utc::now()).unwrap();
+    assert!(config.tenants.iter().any(|t| t.id == "acme"), "{:?}", config.tenant_file_errors);
+    assert!(config.tenant_file_errors.contains_key("beta"), "a name leaving tenant_keys_dir is refused");
+}
+
+#[test]
+fn item8_allow_weak_rsa_keys_keeps_a_1024_bit_floor() {
+    let (tiny, small) = (TestIdp::generate_rsa(512).unwrap(), TestIdp::generate_rsa(1024).unwrap());
+    let text = |idp: &TestIdp| {
+        config_text(idp, "").replace("certificates = [", "allow_weak_rsa_keys = true\ncertificates = [")
+    };
+    let problems = parse_config(&text(&tiny)).map(|_| ()).unwrap_err();
+    assert!(
+        problems.iter().any(|p| p.contains("512-bit") && p.contains("even with allow_weak_rsa_keys")),
+        "{problems:?}"
+    );
+    assert!(parse_config(&text(&small)).is_ok(), "1024 bits stays available under the relaxation");
+    assert!(parse_config(&config_text(&small, "")).is_err(), "and only under it");
+}
+
+#[test]
+fn item9_a_second_status_or_status_code_is_malformed() {
+    let h = Harness::new();
+    let signed = h.signed(Signing::Assertion);
+    let success = "<samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:Success\"/>";
+    let denied = "<samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:Requester\"/>";
+    for (edited, element) in [
+        replace_once(&signed, "</samlp:Status>", &format!("</samlp:Status><samlp:Status>{denied}</samlp:Status>")),
+        replace_once(&signed, success, &format!("{success}{denied}")),
+        replace_once(
+            &signed,
+            success,
+            &format!("<samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:Responder\">{denied}{denied}</samlp:StatusCode>"),
+        ),
+    ]
+    .iter()
+    .zip(["Status", "StatusCode", "StatusCode"])
+    {
+        assert_duplicate_refused(&h, edited, element);
+    }
+}
+
+#[test]
+fn item9_in_response_to_is_compared_exactly_and_name_id_returned_as_signed() {
+    let h = Harness::new();
+    let spec = h.spec();
+    // Padded in the Response and in the signed SubjectConfirmationData alike.
+    let padded =
+        spec.render().replace(&format!("InResponseTo=\"{REQUEST_ID}\""), &format!("InResponseTo=\" {REQUEST_ID}\""));
+    let padded = h.idp.sign(&padded, &spec.assertion_id, &SignOptions::default()).unwrap();
+    assert_eq!(h.code(&padded), Code::InResponseToMismatch);
+    let name_id = format!(">{}</NameID>", spec.name_id);
+    let xml = signed_with_edits(&h, &spec, &[(&name_id, &format!(">\n {}</NameID>", spec.name_id))]);
+    assert_eq!(h.check(&xml).unwrap().subject.name_id, format!("\n {}", spec.name_id));
+}

@@ -103,16 +103,18 @@ pub fn version(element: Node<'_>) -> Result<(), Error> {
 
 /// Status must be Success; otherwise the IdP's codes and message are passed on.
 pub fn status(response: Node<'_>) -> Result<(), Error> {
-    let status = child(response, ns::PROTOCOL, "Status")
+    // Exactly one of each (core 3.2.2, 3.2.2.1): with two, a reader that takes the first and
+    // one that takes the last would disagree on whether the IdP said Success.
+    let status = at_most_one(response, ns::PROTOCOL, "Status")?
         .ok_or_else(|| Error::new(Code::SamlMalformed, "Response has no Status"))?;
-    let code = child(status, ns::PROTOCOL, "StatusCode")
+    let code = at_most_one(status, ns::PROTOCOL, "StatusCode")?
         .ok_or_else(|| Error::new(Code::SamlMalformed, "Status has no StatusCode"))?;
     let value = attr(code, "Value").unwrap_or_default();
     if value == ns::STATUS_SUCCESS {
         return Ok(());
     }
     let mut message = format!("IdP status {}", quote(&value));
-    if let Some(second) = child(code, ns::PROTOCOL, "StatusCode").and_then(|c| attr(c, "Value")) {
+    if let Some(second) = at_most_one(code, ns::PROTOCOL, "StatusCode")?.and_then(|c| attr(c, "Value")) {
         message.push_str(&format!(", {}", quote(&second)));
     }
     if let Some(text) = child(status, ns::PROTOCOL, "StatusMessage").and_then(|m| xml::text_value(m)) {
@@ -179,6 +181,9 @@ pub fn response(response: Node<'_>, context: &Context<'_>) -> Result<(), Error> 
 /// SP-initiated: InResponseTo must equal the request the caller issued. Without one, only a
 /// tenant that explicitly allows IdP-initiated login accepts the response (unsolicited
 /// responses have no binding to the browser session, so login CSRF is possible).
+/// Compared exactly, never trimmed: InResponseTo is an xs:NCName (core 3.2.2), which cannot
+/// hold whitespace, so a padded value is not the ID the caller issued, and trimming would only
+/// widen what matches. (NameID, an opaque string, is likewise returned exactly as signed.)
 fn in_response_to(found: Option<String>, context: &Context<'_>) -> Result<(), Error> {
     match (context.request.expected_request_id, found) {
         (Some(expected), Some(found)) if found == expected => Ok(()),

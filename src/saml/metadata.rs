@@ -25,8 +25,11 @@ pub struct IdpMetadata {
     pub entity_id: String,
     /// Certificates of KeyDescriptors with `use="signing"` or no `use`, in document order.
     pub signing_keys: Vec<TrustedKey>,
-    /// (Binding, Location) of each SingleSignOnService.
+    /// (Binding, Location) of each SingleSignOnService whose Location is a safe endpoint.
     pub single_sign_on: Vec<(String, String)>,
+    /// Why each other SingleSignOnService was left out (`saml::url`): the endpoint is refused,
+    /// the rest of the metadata (keys, issuer) stays usable.
+    pub refused_endpoints: Vec<String>,
     pub valid_until: Option<DateTime<Utc>>,
     /// `cacheDuration` in seconds, when present.
     pub cache_duration_seconds: Option<u64>,
@@ -115,6 +118,7 @@ pub fn parse(bytes: &[u8], policy: &MetadataPolicy<'_>) -> Result<IdpMetadata, E
 
     let mut signing_keys = Vec::new();
     let mut single_sign_on = Vec::new();
+    let mut refused_endpoints = Vec::new();
     let mut idp_roles = 0;
     for role in root.elements().filter(|n| n.is(METADATA, "IDPSSODescriptor")) {
         let protocols = role.attribute("protocolSupportEnumeration").map(|v| v.get().into_owned()).unwrap_or_default();
@@ -139,7 +143,12 @@ pub fn parse(bytes: &[u8], policy: &MetadataPolicy<'_>) -> Result<IdpMetadata, E
         for service in role.elements().filter(|n| n.is(METADATA, "SingleSignOnService")) {
             let binding = service.attribute("Binding").map(|v| v.get().into_owned()).unwrap_or_default();
             let location = service.attribute("Location").map(|v| v.get().into_owned()).unwrap_or_default();
-            single_sign_on.push((binding, location));
+            // The Location comes back to the caller as `redirect_url` or a form's `action`: a
+            // `javascript:` URL or a CR/LF there is script or a header of the IdP's choosing.
+            match super::url::endpoint_problem(&location) {
+                None => single_sign_on.push((binding, location)),
+                Some(problem) => refused_endpoints.push(format!("SingleSignOnService Location {problem}")),
+            }
         }
     }
     if idp_roles == 0 {
@@ -149,7 +158,15 @@ pub fn parse(bytes: &[u8], policy: &MetadataPolicy<'_>) -> Result<IdpMetadata, E
         // Never fall back to "no keys": an IdP without signing keys cannot be trusted at all.
         return Err(invalid("the IDPSSODescriptor publishes no signing certificate"));
     }
-    Ok(IdpMetadata { entity_id, signing_keys, single_sign_on, valid_until, cache_duration_seconds, signature_verified })
+    Ok(IdpMetadata {
+        entity_id,
+        signing_keys,
+        single_sign_on,
+        refused_endpoints,
+        valid_until,
+        cache_duration_seconds,
+        signature_verified,
+    })
 }
 
 fn certificates<'a>(descriptor: Node<'a>) -> Vec<Node<'a>> {

@@ -24,6 +24,7 @@ pub mod signed;
 pub mod sp_metadata;
 pub mod structure;
 pub mod time;
+pub mod url;
 pub mod xml;
 
 pub use claims::Validated;

@@ -172,6 +172,12 @@ pub fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
+            // An attribute value's tab, newline and carriage return are read back as spaces
+            // (XML 1.0 3.3.3 normalization) and a text's CR as LF (2.11): as character
+            // references they survive, so what a parser reads is what was written.
+            '\t' => out.push_str("&#9;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
             c => out.push(c),
         }
     }
@@ -217,6 +223,19 @@ mod tests {
             let result = dsig::verify(&doc, root, signature, std::slice::from_ref(&trusted), false);
             assert_eq!(result.err().map(|e| e.code), expected);
         }
+    }
+
+    /// Issue 31, item 3: `escape()` left tab, LF and CR as they were, so a parser read back a
+    /// space (attribute values) or LF (text) instead of what was written and signed.
+    #[test]
+    fn escape_writes_tab_newline_and_carriage_return_as_character_references() {
+        let value = "https://sp.example/acs\tx\ny\rz";
+        let document = format!("<a v=\"{}\">{}</a>", escape(value), escape(value));
+        assert!(!document.contains(['\t', '\n', '\r']), "{document}");
+        let doc = xml::parse(document.as_bytes()).unwrap();
+        let root = doc.root().unwrap();
+        assert_eq!(root.attribute("v").unwrap().get(), value, "the attribute reads back as written");
+        assert_eq!(xml::text_value(root).unwrap(), value, "the text reads back as written");
     }
 
     #[test]

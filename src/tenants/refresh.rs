@@ -326,6 +326,7 @@ fn apply(
         last_attempt: String::new(),
         next_refresh: None,
         consecutive_failures: 0,
+        refused_endpoints: Vec::new(),
         loaded_at_instant: None,
         next_refresh_instant: None,
     });
@@ -347,6 +348,10 @@ fn apply(
             updated.metadata_keys.clone_from(&parsed.signing_keys);
             updated.policy.keys = merge_keys(&updated.static_keys, parsed.signing_keys.clone(), &url);
             updated.idp_sso_endpoints.clone_from(&parsed.single_sign_on);
+            for refused in &parsed.refused_endpoints {
+                tracing::warn!(tenant = id, problem = refused.as_str(), "metadata endpoint refused");
+            }
+            status.refused_endpoints.clone_from(&parsed.refused_endpoints);
             let next = next_refresh(&parsed, settings, now);
             status.entity_id = parsed.entity_id;
             status.signature_verified = parsed.signature_verified;

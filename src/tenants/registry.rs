@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::callers::{Callers, Credentials};
 use super::config::directory::FileVersion;
+use super::config::files::TenantFilePaths;
 use super::config::tenant::Availability;
 use super::config::{Config, TenantConfig};
 use super::fetch::{Fetcher, MetadataSettings};
@@ -62,6 +63,7 @@ pub struct TenantSet {
     pub(crate) fetcher: Arc<Fetcher>,
     callers: Callers,
     pub(crate) tenants_dir: Option<PathBuf>,
+    pub(crate) tenant_file_paths: TenantFilePaths,
     /// The main file's `[[tenants]]` ids: a tenant file may not take one over.
     pub(crate) inline_ids: Arc<HashSet<String>>,
 }
@@ -95,6 +97,7 @@ impl TenantSet {
             fetcher: Arc::new(Fetcher::new(&config.metadata)),
             callers: config.callers.clone(),
             tenants_dir: config.tenants_dir.clone(),
+            tenant_file_paths: config.tenant_file_paths.clone(),
             inline_ids: Arc::new(config.inline_tenant_ids.clone()),
         }
     }
@@ -128,6 +131,7 @@ impl TenantSet {
             fetcher: self.fetcher.clone(),
             callers: self.callers.clone(),
             tenants_dir: self.tenants_dir.clone(),
+            tenant_file_paths: self.tenant_file_paths.clone(),
             inline_ids: self.inline_ids.clone(),
         }
     }

@@ -50,14 +50,17 @@ impl Registry {
                 return Rescan::default();
             }
         };
-        let context = Context { base: &dir, fetcher: &generation.fetcher, settings: &generation.metadata, now };
+        let paths = &generation.tenant_file_paths;
+        let context =
+            Context { files: paths.rules(&dir), fetcher: &generation.fetcher, settings: &generation.metadata, now };
+        let confine = paths.tenant_file_confine(&dir);
         let mut changes = Vec::new();
         for (id, (path, stamp)) in &listing.files {
             let known = files.get(id);
             if known.is_some_and(|version| version.stamp == *stamp) {
                 continue;
             }
-            let Some(read) = directory::read(id, path, *stamp, &context) else { continue };
+            let Some(read) = directory::read(id, path, *stamp, confine, &context) else { continue };
             let same_content = known.is_some_and(|version| version.digest == read.version.digest);
             files.insert(id.clone(), read.version);
             if same_content {

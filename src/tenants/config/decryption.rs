@@ -3,15 +3,12 @@
 //! in every copy of the configuration, in `check-config` output and in review tools. Problems
 //! never quote a key file's content.
 
-use std::path::Path;
-
 use openssl::x509::X509;
 
+use super::files::{FileRules, MAX_FILE_BYTES};
 use super::reader::Reader;
+use super::strength::{MIN_RELAXED_RSA_BITS, MIN_RSA_BITS};
 use crate::saml::decrypt::DecryptionKey;
-
-/// Weakest RSA decryption key accepted without `allow_weak_rsa_keys` (NIST SP 800-131A).
-const MIN_RSA_BITS: u32 = 2048;
 
 /// What `[[tenants]]` says about decryption.
 pub struct Decryption {
@@ -21,7 +18,7 @@ pub struct Decryption {
     pub require_encrypted_assertions: bool,
 }
 
-pub(super) fn read(r: &mut Reader<'_>, base: &Path, allow_weak_rsa_keys: bool) -> Decryption {
+pub(super) fn read(r: &mut Reader<'_>, files: &FileRules<'_>, allow_weak_rsa_keys: bool) -> Decryption {
     let key_files = r.strings("decryption_key_files");
     let certificate_files = r.strings("decryption_certificate_files");
     let allow_rsa_pkcs1_key_transport = r.boolean("allow_rsa_pkcs1_key_transport", false);
@@ -29,42 +26,46 @@ pub(super) fn read(r: &mut Reader<'_>, base: &Path, allow_weak_rsa_keys: bool) -
     let mut keys = Vec::new();
     for (i, file) in key_files.iter().enumerate() {
         let at = format!("decryption_key_files[{i}]");
-        let path = base.join(file);
-        let text = match std::fs::read_to_string(&path) {
+        let text = match files.read_to_string(file, MAX_FILE_BYTES) {
             Ok(text) => text,
             Err(e) => {
-                r.problem(&at, format!("cannot read {}: {e}", path.display()));
+                r.problem(&at, e.to_string());
                 continue;
             }
         };
         match DecryptionKey::from_pem(&text) {
+            Ok(key) if key.info.bits < MIN_RELAXED_RSA_BITS => r.problem(
+                &at,
+                format!(
+                    "{file}: a {}-bit RSA key; below {} bits is refused even with allow_weak_rsa_keys",
+                    key.info.bits, MIN_RELAXED_RSA_BITS
+                ),
+            ),
             Ok(key) if key.info.bits < MIN_RSA_BITS && !allow_weak_rsa_keys => r.problem(
                 &at,
                 format!(
                     "{}: a {}-bit RSA key; below {MIN_RSA_BITS} bits needs allow_weak_rsa_keys = true",
-                    path.display(),
-                    key.info.bits
+                    file, key.info.bits
                 ),
             ),
             Ok(key) => keys.push(key.with_origin(&format!("file:{file}"))),
-            Err(e) => r.problem(&at, format!("{}: {e}", path.display())),
+            Err(e) => r.problem(&at, format!("{file}: {e}")),
         }
     }
     let mut certificates = Vec::new();
     for (i, file) in certificate_files.iter().enumerate() {
         let at = format!("decryption_certificate_files[{i}]");
-        let path = base.join(file);
-        let certificate = match std::fs::read(&path) {
+        let certificate = match files.read(file, MAX_FILE_BYTES) {
             Ok(bytes) => X509::from_pem(&bytes),
             Err(e) => {
-                r.problem(&at, format!("cannot read {}: {e}", path.display()));
+                r.problem(&at, e.to_string());
                 continue;
             }
         };
         match certificate {
             Ok(certificate) if keys.iter().any(|key| key.matches(&certificate)) => certificates.push(certificate),
-            Ok(_) => r.problem(&at, format!("{}: matches none of decryption_key_files", path.display())),
-            Err(_) => r.problem(&at, format!("{}: not a PEM certificate", path.display())),
+            Ok(_) => r.problem(&at, format!("{file}: matches none of decryption_key_files")),
+            Err(_) => r.problem(&at, format!("{file}: not a PEM certificate")),
         }
     }
     if require_encrypted_assertions && key_files.is_empty() {

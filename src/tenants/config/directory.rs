@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use toml::{Table, Value};
 
+use super::files::{self, FileError};
 use super::tenant::{self, Context, TenantConfig};
 
 /// Longest tenant id a file may name (`[a-z0-9][a-z0-9_.-]{0,62}`).
@@ -95,13 +96,15 @@ pub struct FileRead {
 }
 
 /// Reads and judges one tenant file. `None` when it vanished between listing and reading.
-pub fn read(id: &str, path: &Path, stamp: Stamp, context: &Context<'_>) -> Option<FileRead> {
-    let bytes = match std::fs::read(path) {
+/// With `confine`, a file that is a link to outside that folder is refused unread: its TOML
+/// errors would quote lines of whatever it points at.
+pub fn read(id: &str, path: &Path, stamp: Stamp, confine: Option<&Path>, context: &Context<'_>) -> Option<FileRead> {
+    let bytes = match files::read_regular(path, confine, files::MAX_FILE_BYTES) {
         Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+        Err(FileError::NotFound(_)) => return None,
         Err(e) => {
             let version = FileVersion { stamp, digest: [0; 32] };
-            return Some(FileRead { version, tenant: Err(vec![format!("cannot read {}: {e}", path.display())]) });
+            return Some(FileRead { version, tenant: Err(vec![format!("{id}.toml: {e}")]) });
         }
     };
     let version = FileVersion { stamp, digest: openssl::sha::sha256(&bytes) };

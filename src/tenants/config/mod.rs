@@ -3,10 +3,12 @@
 
 mod decryption;
 pub mod directory;
+pub mod files;
 mod reader;
 pub mod replay;
 pub mod sections;
 pub mod sp;
+mod strength;
 pub mod tenant;
 
 pub use replay::{RedisEndpoints, RedisSettings, ReplaySettings, Secret};
@@ -22,6 +24,7 @@ use chrono::{DateTime, Utc};
 use toml::Table;
 
 use self::directory::FileVersion;
+use self::files::{FileRules, TenantFilePaths};
 use self::reader::Reader;
 use crate::ops::metrics::MetricsSettings;
 use crate::saml::Limits;
@@ -46,6 +49,8 @@ pub struct Config {
     pub inline_tenant_ids: HashSet<String>,
     /// `tenants_dir`, resolved against the configuration file's folder.
     pub tenants_dir: Option<PathBuf>,
+    /// `tenant_keys_dir` and `allow_tenant_files_outside_tenants_dir`.
+    pub tenant_file_paths: TenantFilePaths,
     /// The files of `tenants_dir` as read, good or refused, by tenant id.
     pub tenant_files: BTreeMap<String, FileVersion>,
     /// Tenant files refused, by tenant id: each is refused alone, the rest load.
@@ -95,6 +100,10 @@ impl Config {
         let metrics_table = root.table("metrics");
         let tenant_tables = root.array_of_tables("tenants");
         let tenants_dir = root.string("tenants_dir").map(|dir| base.join(dir));
+        let tenant_file_paths = TenantFilePaths {
+            keys_dir: root.string("tenant_keys_dir").map(|dir| base.join(dir)),
+            allow_outside: root.boolean("allow_tenant_files_outside_tenants_dir", false),
+        };
         let caller_tables = root.array_of_tables("callers");
         root.finish();
 
@@ -107,7 +116,9 @@ impl Config {
         let fetcher = Fetcher::new(&metadata_settings);
         let mut tenants = Vec::new();
         let mut ids = HashSet::new();
-        let context = tenant::Context { base, fetcher: &fetcher, settings: &metadata_settings, now };
+        // The main file is the operator's own: the files it names may be anywhere.
+        let files = FileRules { base, confine: None };
+        let context = tenant::Context { files, fetcher: &fetcher, settings: &metadata_settings, now };
         for (index, table) in tenant_tables.iter().enumerate() {
             let Some(tenant) = tenant::read(table, &format!("tenants[{index}]"), &context, &mut problems) else {
                 continue;
@@ -120,13 +131,18 @@ impl Config {
         let inline_tenant_ids = ids.clone();
         let mut files = Files::default();
         if let Some(dir) = &tenants_dir {
-            let context = tenant::Context { base: dir, ..context };
-            files = read_directory(dir, &context, &ids, &mut problems);
+            let context = tenant::Context { files: tenant_file_paths.rules(dir), ..context };
+            let confine = tenant_file_paths.tenant_file_confine(dir);
+            files = read_directory(dir, confine, &context, &ids, &mut problems);
             ids.extend(files.versions.keys().cloned());
             tenants.append(&mut files.tenants);
         }
         if tenant_tables.is_empty() && tenants_dir.is_none() {
             problems.push("no [[tenants]] configured (and no tenants_dir)".into());
+        }
+        if tenants_dir.is_none() && tenant_file_paths != TenantFilePaths::default() {
+            problems
+                .push("tenant_keys_dir and allow_tenant_files_outside_tenants_dir apply to tenants_dir: set it".into());
         }
         let mutual_tls = server.tls.as_ref().is_some_and(|t| t.client_ca_file.is_some());
         let callers = sections::read_callers(&caller_tables, &ids, mutual_tls, &mut problems);
@@ -152,6 +168,7 @@ impl Config {
                 tenants,
                 inline_tenant_ids,
                 tenants_dir,
+                tenant_file_paths,
                 tenant_files: files.versions,
                 tenant_file_errors: files.errors,
                 bad_tenant_file_names: files.bad_names,
@@ -176,6 +193,7 @@ struct Files {
 /// unreadable directory is a problem of the whole configuration.
 fn read_directory(
     dir: &Path,
+    confine: Option<&Path>,
     context: &tenant::Context<'_>,
     inline_ids: &HashSet<String>,
     problems: &mut Vec<String>,
@@ -190,7 +208,7 @@ fn read_directory(
     };
     files.bad_names = listing.bad_names;
     for (id, (path, stamp)) in &listing.files {
-        let Some(read) = directory::read(id, path, *stamp, context) else { continue };
+        let Some(read) = directory::read(id, path, *stamp, confine, context) else { continue };
         files.versions.insert(id.clone(), read.version);
         match read.tenant {
             Ok(_) if inline_ids.contains(id) => {

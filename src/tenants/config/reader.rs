@@ -52,6 +52,23 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Entity IDs go into every AuthnRequest and SP metadata document and are compared by
+    /// string: whitespace or a control character in one is a typo at best and a message that
+    /// no longer parses (or parses as something else) at worst (`saml::url`).
+    pub(super) fn check_identifier(&mut self, key: &str, value: Option<&str>) {
+        if let Some(problem) = value.and_then(crate::saml::url::identifier_problem) {
+            self.problem(key, problem);
+        }
+    }
+
+    /// URLs that go into messages or back to a caller as a redirect: absolute http(s) with a
+    /// host, nothing a header or an XML attribute would read differently (`saml::url`).
+    pub(super) fn check_endpoint(&mut self, key: &str, value: Option<&str>) {
+        if let Some(problem) = value.and_then(crate::saml::url::endpoint_problem) {
+            self.problem(key, problem);
+        }
+    }
+
     pub(super) fn required_string(&mut self, key: &'static str) -> Option<String> {
         let value = self.string(key);
         if value.is_none() && !self.table.contains_key(key) {

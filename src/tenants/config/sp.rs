@@ -2,8 +2,7 @@
 //! they ask for, and the SP's own signing keys (files only; their bytes never leave this
 //! module except as parsed keys, and never reach a log).
 
-use std::path::Path;
-
+use super::files::{FileRules, MAX_FILE_BYTES};
 use super::reader::Reader;
 use crate::saml::authn_request::{Binding, NAME_ID_UNSPECIFIED};
 use crate::saml::sign::SigningKey;
@@ -40,14 +39,12 @@ impl SpSettings {
     }
 }
 
-pub(super) fn read(r: &mut Reader<'_>, base: &Path) -> SpSettings {
+pub(super) fn read(r: &mut Reader<'_>, files: &FileRules<'_>) -> SpSettings {
     let idp_sso_url = r.string("idp_sso_url");
-    if let Some(url) = &idp_sso_url {
-        if !url.starts_with("https://") && !url.starts_with("http://") {
-            r.problem("idp_sso_url", format!("{url:?} must be an absolute http(s) URL"));
-        }
-    }
-    let name_id_format = r.string("name_id_format").unwrap_or_else(|| NAME_ID_UNSPECIFIED.to_string());
+    r.check_endpoint("idp_sso_url", idp_sso_url.as_deref());
+    let name_id_format = r.string("name_id_format");
+    r.check_identifier("name_id_format", name_id_format.as_deref());
+    let name_id_format = name_id_format.unwrap_or_else(|| NAME_ID_UNSPECIFIED.to_string());
     let requested_authn_context = r.strings("requested_authn_context");
     for (i, class) in requested_authn_context.iter().enumerate() {
         if class.trim().is_empty() || class.chars().any(char::is_whitespace) {
@@ -56,12 +53,12 @@ pub(super) fn read(r: &mut Reader<'_>, base: &Path) -> SpSettings {
     }
     let authn_request_lifetime_seconds =
         r.integer("authn_request_lifetime_seconds", 600, 1..=MAX_REQUEST_LIFETIME_SECONDS);
-    let signing_keys = signing_keys(r, base);
+    let signing_keys = signing_keys(r, files);
     SpSettings { idp_sso_url, name_id_format, requested_authn_context, authn_request_lifetime_seconds, signing_keys }
 }
 
 /// The singular keys for one key, the plural ones for a rollover; not both.
-fn signing_keys(r: &mut Reader<'_>, base: &Path) -> Vec<SigningKey> {
+fn signing_keys(r: &mut Reader<'_>, files: &FileRules<'_>) -> Vec<SigningKey> {
     let key_file = r.string("sp_signing_key_file");
     let certificate_file = r.string("sp_signing_certificate_file");
     let key_files = r.strings("sp_signing_key_files");
@@ -96,25 +93,24 @@ fn signing_keys(r: &mut Reader<'_>, base: &Path) -> Vec<SigningKey> {
     let mut out = Vec::new();
     for (i, (key, certificate)) in keys.iter().zip(&certificates).enumerate() {
         let at = if singular { key_name.to_string() } else { format!("{key_name}[{i}]") };
-        let (key_path, certificate_path) = (base.join(key), base.join(certificate));
-        // The key file's content never goes into a message: only its path and OpenSSL's reason.
-        let key_pem = match std::fs::read(&key_path) {
+        // The key file's content never goes into a message: only its name and OpenSSL's reason.
+        let key_pem = match files.read(key, MAX_FILE_BYTES) {
             Ok(bytes) => bytes,
             Err(e) => {
-                r.problem(&at, format!("cannot read {}: {e}", key_path.display()));
+                r.problem(&at, e.to_string());
                 continue;
             }
         };
-        let certificate_pem = match std::fs::read(&certificate_path) {
+        let certificate_pem = match files.read(certificate, MAX_FILE_BYTES) {
             Ok(bytes) => bytes,
             Err(e) => {
-                r.problem(certificate_name, format!("cannot read {}: {e}", certificate_path.display()));
+                r.problem(certificate_name, e.to_string());
                 continue;
             }
         };
         match SigningKey::from_pem(&key_pem, &certificate_pem) {
             Ok(parsed) => out.push(parsed),
-            Err(e) => r.problem(&at, format!("{} with {}: {e}", key_path.display(), certificate_path.display())),
+            Err(e) => r.problem(&at, format!("{key} with {certificate}: {e}")),
         }
     }
     out

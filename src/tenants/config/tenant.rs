@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use toml::Table;
 
+use super::files::{self, FileRules};
 use super::reader::Reader;
 use super::sp::{self, SpSettings};
+pub(crate) use super::strength::key_strength_problems;
 use crate::saml::keys::TrustedKey;
 use crate::saml::metadata::{self, MetadataPolicy};
 use crate::saml::{AttributeMapping, TenantPolicy};
@@ -120,14 +122,15 @@ pub struct MetadataStatus {
     pub next_refresh: Option<String>,
     /// Failed fetches since the last success (the retry interval doubles with each).
     pub consecutive_failures: u32,
+    /// Endpoints of the last good load that were refused (unsafe Locations), with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused_endpoints: Vec<String>,
     #[serde(skip)]
     pub loaded_at_instant: Option<chrono::DateTime<chrono::Utc>>,
     #[serde(skip)]
     pub next_refresh_instant: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// Weakest RSA modulus accepted without `allow_weak_rsa_keys` (NIST SP 800-131A).
-const MIN_RSA_BITS: u32 = 2048;
 /// Largest clock skew an operator may configure; more would make expiry meaningless.
 const MAX_SKEW_SECONDS: i64 = 3600;
 
@@ -140,8 +143,8 @@ pub fn load_metadata(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<metadata::IdpMetadata, String> {
     let bytes = match source {
-        MetadataSource::File(path) => {
-            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        MetadataSource::File { path, confine } => {
+            files::read_regular(path, confine.as_deref(), MAX_METADATA_FILE_BYTES).map_err(|e| e.to_string())?
         }
         MetadataSource::Url(url) => fetcher.fetch(url)?,
     };
@@ -149,15 +152,18 @@ pub fn load_metadata(
     metadata::parse(&bytes, &policy).map_err(|e| e.to_string())
 }
 
+/// Largest `metadata_file` (one IdP's metadata is tens of KB; Entra's about 25 KB).
+const MAX_METADATA_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
 pub enum MetadataSource<'a> {
-    File(PathBuf),
+    File { path: PathBuf, confine: Option<PathBuf> },
     Url(&'a str),
 }
 
 /// What reading a tenant needs besides its table.
 pub struct Context<'a> {
-    /// Relative file names resolve against this folder.
-    pub base: &'a Path,
+    /// Where the file names in the table lead (confined to their folder for `tenants_dir`).
+    pub files: FileRules<'a>,
     pub fetcher: &'a Fetcher,
     pub settings: &'a MetadataSettings,
     /// Metadata validity is judged at this instant.
@@ -182,11 +188,10 @@ pub fn read(table: &Table, at: &str, context: &Context<'_>, problems: &mut Vec<S
     let idp_entity_id = if has_metadata { r.string("idp_entity_id") } else { r.required_string("idp_entity_id") };
     let sp_entity_id = r.required_string("sp_entity_id");
     let acs_url = r.required_string("acs_url");
-    if let Some(url) = &acs_url {
-        if !(url.starts_with("https://") || url.starts_with("http://")) {
-            r.problem("acs_url", format!("{url:?} must be an absolute http(s) URL"));
-        }
-    }
+    r.check_identifier("idp_entity_id", idp_entity_id.as_deref());
+    r.check_identifier("sp_entity_id", sp_entity_id.as_deref());
+    r.check_identifier("metadata_url", metadata_url.as_deref());
+    r.check_endpoint("acs_url", acs_url.as_deref());
     let inline = r.strings("certificates");
     let files = r.strings("certificate_files");
     let clock_skew_seconds = r.integer("clock_skew_seconds", 180, 0..=MAX_SKEW_SECONDS);
@@ -196,10 +201,10 @@ pub fn read(table: &Table, at: &str, context: &Context<'_>, problems: &mut Vec<S
     let allow_missing_authn_statement = r.boolean("allow_missing_authn_statement", false);
     let allow_weak_rsa_keys = r.boolean("allow_weak_rsa_keys", false);
     let mapping_table = r.table("attribute_mapping");
-    let sp = sp::read(&mut r, context.base);
-    let decryption = super::decryption::read(&mut r, context.base, allow_weak_rsa_keys);
+    let sp = sp::read(&mut r, &context.files);
+    let decryption = super::decryption::read(&mut r, &context.files, allow_weak_rsa_keys);
 
-    let static_keys = static_keys(&mut r, &inline, &files, context.base);
+    let static_keys = static_keys(&mut r, &inline, &files, &context.files);
     let metadata_signing_keys = certificates(&mut r, "metadata_signing_certificate", &metadata_signing);
     let mut trust = Trust {
         keys: static_keys.clone(),
@@ -275,17 +280,16 @@ struct Trust {
 }
 
 /// Keys from `certificates` (inline) and `certificate_files`, which refreshes never remove.
-fn static_keys(r: &mut Reader<'_>, inline: &[String], files: &[String], base: &Path) -> Vec<TrustedKey> {
+fn static_keys(r: &mut Reader<'_>, inline: &[String], names: &[String], files: &FileRules<'_>) -> Vec<TrustedKey> {
     let mut keys: Vec<TrustedKey> =
         certificates(r, "certificates", inline).into_iter().map(|key| key.with_origin("inline")).collect();
-    for (i, file) in files.iter().enumerate() {
-        let path: PathBuf = base.join(file);
-        match std::fs::read_to_string(&path) {
+    for (i, name) in names.iter().enumerate() {
+        match files.read_to_string(name, files::MAX_FILE_BYTES) {
             Ok(text) => match TrustedKey::from_certificate_text(&text) {
-                Ok(key) => keys.push(key.with_origin(&format!("file:{file}"))),
-                Err(e) => r.problem(&format!("certificate_files[{i}]"), format!("{}: {e}", path.display())),
+                Ok(key) => keys.push(key.with_origin(&format!("file:{name}"))),
+                Err(e) => r.problem(&format!("certificate_files[{i}]"), format!("{name}: {e}")),
             },
-            Err(e) => r.problem(&format!("certificate_files[{i}]"), format!("cannot read {}: {e}", path.display())),
+            Err(e) => r.problem(&format!("certificate_files[{i}]"), e.to_string()),
         }
     }
     keys
@@ -323,7 +327,13 @@ fn metadata_source<'a>(
             None
         }
         (Some(file), None) => Some(Source {
-            location: MetadataSource::File(context.base.join(file)),
+            location: match context.files.resolve(file) {
+                Ok(path) => MetadataSource::File { path, confine: context.files.confine.map(Path::to_path_buf) },
+                Err(e) => {
+                    r.problem("metadata_file", e.to_string());
+                    return None;
+                }
+            },
             label: format!("file:{file}"),
             key: "metadata_file",
             is_url: false,
@@ -384,6 +394,7 @@ fn load_trust(
         loaded_at_instant: Some(now),
         next_refresh_instant: next,
         consecutive_failures: 0,
+        refused_endpoints: parsed.refused_endpoints.clone(),
     });
     trust.sso_endpoints = parsed.single_sign_on;
     trust.keys = merge_keys(&trust.keys, parsed.signing_keys.clone(), &source.label);
@@ -395,28 +406,6 @@ fn check_key_strength(r: &mut Reader<'_>, keys: &[TrustedKey], allow_weak_rsa_ke
     for problem in key_strength_problems(keys, allow_weak_rsa_keys) {
         r.problem("certificates", problem);
     }
-}
-
-/// Why each key in `keys` is too weak to trust (NIST SP 800-131A floors), for the configured
-/// certificates and for every metadata load alike: a key an IdP publishes is held to the same
-/// floor as one an operator pasted.
-pub(crate) fn key_strength_problems(keys: &[TrustedKey], allow_weak_rsa_keys: bool) -> Vec<String> {
-    let mut problems = Vec::new();
-    for key in keys {
-        if key.is_ec() && !matches!(key.info.key_type.as_str(), "EC-prime256v1" | "EC-secp384r1" | "EC-secp521r1") {
-            problems.push(format!(
-                "certificate {} uses {}; only P-256, P-384 and P-521 are accepted",
-                key.info.sha256_fingerprint, key.info.key_type
-            ));
-        }
-        if key.is_rsa() && key.info.bits < MIN_RSA_BITS && !allow_weak_rsa_keys {
-            problems.push(format!(
-                "certificate {} has a {}-bit RSA key; below {MIN_RSA_BITS} bits needs allow_weak_rsa_keys = true",
-                key.info.sha256_fingerprint, key.info.bits
-            ));
-        }
-    }
-    problems
 }
 
 /// `[tenants.attribute_mapping]`: each key replaces the default attribute names for one claim.
