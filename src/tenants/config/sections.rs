@@ -53,7 +53,7 @@ impl Default for ServerConfig {
             grpc_addr: None,
             config_poll_seconds: 2,
             tls: None,
-            max_inflight_body_bytes: 64 * 1024 * 1024,
+            max_inflight_body_bytes: 24 * 1024 * 1024,
             max_connections: 4096,
         }
     }
