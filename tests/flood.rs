@@ -227,9 +227,8 @@ fn slow_upload_flood(name: &str, text: &str, bound_kb: u64, idp: &TestIdp) {
     assert!(peak < bound_kb, "peak RSS {peak} kB exceeds {bound_kb} kB");
 
     // The budget is given back: a login afterwards succeeds.
-    let xml = ResponseSpec::entra(IDP, SP, ACS, Some(REQUEST_ID), Utc::now(), 10, 7)
-        .signed(idp, Signing::Assertion)
-        .unwrap();
+    let xml =
+        ResponseSpec::entra(IDP, SP, ACS, Some(REQUEST_ID), Utc::now(), 10, 7).signed(idp, Signing::Assertion).unwrap();
     let reply = request(http, "POST", "/v1/validate", &body(&xml), &[("Content-Type", "application/json")]);
     assert_eq!(reply.status, 200, "{}", reply.body);
 }

@@ -198,3 +198,35 @@ fn large_documents_are_validated_on_the_xml_pool() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.json()["claims"]["groups"].as_array().unwrap().len(), 600);
 }
+
+/// Every answer carries `X-Request-Id`, whatever the route and outcome: the caller's own when
+/// it sent a usable one, a fresh one otherwise (the tenant view, SP metadata, metrics and 404
+/// answers used to send `-` or nothing).
+#[test]
+fn every_answer_carries_the_request_id() {
+    let idp = TestIdp::generate().unwrap();
+    let addr = start_server(&config_text(&idp, ""));
+    let routes: [(&str, &str, &[u8]); 9] = [
+        ("POST", "/v1/validate", br#"{"tenant": "contoso", "saml_response": "bm90IHhtbA=="}"#),
+        ("POST", "/v1/validate", b"not json"),
+        ("GET", "/v1/tenants/contoso", b""),
+        ("GET", "/v1/tenants/nobody", b""),
+        ("GET", "/v1/tenants/contoso/sp-metadata", b""),
+        ("POST", "/v1/authn-requests", br#"{"tenant": "contoso"}"#),
+        ("GET", "/healthz", b""),
+        ("GET", "/metrics", b""),
+        ("GET", "/no/such/route", b""),
+    ];
+    for (method, path, body) in routes {
+        let given =
+            request(addr, method, path, body, &[("Content-Type", "application/json"), ("X-Request-Id", "caller-42")]);
+        assert_eq!(given.header("x-request-id"), Some("caller-42"), "{method} {path}: {}", given.status);
+        let fresh = request(addr, method, path, body, &[("Content-Type", "application/json")]);
+        let id = fresh.header("x-request-id").unwrap_or_else(|| panic!("{method} {path}: no X-Request-Id"));
+        assert!(id.len() >= 16 && id != "-", "{method} {path}: {id:?}");
+    }
+    // An unusable id (control characters, too long) is replaced, never echoed.
+    let long = "x".repeat(129);
+    let reply = request(addr, "GET", "/healthz", b"", &[("X-Request-Id", &long)]);
+    assert_ne!(reply.header("x-request-id"), Some(long.as_str()));
+}

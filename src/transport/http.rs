@@ -4,9 +4,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use actix_web::dev::{Server, Service as _};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{dev::Server, web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpMessage as _, HttpRequest, HttpResponse, HttpServer};
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 
@@ -58,6 +59,11 @@ pub fn bind(
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
+            .wrap_fn(|request, service| {
+                let id = RequestId::of(&request);
+                let answer = service.call(request);
+                async move { answer.await.map(|answer| id.stamp(answer)) }
+            })
             .route("/v1/validate", web::post().to(validate))
             .route("/v1/tenants/{id}", web::get().to(tenant))
             .route("/v1/authn-requests", web::post().to(create_authn_request))
@@ -110,6 +116,39 @@ fn credentials(request: &HttpRequest) -> Credentials<'_> {
     }
 }
 
+/// The request's id: the caller's `X-Request-Id` when usable, else a fresh one. Set for every
+/// route before its handler runs (the handler logs with it) and written on every answer, error
+/// or not, so a caller can always quote it.
+#[derive(Clone)]
+struct RequestId(Arc<str>);
+
+impl RequestId {
+    fn of(request: &actix_web::dev::ServiceRequest) -> RequestId {
+        let id =
+            RequestId(frontend::request_id(request.headers().get("x-request-id").and_then(|v| v.to_str().ok())).into());
+        request.extensions_mut().insert(id.clone());
+        id
+    }
+
+    fn stamp<B>(&self, mut answer: actix_web::dev::ServiceResponse<B>) -> actix_web::dev::ServiceResponse<B> {
+        // Always a valid header value: `frontend::request_id` keeps only visible ASCII.
+        if let Ok(value) = HeaderValue::from_str(&self.0) {
+            answer.headers_mut().insert(header::HeaderName::from_static("x-request-id"), value);
+        }
+        answer
+    }
+}
+
+impl actix_web::FromRequest for RequestId {
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<RequestId, Self::Error>>;
+
+    fn from_request(request: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let id = request.extensions().get::<RequestId>().cloned();
+        std::future::ready(Ok(id.unwrap_or_else(|| RequestId(frontend::request_id(None).into()))))
+    }
+}
+
 /// A second listener that serves only `/metrics` (the `metrics_addr` setting).
 pub fn bind_metrics(
     state: Arc<State>,
@@ -118,7 +157,15 @@ pub fn bind_metrics(
 ) -> std::io::Result<(Server, Vec<SocketAddr>)> {
     let data = web::Data::from(state);
     let server = HttpServer::new(move || {
-        App::new().app_data(data.clone()).route("/metrics", web::get().to(metrics)).default_service(web::to(not_found))
+        App::new()
+            .app_data(data.clone())
+            .wrap_fn(|request, service| {
+                let id = RequestId::of(&request);
+                let answer = service.call(request);
+                async move { answer.await.map(|answer| id.stamp(answer)) }
+            })
+            .route("/metrics", web::get().to(metrics))
+            .default_service(web::to(not_found))
     })
     .workers(1)
     .client_request_timeout(std::time::Duration::from_secs(5))
@@ -143,9 +190,9 @@ struct ValidateBody {
     expected_request_id: Option<String>,
 }
 
-async fn validate(state: web::Data<State>, request: HttpRequest, payload: web::Payload) -> HttpResponse {
+async fn validate(state: web::Data<State>, request: HttpRequest, id: RequestId, payload: web::Payload) -> HttpResponse {
     let frontend = &state.frontend;
-    let request_id = frontend::request_id(request.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
+    let request_id = &id.0;
     let incoming = Body {
         state: &state,
         request: &request,
@@ -153,8 +200,8 @@ async fn validate(state: web::Data<State>, request: HttpRequest, payload: web::P
         bytes: web::BytesMut::new(),
         held: state.bodies.reservation(),
     };
-    let (tenant, result) = frontend.handle(&request_id, &credentials(&request), incoming).await;
-    respond(&request_id, &tenant, result)
+    let (tenant, result) = frontend.handle(request_id, &credentials(&request), incoming).await;
+    respond(&tenant, result)
 }
 
 /// An HTTP request body on its way into the pipeline.
@@ -257,22 +304,17 @@ async fn read_body(
     Ok(body)
 }
 
-fn respond(request_id: &str, tenant: &str, result: Result<Validated, Error>) -> HttpResponse {
+fn respond(tenant: &str, result: Result<Validated, Error>) -> HttpResponse {
     match result {
-        Ok(validated) => HttpResponse::Ok().insert_header(("x-request-id", request_id.to_string())).json(ValidBody {
-            valid: true,
-            tenant,
-            result: &validated,
-        }),
-        Err(error) => error_response(&error, request_id),
+        Ok(validated) => HttpResponse::Ok().json(ValidBody { valid: true, tenant, result: &validated }),
+        Err(error) => error_response(&error),
     }
 }
 
-fn error_response(error: &Error, request_id: &str) -> HttpResponse {
+fn error_response(error: &Error) -> HttpResponse {
     let disposition = wire::disposition(error.code);
     let status = StatusCode::from_u16(disposition.http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = HttpResponse::build(status);
-    response.insert_header(("x-request-id", request_id.to_string()));
     // Every 503 is a momentary state of this replica (overload, a store or tenant not yet
     // reachable): tell well-behaved clients when to try again.
     if status == StatusCode::SERVICE_UNAVAILABLE {
@@ -290,20 +332,19 @@ fn error_response(error: &Error, request_id: &str) -> HttpResponse {
 /// relaxations, metadata status. Public facts only.
 async fn tenant(state: web::Data<State>, request: HttpRequest, id: web::Path<String>) -> HttpResponse {
     if let Err(error) = state.frontend.service().authorize(&credentials(&request), Some(&id)) {
-        return error_response(&error, "-");
+        return error_response(&error);
     }
     let generation = state.frontend.service().tenants();
     match json::tenant_status(&generation, &id, wall_clock()) {
         Some(Ok(view)) => HttpResponse::Ok().json(view),
         Some(Err(refused)) => HttpResponse::Ok().json(refused),
-        None => error_response(&Error::new(Code::UnknownTenant, "no such tenant"), "-"),
+        None => error_response(&Error::new(Code::UnknownTenant, "no such tenant")),
     }
 }
 
 /// `POST /v1/authn-requests`: the caller is authenticated before its body is read, as for
 /// `/v1/validate`.
 async fn create_authn_request(state: web::Data<State>, request: HttpRequest, payload: web::Payload) -> HttpResponse {
-    let request_id = frontend::request_id(request.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
     let credentials = credentials(&request);
     let created = async {
         state.frontend.service().authorize(&credentials, None)?;
@@ -322,8 +363,8 @@ async fn create_authn_request(state: web::Data<State>, request: HttpRequest, pay
         sp::create(state.frontend.service(), &credentials, &params, wall_clock())
     };
     match created.await {
-        Ok(body) => HttpResponse::Ok().insert_header(("x-request-id", request_id)).json(body),
-        Err(error) => error_response(&error, &request_id),
+        Ok(body) => HttpResponse::Ok().json(body),
+        Err(error) => error_response(&error),
     }
 }
 
@@ -331,7 +372,7 @@ async fn create_authn_request(state: web::Data<State>, request: HttpRequest, pay
 async fn sp_metadata(state: web::Data<State>, request: HttpRequest, id: web::Path<String>) -> HttpResponse {
     match sp::metadata(state.frontend.service(), &credentials(&request), &id, wall_clock()) {
         Ok(xml) => HttpResponse::Ok().content_type("application/samlmetadata+xml").body(xml),
-        Err(error) => error_response(&error, "-"),
+        Err(error) => error_response(&error),
     }
 }
 
@@ -363,7 +404,7 @@ async fn readyz(state: web::Data<State>) -> HttpResponse {
 
 async fn metrics(state: web::Data<State>, request: HttpRequest) -> HttpResponse {
     if let Err(error) = state.frontend.service().authorize(&credentials(&request), None) {
-        return error_response(&error, "-");
+        return error_response(&error);
     }
     let body = state.frontend.render_metrics();
     let mut response = HttpResponse::Ok();
