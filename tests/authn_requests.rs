@@ -583,3 +583,26 @@ fn signing_key_problems_are_configuration_errors_reported_together() {
     xmlsec_verify(&one.certificate_file, entity, &xml).unwrap();
     assert!(xmlsec_verify(&other.certificate_file, entity, &xml).is_err(), "the second key does not sign");
 }
+
+/// `decryption_certificate_files` are published as the encryption KeyDescriptor (they were
+/// parsed and checked, but SP metadata listed none, so an IdP set up from it never encrypted).
+#[test]
+fn sp_metadata_publishes_the_decryption_certificates_for_encryption() {
+    let (idp, signing, decryption) = (TestIdp::generate().unwrap(), SpKey::rsa(), SpKey::rsa());
+    let settings = format!(
+        "{}decryption_key_files = [{:?}]\ndecryption_certificate_files = [{:?}]\n",
+        signing.settings(),
+        decryption.key_file.display().to_string(),
+        decryption.certificate_file.display().to_string()
+    );
+    let text = config_text(&idp, "").replace("certificates = ['''", &format!("{settings}certificates = ['''"));
+    let config = saml_validator::tenants::config::Config::parse(&text, Path::new("."), Utc::now()).unwrap();
+    let xml = saml_validator::transport::sp::sp_metadata(&config.tenants[0], "_md", Utc::now()).unwrap();
+    xsd_check("saml-schema-metadata-2.0.xsd", &xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+    xmlsec_verify(&signing.certificate_file, "urn:oasis:names:tc:SAML:2.0:metadata:EntityDescriptor", &xml).unwrap();
+    assert!(xml.contains(&format!(
+        "<md:KeyDescriptor use=\"encryption\"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}<",
+        decryption.certificate_base64()
+    )));
+    assert_eq!(xml.matches("use=\"encryption\"").count(), 1);
+}

@@ -3,6 +3,7 @@
 //! pure core (`saml::authn_request`, `saml::sp_metadata`); this module supplies what the core
 //! may not take for itself: the random request ID and the instant.
 
+use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -156,15 +157,21 @@ pub fn authn_request(
 
 /// The SP metadata for `tenant`, valid for [`SP_METADATA_VALIDITY_DAYS`] from `now`.
 pub fn sp_metadata(tenant: &TenantConfig, id: &str, now: DateTime<Utc>) -> Result<String, Error> {
+    // `decryption_certificate_files`, each checked at load to carry one of the tenant's
+    // decryption keys: the IdP encrypts to what it finds here (Entra: token encryption).
+    let encryption_certificates = tenant
+        .decryption_certificates
+        .iter()
+        .map(|certificate| certificate.to_der().map(|der| base64::engine::general_purpose::STANDARD.encode(der)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| Error::new(Code::Internal, "a decryption certificate could not be encoded"))?;
     SpMetadata {
         id,
         entity_id: &tenant.policy.sp_entity_id,
         acs_url: &tenant.policy.acs_url,
         name_id_format: &tenant.sp.name_id_format,
         signing_keys: &tenant.sp.signing_keys,
-        // ENCRYPTION CERTIFICATES GO HERE: the one place `decryption_certificate_files` (being
-        // added in parallel) will feed, as base64 DER, to be published with use="encryption".
-        encryption_certificates: &[],
+        encryption_certificates: &encryption_certificates,
         valid_until: now + Duration::days(SP_METADATA_VALIDITY_DAYS),
     }
     .render()
