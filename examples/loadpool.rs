@@ -3,6 +3,8 @@
 //! stay on while every request is new.
 //!
 //! `cargo run --release --example loadpool -- DIR COUNT GROUPS HTTP_ADDR GRPC_ADDR`
+// Load generators time their runs and stamp fresh responses with the clock.
+#![allow(clippy::disallowed_methods)]
 
 use std::io::Write as _;
 use std::sync::Arc;

@@ -1,7 +1,7 @@
 //! Runs the core on one Entra-shaped response in a loop, for profilers:
 //! `valgrind --tool=callgrind target/release/examples/profile 2000 10`
 //! (arguments: iterations, groups).
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use saml_validator::saml::keys::TrustedKey;
 use saml_validator::saml::{self, Input, Limits, Request, TenantPolicy};

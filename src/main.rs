@@ -150,13 +150,13 @@ fn run_server(config: &Config, path: Option<&Path>) -> ExitCode {
         // The first round runs at once: `metadata_url` tenants are `pending` (and /readyz
         // not ready) until it has tried them all.
         let spawned = std::thread::Builder::new().name("metadata-refresh".into()).spawn(move || {
-            let mut last_warning = std::time::Instant::now();
+            let mut last_warning = saml_validator::ops::monotonic();
             loop {
                 service.start_due_refreshes(wall_clock());
                 service.registry().wait_for_refresh_work(std::time::Duration::from_secs(1));
                 if last_warning.elapsed() >= std::time::Duration::from_secs(3600) {
                     service.warn_expiring_certificates(wall_clock());
-                    last_warning = std::time::Instant::now();
+                    last_warning = saml_validator::ops::monotonic();
                 }
             }
         });

@@ -3,7 +3,7 @@
 //! signatures, `openssl dgst` for the redirect binding's query signature, flate2 for DEFLATE.
 //! scripts/test.sh installs the tools (scripts/deps.sh) and fetches the XSDs
 //! (scripts/schemas.sh); a test that cannot find one fails saying so, it never skips.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 mod support;
 

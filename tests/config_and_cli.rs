@@ -1,5 +1,5 @@
 //! Configuration loading (every problem reported at once) and the command line.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 mod support;
 

@@ -3,7 +3,7 @@
 //! one message for every decryption failure), fetches through CipherReference or
 //! RetrievalMethod, wrapping with a second EncryptedData or a plain Assertion beside the
 //! encrypted one, and hostile plaintexts (DOCTYPE, node floods).
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 mod support;
 

@@ -9,7 +9,7 @@
 //! | time zone offsets out of range, non-UTC offsets and zone-less times were accepted | `timestamps_must_be_utc_*` |
 //! | UTF-16 / UTF-32 input answered `xml_malformed` | `utf16_and_utf32_documents_answer_encoding_unsupported` |
 //! | Audience, Destination, Recipient, Issuer with surrounding whitespace were refused | `uri_values_are_compared_without_surrounding_xml_whitespace` |
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 mod support;
 

@@ -1,5 +1,5 @@
 //! The HTTP API against the real server on a loopback port.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 mod support;
 

@@ -1,7 +1,7 @@
 //! Tenants whose keys come from a metadata URL, against a real HTTP server on loopback serving
 //! metadata documents: initial load, rotation, an unknown key triggering one on-demand refresh,
 //! and every kind of endpoint failure (last good keys kept, then withdrawn when stale).
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 mod support;
 

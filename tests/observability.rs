@@ -1,6 +1,6 @@
 //! Metrics and logs of the real server: exact counter deltas after a scripted mix of requests,
 //! and no personal data or document content in the logs after a run of attack documents.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 mod support;
 

@@ -2,7 +2,7 @@
 //! Service behind its own HTTP server) sharing one Redis refuse each other's replays, across
 //! restarts; a store that is down fails closed with 503 and serving resumes by itself; the
 //! relaxation; ACL user and password file; TLS with a private CA; a 3-master Redis Cluster.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 mod support;
 

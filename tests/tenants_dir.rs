@@ -1,7 +1,7 @@
 //! `tenants_dir` on the real binary: files added, changed, refused and deleted while logins for
 //! other tenants run, each change touching its own tenant only; a dead `metadata_url` beside
 //! healthy tenants. The watch is what the binary runs (inotify, polling as the fallback).
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 mod support;
 

@@ -1,7 +1,7 @@
 //! TLS and mutual TLS on both transports: the listener speaks only TLS, client certificates
 //! from the configured CA identify callers (alone or bound to a token), others are refused at
 //! the handshake, and probes stay reachable without a certificate.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 mod support;
 

@@ -1,6 +1,6 @@
 //! One table of cases run against both transports on loopback: identical verdicts, codes,
 //! messages and claims over HTTP/JSON and gRPC.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 mod support;
 
@@ -313,4 +313,32 @@ fn a_panic_inside_one_validation_is_a_500_for_that_request_only() {
     // Both servers keep serving.
     let good = json!({"tenant": "contoso", "saml_response": post_binding(&xml), "expected_request_id": REQUEST_ID});
     assert_eq!(validate_json(http_addr, &good).status, 200);
+}
+
+/// The proto's list of gRPC statuses is the error table's, row for row: every code that is a
+/// gRPC error (not a `valid = false` reply) appears as `code: STATUS` in the service comment.
+/// (It used to name five of the nine statuses.)
+#[test]
+fn the_proto_lists_every_error_code_with_its_grpc_status() {
+    let proto = include_str!("../proto/saml_validator/v1/validator.proto");
+    let name = |grpc: GrpcCode| match grpc {
+        GrpcCode::Ok => "OK",
+        GrpcCode::InvalidArgument => "INVALID_ARGUMENT",
+        GrpcCode::NotFound => "NOT_FOUND",
+        GrpcCode::PermissionDenied => "PERMISSION_DENIED",
+        GrpcCode::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        GrpcCode::Internal => "INTERNAL",
+        GrpcCode::Unavailable => "UNAVAILABLE",
+        GrpcCode::FailedPrecondition => "FAILED_PRECONDITION",
+        GrpcCode::Unauthenticated => "UNAUTHENTICATED",
+    };
+    let mut missing = Vec::new();
+    for code in saml_validator::saml::Code::ALL {
+        let grpc = disposition(*code).grpc;
+        let line = format!("//   {}: {}", code.as_str(), name(grpc));
+        if grpc != GrpcCode::Ok && !proto.lines().any(|l| l.trim() == line.trim()) {
+            missing.push(line);
+        }
+    }
+    assert!(missing.is_empty(), "add to the proto's status list:\n{}", missing.join("\n"));
 }

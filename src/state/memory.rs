@@ -54,7 +54,7 @@ mod tests {
     #[test]
     fn exactly_one_of_many_concurrent_uses_wins() {
         let cache = std::sync::Arc::new(ReplayCache::new(1_000));
-        let now = Utc::now();
+        let now = crate::ops::wall_clock();
         let until = now + chrono::Duration::minutes(5);
         let winners: usize = (0..8)
             .map(|_| {

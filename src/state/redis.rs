@@ -10,7 +10,7 @@
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -187,7 +187,7 @@ impl Inner {
     }
 
     async fn set_nx(&self, key: String, ttl_ms: i64) -> Result<bool, Error> {
-        let started = Instant::now();
+        let started = crate::ops::monotonic();
         let mut command = redis::cmd("SET");
         command.arg(&key).arg(1).arg("NX").arg("PX").arg(ttl_ms);
         let operation = async {

@@ -166,7 +166,7 @@ impl Registry {
                 let wait = first.map_or(INSTALL_EVERY, |at: Instant| INSTALL_EVERY.saturating_sub(at.elapsed()));
                 let finished = match arrivals.recv_timeout(wait) {
                     Ok((url, loaded)) => {
-                        first.get_or_insert_with(Instant::now);
+                        first.get_or_insert_with(crate::ops::monotonic);
                         batch.extend(loaded);
                         urls.push(url);
                         false

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
@@ -182,7 +182,7 @@ pub fn spawn(registry: Arc<Registry>, poll: Duration) -> std::io::Result<()> {
             }
             match arrivals.recv_timeout(poll) {
                 Ok(_) => {
-                    let first = Instant::now();
+                    let first = crate::ops::monotonic();
                     while first.elapsed() < MAX_DELAY && arrivals.recv_timeout(QUIET).is_ok() {}
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}

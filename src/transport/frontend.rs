@@ -112,7 +112,7 @@ impl Frontend {
         credentials: &Credentials<'_>,
         incoming: impl Incoming,
     ) -> (String, Result<Validated, Error>) {
-        let started = Instant::now();
+        let started = crate::ops::monotonic();
         self.metrics.in_flight().inc();
         let _tracked = Tracked(self);
         let mut facts = Facts { payload_bytes: 0, tenant: UNKNOWN_TENANT.to_string() };

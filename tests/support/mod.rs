@@ -1,6 +1,6 @@
 //! Shared test support: a tenant trusting a freshly generated test IdP, and string surgery on
 //! signed documents (how attackers edit them too).
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::disallowed_methods)]
 
 use chrono::{DateTime, Utc};
 use saml_validator::saml::keys::TrustedKey;

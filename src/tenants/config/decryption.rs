@@ -11,11 +11,11 @@ use super::strength::{MIN_RELAXED_RSA_BITS, MIN_RSA_BITS};
 use crate::saml::decrypt::DecryptionKey;
 
 /// What `[[tenants]]` says about decryption.
-pub struct Decryption {
-    pub keys: Vec<DecryptionKey>,
-    pub certificates: Vec<X509>,
-    pub allow_rsa_pkcs1_key_transport: bool,
-    pub require_encrypted_assertions: bool,
+pub(super) struct Decryption {
+    pub(super) keys: Vec<DecryptionKey>,
+    pub(super) certificates: Vec<X509>,
+    pub(super) allow_rsa_pkcs1_key_transport: bool,
+    pub(super) require_encrypted_assertions: bool,
 }
 
 pub(super) fn read(r: &mut Reader<'_>, files: &FileRules<'_>, allow_weak_rsa_keys: bool) -> Decryption {

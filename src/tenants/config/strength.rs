@@ -3,16 +3,16 @@
 use crate::saml::keys::TrustedKey;
 
 /// Weakest RSA modulus accepted without `allow_weak_rsa_keys`.
-pub const MIN_RSA_BITS: u32 = 2048;
+pub(crate) const MIN_RSA_BITS: u32 = 2048;
 /// Weakest RSA modulus accepted even with `allow_weak_rsa_keys`: 512-bit RSA is factored in
 /// hours on rented machines (and 768-bit publicly), so it would let anyone sign as the IdP or
 /// read what was encrypted to the SP.
-pub const MIN_RELAXED_RSA_BITS: u32 = 1024;
+pub(crate) const MIN_RELAXED_RSA_BITS: u32 = 1024;
 
 /// Why each key in `keys` is too weak to trust (NIST SP 800-131A floors), for the configured
 /// certificates and for every metadata load alike: a key an IdP publishes is held to the same
 /// floor as one an operator pasted.
-pub fn key_strength_problems(keys: &[TrustedKey], allow_weak_rsa_keys: bool) -> Vec<String> {
+pub(crate) fn key_strength_problems(keys: &[TrustedKey], allow_weak_rsa_keys: bool) -> Vec<String> {
     let mut problems = Vec::new();
     for key in keys {
         if key.is_ec() && !matches!(key.info.key_type.as_str(), "EC-prime256v1" | "EC-secp384r1" | "EC-secp521r1") {
