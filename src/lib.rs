@@ -4,8 +4,9 @@
 //!
 //! - `transport` — HTTP, gRPC, TLS listeners, the request pipeline both share, the error table;
 //! - `service` — one validation: the tenant's current policy, the core, the replay record;
-//! - `tenants` — the configuration file, the live tenant registry, reload, metadata fetch and
-//!   refresh, the callers allowed to ask;
+//! - `tenants` — the live tenant registry, reload, metadata fetch and refresh, `tenants_dir`;
+//! - `config` — the configuration file: every section, tenants, callers, TLS material; read
+//!   and judged whole, with no I/O beyond the files it names;
 //! - `state` — what must hold across logins (the replay record);
 //! - `ops` — metrics, logging, and the one read of the wall clock;
 //! - `saml` — the pure validation core: bytes, a tenant policy and an instant in; claims or a
@@ -13,6 +14,7 @@
 //!
 //! `testing` holds a signing test IdP for the demo, the tests and the benchmarks.
 
+pub mod config;
 pub mod ops;
 pub mod saml;
 pub mod service;

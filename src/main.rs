@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
+use saml_validator::config::Config;
 use saml_validator::ops::metrics::Metrics;
 use saml_validator::ops::telemetry;
 use saml_validator::ops::wall_clock;
 use saml_validator::saml::{self, decode, Input};
 use saml_validator::service::{Service, ValidateRequest};
-use saml_validator::tenants::config::Config;
 use saml_validator::tenants::reload::Reloader;
 use saml_validator::testing::idp::{self, ResponseSpec, Signing, TestIdp};
 use saml_validator::transport::frontend::Frontend;

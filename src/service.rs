@@ -11,12 +11,11 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::config::tenant::Availability;
+use crate::config::{Config, ReplaySettings};
 use crate::ops::metrics::{CertificateExpiry, Metrics, Snapshot};
 use crate::saml::{self, Code, Error, Input, Request, Validated};
-use crate::state::{RedisStore, RedisTarget, ReplayCache, ReplayRecord};
-use crate::tenants::callers::Credentials;
-use crate::tenants::config::tenant::Availability;
-use crate::tenants::config::{Config, RedisEndpoints, ReplaySettings};
+use crate::state::{RedisStore, ReplayCache, ReplayRecord};
 use crate::tenants::{Registry, TenantConfig, TenantSet};
 
 /// One validation request, transport independent.
@@ -98,10 +97,6 @@ impl Service {
 
     pub fn replace_tenants(&self, config: &Config) {
         self.tenants.replace(config);
-    }
-
-    pub fn authorize(&self, credentials: &Credentials<'_>, tenant: Option<&str>) -> Result<(), Error> {
-        self.tenants.authorize(credentials, tenant)
     }
 
     pub fn refresh_metadata(&self, id: &str, now: DateTime<Utc>, reason: &str) -> bool {
@@ -240,20 +235,7 @@ fn replay_record(settings: &ReplaySettings, capacity: u64) -> Result<ReplayRecor
     let Some(redis) = &settings.redis else {
         return Ok(ReplayRecord::Memory(ReplayCache::new(capacity)));
     };
-    let (urls, cluster) = match &redis.endpoints {
-        RedisEndpoints::Single(url) => (vec![url.clone()], false),
-        RedisEndpoints::Cluster(urls) => (urls.clone(), true),
-    };
-    let target = RedisTarget {
-        urls,
-        cluster,
-        username: redis.username.clone(),
-        password: redis.password.as_ref().map(|secret| secret.0.clone()),
-        ca_pem: redis.ca_pem.clone(),
-        key_prefix: redis.key_prefix.clone(),
-        timeout: redis.timeout,
-    };
-    let store = RedisStore::new(&target)?;
+    let store = RedisStore::new(redis)?;
     let fallback = redis.allow_memory_fallback_when_unavailable.then(|| {
         tracing::warn!(
             target: "replay_store",

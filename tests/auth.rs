@@ -5,7 +5,7 @@
 mod support;
 
 use chrono::Utc;
-use saml_validator::tenants::config::Config;
+use saml_validator::config::Config;
 use saml_validator::testing::idp::{post_binding, ResponseSpec, Signing, TestIdp};
 use saml_validator::transport::grpc::pb;
 use serde_json::json;

@@ -541,9 +541,8 @@ fn signing_key_problems_are_configuration_errors_reported_together() {
     let tenant = |settings: String| {
         config_text(&idp, "").replace("certificates = ['''", &format!("{settings}certificates = ['''"))
     };
-    let parse = |text: &str| {
-        saml_validator::tenants::config::Config::parse(text, Path::new("."), Utc::now()).map(|_| ()).unwrap_err().0
-    };
+    let parse =
+        |text: &str| saml_validator::config::Config::parse(text, Path::new("."), Utc::now()).map(|_| ()).unwrap_err().0;
     let mismatched = format!(
         "sp_signing_key_file = {:?}\nsp_signing_certificate_file = {:?}\nidp_sso_url = \"ftp://x\"\n",
         one.key_file.display().to_string(),
@@ -575,7 +574,7 @@ fn signing_key_problems_are_configuration_errors_reported_together() {
         one.certificate_file.display().to_string(),
         other.certificate_file.display().to_string()
     );
-    let config = saml_validator::tenants::config::Config::parse(&tenant(rollover), Path::new("."), Utc::now()).unwrap();
+    let config = saml_validator::config::Config::parse(&tenant(rollover), Path::new("."), Utc::now()).unwrap();
     let contoso = &config.tenants[0];
     let xml = saml_validator::transport::sp::sp_metadata(contoso, "_md", Utc::now()).unwrap();
     assert_eq!(xml.matches("use=\"signing\"").count(), 2);
@@ -596,7 +595,7 @@ fn sp_metadata_publishes_the_decryption_certificates_for_encryption() {
         decryption.certificate_file.display().to_string()
     );
     let text = config_text(&idp, "").replace("certificates = ['''", &format!("{settings}certificates = ['''"));
-    let config = saml_validator::tenants::config::Config::parse(&text, Path::new("."), Utc::now()).unwrap();
+    let config = saml_validator::config::Config::parse(&text, Path::new("."), Utc::now()).unwrap();
     let xml = saml_validator::transport::sp::sp_metadata(&config.tenants[0], "_md", Utc::now()).unwrap();
     xsd_check("saml-schema-metadata-2.0.xsd", &xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
     xmlsec_verify(&signing.certificate_file, "urn:oasis:names:tc:SAML:2.0:metadata:EntityDescriptor", &xml).unwrap();

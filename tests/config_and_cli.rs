@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use saml_validator::tenants::config::Config;
+use saml_validator::config::Config;
 use saml_validator::testing::idp::TestIdp;
 use support::*;
 

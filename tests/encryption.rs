@@ -8,10 +8,10 @@
 mod support;
 
 use base64::Engine as _;
+use saml_validator::config::Config;
 use saml_validator::saml::decrypt::DecryptionKey;
 use saml_validator::saml::ns::{alg, enc};
 use saml_validator::saml::{self, Code, Input, Limits, Request, TenantPolicy};
-use saml_validator::tenants::config::Config;
 use saml_validator::testing::encrypt::{encrypt_element, replace_assertion, EncryptOptions};
 use saml_validator::testing::idp::{Signing, TestIdp};
 use saml_validator::transport::json::TenantView;

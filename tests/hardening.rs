@@ -325,8 +325,8 @@ fn uri_values_are_compared_without_surrounding_xml_whitespace() {
 // | 8: `allow_weak_rsa_keys` accepted any RSA size | `item8_*` |
 // | 9: a second Status/StatusCode was read first-wins; InResponseTo is compared exactly | `item9_*` |
 
+use saml_validator::config::Config;
 use saml_validator::saml::authn_request::Binding;
-use saml_validator::tenants::config::Config;
 use saml_validator::testing::idp::{idp_metadata, TestIdp};
 
 fn parse_config(text: &str) -> Result<Config, Vec<String>> {

@@ -10,9 +10,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 
 use chrono::{Duration, Utc};
+use saml_validator::config::Config;
 use saml_validator::saml::{Code, Input};
 use saml_validator::service::{Service, ValidateRequest};
-use saml_validator::tenants::config::Config;
 use saml_validator::testing::idp::{idp_metadata, post_binding, ResponseSpec, SignOptions, Signing, TestIdp};
 use support::*;
 

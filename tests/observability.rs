@@ -9,7 +9,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::Utc;
-use saml_validator::ops::metrics::{CertificateExpiry, Metrics, MetricsSettings, Snapshot};
+use saml_validator::config::MetricsSettings;
+use saml_validator::ops::metrics::{CertificateExpiry, Metrics, Snapshot};
 use saml_validator::saml::Code;
 use saml_validator::testing::idp::{post_binding, ResponseSpec, Signing, TestIdp};
 use saml_validator::transport::wire;

@@ -4,9 +4,9 @@
 mod support;
 
 use chrono::Utc;
+use saml_validator::config::Config;
 use saml_validator::saml::{Code, Input};
 use saml_validator::service::{Service, ValidateRequest};
-use saml_validator::tenants::config::Config;
 use saml_validator::testing::idp::{post_binding, ResponseSpec, Signing, TestIdp};
 use support::*;
 

@@ -175,7 +175,7 @@ fn check_config_refuses_bad_tenant_files_by_name() {
 /// through full reloads: editing or deleting it never replaces or removes the operator's tenant.
 #[test]
 fn a_tenant_file_never_takes_over_a_main_file_tenant_even_after_a_reload() {
-    use saml_validator::tenants::config::Config;
+    use saml_validator::config::Config;
     use saml_validator::tenants::Registry;
     let (base, dir) = empty_tenants_dir("tenants-dir-inline");
     let (operator, intruder) = (TestIdp::generate().unwrap(), TestIdp::generate().unwrap());

@@ -3,6 +3,7 @@
 //! configuration. By default no family multiplies tenants by anything but a fixed handful of
 //! values, so a fleet of 10,000 tenants stays O(tenants + codes) series ([`MetricsSettings`]).
 
+use crate::config::MetricsSettings;
 use std::time::Duration;
 
 use prometheus::{
@@ -15,19 +16,6 @@ use crate::saml::Code;
 /// Label used for requests naming a tenant that is not configured (request content must never
 /// become a label value).
 pub const UNKNOWN_TENANT: &str = "-";
-
-/// `[metrics]`: the per-tenant detail that multiplies series by the fleet size. Off by default;
-/// for small fleets.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MetricsSettings {
-    /// `saml_validations_total` by tenant × outcome × code (else tenant × outcome, with the
-    /// codes in `saml_validation_errors_total{code}`).
-    pub per_tenant_codes: bool,
-    /// `saml_validation_duration_seconds` by tenant (else one histogram).
-    pub per_tenant_durations: bool,
-    /// `saml_certificate_expiry_seconds` by tenant × certificate (else each tenant's soonest).
-    pub per_certificate_expiry: bool,
-}
 
 pub struct Metrics {
     registry: Registry,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 pub use memory::ReplayCache;
-pub use redis::{RedisStore, RedisTarget};
+pub use redis::RedisStore;
 
 use crate::ops::metrics::Metrics;
 use crate::saml::{Code, Error};

@@ -19,22 +19,9 @@ use redis::cluster_async::ClusterConnection;
 use redis::{IntoConnectionInfo as _, TlsCertificates};
 use tokio::sync::OnceCell;
 
+use crate::config::{RedisEndpoints, RedisSettings};
 use crate::ops::metrics::{Metrics, StoreResult};
 use crate::saml::{Code, Error};
-
-/// Where the store is and how to log in; files already read.
-#[derive(Clone)]
-pub struct RedisTarget {
-    /// One URL, or several seed nodes when `cluster` is set.
-    pub urls: Vec<String>,
-    pub cluster: bool,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    /// PEM CA certificates a `rediss://` server must chain to (else the system's roots).
-    pub ca_pem: Option<Vec<u8>>,
-    pub key_prefix: String,
-    pub timeout: Duration,
-}
 
 /// A Redis-backed record of first uses.
 pub struct RedisStore {
@@ -72,7 +59,7 @@ const DOWN: u8 = 2;
 
 impl RedisStore {
     /// Builds the client (nothing is contacted yet) and starts connecting in the background.
-    pub fn new(target: &RedisTarget) -> Result<RedisStore, String> {
+    pub fn new(target: &RedisSettings) -> Result<RedisStore, String> {
         let client = client(target).map_err(|e| format!("replay store: {e}"))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -285,28 +272,32 @@ pub fn key_digest(issuer: &str, assertion_id: &str) -> String {
     hasher.finish().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn client(target: &RedisTarget) -> redis::RedisResult<Client> {
+fn client(target: &RedisSettings) -> redis::RedisResult<Client> {
     let certificates = || TlsCertificates { client_tls: None, root_cert: target.ca_pem.clone() };
-    if target.cluster {
-        let mut builder = ClusterClientBuilder::new(target.urls.clone())
+    let password = target.password.as_ref().map(|secret| secret.0.clone());
+    if let RedisEndpoints::Cluster(urls) = &target.endpoints {
+        let mut builder = ClusterClientBuilder::new(urls.clone())
             .connection_timeout(target.timeout)
             .response_timeout(target.timeout)
             .retries(1);
         if let Some(username) = &target.username {
             builder = builder.username(username.clone());
         }
-        if let Some(password) = &target.password {
-            builder = builder.password(password.clone());
+        if let Some(password) = password {
+            builder = builder.password(password);
         }
         if target.ca_pem.is_some() {
             builder = builder.certs(certificates());
         }
         return builder.build().map(Client::Cluster);
     }
-    let url = target.urls.first().map(String::as_str).unwrap_or_default();
+    let url = match &target.endpoints {
+        RedisEndpoints::Single(url) => url.as_str(),
+        RedisEndpoints::Cluster(_) => "",
+    };
     let mut info = url.into_connection_info()?;
     info.redis.username.clone_from(&target.username);
-    info.redis.password.clone_from(&target.password);
+    info.redis.password = password;
     let client = if target.ca_pem.is_some() {
         redis::Client::build_with_tls(info, certificates())?
     } else {

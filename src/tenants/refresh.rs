@@ -20,9 +20,9 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::config::tenant::{key_strength_problems, merge_keys, next_refresh};
-use super::fetch::MetadataSettings;
 use super::{MetadataStatus, Registry, TenantConfig, TenantSet};
+use crate::config::tenant::{key_strength_problems, merge_keys, next_refresh};
+use crate::config::MetadataSettings;
 use crate::saml::metadata;
 use crate::saml::time;
 

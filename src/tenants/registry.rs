@@ -8,12 +8,13 @@ use std::sync::{Arc, Mutex, OnceLock};
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
 
-use super::callers::{Callers, Credentials};
-use super::config::directory::FileVersion;
-use super::config::files::TenantFilePaths;
-use super::config::tenant::Availability;
-use super::config::{Config, TenantConfig};
-use super::fetch::{Fetcher, MetadataSettings};
+use super::fetch::Fetcher;
+use crate::config::callers::Callers;
+use crate::config::directory::FileVersion;
+use crate::config::files::TenantFilePaths;
+use crate::config::tenant::Availability;
+use crate::config::MetadataSettings;
+use crate::config::{Config, TenantConfig};
 use crate::ops::metrics::Metrics;
 use crate::saml::metadata::IdpMetadata;
 use crate::saml::Limits;
@@ -134,6 +135,11 @@ impl TenantSet {
             tenant_file_paths: self.tenant_file_paths.clone(),
             inline_ids: self.inline_ids.clone(),
         }
+    }
+
+    /// `[[callers]]` of this generation (checked by `transport::auth`).
+    pub fn callers(&self) -> &Callers {
+        &self.callers
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<TenantConfig>> {
@@ -296,11 +302,6 @@ impl Registry {
 
     pub fn contains(&self, id: &str) -> bool {
         self.current.load().tenants.contains_key(id)
-    }
-
-    /// Caller authentication against the current configuration (see `callers`).
-    pub fn authorize(&self, credentials: &Credentials<'_>, tenant: Option<&str>) -> Result<(), crate::saml::Error> {
-        self.current.load().callers.authorize(credentials, tenant).map(|_| ())
     }
 
     /// Whether every tenant has been tried at least once since start-up (and there is one).

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::config::Config;
 use super::Registry;
+use crate::config::Config;
 use crate::ops::metrics::Metrics;
 
 pub struct Reloader {

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::config::directory;
-use super::config::tenant::{Context, TenantConfig};
 use super::registry::file_problem;
 use super::Registry;
+use crate::config::directory;
+use crate::config::tenant::{Context, TenantConfig};
 
 /// Events arriving this close together are one change (an editor's write, rename and chmod;
 /// a control plane writing a batch of files).
@@ -51,8 +51,7 @@ impl Registry {
             }
         };
         let paths = &generation.tenant_file_paths;
-        let context =
-            Context { files: paths.rules(&dir), fetcher: &generation.fetcher, settings: &generation.metadata, now };
+        let context = Context { files: paths.rules(&dir), settings: &generation.metadata, now };
         let confine = paths.tenant_file_confine(&dir);
         let mut changes = Vec::new();
         for (id, (path, stamp)) in &listing.files {

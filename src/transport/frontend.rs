@@ -11,14 +11,14 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
+use super::auth::{self, Credentials};
 use super::pool::Pool;
 use super::wire;
+use crate::config::Config;
 use crate::ops::metrics::{Metrics, UNKNOWN_TENANT};
 use crate::ops::wall_clock;
 use crate::saml::{Code, Error, Input, Validated};
 use crate::service::{Accepted, Service, ValidateRequest};
-use crate::tenants::callers::Credentials;
-use crate::tenants::config::Config;
 
 pub struct Frontend {
     service: Arc<Service>,
@@ -127,12 +127,14 @@ impl Frontend {
         mut incoming: impl Incoming,
         facts: &mut Facts,
     ) -> Result<Validated, Error> {
-        // Unauthenticated callers are refused before their request is read.
-        self.service.authorize(credentials, None)?;
+        // Unauthenticated callers are refused before their request is read; the caller found
+        // is then authorized for the tenant the request names, without authenticating again.
+        let generation = self.service.tenants();
+        let caller = auth::authenticate(generation.callers(), credentials)?;
         facts.payload_bytes = incoming.receive().await?;
         let _permit = self.admit()?;
         let request = incoming.decode()?;
-        self.service.authorize(credentials, Some(&request.tenant))?;
+        caller.may_use(&request.tenant)?;
         if self.service.has_tenant(&request.tenant) {
             facts.tenant.clone_from(&request.tenant);
         }

@@ -9,6 +9,7 @@ use prost::Message as _;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
+use super::auth::{self, ClientCertificate, Credentials};
 use super::frontend::{self, Frontend, Incoming, OwnedRequest};
 use super::json::{tenant_status, TenantView};
 use super::sp::{self, AuthnRequestParams};
@@ -16,7 +17,6 @@ use super::tls::{self, ClientCertificates, TlsConfig};
 use super::wire::{self, GrpcCode};
 use crate::ops::wall_clock;
 use crate::saml::{Code, Error, Validated};
-use crate::tenants::callers::{ClientCertificate, Credentials};
 
 /// Generated from proto/saml_validator/v1/validator.proto.
 pub mod pb {
@@ -50,7 +50,7 @@ impl SamlValidator for Api {
         let client_certificate = client_certificate(&request);
         let id = request.into_inner().tenant;
         let credentials = Credentials { authorization: authorization.as_deref(), client_certificate };
-        if let Err(error) = self.frontend.service().authorize(&credentials, Some(&id)) {
+        if let Err(error) = auth::authorize(self.frontend.service(), &credentials, Some(&id)) {
             return Err(status(error));
         }
         let generation = self.frontend.service().tenants();

@@ -11,16 +11,16 @@ use actix_web::{web, App, HttpMessage as _, HttpRequest, HttpResponse, HttpServe
 use futures_util::StreamExt as _;
 use serde::Deserialize;
 
+use super::auth::{self, ClientCertificate, Credentials};
 use super::budget::{Budget, Reservation};
 use super::frontend::{self, Frontend, Incoming, OwnedRequest};
 use super::json::{self, ErrorBody, ValidBody};
 use super::sp::{self, AuthnRequestParams};
 use super::tls::{self, ClientCertificates, TlsConfig};
 use super::wire;
+use crate::config::Config;
 use crate::ops::wall_clock;
 use crate::saml::{Code, Error, Validated};
-use crate::tenants::callers::{ClientCertificate, Credentials};
-use crate::tenants::config::Config;
 use crate::tenants::TenantState;
 
 /// Shared by every worker.
@@ -331,7 +331,7 @@ fn error_response(error: &Error) -> HttpResponse {
 /// The tenant's effective trust: certificates (fingerprints, subjects, validity, origin),
 /// relaxations, metadata status. Public facts only.
 async fn tenant(state: web::Data<State>, request: HttpRequest, id: web::Path<String>) -> HttpResponse {
-    if let Err(error) = state.frontend.service().authorize(&credentials(&request), Some(&id)) {
+    if let Err(error) = auth::authorize(state.frontend.service(), &credentials(&request), Some(&id)) {
         return error_response(&error);
     }
     let generation = state.frontend.service().tenants();
@@ -347,7 +347,7 @@ async fn tenant(state: web::Data<State>, request: HttpRequest, id: web::Path<Str
 async fn create_authn_request(state: web::Data<State>, request: HttpRequest, payload: web::Payload) -> HttpResponse {
     let credentials = credentials(&request);
     let created = async {
-        state.frontend.service().authorize(&credentials, None)?;
+        auth::authorize(state.frontend.service(), &credentials, None)?;
         let mut held = state.bodies.reservation();
         let read = read_body(&state, &request, payload, &mut held);
         let body = match actix_web::rt::time::timeout(BODY_DEADLINE, read).await {
@@ -403,7 +403,7 @@ async fn readyz(state: web::Data<State>) -> HttpResponse {
 }
 
 async fn metrics(state: web::Data<State>, request: HttpRequest) -> HttpResponse {
-    if let Err(error) = state.frontend.service().authorize(&credentials(&request), None) {
+    if let Err(error) = auth::authorize(state.frontend.service(), &credentials(&request), None) {
         return error_response(&error);
     }
     let body = state.frontend.render_metrics();

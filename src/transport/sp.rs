@@ -7,11 +7,11 @@ use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::auth::{self, Credentials};
 use crate::saml::authn_request::{self, AuthnRequest, Binding, Encoded};
 use crate::saml::sp_metadata::SpMetadata;
 use crate::saml::{error::quote, time, Code, Error};
 use crate::service::Service;
-use crate::tenants::callers::Credentials;
 use crate::tenants::TenantConfig;
 
 /// How long published SP metadata says it stays valid: long enough for an administrator to
@@ -81,7 +81,7 @@ pub fn create(
     params: &AuthnRequestParams,
     now: DateTime<Utc>,
 ) -> Result<AuthnRequestBody, Error> {
-    service.authorize(credentials, Some(&params.tenant))?;
+    auth::authorize(service, credentials, Some(&params.tenant))?;
     let tenant = lookup(service, &params.tenant)?;
     authn_request(&tenant, params, &fresh_id()?, now)
 }
@@ -93,7 +93,7 @@ pub fn metadata(
     tenant: &str,
     now: DateTime<Utc>,
 ) -> Result<String, Error> {
-    service.authorize(credentials, Some(tenant))?;
+    auth::authorize(service, credentials, Some(tenant))?;
     let tenant = lookup(service, tenant)?;
     sp_metadata(&tenant, &fresh_id()?, now)
 }

@@ -1,6 +1,6 @@
 //! TLS for every listener (HTTP, gRPC, metrics) on OpenSSL, the same library that verifies the
 //! SAML signatures, so one stack is patched and configured. With `client_ca_file` the server also
-//! asks for a client certificate (mutual TLS); `tenants::callers` decides what a request may do with it.
+//! asks for a client certificate (mutual TLS); `transport::auth` decides what a request may do with it.
 
 use std::io;
 use std::pin::Pin;
@@ -12,9 +12,9 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_openssl::SslStream;
 
-use crate::tenants::callers::ClientCertificate;
-use crate::tenants::tls::server_context;
-pub use crate::tenants::tls::{ClientCertificates, TlsConfig};
+use super::auth::ClientCertificate;
+use crate::config::tls::server_context;
+pub use crate::config::tls::{ClientCertificates, TlsConfig};
 
 /// TLS handshakes in progress at once on the gRPC listener.
 const MAX_CONCURRENT_HANDSHAKES: usize = 1024;
@@ -23,7 +23,7 @@ const MAX_CONCURRENT_HANDSHAKES: usize = 1024;
 /// and stays silent holds one of the handshake slots (actix uses 3 s as well).
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// An acceptor for `config` (see `tenants::tls::server_context`), offering `alpn` (most
+/// An acceptor for `config` (see `config::tls::server_context`), offering `alpn` (most
 /// preferred first).
 pub fn acceptor(
     config: &TlsConfig,

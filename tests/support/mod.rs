@@ -90,8 +90,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 
+use saml_validator::config::Config;
 use saml_validator::service::Service;
-use saml_validator::tenants::config::Config;
 use saml_validator::transport::http;
 
 /// A TOML configuration with one tenant "contoso" trusting `idp`.

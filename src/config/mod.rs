@@ -1,18 +1,22 @@
 //! The TOML configuration: read and validated completely at load, every problem reported
 //! together, unknown keys refused. A bad file never starts (or, later, replaces) a service.
 
+pub mod callers;
 mod decryption;
 pub mod directory;
 pub mod files;
+pub mod metadata;
 mod reader;
 pub mod replay;
 pub mod sections;
 pub mod sp;
 mod strength;
 pub mod tenant;
+pub mod tls;
 
+pub use metadata::MetadataSettings;
 pub use replay::{RedisEndpoints, RedisSettings, ReplaySettings, Secret};
-pub use sections::{LoggingConfig, ServerConfig};
+pub use sections::{LoggingConfig, MetricsSettings, ServerConfig};
 pub use sp::SpSettings;
 pub use tenant::{MetadataStatus, TenantConfig};
 
@@ -23,13 +27,11 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use toml::Table;
 
+use self::callers::Callers;
 use self::directory::FileVersion;
 use self::files::{FileRules, TenantFilePaths};
 use self::reader::Reader;
-use crate::ops::metrics::MetricsSettings;
 use crate::saml::Limits;
-use crate::tenants::callers::Callers;
-use crate::tenants::fetch::{Fetcher, MetadataSettings};
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -113,12 +115,11 @@ impl Config {
         let metadata_settings = sections::read_metadata_settings(metadata_table.as_ref(), &mut problems);
         let replay = replay::read_replay(replay_table.as_ref(), base, &mut problems);
         let metrics = sections::read_metrics(metrics_table.as_ref(), &mut problems);
-        let fetcher = Fetcher::new(&metadata_settings);
         let mut tenants = Vec::new();
         let mut ids = HashSet::new();
         // The main file is the operator's own: the files it names may be anywhere.
         let files = FileRules { base, confine: None };
-        let context = tenant::Context { files, fetcher: &fetcher, settings: &metadata_settings, now };
+        let context = tenant::Context { files, settings: &metadata_settings, now };
         for (index, table) in tenant_tables.iter().enumerate() {
             let Some(tenant) = tenant::read(table, &format!("tenants[{index}]"), &context, &mut problems) else {
                 continue;

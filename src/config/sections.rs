@@ -6,14 +6,26 @@ use std::path::Path;
 
 use toml::Table;
 
+use super::callers::{self, Caller, Callers};
+use super::metadata::MetadataSettings;
 use super::reader::Reader;
-use crate::ops::metrics::MetricsSettings;
+use super::tls::{self, TlsConfig};
 use crate::saml::Limits;
-use crate::tenants::callers::{self, Caller, Callers};
-use crate::tenants::fetch::MetadataSettings;
-use crate::tenants::tls::{self, TlsConfig};
 
 /// Listener and resource settings.
+/// `[metrics]`: the per-tenant detail that multiplies series by the fleet size. Off by default;
+/// for small fleets.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MetricsSettings {
+    /// `saml_validations_total` by tenant × outcome × code (else tenant × outcome, with the
+    /// codes in `saml_validation_errors_total{code}`).
+    pub per_tenant_codes: bool,
+    /// `saml_validation_duration_seconds` by tenant (else one histogram).
+    pub per_tenant_durations: bool,
+    /// `saml_certificate_expiry_seconds` by tenant × certificate (else each tenant's soonest).
+    pub per_certificate_expiry: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     pub http_addr: String,

@@ -7,13 +7,13 @@ use chrono::{DateTime, Utc};
 use toml::Table;
 
 use super::files::{self, FileRules};
+use super::metadata::MetadataSettings;
 use super::reader::Reader;
 use super::sp::{self, SpSettings};
 pub(crate) use super::strength::key_strength_problems;
 use crate::saml::keys::TrustedKey;
 use crate::saml::metadata::{self, MetadataPolicy};
 use crate::saml::{AttributeMapping, TenantPolicy};
-use crate::tenants::fetch::{Fetcher, MetadataSettings};
 
 #[derive(Clone, Debug)]
 pub struct TenantConfig {
@@ -134,37 +134,27 @@ pub struct MetadataStatus {
 /// Largest clock skew an operator may configure; more would make expiry meaningless.
 const MAX_SKEW_SECONDS: i64 = 3600;
 
-/// Reads and judges a tenant's metadata now (file or URL), as configuration load and reload do.
-pub fn load_metadata(
-    source: &MetadataSource<'_>,
-    fetcher: &Fetcher,
+/// Largest `metadata_file` (one IdP's metadata is tens of KB; Entra's about 25 KB).
+const MAX_METADATA_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads and judges a tenant's `metadata_file` now, as configuration load and reload do
+/// (`metadata_url` is fetched by `tenants::refresh`, never while configuration is read).
+fn load_metadata_file(
+    path: &Path,
+    confine: Option<&Path>,
     signing_keys: &[TrustedKey],
     allow_sha1: bool,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<metadata::IdpMetadata, String> {
-    let bytes = match source {
-        MetadataSource::File { path, confine } => {
-            files::read_regular(path, confine.as_deref(), MAX_METADATA_FILE_BYTES).map_err(|e| e.to_string())?
-        }
-        MetadataSource::Url(url) => fetcher.fetch(url)?,
-    };
+    let bytes = files::read_regular(path, confine, MAX_METADATA_FILE_BYTES).map_err(|e| e.to_string())?;
     let policy = MetadataPolicy { signing_keys, allow_sha1, now };
     metadata::parse(&bytes, &policy).map_err(|e| e.to_string())
-}
-
-/// Largest `metadata_file` (one IdP's metadata is tens of KB; Entra's about 25 KB).
-const MAX_METADATA_FILE_BYTES: u64 = 16 * 1024 * 1024;
-
-pub enum MetadataSource<'a> {
-    File { path: PathBuf, confine: Option<PathBuf> },
-    Url(&'a str),
 }
 
 /// What reading a tenant needs besides its table.
 pub struct Context<'a> {
     /// Where the file names in the table lead (confined to their folder for `tenants_dir`).
     pub files: FileRules<'a>,
-    pub fetcher: &'a Fetcher,
     pub settings: &'a MetadataSettings,
     /// Metadata validity is judged at this instant.
     pub now: DateTime<Utc>,
@@ -217,8 +207,10 @@ pub fn read(table: &Table, at: &str, context: &Context<'_>, problems: &mut Vec<S
         // A URL is fetched by the registry's bounded refresh pool, never while reading: one
         // dead endpoint must not fail (or stall) the whole configuration. Until it loads the
         // tenant is `pending`, then `unavailable` or ok (TenantConfig::availability).
-        Some(source) if source.is_url => {}
-        Some(source) => load_trust(&mut r, &source, &metadata_signing_keys, allow_sha1, context, &mut trust),
+        Some(Source::Url) => {}
+        Some(Source::File { path, label }) => {
+            load_trust(&mut r, (&path, &label), &metadata_signing_keys, allow_sha1, context, &mut trust)
+        }
         None if !metadata_signing.is_empty() && !has_metadata => {
             r.problem("metadata_signing_certificate", "set only together with metadata_file or metadata_url")
         }
@@ -307,44 +299,29 @@ fn certificates(r: &mut Reader<'_>, key: &str, texts: &[String]) -> Vec<TrustedK
     keys
 }
 
-/// Where the tenant's metadata comes from, with its label and the key that named it.
-struct Source<'a> {
-    location: MetadataSource<'a>,
-    label: String,
-    key: &'static str,
-    is_url: bool,
+/// Where the tenant's metadata comes from.
+enum Source {
+    /// `metadata_file`, read now, with its label for the tenant view.
+    File { path: PathBuf, label: String },
+    /// `metadata_url`, allowed by `[metadata] allowed_hosts`: fetched later by the refresh pool.
+    Url,
 }
 
-fn metadata_source<'a>(
-    r: &mut Reader<'_>,
-    file: Option<&str>,
-    url: Option<&'a str>,
-    context: &Context<'_>,
-) -> Option<Source<'a>> {
+fn metadata_source(r: &mut Reader<'_>, file: Option<&str>, url: Option<&str>, context: &Context<'_>) -> Option<Source> {
     match (file, url) {
         (Some(_), Some(_)) => {
             r.problem("metadata_url", "set metadata_file or metadata_url, not both");
             None
         }
-        (Some(file), None) => Some(Source {
-            location: match context.files.resolve(file) {
-                Ok(path) => MetadataSource::File { path, confine: context.files.confine.map(Path::to_path_buf) },
-                Err(e) => {
-                    r.problem("metadata_file", e.to_string());
-                    return None;
-                }
-            },
-            label: format!("file:{file}"),
-            key: "metadata_file",
-            is_url: false,
-        }),
-        (None, Some(url)) => match context.fetcher.check_url(url) {
-            Ok(()) => Some(Source {
-                location: MetadataSource::Url(url),
-                label: url.to_string(),
-                key: "metadata_url",
-                is_url: true,
-            }),
+        (Some(file), None) => match context.files.resolve(file) {
+            Ok(path) => Some(Source::File { path, label: format!("file:{file}") }),
+            Err(e) => {
+                r.problem("metadata_file", e.to_string());
+                None
+            }
+        },
+        (None, Some(url)) => match context.settings.check_url(url) {
+            Ok(()) => Some(Source::Url),
             Err(e) => {
                 r.problem("metadata_url", e);
                 None
@@ -354,19 +331,19 @@ fn metadata_source<'a>(
     }
 }
 
-/// Loads the metadata now and merges its keys and entityID into `trust`.
+/// Loads the metadata file now and merges its keys and entityID into `trust`.
 fn load_trust(
     r: &mut Reader<'_>,
-    source: &Source<'_>,
+    (path, label): (&Path, &str),
     signing_keys: &[TrustedKey],
     allow_sha1: bool,
     context: &Context<'_>,
     trust: &mut Trust,
 ) {
     let now = context.now;
-    let parsed = match load_metadata(&source.location, context.fetcher, signing_keys, allow_sha1, now) {
+    let parsed = match load_metadata_file(path, context.files.confine, signing_keys, allow_sha1, now) {
         Ok(parsed) => parsed,
-        Err(e) => return r.problem(source.key, e),
+        Err(e) => return r.problem("metadata_file", e),
     };
     match &trust.idp_entity_id {
         None if parsed.entity_id.contains("{tenantid}") => r.problem(
@@ -380,9 +357,8 @@ fn load_trust(
         ),
         Some(_) => {}
     }
-    let next = source.is_url.then(|| next_refresh(&parsed, context.settings, now));
     trust.metadata = Some(MetadataStatus {
-        source: source.label.clone(),
+        source: label.to_string(),
         entity_id: parsed.entity_id.clone(),
         signature_verified: parsed.signature_verified,
         valid_until: parsed.valid_until.map(crate::saml::time::format),
@@ -390,14 +366,14 @@ fn load_trust(
         loaded_at: crate::saml::time::format(now),
         result: "ok".into(),
         last_attempt: crate::saml::time::format(now),
-        next_refresh: next.map(crate::saml::time::format),
+        next_refresh: None,
         loaded_at_instant: Some(now),
-        next_refresh_instant: next,
+        next_refresh_instant: None,
         consecutive_failures: 0,
         refused_endpoints: parsed.refused_endpoints.clone(),
     });
     trust.sso_endpoints = parsed.single_sign_on;
-    trust.keys = merge_keys(&trust.keys, parsed.signing_keys.clone(), &source.label);
+    trust.keys = merge_keys(&trust.keys, parsed.signing_keys.clone(), label);
     trust.metadata_keys = parsed.signing_keys;
 }
 
