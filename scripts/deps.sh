@@ -5,9 +5,9 @@ set -euo pipefail
 
 packages=(pkg-config libssl-dev libxml2-dev)
 # The tests check SAML documents with independent tools: xmllint (XSD validation) and xmlsec1
-# (XML signatures), tests/authn_requests.rs.
+# (XML signatures), tests/all/authn_requests.rs.
 packages+=(xmlsec1 libxml2-utils)
-# tests/replay_store.rs starts real Redis servers (and a Redis Cluster with redis-cli).
+# tests/all/replay_store.rs starts real Redis servers (and a Redis Cluster with redis-cli).
 packages+=(redis-server redis-tools)
 
 missing=()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The OASIS SAML 2.0 XSDs (with the xmldsig, xenc and xml.xsd they import by relative path) for
-# tests/authn_requests.rs, cached in target/saml-schemas. They come from the python3-saml
+# tests/all/authn_requests.rs, cached in target/saml-schemas. They come from the python3-saml
 # wheel (onelogin/saml2/schemas/), fetched with pip but never installed: its dependencies need
 # native builds, and only the schema files are wanted. Sourced by scripts/test.sh; exports
 # SAML_SCHEMAS_DIR, which the tests read (they fail, never skip, without it).

@@ -2,6 +2,7 @@
 //! and no personal data or document content in the logs after a run of attack documents.
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
+#[path = "all/support/mod.rs"]
 mod support;
 
 use std::collections::HashMap;

@@ -4,7 +4,7 @@
 //!
 //! The enveloped XML signature is built with this crate's own exclusive C14N (`c14n.rs`), the
 //! same code that verifies IdP signatures, and checked against libxml2's in debug builds;
-//! xmlsec1 verifies the result in tests/authn_requests.rs, so the two cannot drift together.
+//! xmlsec1 verifies the result in tests/all/authn_requests.rs, so the two cannot drift together.
 
 use base64::Engine as _;
 use openssl::ecdsa::EcdsaSig;
@@ -203,7 +203,7 @@ mod tests {
     }
 
     /// Our own strict verifier accepts what we sign (xmlsec1 checks it independently in
-    /// tests/authn_requests.rs), and refuses it once changed.
+    /// tests/all/authn_requests.rs), and refuses it once changed.
     #[test]
     fn the_verifier_accepts_our_enveloped_signature() {
         let key = key();

@@ -250,7 +250,7 @@ impl Incoming for Body<'_> {
 /// Resident bytes per body byte while a body is received and held: our buffer, plus the
 /// transport's own buffers of the same bytes, which live as long as the connection waits for
 /// the rest (measured: about 880 KB resident per 500 KB body held back one byte short, 100
-/// connections; tests/flood.rs). The budget charges this, not the body alone, so that
+/// connections; tests/all/flood.rs). The budget charges this, not the body alone, so that
 /// `max_inflight_body_bytes` bounds what stalled uploads really pin.
 const RESIDENT_PER_BODY_BYTE: usize = 2;
 

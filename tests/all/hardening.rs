@@ -9,15 +9,12 @@
 //! | time zone offsets out of range, non-UTC offsets and zone-less times were accepted | `timestamps_must_be_utc_*` |
 //! | UTF-16 / UTF-32 input answered `xml_malformed` | `utf16_and_utf32_documents_answer_encoding_unsupported` |
 //! | Audience, Destination, Recipient, Issuer with surrounding whitespace were refused | `uri_values_are_compared_without_surrounding_xml_whitespace` |
-#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
-mod support;
-
+use crate::support::*;
 use base64::Engine as _;
 use chrono::Duration;
 use saml_validator::saml::{self, Code, Input, Limits, Request, TenantPolicy};
 use saml_validator::testing::idp::{ResponseSpec, SignOptions, Signing};
-use support::*;
 
 /// Renders `spec`, applies `edits` (each `from` must occur exactly once), then signs the
 /// assertion: the edited content is what the IdP signed.

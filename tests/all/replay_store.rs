@@ -2,19 +2,16 @@
 //! Service behind its own HTTP server) sharing one Redis refuse each other's replays, across
 //! restarts; a store that is down fails closed with 503 and serving resumes by itself; the
 //! relaxation; ACL user and password file; TLS with a private CA; a 3-master Redis Cluster.
-#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
-
-mod support;
 
 use std::net::SocketAddr;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support::redis::RedisServer;
+use crate::support::*;
 use chrono::Utc;
 use saml_validator::testing::idp::{post_binding, ResponseSpec, Signing, TestIdp};
 use serde_json::json;
-use support::redis::RedisServer;
-use support::*;
 
 fn replay_section(idp: &TestIdp, replay: &str) -> String {
     let mut text = config_text(idp, "");
@@ -129,7 +126,7 @@ fn a_store_that_is_down_fails_closed_and_serving_resumes_when_it_is_back() {
     let metrics = request(addr, "GET", "/metrics", b"", &[]).body;
     assert!(metrics.contains("saml_replay_store_up 1"), "{metrics}");
     // Every replay store metric the README documents is exported (with store = "redis").
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     for name in
         readme.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| w.starts_with("saml_replay_store_"))
     {

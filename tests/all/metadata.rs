@@ -1,7 +1,6 @@
 //! IdP metadata parsing on the real documents of tests/fixtures/idp-metadata (Entra with BOM and
 //! WS-Fed roles, AD FS, Okta, Google, Shibboleth, Keycloak, ...), signature verification when a
 //! metadata signing certificate is configured, and the failure modes.
-#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 

@@ -1,12 +1,9 @@
 //! The HTTP API against the real server on a loopback port.
-#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
-mod support;
-
+use crate::support::*;
 use chrono::Utc;
 use saml_validator::testing::idp::{post_binding, ResponseSpec, Signing, TestIdp};
 use serde_json::json;
-use support::*;
 
 fn fresh(idp: &TestIdp, seed: u64, signing: Signing) -> String {
     let spec = ResponseSpec::entra(IDP, SP, ACS, Some(REQUEST_ID), Utc::now(), 10, seed);

@@ -1,15 +1,12 @@
 //! Caller authentication (bearer tokens, stored hashed) on both transports: what is refused,
 //! what stays open for probes, and per-caller tenant restrictions.
-#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
-mod support;
-
+use crate::support::*;
 use chrono::Utc;
 use saml_validator::config::Config;
 use saml_validator::testing::idp::{post_binding, ResponseSpec, Signing, TestIdp};
 use saml_validator::transport::grpc::pb;
 use serde_json::json;
-use support::*;
 
 fn config_with_callers(idp: &TestIdp) -> String {
     format!(

@@ -3,10 +3,8 @@
 //! one message for every decryption failure), fetches through CipherReference or
 //! RetrievalMethod, wrapping with a second EncryptedData or a plain Assertion beside the
 //! encrypted one, and hostile plaintexts (DOCTYPE, node floods).
-#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
-mod support;
-
+use crate::support::*;
 use base64::Engine as _;
 use saml_validator::config::Config;
 use saml_validator::saml::decrypt::DecryptionKey;
@@ -15,7 +13,6 @@ use saml_validator::saml::{self, Code, Input, Limits, Request, TenantPolicy};
 use saml_validator::testing::encrypt::{encrypt_element, replace_assertion, EncryptOptions};
 use saml_validator::testing::idp::{Signing, TestIdp};
 use saml_validator::transport::json::TenantView;
-use support::*;
 
 struct Setup {
     h: Harness,

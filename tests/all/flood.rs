@@ -1,18 +1,15 @@
 //! Resource bounds under a hostile flood: several connections send 1 MiB and deeply nested
 //! payloads at the real binary while one caller keeps logging in. Every hostile request gets its
 //! typed 4xx, every login succeeds, and the process's peak RSS stays under a stated bound.
-#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
-
-mod support;
 
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::support::*;
 use chrono::Utc;
 use saml_validator::testing::idp::{post_binding, ResponseSpec, Signing, TestIdp};
 use serde_json::json;
-use support::*;
 
 /// Peak RSS allowed for the whole process (debug build, 2 HTTP workers, 8 hostile connections
 /// carrying 1 MiB bodies). Each in-flight 1 MiB request costs its body, the JSON string, the

@@ -18,16 +18,13 @@
 //! | digest algorithm downgrade | `digest_algorithm_downgrade_is_refused`, `canonicalization_with_comments_is_refused` |
 //! | billion laughs, quadratic blowup, XXE | `billion_laughs_quadratic_blowup_and_xxe_are_refused_before_parsing` |
 //! | resource exhaustion (depth, node, attribute, namespace floods) | `deep_nesting_and_size_limits`, `namespace_and_attribute_floods_are_refused_before_canonicalization` |
-#![allow(clippy::unwrap_used)]
 
-mod support;
-
+use crate::support::*;
 use base64::Engine as _;
 use chrono::Duration;
 use saml_validator::saml::ns::alg;
 use saml_validator::saml::{self, Code, Input, Limits, Request, TenantPolicy};
 use saml_validator::testing::idp::{self as test_idp, entra, SignOptions, Signing, TestIdp};
-use support::*;
 
 // ---------------------------------------------------------------- baseline: what must pass
 

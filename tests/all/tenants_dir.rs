@@ -1,18 +1,15 @@
 //! `tenants_dir` on the real binary: files added, changed, refused and deleted while logins for
 //! other tenants run, each change touching its own tenant only; a dead `metadata_url` beside
 //! healthy tenants. The watch is what the binary runs (inotify, polling as the fallback).
-#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
-
-mod support;
 
 use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::support::*;
 use saml_validator::testing::idp::{post_binding, ResponseSpec, Signing, TestIdp};
 use serde_json::json;
-use support::*;
 
 fn tenant_file(idp: &TestIdp) -> String {
     format!(

@@ -1,14 +1,11 @@
 //! Replay protection (SAML profiles §4.1.4.5) at the service: what the record is keyed on.
-#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
-mod support;
-
+use crate::support::*;
 use chrono::Utc;
 use saml_validator::config::Config;
 use saml_validator::saml::{Code, Input};
 use saml_validator::service::{Service, ValidateRequest};
 use saml_validator::testing::idp::{post_binding, ResponseSpec, Signing, TestIdp};
-use support::*;
 
 #[test]
 fn replay_is_scoped_to_the_issuer_not_the_tenant() {

@@ -3,7 +3,6 @@
 //! are leaves over saml), no two modules use each other in a circle, the error table depends on
 //! nothing but the core's codes, and no file or function grows past what one can read in one
 //! sitting without saying why at its top.
-#![allow(clippy::unwrap_used)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -1,20 +1,17 @@
 //! Tenants whose keys come from a metadata URL, against a real HTTP server on loopback serving
 //! metadata documents: initial load, rotation, an unknown key triggering one on-demand refresh,
 //! and every kind of endpoint failure (last good keys kept, then withdrawn when stale).
-#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
-
-mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 
+use crate::support::*;
 use chrono::{Duration, Utc};
 use saml_validator::config::Config;
 use saml_validator::saml::{Code, Input};
 use saml_validator::service::{Service, ValidateRequest};
 use saml_validator::testing::idp::{idp_metadata, post_binding, ResponseSpec, SignOptions, Signing, TestIdp};
-use support::*;
 
 /// What the fake metadata endpoint answers.
 #[derive(Clone)]

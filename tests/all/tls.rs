@@ -1,14 +1,12 @@
 //! TLS and mutual TLS on both transports: the listener speaks only TLS, client certificates
 //! from the configured CA identify callers (alone or bound to a token), others are refused at
 //! the handshake, and probes stay reachable without a certificate.
-#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
-
-mod support;
 
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 
+use crate::support::*;
 use chrono::Utc;
 use openssl::asn1::Asn1Time;
 use openssl::bn::BigNum;
@@ -23,7 +21,6 @@ use saml_validator::config::Config;
 use saml_validator::testing::idp::{post_binding, ResponseSpec, Signing, TestIdp};
 use saml_validator::transport::grpc::pb;
 use serde_json::json;
-use support::*;
 
 // ---------------------------------------------------------------- a throwaway PKI
 

@@ -3,14 +3,12 @@
 //! signatures, `openssl dgst` for the redirect binding's query signature, flate2 for DEFLATE.
 //! scripts/test.sh installs the tools (scripts/deps.sh) and fetches the XSDs
 //! (scripts/schemas.sh); a test that cannot find one fails saying so, it never skips.
-#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
-
-mod support;
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::*;
 use base64::Engine as _;
 use chrono::Utc;
 use openssl::ec::{EcGroup, EcKey};
@@ -20,7 +18,6 @@ use openssl::rsa::Rsa;
 use saml_validator::testing::idp::{self, post_binding, ResponseSpec, Signing, TestIdp};
 use saml_validator::transport::grpc::pb;
 use serde_json::{json, Value};
-use support::*;
 
 const SSO: &str = "https://login.microsoftonline.com/11111111-2222-3333-4444-555555555555/saml2";
 const PASSWORD_PROTECTED: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport";

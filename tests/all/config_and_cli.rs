@@ -1,15 +1,12 @@
 //! Configuration loading (every problem reported at once) and the command line.
-#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
-
-mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::support::*;
 use saml_validator::config::Config;
 use saml_validator::testing::idp::TestIdp;
-use support::*;
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/idp-responses")

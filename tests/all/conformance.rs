@@ -1,7 +1,6 @@
 //! Every fixture of the shared IdP conformance corpus (tests/fixtures/idp-responses, copied byte
 //! for byte from ../shared/conformance), validated at the instant its manifest gives, with the
 //! configuration its manifest gives.
-#![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

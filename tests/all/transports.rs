@@ -1,15 +1,12 @@
 //! One table of cases run against both transports on loopback: identical verdicts, codes,
 //! messages and claims over HTTP/JSON and gRPC.
-#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
-mod support;
-
+use crate::support::*;
 use chrono::Utc;
 use saml_validator::testing::idp::{post_binding, ResponseSpec, Signing, TestIdp};
 use saml_validator::transport::grpc::pb;
 use saml_validator::transport::wire::{disposition, GrpcCode};
 use serde_json::{json, Value};
-use support::*;
 
 struct Case {
     name: &'static str,
@@ -320,7 +317,7 @@ fn a_panic_inside_one_validation_is_a_500_for_that_request_only() {
 /// (It used to name five of the nine statuses.)
 #[test]
 fn the_proto_lists_every_error_code_with_its_grpc_status() {
-    let proto = include_str!("../proto/saml_validator/v1/validator.proto");
+    let proto = include_str!("../../proto/saml_validator/v1/validator.proto");
     let name = |grpc: GrpcCode| match grpc {
         GrpcCode::Ok => "OK",
         GrpcCode::InvalidArgument => "INVALID_ARGUMENT",

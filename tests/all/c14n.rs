@@ -1,9 +1,6 @@
 //! The native exclusive C14N (src/saml/c14n.rs) against libxml2's, byte for byte, on every
 //! element of every conformance fixture and of generated documents, with and without the
 //! enveloped-signature exclusion and with several InclusiveNamespaces prefix lists.
-#![allow(clippy::unwrap_used)]
-
-mod support;
 
 use std::path::Path;
 
@@ -103,7 +100,7 @@ fn matches_libxml2_on_namespace_and_escaping_corner_cases() {
 
 #[test]
 fn matches_libxml2_on_generated_responses() {
-    let h = support::Harness::new();
+    let h = crate::support::Harness::new();
     for signing in [Signing::Assertion, Signing::Response, Signing::Both] {
         let xml_text = h.signed(signing);
         let doc = xml::parse(xml_text.as_bytes()).unwrap();

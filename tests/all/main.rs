@@ -1,0 +1,25 @@
+//! The test suite as one binary (linking actix, tonic, openssl, redis and libxml2 once, not once
+//! per file), a module per concern. `tests/observability.rs` stays a binary of its own: it
+//! installs a process-wide log subscriber and reads every line it captures.
+#![allow(clippy::unwrap_used, clippy::disallowed_methods)]
+
+mod support;
+
+mod attacks;
+mod auth;
+mod authn_requests;
+mod c14n;
+mod config_and_cli;
+mod conformance;
+mod encryption;
+mod flood;
+mod hardening;
+mod http_api;
+mod layering;
+mod metadata;
+mod metadata_refresh;
+mod replay;
+mod replay_store;
+mod tenants_dir;
+mod tls;
+mod transports;
