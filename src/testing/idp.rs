@@ -241,21 +241,8 @@ fn issuer_end(document: &str, id: &str) -> Option<usize> {
     }
 }
 
-/// Escapes text for element content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// The same escaping as the service's own documents: what a test signs parses back as written.
+pub use crate::saml::sign::escape;
 
 /// The content of an Entra ID style SAML response, every field open to tests.
 #[derive(Clone, Debug)]

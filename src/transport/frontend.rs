@@ -95,7 +95,7 @@ impl Frontend {
             max_in_flight: config.server.max_concurrent_validations,
             name_id_hash_salt: config.logging.debug_log_name_id_hash_salt.clone(),
             test_hook: None,
-            pool: Pool::new(if config.server.workers > 0 { config.server.workers } else { cores() })
+            pool: Pool::new(if config.server.workers > 0 { config.server.workers } else { super::cores() })
                 .unwrap_or_else(|e| panic!("cannot start the XML worker threads: {e}")),
         }
     }
@@ -307,8 +307,4 @@ pub fn request_id(given: Option<&str>) -> String {
     let high = key.hash_one((count, 0u8));
     let low = key.hash_one((count, 1u8));
     format!("{high:016x}{:08x}", low as u32)
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }

@@ -54,7 +54,7 @@ pub fn bind(
     workers: usize,
     tls: Option<&TlsConfig>,
 ) -> std::io::Result<(Server, Vec<SocketAddr>)> {
-    let per_worker = state.max_connections.div_ceil(if workers > 0 { workers } else { cores() }).max(1);
+    let per_worker = state.max_connections.div_ceil(if workers > 0 { workers } else { super::cores() }).max(1);
     let data = web::Data::from(state);
     let mut server = HttpServer::new(move || {
         App::new()
@@ -219,16 +219,7 @@ impl Incoming for Body<'_> {
     /// slots (which are shared with gRPC) while it does.
     async fn receive(&mut self) -> Result<usize, Error> {
         let payload = self.payload.take().ok_or_else(|| Error::new(Code::Internal, "body received twice"))?;
-        let read = read_body(self.state, self.request, payload, &mut self.held);
-        self.bytes = match actix_web::rt::time::timeout(BODY_DEADLINE, read).await {
-            Ok(body) => body?,
-            Err(_) => {
-                return Err(Error::new(
-                    Code::MalformedRequest,
-                    format!("request body not received within {} s", BODY_DEADLINE.as_secs()),
-                ))
-            }
-        };
+        self.bytes = read_body_in_time(self.state, self.request, payload, &mut self.held).await?;
         Ok(self.bytes.len())
     }
 
@@ -244,6 +235,23 @@ impl Incoming for Body<'_> {
             saml_response: parsed.saml_response,
             expected_request_id: parsed.expected_request_id,
         })
+    }
+}
+
+/// [`read_body`] under [`BODY_DEADLINE`]: a client trickling bytes must not hold a worker's
+/// attention (or a validation slot) while it does.
+async fn read_body_in_time(
+    state: &State,
+    request: &HttpRequest,
+    payload: web::Payload,
+    held: &mut Reservation<'_>,
+) -> Result<web::BytesMut, Error> {
+    match actix_web::rt::time::timeout(BODY_DEADLINE, read_body(state, request, payload, held)).await {
+        Ok(body) => body,
+        Err(_) => Err(Error::new(
+            Code::MalformedRequest,
+            format!("request body not received within {} s", BODY_DEADLINE.as_secs()),
+        )),
     }
 }
 
@@ -349,11 +357,7 @@ async fn create_authn_request(state: web::Data<State>, request: HttpRequest, pay
     let created = async {
         auth::authorize(state.frontend.service(), &credentials, None)?;
         let mut held = state.bodies.reservation();
-        let read = read_body(&state, &request, payload, &mut held);
-        let body = match actix_web::rt::time::timeout(BODY_DEADLINE, read).await {
-            Ok(body) => body?,
-            Err(_) => return Err(Error::new(Code::MalformedRequest, "request body not received in time")),
-        };
+        let body = read_body_in_time(&state, &request, payload, &mut held).await?;
         let params: AuthnRequestParams = serde_json::from_slice(&body).map_err(|e| {
             Error::new(
                 Code::MalformedRequest,
@@ -448,8 +452,4 @@ async fn metrics_on_main(state: web::Data<State>, request: HttpRequest) -> HttpR
 
 async fn not_found() -> HttpResponse {
     HttpResponse::NotFound().json(serde_json::json!({"error": {"code": "not_found", "message": "no such endpoint"}}))
-}
-
-fn cores() -> usize {
-    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }

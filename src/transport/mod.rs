@@ -11,3 +11,8 @@ pub mod pool;
 pub mod sp;
 pub mod tls;
 pub mod wire;
+
+/// Threads to run where the configuration says 0 (`workers`): one per core.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+}

@@ -51,16 +51,24 @@ fn modules() -> BTreeMap<String, Module> {
             }
             let name = std::iter::once("crate".to_string()).chain(parts).collect::<Vec<_>>().join("::");
             let full = std::fs::read_to_string(&path).unwrap();
-            let code = match full.find("#[cfg(test)]\nmod tests") {
-                Some(at) => &full[..at],
-                None => &full[..],
-            };
+            let code = &full[..test_tail(&full)];
             // Comments name modules without using them.
             let text = code.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n");
             out.insert(name, Module { file: path, text });
         }
     }
     out
+}
+
+/// Where a file's `#[cfg(test)] mod tests` tail starts (other attributes may stand between).
+fn test_tail(text: &str) -> usize {
+    for (at, _) in text.match_indices("#[cfg(test)]\n") {
+        let after = text[at..].lines().skip(1).find(|line| !line.trim_start().starts_with("#["));
+        if after.is_some_and(|line| line.starts_with("mod tests")) {
+            return at;
+        }
+    }
+    text.len()
 }
 
 /// Every module path a file names with `crate::`, `super::` or `self::`, resolved to the
