@@ -51,7 +51,8 @@ pub(super) fn validate(outer: &Outer<'_>, limits: &Limits, context: &checks::Con
     // Refusals that need no decryption come first: they cost no RSA operation.
     checks::response(outer.response, context)?;
 
-    let keys = Keys { keys: &policy.decryption_keys, allow_pkcs1: policy.allow_rsa_pkcs1_key_transport };
+    let keys =
+        Keys { keys: &policy.decryption_keys, allow_pkcs1: policy.allow_rsa_pkcs1_key_transport, budget: context.rsa };
     let plaintext = decrypt::decrypt(outer.encrypted, &keys)?;
     let detailed = verified_response.is_some() || plaintext.authenticated;
     let hide = |error: Error| if detailed { error } else { decrypt::failed() };
@@ -82,6 +83,10 @@ pub(super) fn validate(outer: &Outer<'_>, limits: &Limits, context: &checks::Con
             )))
         }
     };
+    // The EncryptedIDs and EncryptedAttributes of the decrypted assertion join the document's
+    // count now that the IdP's signature vouches for their markup: counted from an
+    // unauthenticated plaintext, the refusal would tell a CBC attacker what it decrypted to.
+    context.rsa.count(decrypt::encrypted_keys(&inventory.encrypted))?;
     let envelope = checks::envelope(Some(outer.response), verified_response, verified_assertion.is_some(), true);
     checks::assertion(&signed, false, context, envelope)
 }
