@@ -553,3 +553,6 @@ fn rsa_operations_of_encrypted_ids_and_attributes_count_toward_one_total() {
     assert_rsa_limit(&s.h.check_with(&outer, &rollover).unwrap_err(), 10, 5, 2);
     assert_eq!(s.check(&outer).unwrap().subject.name_id, "bob@contoso.example", "5 × 1 fits");
 }
+
+#[path = "encryption/namespace_context.rs"]
+mod namespace_context;

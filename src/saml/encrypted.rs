@@ -1,8 +1,9 @@
 //! The pipeline for a Response whose assertion is an EncryptedAssertion (SAML core 2.3.4, 6).
 //!
 //! Order matters: the Response signature (if any) is verified on the received document before
-//! anything is decrypted; the plaintext is then parsed as a document of its own, with the same
-//! strict parser, limits and inventory as any input, and judged exactly as a plain assertion.
+//! anything is decrypted; the plaintext is then parsed as a document of its own (inheriting
+//! only the namespace declarations in scope around it, xmlenc-core1 4.5), with the same strict
+//! parser, limits and inventory as any input, and judged exactly as a plain assertion.
 //!
 //! Where nothing authenticates the ciphertext (no verified Response signature, AES-CBC), an
 //! attacker can flip ciphertext bits and watch which check fails (Jager and Somorovsky, "How

@@ -1,7 +1,8 @@
 //! XML Encryption (xmlenc-core1) of a SAML EncryptedAssertion, EncryptedID or
 //! EncryptedAttribute (SAML core 2.2.4, 6): the element's shape and algorithms are judged
 //! before any RSA operation, then the content key is unwrapped with the SP's keys and the
-//! content decrypted to bytes that the caller parses as a document of its own.
+//! content decrypted to bytes that the caller parses as a document of its own, with the
+//! namespace declarations in scope where the EncryptedData stood (`context.rs`).
 //!
 //! Only the shapes IdPs send are accepted: one EncryptedData whose CipherValue is inline, its
 //! EncryptedKey inside its KeyInfo or beside it in the same Encrypted* element (named by a
@@ -10,6 +11,7 @@
 
 mod budget;
 pub mod cipher;
+mod context;
 pub mod key;
 
 use base64::Engine as _;
@@ -65,6 +67,7 @@ pub fn decrypt(container: Node<'_>, keys: &Keys<'_>) -> Result<Plaintext, Error>
     keys.budget.spend(plan.wrapped.len())?;
     let content_key = content_key(&plan, keys.keys)?;
     let bytes = cipher::decrypt_content(plan.content, &content_key, &plan.data).map_err(|_| failed())?;
+    let bytes = context::in_context(container, bytes);
     Ok(Plaintext { bytes, authenticated: plan.content.is_authenticated() })
 }
 
