@@ -15,6 +15,7 @@ use super::checks;
 use super::claims::Validated;
 use super::decrypt::{self, Keys};
 use super::dsig;
+use super::equalize::{self, Reached};
 use super::error::{Code, Error};
 use super::ns;
 use super::policy::Limits;
@@ -54,23 +55,55 @@ pub(super) fn validate(outer: &Outer<'_>, limits: &Limits, context: &checks::Con
 
     let keys =
         Keys { keys: &policy.decryption_keys, allow_pkcs1: policy.allow_rsa_pkcs1_key_transport, budget: context.rsa };
-    let plaintext = decrypt::decrypt(outer.encrypted, &keys)?;
+    let plaintext = match decrypt::decrypt(outer.encrypted, &keys) {
+        // An unwrap or padding failure does the work of everything after it (equalize.rs).
+        Err(error) if error.code == Code::DecryptionFailed && verified_response.is_none() => {
+            let len = decrypt::ciphertext_len(outer.encrypted);
+            equalize::settle(Reached::Nothing { len }, limits, &policy.keys);
+            return Err(error);
+        }
+        other => other?,
+    };
     let detailed = verified_response.is_some() || plaintext.authenticated;
-    let hide = |error: Error| if detailed { error } else { decrypt::failed() };
+    // Unauthenticated, every failure below answers the same and costs the same.
+    let fail = |reached: Reached<'_>, error: Error| {
+        if detailed {
+            return error;
+        }
+        equalize::settle(reached, limits, &policy.keys);
+        decrypt::failed()
+    };
 
-    let inner = xml::parse_within(&plaintext.bytes, limits.max_nodes).map_err(|_| decrypt::failed())?;
-    let inventory = structure::scan(&inner, limits).map_err(|_| decrypt::failed())?;
+    let inner = match xml::parse_within(&plaintext.bytes, limits.max_nodes) {
+        Ok(inner) => inner,
+        Err(_) => return Err(fail(Reached::Nothing { len: plaintext.bytes.len() }, decrypt::failed())),
+    };
+    let inventory = match structure::scan(&inner, limits) {
+        Ok(inventory) => inventory,
+        Err(_) => {
+            let reached = inner.root().map_or(Reached::Nothing { len: plaintext.bytes.len() }, Reached::Parsed);
+            return Err(fail(reached, decrypt::failed()));
+        }
+    };
     let root = inventory.root;
     let one_assertion = root.is(ns::ASSERTION, "Assertion")
         && inventory.assertions.as_slice() == [root]
         && inventory.encrypted_assertions.is_empty();
     if !one_assertion {
-        return Err(decrypt::failed());
+        return Err(fail(Reached::Scanned(root), decrypt::failed()));
     }
-    let (_, assertion_signature) =
-        structure::signature_slots(&inventory.signatures, None, Some(root)).map_err(|_| decrypt::failed())?;
+    let (_, assertion_signature) = structure::signature_slots(&inventory.signatures, None, Some(root))
+        .map_err(|_| fail(Reached::Scanned(root), decrypt::failed()))?;
     let verified_assertion = match assertion_signature {
-        Some(signature) => Some(dsig::verify(&inner, root, signature, &policy.keys, policy.allow_sha1).map_err(hide)?),
+        Some(signature) => {
+            Some(dsig::verify(&inner, root, signature, &policy.keys, policy.allow_sha1).map_err(|error| {
+                match error.code {
+                    Code::DigestMismatch if !detailed => decrypt::failed(),
+                    Code::SignatureInvalid => fail(Reached::SignatureChecked(root), error),
+                    _ => fail(Reached::Scanned(root), error),
+                }
+            })?)
+        }
         None => None,
     };
     let signed = match (verified_assertion, verified_response) {
@@ -78,10 +111,9 @@ pub(super) fn validate(outer: &Outer<'_>, limits: &Limits, context: &checks::Con
         (None, Some(response)) => SignedAssertion::from_encrypted(response, outer.encrypted, root)
             .ok_or_else(|| Error::new(Code::SignatureMissing, "the Response signature does not cover the Assertion"))?,
         (None, None) => {
-            return Err(hide(Error::new(
-                Code::SignatureMissing,
-                "neither the Response nor the decrypted Assertion is signed",
-            )))
+            let missing =
+                Error::new(Code::SignatureMissing, "neither the Response nor the decrypted Assertion is signed");
+            return Err(fail(Reached::Scanned(root), missing));
         }
     };
     // The EncryptedIDs and EncryptedAttributes of the decrypted assertion join the document's

@@ -13,6 +13,7 @@ pub mod decode;
 pub mod decrypt;
 pub mod dsig;
 mod encrypted;
+mod equalize;
 pub mod error;
 pub mod keys;
 pub mod metadata;
@@ -23,6 +24,8 @@ pub mod sign;
 pub mod signed;
 pub mod sp_metadata;
 pub mod structure;
+#[cfg(test)]
+pub(crate) mod tally;
 pub mod time;
 pub mod xml;
 

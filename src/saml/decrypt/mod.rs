@@ -117,6 +117,13 @@ pub fn decrypt_element(
     Ok(doc)
 }
 
+/// The length of the content ciphertext (IV and tag included) of `container`, from its base64
+/// text: public, like everything an unauthenticated failure may depend on.
+pub fn ciphertext_len(container: Node<'_>) -> usize {
+    let value = layout(container).ok().and_then(|layout| layout.cipher_data).and_then(|data| data.elements().next());
+    value.and_then(xml::text_value).map_or(0, |text| text.bytes().filter(|b| !b.is_ascii_whitespace()).count() / 4 * 3)
+}
+
 /// Everything read from the element before any cryptography.
 struct Plan {
     content: Content,
