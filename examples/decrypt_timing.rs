@@ -6,8 +6,8 @@
 //! luck) what such a flip can produce, encrypted for the SP's key directly.
 //!
 //! `cargo run --release --example decrypt_timing [iterations]` prints median, p90 and p99 per
-//! class, measured round-robin so that machine noise falls on every class alike; the numbers
-//! are in BENCHMARKS.md ("Decryption failure timing").
+//! class, measured in rounds (one of each class, in a fresh order) so that machine noise falls
+//! on every class alike; the numbers are in BENCHMARKS.md ("Decryption failure timing").
 #![allow(clippy::unwrap_used)]
 
 use std::time::Instant;
@@ -106,8 +106,18 @@ fn main() {
     ];
     let mut samples: Vec<Vec<f64>> = vec![Vec::with_capacity(iterations); classes.len()];
     let mut codes = vec![String::new(); classes.len()];
+    // A fresh order each round, so that no class always follows the same one.
+    let mut order: Vec<usize> = (0..classes.len()).collect();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
     for round in 0..iterations + iterations / 10 {
-        for (i, (_, xml)) in classes.iter().enumerate() {
+        for i in (1..order.len()).rev() {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            order.swap(i, (seed % (i as u64 + 1)) as usize);
+        }
+        for &i in &order {
+            let xml = &classes[i].1;
             let started = Instant::now();
             let result = saml::validate(Input::Xml(xml.as_bytes()), &policy, &limits, &request);
             let elapsed = started.elapsed().as_secs_f64() * 1e6;

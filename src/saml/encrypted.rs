@@ -59,7 +59,7 @@ pub(super) fn validate(outer: &Outer<'_>, limits: &Limits, context: &checks::Con
         // An unwrap or padding failure does the work of everything after it (equalize.rs).
         Err(error) if error.code == Code::DecryptionFailed && verified_response.is_none() => {
             let len = decrypt::ciphertext_len(outer.encrypted);
-            equalize::settle(Reached::Nothing { len }, limits, &policy.keys);
+            equalize::settle(Reached::Unparsed { len, read: 0 }, limits, &policy.keys);
             return Err(error);
         }
         other => other?,
@@ -74,14 +74,15 @@ pub(super) fn validate(outer: &Outer<'_>, limits: &Limits, context: &checks::Con
         decrypt::failed()
     };
 
-    let inner = match xml::parse_within(&plaintext.bytes, limits.max_nodes) {
+    let len = plaintext.bytes.len();
+    let inner = match xml::parse_measured(&plaintext.bytes, limits.max_nodes) {
         Ok(inner) => inner,
-        Err(_) => return Err(fail(Reached::Nothing { len: plaintext.bytes.len() }, decrypt::failed())),
+        Err(refused) => return Err(fail(Reached::Unparsed { len, read: refused.read }, decrypt::failed())),
     };
     let inventory = match structure::scan(&inner, limits) {
         Ok(inventory) => inventory,
         Err(_) => {
-            let reached = inner.root().map_or(Reached::Nothing { len: plaintext.bytes.len() }, Reached::Parsed);
+            let reached = inner.root().map_or(Reached::Unparsed { len, read: len }, Reached::Parsed);
             return Err(fail(reached, decrypt::failed()));
         }
     };

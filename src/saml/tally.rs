@@ -1,12 +1,12 @@
-//! Test builds only: a per-thread tally of the expensive steps (libxml2 parses that succeeded,
-//! C14N output, RSA public-key operations), so that tests can check how much work a path does
+//! Test builds only: a per-thread tally of the expensive steps (bytes libxml2 parsed, C14N
+//! output, RSA public-key operations), so that tests can check how much work a path does
 //! rather than how long it takes (`equalize.rs`).
 
 use std::cell::Cell;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Tally {
-    /// Bytes of documents libxml2 parsed to the end (a failed parse is not counted).
+    /// Bytes libxml2 parsed: whole documents, and of a refused one as far as it read.
     pub parsed_bytes: usize,
     /// Bytes of canonical XML written.
     pub canonical_bytes: usize,
