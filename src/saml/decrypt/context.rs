@@ -76,7 +76,14 @@ struct RootStartTag<'p> {
     declared: Vec<Option<&'p str>>,
 }
 
+/// How far into a plaintext its root start tag is looked for. Real prologs and root tags are a
+/// few hundred bytes; the bound keeps this scan from reading a whole attacker-shaped plaintext
+/// (an unterminated comment or attribute value), which would add to what a CBC attacker can
+/// time (`equalize.rs`).
+const MAX_HEAD: usize = 8 * 1024;
+
 fn root_start_tag(text: &[u8]) -> Option<RootStartTag<'_>> {
+    let text = &text[..text.len().min(MAX_HEAD)];
     let mut at = if text.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
     // The prolog: XML declaration, comments, processing instructions, whitespace.
     loop {
@@ -162,5 +169,7 @@ mod tests {
         for odd in ["garbage", "<", "<a b>", "<?pi", "<a b=\"1>", "<!DOCTYPE a><a/>"] {
             assert_eq!(injected(context, odd), odd);
         }
+        let far = format!("<!--{}--><a:X/>", " ".repeat(MAX_HEAD));
+        assert_eq!(injected(context, &far), far, "a root tag past the first {MAX_HEAD} bytes is left alone");
     }
 }
