@@ -8,8 +8,9 @@
 //! Where nothing authenticates the ciphertext (no verified Response signature, AES-CBC), an
 //! attacker can flip ciphertext bits and watch which check fails (Jager and Somorovsky, "How
 //! to break XML Encryption", CCS 2011). There, every failure up to and including the decrypted
-//! assertion's own signature answers the one `decryption_failed`; the SAML checks after it are
-//! only reachable with an assertion the IdP signed.
+//! assertion's own signature answers the one `decryption_failed` and does the work of the full
+//! path (`equalize.rs`), so that neither the answer nor its time says which step failed; the
+//! SAML checks after it are only reachable with an assertion the IdP signed.
 
 use super::checks;
 use super::claims::Validated;
