@@ -212,6 +212,7 @@ pub(super) fn read_limits(table: Option<&Table>, problems: &mut Vec<String>) -> 
             d.max_namespace_declarations as i64,
             4..=4096,
         ) as usize,
+        max_rsa_decryptions: r.integer("max_rsa_decryptions", d.max_rsa_decryptions as i64, 1..=1024) as usize,
     };
     r.finish();
     limits

@@ -48,6 +48,8 @@ pub fn write(
     inclusive_prefixes: &[&str],
     out: &mut Vec<u8>,
 ) -> Result<(), String> {
+    #[cfg(test)]
+    let start = out.len();
     let mut walker = Walker {
         exclude,
         mode,
@@ -69,7 +71,10 @@ pub fn write(
             walker.in_scope.push((prefix.unwrap_or(""), uri));
         }
     }
-    walker.element(apex, true, &ancestors)
+    walker.element(apex, true, &ancestors)?;
+    #[cfg(test)]
+    super::tally::add(|tally| tally.canonical_bytes += out.len() - start);
+    Ok(())
 }
 
 struct Walker<'a, 'o> {

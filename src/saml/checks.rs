@@ -17,13 +17,19 @@ pub struct Context<'a> {
     pub policy: &'a TenantPolicy,
     /// Limits for documents decrypted along the way (EncryptedID, EncryptedAttribute).
     pub limits: &'a Limits,
+    /// The document's RSA operations, shared by every encrypted element in it.
+    pub rsa: &'a decrypt::RsaBudget,
     pub request: &'a Request<'a>,
     pub now: DateTime<Utc>,
 }
 
 impl Context<'_> {
     fn decryption_keys(&self) -> decrypt::Keys<'_> {
-        decrypt::Keys { keys: &self.policy.decryption_keys, allow_pkcs1: self.policy.allow_rsa_pkcs1_key_transport }
+        decrypt::Keys {
+            keys: &self.policy.decryption_keys,
+            allow_pkcs1: self.policy.allow_rsa_pkcs1_key_transport,
+            budget: self.rsa,
+        }
     }
 
     fn skew(&self) -> Duration {

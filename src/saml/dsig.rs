@@ -353,6 +353,8 @@ fn rsa_pkcs1_v15_verify(rsa: &Rsa<Public>, digest: Digest, hashed: &[u8], signat
         return false;
     }
     let mut recovered = vec![0u8; size];
+    #[cfg(test)]
+    super::tally::add(|tally| tally.rsa_checks += 1);
     let Ok(length) = rsa.public_decrypt(signature, &mut recovered, Padding::PKCS1) else {
         return false;
     };
@@ -361,6 +363,22 @@ fn rsa_pkcs1_v15_verify(rsa: &Rsa<Public>, digest: Digest, hashed: &[u8], signat
     recovered.len() == prefix.len() + hashed.len()
         && openssl::memcmp::eq(&recovered[..prefix.len()], prefix)
         && openssl::memcmp::eq(&recovered[prefix.len()..], hashed)
+}
+
+/// The cost of [`verify_signature_value`] failing with every RSA key of the tenant, for a result
+/// thrown away: what an unauthenticated decryption failure spends in place of a signature check
+/// it never reached (`equalize.rs`).
+pub(super) fn spend_signature_check(signed_info: &[u8], keys: &[TrustedKey]) {
+    let hashed = Digest::Sha256.compute(signed_info);
+    for key in keys {
+        if let KeyMaterial::Rsa(rsa) = &key.material {
+            // Below every modulus of this size (whose top byte is at least 0x80): a full
+            // public-key operation, then a padding check that fails.
+            let decoy = vec![0x5a; rsa.size() as usize];
+            std::hint::black_box(rsa_pkcs1_v15_verify(rsa, Digest::Sha256, &hashed, &decoy));
+        }
+    }
+    drop(openssl::error::ErrorStack::get());
 }
 
 fn verify_signature_value(

@@ -64,7 +64,8 @@ codes! {
     DoctypeForbidden = "doctype_forbidden",
     /// Not well-formed XML.
     XmlMalformed = "xml_malformed",
-    /// Depth, node count or attribute count above the configured limits.
+    /// Depth, node count or attribute count above the configured limits, or more RSA
+    /// operations for the document's encrypted elements than `max_rsa_decryptions`.
     XmlTooComplex = "xml_too_complex",
     /// A processing instruction inside the document element.
     ProcessingInstructionForbidden = "processing_instruction_forbidden",

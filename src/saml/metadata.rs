@@ -55,6 +55,8 @@ pub fn limits() -> Limits {
         max_attributes_per_element: 64,
         max_namespace_declarations_per_element: 32,
         max_namespace_declarations: 4096,
+        // Metadata is never decrypted.
+        max_rsa_decryptions: 0,
     }
 }
 

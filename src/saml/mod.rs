@@ -13,6 +13,7 @@ pub mod decode;
 pub mod decrypt;
 pub mod dsig;
 mod encrypted;
+mod equalize;
 pub mod error;
 pub mod keys;
 pub mod metadata;
@@ -23,6 +24,8 @@ pub mod sign;
 pub mod signed;
 pub mod sp_metadata;
 pub mod structure;
+#[cfg(test)]
+pub(crate) mod tally;
 pub mod time;
 pub mod url;
 pub mod xml;
@@ -46,6 +49,10 @@ pub fn validate(
     let bytes = document(input, limits, &mut decoded)?;
     let doc = xml::parse_within(bytes, limits.max_nodes)?;
     let inventory = structure::scan(&doc, limits)?;
+    // Like every other limit, before any cryptography: the RSA work of every encrypted element
+    // in view, counted from the markup alone.
+    let rsa = decrypt::RsaBudget::new(limits, policy.decryption_keys.len());
+    rsa.count(decrypt::encrypted_keys(&inventory.encrypted))?;
     let response = response_root(inventory.root, policy)?;
     if let Some(response) = response {
         // Status before anything else: an IdP error response usually carries no assertion, and
@@ -53,7 +60,7 @@ pub fn validate(
         checks::version(response)?;
         checks::status(response)?;
     }
-    let context = checks::Context { policy, limits, request, now: request.now };
+    let context = checks::Context { policy, limits, rsa: &rsa, request, now: request.now };
     match (inventory.assertions.as_slice(), inventory.encrypted_assertions.as_slice(), response) {
         (_, [], _) => plain(&doc, &inventory, response, &context),
         ([], [encrypted], Some(response)) => {

@@ -186,6 +186,11 @@ pub struct Limits {
     /// cost grows with declarations in scope, so they are bounded like attributes.
     pub max_namespace_declarations_per_element: usize,
     pub max_namespace_declarations: usize,
+    /// Most RSA private-key operations one document may cost: every EncryptedKey of every
+    /// EncryptedAssertion, EncryptedID and EncryptedAttribute, times the tenant's decryption
+    /// keys, counted before the first is tried. Each is about 0.25 ms of RSA-2048, and SAML
+    /// core 6.2 lets any number of EncryptedKeys sit beside a KeyInfo-less EncryptedData.
+    pub max_rsa_decryptions: usize,
 }
 
 impl Default for Limits {
@@ -198,6 +203,9 @@ impl Default for Limits {
             max_attributes_per_element: 32,
             max_namespace_declarations_per_element: 16,
             max_namespace_declarations: 64,
+            // IdPs wrap each content key once; a tenant in key rollover holds two SP keys:
+            // an EncryptedAssertion, its EncryptedID and two EncryptedAttributes fit.
+            max_rsa_decryptions: 8,
         }
     }
 }

@@ -22,6 +22,9 @@ pub struct Inventory<'a> {
     /// Every saml:EncryptedAssertion element, in document order: each counts as an assertion
     /// when the pipeline demands exactly one.
     pub encrypted_assertions: Vec<Node<'a>>,
+    /// Every saml:EncryptedAssertion, EncryptedID and EncryptedAttribute, in document order:
+    /// their RSA operations are counted before any is decrypted.
+    pub encrypted: Vec<Node<'a>>,
 }
 
 pub fn scan<'a>(doc: &'a Document, limits: &Limits) -> Result<Inventory<'a>, Error> {
@@ -31,8 +34,13 @@ pub fn scan<'a>(doc: &'a Document, limits: &Limits) -> Result<Inventory<'a>, Err
         }
     }
     let root = doc.root().ok_or_else(|| Error::new(Code::XmlMalformed, "document has no root element"))?;
-    let mut inventory =
-        Inventory { root, assertions: Vec::new(), signatures: Vec::new(), encrypted_assertions: Vec::new() };
+    let mut inventory = Inventory {
+        root,
+        assertions: Vec::new(),
+        signatures: Vec::new(),
+        encrypted_assertions: Vec::new(),
+        encrypted: Vec::new(),
+    };
     let mut ids: HashSet<&'a str> = HashSet::new();
     let mut nodes = 0usize;
     let mut namespace_declarations = 0usize;
@@ -108,7 +116,11 @@ pub fn scan<'a>(doc: &'a Document, limits: &Limits) -> Result<Inventory<'a>, Err
         }
         match (node.namespace(), node.local_name()) {
             (Some(ns::ASSERTION), "Assertion") => inventory.assertions.push(node),
-            (Some(ns::ASSERTION), "EncryptedAssertion") => inventory.encrypted_assertions.push(node),
+            (Some(ns::ASSERTION), "EncryptedAssertion") => {
+                inventory.encrypted_assertions.push(node);
+                inventory.encrypted.push(node);
+            }
+            (Some(ns::ASSERTION), "EncryptedID" | "EncryptedAttribute") => inventory.encrypted.push(node),
             (Some(ns::DSIG), "Signature") => inventory.signatures.push(node),
             _ => {}
         }

@@ -26,6 +26,10 @@ pub struct EncryptOptions {
     /// EncryptedKey beside the EncryptedData, named by a ds:RetrievalMethod (Okta's layout),
     /// instead of inside its KeyInfo (Entra's and AD FS's).
     pub retrieval_method: bool,
+    /// The `saml:` prefix of the encrypted element and of its container is declared on the
+    /// Response, not on either of them (python3-saml's `response_encrypted_nameid` layout):
+    /// xmlenc-core1 4.5 parses the plaintext in the context of the EncryptedData's parent.
+    pub context_namespace: bool,
 }
 
 impl EncryptOptions {
@@ -37,6 +41,7 @@ impl EncryptOptions {
             oaep_digest: Some(alg::SHA1),
             mgf: None,
             retrieval_method: false,
+            context_namespace: false,
         }
     }
 
@@ -48,6 +53,7 @@ impl EncryptOptions {
             oaep_digest: Some(alg::SHA256),
             mgf: Some(enc::MGF1_SHA256),
             retrieval_method: false,
+            context_namespace: false,
         }
     }
 }
@@ -154,9 +160,10 @@ pub fn encrypt_element(
     } else {
         (format!("<ds:KeyInfo xmlns:ds=\"{}\">{encrypted_key}</ds:KeyInfo>", ns::DSIG), String::new())
     };
+    let declaration =
+        if options.context_namespace { String::new() } else { format!(" xmlns:saml=\"{}\"", ns::ASSERTION) };
     Ok(format!(
-        "<saml:{container} xmlns:saml=\"{}\"><xenc:EncryptedData Id=\"_ed{key_id}\" Type=\"{}\" xmlns:xenc=\"{}\"><xenc:EncryptionMethod Algorithm=\"{}\"/>{key_info}<xenc:CipherData><xenc:CipherValue>{}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData>{sibling}</saml:{container}>",
-        ns::ASSERTION,
+        "<saml:{container}{declaration}><xenc:EncryptedData Id=\"_ed{key_id}\" Type=\"{}\" xmlns:xenc=\"{}\"><xenc:EncryptionMethod Algorithm=\"{}\"/>{key_info}<xenc:CipherData><xenc:CipherValue>{}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData>{sibling}</saml:{container}>",
         enc::TYPE_ELEMENT,
         enc::XENC,
         options.content,
@@ -169,6 +176,21 @@ pub fn replace_assertion(document: &str, assertion_id: &str, replacement: &str) 
     let start = document.find(&format!("<Assertion ID=\"{assertion_id}\"")).ok_or("no Assertion start tag")?;
     let end = document.rfind("</Assertion>").ok_or("no Assertion end tag")? + "</Assertion>".len();
     Ok(format!("{}{replacement}{}", &document[..start], &document[end..]))
+}
+
+/// `response` (as [`ResponseSpec::render`] writes it) with its Assertion in the `saml:` prefix
+/// declared on the Response only, as python3-saml's and OneLogin's IdPs write it.
+pub fn saml_prefixed(response: &str, assertion_id: &str) -> Result<String, String> {
+    let start = response.find(&format!("<Assertion ID=\"{assertion_id}\"")).ok_or("no Assertion start tag")?;
+    let end = response.rfind("</Assertion>").ok_or("no Assertion end tag")? + "</Assertion>".len();
+    let own = format!(" xmlns=\"{}\"", ns::ASSERTION);
+    // Every tag of the rendered Assertion is in the assertion namespace, and its text is
+    // escaped: each '<' starts a tag.
+    let assertion = response[start..end].replacen(&own, "", 1).replace("</", "\u{0}").replace('<', "<saml:");
+    let assertion = assertion.replace('\u{0}', "</saml:");
+    let protocol = format!(" xmlns:samlp=\"{}\"", ns::PROTOCOL);
+    let head = response[..start].replacen(&protocol, &format!("{protocol} xmlns:saml=\"{}\"", ns::ASSERTION), 1);
+    Ok(format!("{head}{assertion}{}", &response[end..]))
 }
 
 impl ResponseSpec {
@@ -186,11 +208,19 @@ impl ResponseSpec {
             Signing::Assertion | Signing::Both => Signing::Assertion,
             Signing::Response | Signing::Unsigned => Signing::Unsigned,
         };
-        let xml = self.signed(idp, inner)?;
-        let start = xml.find(&format!("<Assertion ID=\"{}\"", self.assertion_id)).ok_or("no Assertion")?;
-        let end = xml.rfind("</Assertion>").ok_or("no Assertion end")? + "</Assertion>".len();
+        let (xml, tag) = if options.context_namespace {
+            let mut xml = saml_prefixed(&self.render(), &self.assertion_id)?;
+            if inner == Signing::Assertion {
+                xml = idp.sign(&xml, &self.assertion_id, &Default::default())?;
+            }
+            (xml, "saml:Assertion")
+        } else {
+            (self.signed(idp, inner)?, "Assertion")
+        };
+        let start = xml.find(&format!("<{tag} ID=\"{}\"", self.assertion_id)).ok_or("no Assertion")?;
+        let end = xml.rfind(&format!("</{tag}>")).ok_or("no Assertion end")? + tag.len() + 3;
         let sealed = encrypt_element("EncryptedAssertion", &xml.as_bytes()[start..end], recipient, options)?;
-        let xml = replace_assertion(&xml, &self.assertion_id, &sealed)?;
+        let xml = format!("{}{sealed}{}", &xml[..start], &xml[end..]);
         if matches!(signing, Signing::Response | Signing::Both) {
             return idp.sign(&xml, &self.response_id, &Default::default());
         }

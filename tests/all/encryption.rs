@@ -8,7 +8,7 @@ use crate::support::*;
 use base64::Engine as _;
 use saml_validator::config::Config;
 use saml_validator::saml::decrypt::DecryptionKey;
-use saml_validator::saml::ns::{alg, enc};
+use saml_validator::saml::ns::{self, alg, enc};
 use saml_validator::saml::{self, Code, Input, Limits, Request, TenantPolicy};
 use saml_validator::testing::encrypt::{encrypt_element, replace_assertion, EncryptOptions};
 use saml_validator::testing::idp::{Signing, TestIdp};
@@ -439,3 +439,117 @@ fn decryption_keys_come_from_files_and_every_problem_is_reported_together() {
     assert!(errors.iter().all(|e| !e.contains("PRIVATE KEY-----")), "{errors:#?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `element` (its EncryptedKey beside the EncryptedData) without a KeyInfo and with `copies`
+/// sibling EncryptedKeys, each under its own Id: SAML core 6.2 lets every one of them be tried.
+fn with_sibling_keys(element: &str, copies: usize) -> String {
+    let without = replace_once(element, slice(element, "<ds:KeyInfo", "</ds:KeyInfo>"), "");
+    // Declared once on the container, so that the copies stay within the namespace limits.
+    let (xenc, ds) = (format!(" xmlns:xenc=\"{}\"", enc::XENC), format!(" xmlns:ds=\"{}\"", ns::DSIG));
+    let key = slice(&without, "<xenc:EncryptedKey", "</xenc:EncryptedKey>");
+    let bare = key.replace(&xenc, "").replace(&ds, "");
+    let keys: String = (0..copies).map(|i| bare.replacen("Id=\"_ek", &format!("Id=\"_k{i}ek"), 1)).collect();
+    let container = format!("xmlns:saml=\"{}\"", ns::ASSERTION);
+    replace_once(&without, key, &keys).replacen(&container, &format!("{container}{xenc}{ds}"), 1)
+}
+
+fn two_keys(s: &Setup) -> TenantPolicy {
+    let old = TestIdp::generate().unwrap();
+    let mut policy = s.policy.clone();
+    policy.decryption_keys.insert(0, DecryptionKey::from_pem(&old.private_key_pem()).unwrap());
+    policy
+}
+
+fn assert_rsa_limit(error: &saml::Error, operations: usize, keys: usize, per_key: usize) {
+    assert_eq!(error.code, Code::XmlTooComplex, "{error}");
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let counted = format!(
+        "needs {operations} RSA operations ({keys} EncryptedKey{} × {per_key} key{})",
+        plural(keys),
+        plural(per_key)
+    );
+    assert!(error.message.contains(&counted), "{counted:?} in {error}");
+    assert!(error.message.contains("max_rsa_decryptions = 8"), "{error}");
+}
+
+/// Review item 1: without a KeyInfo every sibling EncryptedKey was tried with every SP key, one
+/// RSA private operation each, with no bound but the document size.
+#[test]
+fn rsa_operations_are_bounded_per_document_wherever_the_encrypted_keys_sit() {
+    let s = setup();
+    let okta = EncryptOptions { retrieval_method: true, ..EncryptOptions::entra() };
+    let xml = s.encrypted(Signing::Assertion, &okta);
+    let one = with_sibling_keys(&xml, 1);
+    assert!(s.check(&one).unwrap().encrypted, "one sibling key and no KeyInfo (SAML core 6.2) decrypts");
+    let rollover = two_keys(&s);
+    assert!(s.h.check_with(&with_sibling_keys(&xml, 4), &rollover).unwrap().encrypted, "4 × 2 fits");
+    // 300 keys: close to what the 256 KB document limit holds.
+    let flood = with_sibling_keys(&xml, 300);
+    // Counted before any key is tried: a tenant holding the wrong key gets the same answer.
+    let wrong = TenantPolicy {
+        decryption_keys: vec![DecryptionKey::from_pem(&TestIdp::generate().unwrap().private_key_pem()).unwrap()],
+        ..s.policy.clone()
+    };
+    assert_rsa_limit(&s.error(&flood), 300, 300, 1);
+    assert_rsa_limit(&s.h.check_with(&flood, &wrong).unwrap_err(), 300, 300, 1);
+    assert_rsa_limit(&s.h.check_with(&flood, &rollover).unwrap_err(), 600, 300, 2);
+    assert_rsa_limit(&s.h.check_with(&with_sibling_keys(&xml, 5), &rollover).unwrap_err(), 10, 5, 2);
+    // Without decryption keys nothing is tried: the answer stays what to configure.
+    assert_eq!(s.h.check(&flood).unwrap_err().code, Code::EncryptedAssertionUnsupported);
+    // The limit is a setting of [limits].
+    let request = Request { expected_request_id: Some(REQUEST_ID), now: s.h.now };
+    let raised = Limits { max_rsa_decryptions: 1000, ..Limits::default() };
+    let v = saml::validate(Input::Xml(flood.as_bytes()), &rollover, &raised, &request).unwrap();
+    assert!(v.encrypted);
+    let config = format!("[limits]\nmax_rsa_decryptions = 3\n\n{}", config_text(&s.h.idp, ""));
+    let config = Config::parse(&config, std::path::Path::new("."), chrono::Utc::now()).unwrap();
+    assert_eq!(config.limits.max_rsa_decryptions, 3);
+    assert_eq!(Limits::default().max_rsa_decryptions, 8);
+}
+
+/// Review item 1: EncryptedID and EncryptedAttribute count toward the same per-document total,
+/// in a plain assertion and inside a decrypted one.
+#[test]
+fn rsa_operations_of_encrypted_ids_and_attributes_count_toward_one_total() {
+    let s = setup();
+    let rollover = two_keys(&s);
+    let spec = s.h.spec();
+    let xml = spec.render();
+    let name_id = slice(&xml, "<NameID ", "</NameID>");
+    let secret_id = format!(
+        "<NameID xmlns=\"urn:oasis:names:tc:SAML:2.0:assertion\" Format=\"{}\">bob@contoso.example</NameID>",
+        spec.name_id_format
+    );
+    let email = "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress";
+    let attribute = slice(&xml, &format!("<Attribute Name=\"{email}\">"), "</Attribute>");
+    let secret_attribute = format!(
+        "<Attribute xmlns=\"urn:oasis:names:tc:SAML:2.0:assertion\" Name=\"{email}\"><AttributeValue>bob@contoso.example</AttributeValue></Attribute>"
+    );
+    let okta = EncryptOptions { retrieval_method: true, ..EncryptOptions::entra() };
+    let encrypted_id = encrypt_element("EncryptedID", secret_id.as_bytes(), &s.sp, &okta).unwrap();
+    let encrypted_attribute = encrypt_element("EncryptedAttribute", secret_attribute.as_bytes(), &s.sp, &okta).unwrap();
+    let build = |ids: usize, attributes: usize| {
+        let edited = replace_once(
+            &replace_once(&xml, name_id, &with_sibling_keys(&encrypted_id, ids)),
+            attribute,
+            &with_sibling_keys(&encrypted_attribute, attributes),
+        );
+        s.h.idp.sign(&edited, &spec.assertion_id, &Default::default()).unwrap()
+    };
+    // Each alone fits (3 × 2 and 2 × 2); together they need 10 of 8.
+    assert_eq!(s.h.check_with(&build(3, 1), &rollover).unwrap().subject.name_id, "bob@contoso.example");
+    assert_eq!(s.h.check_with(&build(1, 2), &rollover).unwrap().subject.name_id, "bob@contoso.example");
+    assert_rsa_limit(&s.h.check_with(&build(3, 2), &rollover).unwrap_err(), 10, 5, 2);
+    assert_rsa_limit(&s.h.check_with(&build(250, 50), &rollover).unwrap_err(), 600, 300, 2);
+    // Inside an EncryptedAssertion the EncryptedKeys of its EncryptedID are added to its own.
+    let signed = build(4, 1);
+    assert_eq!(s.h.check_with(&signed, &rollover).unwrap_err().code, Code::XmlTooComplex, "4 + 1 keys × 2");
+    let signed = build(3, 1);
+    let sealed = encrypt_element("EncryptedAssertion", assertion(&signed).as_bytes(), &s.sp, &okta).unwrap();
+    let outer = replace_assertion(&signed, &spec.assertion_id, &with_sibling_keys(&sealed, 1)).unwrap();
+    assert_rsa_limit(&s.h.check_with(&outer, &rollover).unwrap_err(), 10, 5, 2);
+    assert_eq!(s.check(&outer).unwrap().subject.name_id, "bob@contoso.example", "5 × 1 fits");
+}
+
+#[path = "encryption/namespace_context.rs"]
+mod namespace_context;

@@ -1,14 +1,17 @@
 //! XML Encryption (xmlenc-core1) of a SAML EncryptedAssertion, EncryptedID or
 //! EncryptedAttribute (SAML core 2.2.4, 6): the element's shape and algorithms are judged
 //! before any RSA operation, then the content key is unwrapped with the SP's keys and the
-//! content decrypted to bytes that the caller parses as a document of its own.
+//! content decrypted to bytes that the caller parses as a document of its own, with the
+//! namespace declarations in scope where the EncryptedData stood (`context.rs`).
 //!
 //! Only the shapes IdPs send are accepted: one EncryptedData whose CipherValue is inline, its
 //! EncryptedKey inside its KeyInfo or beside it in the same Encrypted* element (named by a
 //! `#id` RetrievalMethod). CipherReference, other URIs and transforms would make the service
 //! fetch or compute on the attacker's behalf (SSRF, file reads) and are refused outright.
 
+mod budget;
 pub mod cipher;
+mod context;
 pub mod key;
 
 use base64::Engine as _;
@@ -18,6 +21,7 @@ use super::ns::{self, enc};
 use super::policy::Limits;
 use super::structure;
 use super::xml::{self, Document, Node};
+pub use budget::RsaBudget;
 use cipher::{Content, Digest, KeyTransport};
 pub use key::{DecryptionKey, DecryptionKeyInfo};
 
@@ -31,8 +35,9 @@ pub fn failed() -> Error {
     Error::new(Code::DecryptionFailed, FAILED)
 }
 
-/// At most this many EncryptedKeys are tried (times the tenant's keys): each costs one RSA
-/// private operation, about 1 ms for RSA-2048, so the count is bounded like any other work.
+/// At most this many EncryptedKeys inside one KeyInfo. The work of a whole document, siblings
+/// of a KeyInfo-less EncryptedData included, is bounded by `Limits::max_rsa_decryptions`
+/// ([`RsaBudget`]).
 const MAX_ENCRYPTED_KEYS: usize = 4;
 
 /// What decryption needs besides the element.
@@ -40,6 +45,8 @@ pub struct Keys<'k> {
     pub keys: &'k [DecryptionKey],
     /// `allow_rsa_pkcs1_key_transport`.
     pub allow_pkcs1: bool,
+    /// The document's RSA operations, shared by all its encrypted elements.
+    pub budget: &'k RsaBudget,
 }
 
 /// Decrypted bytes and whether the cipher itself authenticated them.
@@ -57,8 +64,10 @@ pub fn decrypt(container: Node<'_>, keys: &Keys<'_>) -> Result<Plaintext, Error>
     if keys.keys.is_empty() {
         return Err(no_keys(container));
     }
+    keys.budget.spend(plan.wrapped.len())?;
     let content_key = content_key(&plan, keys.keys)?;
     let bytes = cipher::decrypt_content(plan.content, &content_key, &plan.data).map_err(|_| failed())?;
+    let bytes = context::in_context(container, bytes);
     Ok(Plaintext { bytes, authenticated: plan.content.is_authenticated() })
 }
 
@@ -108,6 +117,13 @@ pub fn decrypt_element(
     Ok(doc)
 }
 
+/// The length of the content ciphertext (IV and tag included) of `container`, from its base64
+/// text: public, like everything an unauthenticated failure may depend on.
+pub fn ciphertext_len(container: Node<'_>) -> usize {
+    let value = layout(container).ok().and_then(|layout| layout.cipher_data).and_then(|data| data.elements().next());
+    value.and_then(xml::text_value).map_or(0, |text| text.bytes().filter(|b| !b.is_ascii_whitespace()).count() / 4 * 3)
+}
+
 /// Everything read from the element before any cryptography.
 struct Plan {
     content: Content,
@@ -144,7 +160,16 @@ fn algorithm(node: Node<'_>) -> Option<String> {
     node.attribute("Algorithm").map(|v| v.get().trim().to_string())
 }
 
-fn plan(container: Node<'_>, allow_pkcs1: bool) -> Result<Plan, Error> {
+/// The children of an encrypted element and of its EncryptedData, judged before anything is
+/// decoded.
+struct Layout<'a> {
+    siblings: Vec<Node<'a>>,
+    method: Option<Node<'a>>,
+    key_info: Option<Node<'a>>,
+    cipher_data: Option<Node<'a>>,
+}
+
+fn layout(container: Node<'_>) -> Result<Layout<'_>, Error> {
     let mut data = None;
     let mut siblings = Vec::new();
     for child in container.elements() {
@@ -169,23 +194,36 @@ fn plan(container: Node<'_>, allow_pkcs1: bool) -> Result<Plan, Error> {
             return Err(unsupported("EncryptedData Type must be xmlenc#Element (SAML core 6.1)"));
         }
     }
-    let mut method = None;
-    let mut key_info = None;
-    let mut cipher_data = None;
+    let mut layout = Layout { siblings, method: None, key_info: None, cipher_data: None };
     for child in data.elements() {
         match (child.namespace(), child.local_name()) {
-            (Some(enc::XENC), "EncryptionMethod") if method.is_none() => method = Some(child),
-            (Some(ns::DSIG), "KeyInfo") if key_info.is_none() => key_info = Some(child),
-            (Some(enc::XENC), "CipherData") if cipher_data.is_none() => cipher_data = Some(child),
+            (Some(enc::XENC), "EncryptionMethod") if layout.method.is_none() => layout.method = Some(child),
+            (Some(ns::DSIG), "KeyInfo") if layout.key_info.is_none() => layout.key_info = Some(child),
+            (Some(enc::XENC), "CipherData") if layout.cipher_data.is_none() => layout.cipher_data = Some(child),
             (Some(enc::XENC), "EncryptionProperties") => {}
             _ => return Err(malformed(format!("unexpected <{}> in EncryptedData", child.local_name()))),
         }
     }
-    let method = method.ok_or_else(|| unsupported("EncryptedData has no EncryptionMethod"))?;
+    Ok(layout)
+}
+
+/// How many EncryptedKeys decrypting `containers` (EncryptedAssertion, EncryptedID,
+/// EncryptedAttribute) tries, each with every key: those [`plan`] finds. None for a shape
+/// [`plan`] refuses, since it refuses it before any RSA operation.
+pub fn encrypted_keys(containers: &[Node<'_>]) -> usize {
+    let count = |container: &Node<'_>| {
+        layout(*container).and_then(|layout| key_candidates(layout.key_info, &layout.siblings)).map_or(0, |k| k.len())
+    };
+    containers.iter().map(count).sum()
+}
+
+fn plan(container: Node<'_>, allow_pkcs1: bool) -> Result<Plan, Error> {
+    let layout = layout(container)?;
+    let method = layout.method.ok_or_else(|| unsupported("EncryptedData has no EncryptionMethod"))?;
     let content = content_algorithm(method)?;
-    let keys = key_candidates(key_info, &siblings)?;
+    let keys = key_candidates(layout.key_info, &layout.siblings)?;
     let wrapped = keys.into_iter().map(|k| wrapped_key(k, allow_pkcs1)).collect::<Result<Vec<_>, _>>()?;
-    let data = cipher_value(cipher_data.ok_or_else(|| malformed("EncryptedData has no CipherData"))?)?;
+    let data = cipher_value(layout.cipher_data.ok_or_else(|| malformed("EncryptedData has no CipherData"))?)?;
     Ok(Plan { content, data, wrapped })
 }
 

@@ -24,24 +24,29 @@ thread_local! {
     /// First error libxml2 reported on this thread since the last [`take_error`]. libxml2's error
     /// handlers are per thread; without one it prints every rejected input to stderr.
     static LAST_ERROR: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Line and column (1-based) of that first error.
+    static LAST_POSITION: std::cell::Cell<(usize, usize)> = const { std::cell::Cell::new((0, 0)) };
     static HANDLER_SET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 unsafe extern "C" fn capture_error(_user: *mut c_void, error: *mut b::_xmlError) {
     // SAFETY: libxml2 passes a valid error record (or null) that lives for this call; `message`
     // is a NUL-terminated C string or null.
-    let message = unsafe {
+    let (message, position) = unsafe {
         if error.is_null() || (*error).message.is_null() {
             return;
         }
         let line = (*error).line;
         let text = CStr::from_ptr((*error).message).to_string_lossy();
-        format!("line {line}: {}", text.trim_end())
+        // int2 is the column for parser errors.
+        let position = (usize::try_from(line).unwrap_or(0), usize::try_from((*error).int2).unwrap_or(0));
+        (format!("line {line}: {}", text.trim_end()), position)
     };
     LAST_ERROR.with(|slot| {
         let mut slot = slot.borrow_mut();
         if slot.is_none() {
             *slot = Some(message);
+            LAST_POSITION.with(|last| last.set(position));
         }
     });
 }
@@ -55,10 +60,22 @@ fn prepare_thread() {
         unsafe { xmlSetStructuredErrorFunc(ptr::null_mut(), Some(capture_error)) };
     }
     LAST_ERROR.with(|slot| slot.borrow_mut().take());
+    LAST_POSITION.with(|last| last.set((0, 0)));
 }
 
-fn take_error() -> Option<String> {
-    LAST_ERROR.with(|slot| slot.borrow_mut().take())
+fn take_error() -> Option<ParseError> {
+    let message = LAST_ERROR.with(|slot| slot.borrow_mut().take())?;
+    let (line, column) = LAST_POSITION.with(|last| last.replace((0, 0)));
+    Some(ParseError { message, line, column })
+}
+
+/// libxml2's first error for a refused document, and where in the input it stopped (1-based
+/// line and column; 0 when libxml2 did not say).
+#[derive(Debug)]
+pub struct ParseError {
+    pub message: String,
+    pub line: usize,
+    pub column: usize,
 }
 
 /// A parsed document. Not `Send`: libxml2 documents belong to the thread that parsed them.
@@ -80,9 +97,10 @@ const PARSE_OPTIONS: c_int = (b::xmlParserOption_XML_PARSE_NONET | b::xmlParserO
 
 impl Document {
     /// Parses `bytes` (already checked to be UTF-8 without a DOCTYPE). Returns libxml2's first
-    /// error message on failure.
-    pub fn parse(bytes: &[u8]) -> Result<Document, String> {
-        let len = c_int::try_from(bytes.len()).map_err(|_| "document too large".to_string())?;
+    /// error on failure.
+    pub fn parse(bytes: &[u8]) -> Result<Document, ParseError> {
+        let too_large = || ParseError { message: "document too large".to_string(), line: 0, column: 0 };
+        let len = c_int::try_from(bytes.len()).map_err(|_| too_large())?;
         prepare_thread();
         // SAFETY: the buffer is valid for `len` bytes for the duration of the call; URL and
         // encoding may be null; libxml2 copies what it keeps.
@@ -90,7 +108,11 @@ impl Document {
             unsafe { b::xmlReadMemory(bytes.as_ptr().cast::<c_char>(), len, ptr::null(), ptr::null(), PARSE_OPTIONS) };
         let error = take_error();
         if doc.is_null() {
-            return Err(error.unwrap_or_else(|| "not well-formed XML".to_string()));
+            return Err(error.unwrap_or_else(|| ParseError {
+                message: "not well-formed XML".to_string(),
+                line: 0,
+                column: 0,
+            }));
         }
         let document = Document { doc, _not_send: PhantomData };
         if let Some(error) = error {
@@ -173,7 +195,7 @@ impl Document {
         };
         let error = take_error();
         if rc < 0 || close_rc < 0 {
-            return Err(error.unwrap_or_else(|| "canonicalization failed".into()));
+            return Err(error.map_or_else(|| "canonicalization failed".into(), |e| e.message));
         }
         Ok(out)
     }

@@ -2,7 +2,7 @@
 
 mod ffi;
 
-pub use ffi::{C14nMode, Document, Node, NodeKind};
+pub use ffi::{C14nMode, Document, Node, NodeKind, ParseError};
 
 use super::error::{Code, Error};
 
@@ -19,27 +19,59 @@ pub fn parse(bytes: &[u8]) -> Result<Document, Error> {
 /// [`parse`], also refusing before libxml2 builds a tree a document with more markup than
 /// `max_nodes` nodes could account for (see [`check_markup`]).
 pub fn parse_within(bytes: &[u8], max_nodes: usize) -> Result<Document, Error> {
+    parse_measured(bytes, max_nodes).map_err(|refused| refused.error)
+}
+
+/// A refused document, and how far into it libxml2 read before refusing it (0 when the checks
+/// before libxml2 refused it).
+pub struct Refused {
+    pub error: Error,
+    pub read: usize,
+}
+
+/// [`parse_within`], also saying how much parsing a refusal cost (`equalize.rs` does the rest
+/// of the work of a full parse).
+pub fn parse_measured(bytes: &[u8], max_nodes: usize) -> Result<Document, Refused> {
+    let early = |error: Error| Refused { error, read: 0 };
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     let Ok(text) = std::str::from_utf8(body) else {
-        return Err(Error::new(Code::EncodingUnsupported, "document is not valid UTF-8"));
+        return Err(early(Error::new(Code::EncodingUnsupported, "document is not valid UTF-8")));
     };
     // XML forbids U+0000; its presence means UTF-16 or binary input that would otherwise slip
     // past the byte-level checks below as "valid UTF-8".
     if body.contains(&0) {
-        return Err(Error::new(Code::EncodingUnsupported, "NUL byte in document (UTF-16 or binary input?)"));
+        return Err(early(Error::new(Code::EncodingUnsupported, "NUL byte in document (UTF-16 or binary input?)")));
     }
     // Refused even inside a comment: refusing a rare harmless document is cheaper than
     // parsing a hostile one.
     if text.contains("<!DOCTYPE") || text.contains("<!ENTITY") {
-        return Err(Error::new(Code::DoctypeForbidden, "document type declarations are not accepted"));
+        return Err(early(Error::new(Code::DoctypeForbidden, "document type declarations are not accepted")));
     }
-    check_declared_encoding(body)?;
-    check_markup(body, max_nodes)?;
-    let doc = Document::parse(bytes).map_err(|e| Error::new(Code::XmlMalformed, e))?;
+    check_declared_encoding(body).map_err(early)?;
+    check_markup(body, max_nodes).map_err(early)?;
+    let doc = Document::parse(bytes).map_err(|e| {
+        let read = offset(bytes, e.line, e.column);
+        #[cfg(test)]
+        crate::saml::tally::add(|tally| tally.parsed_bytes += read);
+        Refused { read, error: Error::new(Code::XmlMalformed, e.message) }
+    })?;
     if doc.has_dtd() {
-        return Err(Error::new(Code::DoctypeForbidden, "document type declarations are not accepted"));
+        return Err(early(Error::new(Code::DoctypeForbidden, "document type declarations are not accepted")));
     }
+    #[cfg(test)]
+    crate::saml::tally::add(|tally| tally.parsed_bytes += bytes.len());
     Ok(doc)
+}
+
+/// The byte offset of 1-based `line` and `column` in `bytes` (libxml2 counts columns in
+/// characters; the difference only matters for a rough measure of work).
+fn offset(bytes: &[u8], line: usize, column: usize) -> usize {
+    let line_start = if line <= 1 {
+        0
+    } else {
+        bytes.iter().enumerate().filter(|(_, &b)| b == b'\n').nth(line - 2).map_or(bytes.len(), |(at, _)| at + 1)
+    };
+    (line_start + column.saturating_sub(1)).min(bytes.len())
 }
 
 /// Upper bound on `=` inside one tag (attributes plus namespace declarations). libxml2 checks
