@@ -5,7 +5,7 @@
 use std::cell::Cell;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Tally {
+pub(crate) struct Tally {
     /// Bytes libxml2 parsed: whole documents, and of a refused one as far as it read.
     pub parsed_bytes: usize,
     /// Bytes of canonical XML written.
@@ -18,7 +18,7 @@ thread_local! {
     static TALLY: Cell<Tally> = const { Cell::new(Tally { parsed_bytes: 0, canonical_bytes: 0, rsa_checks: 0 }) };
 }
 
-pub fn add(update: impl FnOnce(&mut Tally)) {
+pub(crate) fn add(update: impl FnOnce(&mut Tally)) {
     TALLY.with(|tally| {
         let mut value = tally.get();
         update(&mut value);
@@ -27,6 +27,6 @@ pub fn add(update: impl FnOnce(&mut Tally)) {
 }
 
 /// The tally since the last call, reset.
-pub fn take() -> Tally {
+pub(crate) fn take() -> Tally {
     TALLY.with(|tally| tally.replace(Tally::default()))
 }
