@@ -12,6 +12,8 @@
 //! - `saml` — the pure validation core: bytes, a tenant policy and an instant in; claims or a
 //!   typed error out.
 //!
+//! `supervisor` starts, names and stops everything `serve` runs, above all of them.
+//!
 //! `testing` holds a signing test IdP for the demo, the tests and the benchmarks.
 
 pub mod config;
@@ -19,6 +21,7 @@ pub mod ops;
 pub mod saml;
 pub mod service;
 pub mod state;
+pub mod supervisor;
 pub mod tenants;
 pub mod testing;
 pub mod transport;

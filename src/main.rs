@@ -8,17 +8,16 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 
 use saml_validator::config::Config;
-use saml_validator::ops::metrics::Metrics;
 use saml_validator::ops::telemetry;
 use saml_validator::ops::wall_clock;
 use saml_validator::saml::{self, decode, Input};
 use saml_validator::service::{Service, ValidateRequest};
-use saml_validator::tenants::reload::Reloader;
+use saml_validator::supervisor;
 use saml_validator::testing::idp::{self, ResponseSpec, Signing, TestIdp};
 use saml_validator::transport::frontend::Frontend;
+use saml_validator::transport::http;
 use saml_validator::transport::json::{ErrorBody, ValidBody};
 use saml_validator::transport::sp::{self, AuthnRequestParams};
-use saml_validator::transport::{grpc, http};
 
 // mimalloc for the whole process, libxml2's and OpenSSL's malloc included (the `override`
 // feature replaces the C symbols): a validation makes a few hundred small allocations, mostly
@@ -135,160 +134,16 @@ fn serve(path: &Path) -> ExitCode {
 }
 
 fn run_server(config: &Config, path: Option<&Path>) -> ExitCode {
-    let metrics = Arc::new(Metrics::with_settings(&config.metrics));
-    let service = match Service::try_new(config) {
-        Ok(service) => Arc::new(service.with_metrics(metrics.clone())),
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    service.warn_expiring_certificates(wall_clock());
-    {
-        // Metadata refresh schedule and hourly certificate-expiry warnings.
-        let service = service.clone();
-        // The first round runs at once: `metadata_url` tenants are `pending` (and /readyz
-        // not ready) until it has tried them all.
-        let spawned = std::thread::Builder::new().name("metadata-refresh".into()).spawn(move || {
-            let mut last_warning = saml_validator::ops::monotonic();
-            loop {
-                service.start_due_refreshes(wall_clock());
-                service.registry().wait_for_refresh_work(std::time::Duration::from_secs(1));
-                if last_warning.elapsed() >= std::time::Duration::from_secs(3600) {
-                    service.warn_expiring_certificates(wall_clock());
-                    last_warning = saml_validator::ops::monotonic();
-                }
-            }
-        });
-        if let Err(e) = spawned {
-            eprintln!("cannot start metadata refresh: {e}");
-            return ExitCode::from(2);
-        }
-    }
-    if let Some(path) = path {
-        let reloader = Arc::new(Reloader::new(path.to_path_buf(), service.registry().clone(), metrics.clone(), config));
-        let poll = std::time::Duration::from_secs(config.server.config_poll_seconds);
-        if let Err(e) = reloader.spawn(poll) {
-            eprintln!("cannot start configuration reload: {e}");
-            return ExitCode::from(2);
-        }
-        if let Err(e) = saml_validator::tenants::watch::spawn(service.registry().clone(), poll) {
-            eprintln!("cannot start the tenants_dir watch: {e}");
-            return ExitCode::from(2);
-        }
-    }
-    let frontend = Arc::new(Frontend::new(service, metrics, config));
-    // Bind every listener before serving anything, so a taken port fails start-up loudly.
-    let grpc_listener = match &config.server.grpc_addr {
-        None => None,
-        Some(addr) => match std::net::TcpListener::bind(addr) {
-            Ok(listener) => Some(listener),
-            Err(e) => {
-                eprintln!("cannot bind grpc_addr {addr}: {e}");
-                return ExitCode::from(2);
-            }
-        },
-    };
-    // gRPC stops on SIGTERM like HTTP, and when HTTP stops for any other reason.
-    let (stop_grpc, grpc_stopped) = tokio::sync::watch::channel(false);
-    let grpc = match grpc_listener {
-        None => None,
-        Some(listener) => {
-            let shutdown = move || {
-                let mut stopped = grpc_stopped.clone();
-                async move {
-                    tokio::select! {
-                        () = termination() => {}
-                        _ = stopped.changed() => {}
-                    }
-                }
-            };
-            let workers = if config.server.workers > 0 { config.server.workers } else { num_cpus() };
-            let spawned = grpc::spawn(
-                frontend.clone(),
-                listener,
-                config.server.tls.clone(),
-                config.server.max_body_bytes,
-                workers,
-                shutdown,
-            );
-            match spawned {
-                Ok(running) => Some(running),
-                Err(e) => {
-                    eprintln!("cannot start gRPC: {e}");
-                    return ExitCode::from(2);
-                }
-            }
-        }
-    };
-    let state = Arc::new(http::State::new(frontend, config));
-    let result = actix_web::rt::System::new().block_on(async {
-        let (server, addrs) =
-            http::bind(state.clone(), &config.server.http_addr, config.server.workers, config.server.tls.as_ref())?;
-        tracing::info!(addrs = ?addrs, tenants = config.tenants.len(), "listening");
-        // A failed gRPC thread with HTTP still serving and ready would hide the failure from the
-        // orchestrator: stop every HTTP listener instead (the process exits with status 2 and
-        // is restarted).
-        let stop_when_grpc_fails = |handles: Vec<actix_web::dev::ServerHandle>| {
-            if let Some(failed) = grpc.as_ref().map(grpc::Running::failed) {
-                actix_web::rt::spawn(async move {
-                    failed.notified().await;
-                    // Every stop is sent when `stop` is called; then wait for all of them.
-                    let stopping: Vec<_> = handles.iter().map(|handle| handle.stop(true)).collect();
-                    for stopped in stopping {
-                        stopped.await;
-                    }
-                });
-            }
-        };
-        match &config.server.metrics_addr {
-            Some(metrics_addr) => {
-                let (metrics_server, metrics_addrs) =
-                    http::bind_metrics(state, metrics_addr, config.server.tls.as_ref())?;
-                tracing::info!(addrs = ?metrics_addrs, "metrics listening");
-                stop_when_grpc_fails(vec![server.handle(), metrics_server.handle()]);
-                let (main, metrics) = futures_util::future::join(server, metrics_server).await;
-                main.and(metrics)
-            }
-            None => {
-                stop_when_grpc_fails(vec![server.handle()]);
-                server.await
-            }
-        }
-    });
-    // HTTP has drained (SIGTERM) or failed: stop gRPC too and wait for its in-flight calls.
-    let _ = stop_grpc.send(true);
-    let grpc_result = grpc.map(grpc::Running::join);
-    match (result, grpc_result) {
-        (Ok(()), None | Some(Ok(()))) => {
+    match supervisor::serve(config, path) {
+        Ok(()) => {
             tracing::info!("stopped");
             ExitCode::SUCCESS
         }
-        (Err(e), _) => {
-            eprintln!("server error: {e}");
-            ExitCode::from(2)
-        }
-        (_, Some(Err(e))) => {
-            eprintln!("gRPC server error: {e}");
+        Err(error) => {
+            eprintln!("{error}");
             ExitCode::from(2)
         }
     }
-}
-
-/// Resolves on SIGTERM or SIGINT.
-async fn termination() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(signal) => signal,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
-}
-
-fn num_cpus() -> usize {
-    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
 }
 
 fn validate(path: &Path, tenant: &str, at: Option<&str>, expected: Option<&str>, file: &str) -> ExitCode {
@@ -341,7 +196,10 @@ fn validate(path: &Path, tenant: &str, at: Option<&str>, expected: Option<&str>,
 /// The tenant's configuration with its metadata loaded, or the exit code after saying why not.
 fn tenant_of(path: &Path, id: &str) -> Result<saml_validator::tenants::TenantConfig, ExitCode> {
     let config = load(path)?;
-    let registry = saml_validator::tenants::Registry::new(&config);
+    let registry = saml_validator::tenants::Registry::new(
+        &config,
+        std::sync::Arc::new(saml_validator::ops::metrics::Metrics::new()),
+    );
     registry.refresh_metadata(id, wall_clock(), "cli");
     let tenant = registry.get(id).ok_or_else(|| {
         eprintln!("{}: no tenant {id:?}", path.display());
@@ -435,7 +293,10 @@ fn check_config(path: &Path) -> ExitCode {
             }
             // Metadata URLs are fetched (as a start-up would): one that fails is a warning, as
             // the service would serve every other tenant and answer tenant_unavailable for it.
-            let registry = saml_validator::tenants::Registry::new(&config);
+            let registry = saml_validator::tenants::Registry::new(
+                &config,
+                std::sync::Arc::new(saml_validator::ops::metrics::Metrics::new()),
+            );
             registry.refresh_due(wall_clock());
             let generation = registry.current();
             let mut tenants: Vec<_> = generation.iter().collect();
@@ -481,7 +342,7 @@ fn demo(http_addr: &str) -> ExitCode {
     };
     let tenant = &config.tenants[0];
     let service = Arc::new(Service::new(&config));
-    let frontend = Arc::new(Frontend::new(service, Arc::new(Metrics::new()), &config));
+    let frontend = Arc::new(Frontend::new(service, &config));
     let state = Arc::new(http::State::new(frontend, &config));
     let result = actix_web::rt::System::new().block_on(async {
         let (server, addrs) = http::bind(state, &config.server.http_addr, 1, None)?;

@@ -35,6 +35,8 @@ pub struct Accepted {
 
 pub struct Service {
     tenants: Arc<Registry>,
+    /// Shared with the transports: every count about this service lands in one registry.
+    metrics: Arc<Metrics>,
     /// Survives reloads: an assertion accepted before a reload stays refused after it.
     replay: ReplayRecord,
 }
@@ -42,35 +44,31 @@ pub struct Service {
 impl Service {
     /// The service on the replay store `[replay]` names. Connecting to a shared store happens
     /// in the background: a store that is down does not keep the service from starting.
-    pub fn try_new(config: &Config) -> Result<Service, String> {
-        let replay = replay_record(&config.replay, config.server.replay_cache_capacity)?;
-        Ok(Service { tenants: Arc::new(Registry::new(config)), replay })
+    pub fn try_new(config: &Config, metrics: Arc<Metrics>) -> Result<Service, String> {
+        let replay = replay_record(&config.replay, config.server.replay_cache_capacity, &metrics)?;
+        Ok(Service { tenants: Arc::new(Registry::new(config, metrics.clone())), metrics, replay })
     }
 
     /// [`Service::try_new`] for tests and tools, whose configuration was just validated (the
     /// only failures left are the store's client or thread not being created).
     pub fn new(config: &Config) -> Service {
-        Service::try_new(config).unwrap_or_else(|e| panic!("{e}"))
+        Service::try_new(config, Arc::new(Metrics::with_settings(&config.metrics))).unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The service on the in-process replay cache, whatever `[replay]` says.
     pub fn in_process(config: &Config) -> Service {
+        let metrics = Arc::new(Metrics::with_settings(&config.metrics));
         Service {
-            tenants: Arc::new(Registry::new(config)),
+            tenants: Arc::new(Registry::new(config, metrics.clone())),
+            metrics,
             replay: ReplayRecord::Memory(ReplayCache::new(config.server.replay_cache_capacity)),
         }
     }
 
-    /// Reports metadata refreshes to `metrics`.
-    pub fn with_metrics(self, metrics: Arc<Metrics>) -> Service {
-        self.tenants.report_to(metrics);
-        self
-    }
-
-    /// Reports shared replay store operations to `metrics` (the frontend's, which counts the
-    /// requests they belong to).
-    pub fn report_replay_to(&self, metrics: Arc<Metrics>) {
-        self.replay.report_to(metrics);
+    /// Where this service's counts go (metadata refreshes, tenant files, the replay store);
+    /// the transports count their requests into the same registry.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The live tenants (reload, refresh, lookups).
@@ -231,11 +229,11 @@ fn refuse_replay(validated: Validated, fresh: bool) -> Result<Validated, Error> 
     Ok(validated)
 }
 
-fn replay_record(settings: &ReplaySettings, capacity: u64) -> Result<ReplayRecord, String> {
+fn replay_record(settings: &ReplaySettings, capacity: u64, metrics: &Arc<Metrics>) -> Result<ReplayRecord, String> {
     let Some(redis) = &settings.redis else {
         return Ok(ReplayRecord::Memory(ReplayCache::new(capacity)));
     };
-    let store = RedisStore::new(redis)?;
+    let store = RedisStore::new(redis, metrics.clone())?;
     let fallback = redis.allow_memory_fallback_when_unavailable.then(|| {
         tracing::warn!(
             target: "replay_store",

@@ -5,14 +5,11 @@
 pub mod memory;
 pub mod redis;
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 
 pub use memory::ReplayCache;
 pub use redis::RedisStore;
 
-use crate::ops::metrics::Metrics;
 use crate::saml::{Code, Error};
 
 /// Where first uses are recorded.
@@ -24,12 +21,6 @@ pub enum ReplayRecord {
 }
 
 impl ReplayRecord {
-    pub fn report_to(&self, metrics: Arc<Metrics>) {
-        if let ReplayRecord::Shared { store, .. } = self {
-            store.report_to(metrics);
-        }
-    }
-
     /// Records `(issuer, assertion_id)` until `until`: `Ok(true)` on its first use, `Ok(false)`
     /// for a replay, `replay_store_unavailable` when the shared store cannot tell (fail closed).
     pub async fn first_use(

@@ -36,7 +36,7 @@ struct Inner {
     connection: OnceCell<Connection>,
     key_prefix: String,
     timeout: Duration,
-    metrics: std::sync::OnceLock<Arc<Metrics>>,
+    metrics: Arc<Metrics>,
     /// Last known state, for logging once per change: 0 unknown, 1 up, 2 down.
     state: AtomicU8,
     /// Whether this outage's first fallback was logged.
@@ -59,7 +59,8 @@ const DOWN: u8 = 2;
 
 impl RedisStore {
     /// Builds the client (nothing is contacted yet) and starts connecting in the background.
-    pub fn new(target: &RedisSettings) -> Result<RedisStore, String> {
+    pub fn new(target: &RedisSettings, metrics: Arc<Metrics>) -> Result<RedisStore, String> {
+        metrics.enable_replay_store();
         let client = client(target).map_err(|e| format!("replay store: {e}"))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -72,7 +73,7 @@ impl RedisStore {
             connection: OnceCell::new(),
             key_prefix: target.key_prefix.clone(),
             timeout: target.timeout,
-            metrics: std::sync::OnceLock::new(),
+            metrics,
             state: AtomicU8::new(0),
             falling_back: std::sync::atomic::AtomicBool::new(false),
         });
@@ -82,12 +83,6 @@ impl RedisStore {
             warm.note(up, "initial connection");
         });
         Ok(RedisStore { inner, runtime: Some(runtime) })
-    }
-
-    pub fn report_to(&self, metrics: Arc<Metrics>) {
-        metrics.enable_replay_store();
-        metrics.replay_store_up(self.inner.state.load(Ordering::Acquire) == UP);
-        let _ = self.inner.metrics.set(metrics);
     }
 
     /// Records `(issuer, assertion_id)` until `until`: `Ok(true)` for its first use, `Ok(false)`
@@ -114,9 +109,7 @@ impl RedisStore {
 
     /// Counts a decision handed to the in-process cache (the relaxation), warning once per outage.
     pub fn fell_back(&self) {
-        if let Some(metrics) = self.inner.metrics.get() {
-            metrics.replay_store_fallback();
-        }
+        self.inner.metrics.replay_store_fallback();
         if !self.inner.falling_back.swap(true, Ordering::AcqRel) {
             tracing::warn!(
                 target: "replay_store",
@@ -201,9 +194,7 @@ impl Inner {
                 (StoreResult::Timeout, Err((message.clone(), message)))
             }
         };
-        if let Some(metrics) = self.metrics.get() {
-            metrics.replay_store_operation(result, started.elapsed());
-        }
+        self.metrics.replay_store_operation(result, started.elapsed());
         match answer {
             Ok(fresh) => {
                 self.note(true, "");
@@ -220,9 +211,7 @@ impl Inner {
     fn note(&self, up: bool, detail: &str) {
         let new = if up { UP } else { DOWN };
         let old = self.state.swap(new, Ordering::AcqRel);
-        if let Some(metrics) = self.metrics.get() {
-            metrics.replay_store_up(up);
-        }
+        self.metrics.replay_store_up(up);
         if up {
             self.falling_back.store(false, Ordering::Release);
         }

@@ -208,10 +208,8 @@ impl Registry {
                 .map(|r| (r.from.id.clone(), Some(r.updated.clone())));
             Arc::new(current.with_changes(updates, []))
         });
-        if let Some(metrics) = self.metrics.get() {
-            for result in results {
-                metrics.metadata_refreshed(result.ok);
-            }
+        for result in results {
+            self.metrics.metadata_refreshed(result.ok);
         }
         self.update_readiness();
         results.iter().filter(|r| r.ok).count()
@@ -237,17 +235,13 @@ impl Registry {
         hasher.update(&[u8::from(tenant.policy.allow_sha1)]);
         let cache_key = hasher.finish();
         if let Some(parsed) = self.metadata_cache.get(&cache_key) {
-            if let Some(metrics) = self.metrics.get() {
-                metrics.key_cache(true);
-            }
+            self.metrics.key_cache(true);
             if parsed.valid_until.is_some_and(|until| until <= now) {
                 return Err("metadata validUntil has passed".into());
             }
             return Ok(parsed.as_ref().clone());
         }
-        if let Some(metrics) = self.metrics.get() {
-            metrics.key_cache(false);
-        }
+        self.metrics.key_cache(false);
         let policy = metadata::MetadataPolicy {
             signing_keys: &tenant.metadata_signing_keys,
             allow_sha1: tenant.policy.allow_sha1,

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Utc};
@@ -202,7 +202,7 @@ pub struct Registry {
     pub(crate) files: Mutex<BTreeMap<String, FileVersion>>,
     /// Last on-demand metadata refresh per tenant (rate limit).
     pub(crate) on_demand: Mutex<HashMap<String, DateTime<Utc>>>,
-    pub(crate) metrics: OnceLock<Arc<Metrics>>,
+    pub(crate) metrics: Arc<Metrics>,
     /// Parsed metadata by (document, verification policy) digest: see refresh.rs.
     pub(crate) metadata_cache: moka::sync::Cache<[u8; 32], Arc<IdpMetadata>>,
     /// Fetch slots and the URLs scheduled rounds hold (pool.rs).
@@ -217,12 +217,12 @@ pub struct Registry {
 impl Registry {
     /// The tenants of `config`. Nothing is fetched: `metadata_url` tenants are `pending` until
     /// [`Registry::refresh_due`] runs.
-    pub fn new(config: &Config) -> Registry {
+    pub fn new(config: &Config, metrics: Arc<Metrics>) -> Registry {
         let registry = Registry {
             current: ArcSwap::from_pointee(TenantSet::new(config, None)),
             files: Mutex::new(config.tenant_files.clone()),
             on_demand: Mutex::new(HashMap::new()),
-            metrics: OnceLock::new(),
+            metrics,
             metadata_cache: moka::sync::Cache::builder()
                 .max_capacity(4096)
                 .time_to_live(std::time::Duration::from_secs(86_400))
@@ -233,11 +233,6 @@ impl Registry {
         };
         registry.update_readiness();
         registry
-    }
-
-    /// Reports metadata refreshes and file changes to `metrics` from now on (set once).
-    pub fn report_to(&self, metrics: Arc<Metrics>) {
-        let _ = self.metrics.set(metrics);
     }
 
     /// Atomically replaces the tenants and limits. In-flight validations finish on the

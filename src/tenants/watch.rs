@@ -129,15 +129,11 @@ impl Registry {
                 Change::Gone => {
                     rescan.removed += 1;
                     tracing::info!(tenant = %id, "tenant file deleted: tenant removed");
-                    if let Some(metrics) = self.metrics.get() {
-                        metrics.forget_tenant(id);
-                    }
+                    self.metrics.forget_tenant(id);
                     "removed"
                 }
             };
-            if let Some(metrics) = self.metrics.get() {
-                metrics.tenant_file(result);
-            }
+            self.metrics.tenant_file(result);
         }
         if rescan.loaded > 0 {
             self.wake_refresh();

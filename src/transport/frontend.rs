@@ -86,8 +86,8 @@ impl Drop for Tracked<'_> {
 }
 
 impl Frontend {
-    pub fn new(service: Arc<Service>, metrics: Arc<Metrics>, config: &Config) -> Frontend {
-        service.report_replay_to(metrics.clone());
+    pub fn new(service: Arc<Service>, config: &Config) -> Frontend {
+        let metrics = service.metrics().clone();
         Frontend {
             service,
             metrics,

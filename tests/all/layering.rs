@@ -18,6 +18,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("tenants", &["saml", "config", "ops"]),
     ("service", &["saml", "config", "ops", "state", "tenants"]),
     ("transport", &["saml", "config", "ops", "state", "tenants", "service"]),
+    ("supervisor", &["saml", "config", "ops", "state", "tenants", "service", "transport"]),
 ];
 
 const MAX_FILE_LINES: usize = 600;
@@ -40,7 +41,7 @@ fn modules() -> BTreeMap<String, Module> {
                 stack.push(path);
                 continue;
             }
-            if path.extension().is_none_or(|e| e != "rs") || path.ends_with("main.rs") {
+            if path.extension().is_none_or(|e| e != "rs") {
                 continue;
             }
             let relative = path.strip_prefix(&root).unwrap().with_extension("");
@@ -49,7 +50,12 @@ fn modules() -> BTreeMap<String, Module> {
             if parts.last().is_some_and(|p| p == "mod" || p == "lib") {
                 parts.pop();
             }
-            let name = std::iter::once("crate".to_string()).chain(parts).collect::<Vec<_>>().join("::");
+            // The binary's root is a crate of its own; it counts for the size rule as `main`.
+            let name = if path.ends_with("src/main.rs") {
+                "main".to_string()
+            } else {
+                std::iter::once("crate".to_string()).chain(parts).collect::<Vec<_>>().join("::")
+            };
             let full = std::fs::read_to_string(&path).unwrap();
             let code = &full[..test_tail(&full)];
             // Comments name modules without using them.
@@ -189,7 +195,7 @@ fn graph() -> BTreeMap<String, BTreeSet<String>> {
 fn dependencies_point_down_the_layers() {
     let mut wrong = Vec::new();
     for (from, targets) in graph() {
-        if from == "crate" {
+        if from == "crate" || from == "main" {
             continue;
         }
         let allowed = ALLOWED.iter().find(|(m, _)| *m == top(&from)).map(|(_, a)| *a);

@@ -124,7 +124,7 @@ fn a_tenant_configured_only_with_a_metadata_url_survives_rotation_and_outages() 
     let (a, b, c) = (TestIdp::generate().unwrap(), TestIdp::generate().unwrap(), TestIdp::generate().unwrap());
     let endpoint = Endpoint::start(Answer::Document(idp_metadata(IDP, &[&a], None)));
     let metrics = Arc::new(saml_validator::ops::metrics::Metrics::new());
-    let service = Service::new(&config(&endpoint, "", "")).with_metrics(metrics.clone());
+    let service = Service::try_new(&config(&endpoint, "", ""), metrics.clone()).unwrap();
     let now = Utc::now();
     // Nothing is fetched while the configuration is read: until its first load the tenant is
     // pending, and judges nothing.

@@ -184,7 +184,8 @@ fn a_tenant_file_never_takes_over_a_main_file_tenant_even_after_a_reload() {
     .unwrap();
     put(&dir, "acme", &tenant_file(&intruder));
     let now = chrono::Utc::now();
-    let registry = Registry::new(&Config::load(&main, now).unwrap());
+    let metrics = std::sync::Arc::new(saml_validator::ops::metrics::Metrics::new());
+    let registry = Registry::new(&Config::load(&main, now).unwrap(), metrics);
     let trusted = || registry.get("acme").map(|t| t.static_keys[0].info.sha256_fingerprint.clone());
     let operator_key = trusted();
     assert!(operator_key.is_some());
