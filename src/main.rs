@@ -176,7 +176,14 @@ fn validate(path: &Path, tenant: &str, at: Option<&str>, expected: Option<&str>,
     let service = Service::in_process(&config);
     service.refresh_metadata(tenant, wall_clock(), "cli");
     let request = ValidateRequest { tenant, saml_response: input, expected_request_id: expected };
-    let (json, code) = match service.validate(&request, now) {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start a runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (json, code) = match runtime.block_on(service.validate(&request, now)) {
         Ok(validated) => {
             (serde_json::to_string_pretty(&ValidBody { valid: true, tenant, result: &validated }), ExitCode::SUCCESS)
         }

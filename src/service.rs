@@ -1,7 +1,8 @@
 //! One validation: the tenant's current policy, the pure core, then the replay record. The
-//! transports call [`Service::judge`] and [`Service::remember`] as two steps of their pipeline
-//! (so an on-demand metadata fetch between them never runs on an event loop); the CLI and the
-//! tests call [`Service::validate`], which does the same in one blocking call.
+//! transports call [`Service::judge`], [`Service::refresh_for`] and [`Service::remember`] as
+//! the steps of their pipeline (judging on the transport's own executor); the CLI and the tests
+//! call [`Service::validate`], the same steps in one async call. An on-demand metadata fetch
+//! always runs on a blocking thread, never on an event loop.
 //!
 //! The CLI's `validate` builds its Service on the memory store whatever `[replay]` says
 //! ([`Service::in_process`]): checking a saved response must never burn a real assertion in
@@ -155,10 +156,17 @@ impl Service {
         Ok(Accepted { validated, remember_until })
     }
 
-    /// Whether a refusal may be cured by fetching the tenant's metadata now: a signature no
-    /// known key verifies may be a key the IdP just rotated in (one rate-limited refresh).
-    pub fn may_refresh_for(&self, tenant: &str, error: &Error, now: DateTime<Utc>) -> bool {
-        error.code == Code::SignatureInvalid && self.tenants.claim_on_demand_refresh(tenant, now)
+    /// Fetches the tenant's metadata now when `error` may be cured by it: a signature no known
+    /// key verifies may be a key the IdP just rotated in (one rate-limited refresh per tenant).
+    /// The fetch can take `timeout_seconds`, so it runs on a blocking thread: the caller's event
+    /// loop goes on serving its other connections. True when judging again may now succeed.
+    pub async fn refresh_for(&self, tenant: &str, error: &Error, now: DateTime<Utc>) -> bool {
+        if error.code != Code::SignatureInvalid || !self.tenants.claim_on_demand_refresh(tenant, now) {
+            return false;
+        }
+        let (registry, tenant) = (self.tenants.clone(), tenant.to_string());
+        let refresh = move || registry.refresh_metadata(&tenant, now, "unknown signing key");
+        tokio::task::spawn_blocking(refresh).await.unwrap_or(false)
     }
 
     /// Records the accepted assertion as used; `replayed` if it already was, for any tenant:
@@ -171,26 +179,14 @@ impl Service {
         refuse_replay(validated, fresh)
     }
 
-    /// [`Service::remember`] for callers without an event loop (the CLI, tests).
-    fn remember_blocking(&self, accepted: Accepted, now: DateTime<Utc>) -> Result<Validated, Error> {
-        let Accepted { validated, remember_until } = accepted;
-        let fresh = self.replay.first_use_blocking(&validated.issuer, &validated.assertion_id, now, remember_until)?;
-        refuse_replay(validated, fresh)
-    }
-
-    /// Judges, refreshes metadata on demand (blocking: for the CLI and tests, never an event
-    /// loop), and remembers.
-    pub fn validate(&self, request: &ValidateRequest<'_>, now: DateTime<Utc>) -> Result<Validated, Error> {
+    /// Judges on the caller's thread, refreshes metadata on demand, and remembers: the whole
+    /// use case for callers that judge inline (the CLI, tests). Needs a tokio runtime.
+    pub async fn validate(&self, request: &ValidateRequest<'_>, now: DateTime<Utc>) -> Result<Validated, Error> {
         let accepted = match self.judge(request, now) {
-            Err(error) if self.may_refresh_for(request.tenant, &error, now) => {
-                if !self.tenants.refresh_metadata(request.tenant, now, "unknown signing key") {
-                    return Err(error);
-                }
-                self.judge(request, now)?
-            }
+            Err(error) if self.refresh_for(request.tenant, &error, now).await => self.judge(request, now)?,
             result => result?,
         };
-        self.remember_blocking(accepted, now)
+        self.remember(accepted, now).await
     }
 }
 

@@ -39,23 +39,6 @@ impl ReplayRecord {
         }
     }
 
-    /// As [`ReplayRecord::first_use`], blocking; never on an event loop.
-    pub fn first_use_blocking(
-        &self,
-        issuer: &str,
-        assertion_id: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<bool, Error> {
-        match self {
-            ReplayRecord::Memory(cache) => Ok(cache.first_use(issuer, assertion_id, now, until)),
-            ReplayRecord::Shared { store, fallback } => {
-                let answer = store.first_use_blocking(issuer, assertion_id, now, until);
-                fall_back(answer, fallback.as_ref(), store, issuer, assertion_id, now, until)
-            }
-        }
-    }
-
     /// Entries held in this process (the memory cache, or the fallback cache).
     pub fn len(&self) -> u64 {
         match self {

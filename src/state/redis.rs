@@ -117,21 +117,6 @@ impl RedisStore {
             );
         }
     }
-
-    /// [`RedisStore::first_use`] for callers without a runtime. Never call it on an event loop
-    /// (it blocks; tokio refuses it there with a panic).
-    pub fn first_use_blocking(
-        &self,
-        issuer: &str,
-        assertion_id: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<bool, Error> {
-        match &self.runtime {
-            Some(runtime) => runtime.block_on(self.first_use(issuer, assertion_id, now, until)),
-            None => Err(unavailable("the replay store is shutting down")),
-        }
-    }
 }
 
 impl Drop for RedisStore {

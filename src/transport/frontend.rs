@@ -158,13 +158,7 @@ impl Frontend {
         let request = Arc::new(request);
         let now = wall_clock();
         let accepted = match self.judge(&request, now).await {
-            Err(error) if self.service.may_refresh_for(&request.tenant, &error, now) => {
-                let registry = self.service.registry().clone();
-                let tenant = request.tenant.clone();
-                let refresh = move || registry.refresh_metadata(&tenant, now, "unknown signing key");
-                if !tokio::task::spawn_blocking(refresh).await.unwrap_or(false) {
-                    return Err(error);
-                }
+            Err(error) if self.service.refresh_for(&request.tenant, &error, now).await => {
                 self.judge(&request, now).await?
             }
             result => result?,

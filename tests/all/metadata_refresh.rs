@@ -116,7 +116,7 @@ fn login(service: &Service, idp: &TestIdp, seed: u64, now: chrono::DateTime<Utc>
         saml_response: Input::Base64(encoded.as_bytes()),
         expected_request_id: Some(REQUEST_ID),
     };
-    service.validate(&request, now).map(|_| ()).map_err(|e| e.code)
+    block_on(service.validate(&request, now)).map(|_| ()).map_err(|e| e.code)
 }
 
 #[test]
@@ -265,7 +265,7 @@ allow_idp_initiated = true
     let xml = std::fs::read(fixtures.join("idp-responses/entra-ssoready-signed-assertion.xml")).unwrap();
     let request = ValidateRequest { tenant: "contoso", saml_response: Input::Xml(&xml), expected_request_id: None };
     let at = saml_validator::saml::time::parse("2023-11-17T18:39:32Z").unwrap();
-    let validated = service.validate(&request, at).unwrap();
+    let validated = block_on(service.validate(&request, at)).unwrap();
     assert_eq!(validated.claims.email.as_deref(), Some("ulysse.carion@codomaindata.com"));
 }
 
@@ -306,7 +306,7 @@ fn tenants_sharing_a_url_fetch_it_once_and_a_dead_url_makes_only_its_tenant_unav
             saml_response: Input::Base64(encoded.as_bytes()),
             expected_request_id: Some(REQUEST_ID),
         };
-        service.validate(&request, now).map(|_| ()).map_err(|e| e.code)
+        block_on(service.validate(&request, now)).map(|_| ()).map_err(|e| e.code)
     };
     for (seed, id) in ["one", "two", "three", "four", "five", "pinned"].into_iter().enumerate() {
         assert_eq!(login_as(id, seed as u64), Ok(()), "{id}");

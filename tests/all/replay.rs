@@ -27,7 +27,7 @@ fn replay_is_scoped_to_the_issuer_not_the_tenant() {
             saml_response: Input::Base64(encoded.as_bytes()),
             expected_request_id: Some(REQUEST_ID),
         };
-        service.validate(&request, now).map(|v| v.assertion_id).map_err(|e| e.code)
+        block_on(service.validate(&request, now)).map(|v| v.assertion_id).map_err(|e| e.code)
     };
     assert!(attempt("contoso").is_ok());
     assert_eq!(attempt("fabrikam"), Err(Code::Replayed));
@@ -42,5 +42,5 @@ fn replay_is_scoped_to_the_issuer_not_the_tenant() {
         saml_response: Input::Base64(other.as_bytes()),
         expected_request_id: Some(REQUEST_ID),
     };
-    assert!(service.validate(&request, now).is_ok());
+    assert!(block_on(service.validate(&request, now)).is_ok());
 }

@@ -314,3 +314,9 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Runs `future` to completion on a fresh current-thread runtime (the service's use cases are
+/// async; tests that drive a `Service` directly call them through this).
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(future)
+}
