@@ -16,7 +16,7 @@ use crate::config::tenant::Availability;
 use crate::config::{Config, ReplaySettings};
 use crate::ops::metrics::{CertificateExpiry, Metrics, Snapshot};
 use crate::saml::{self, Code, Error, Input, Request, Validated};
-use crate::state::{RedisStore, ReplayCache, ReplayRecord};
+use crate::state::{RedisStore, ReplayCache, ReplayRecord, StoreError};
 use crate::tenants::{Registry, TenantConfig, TenantSet};
 
 /// One validation request, transport independent.
@@ -45,7 +45,7 @@ pub struct Service {
 impl Service {
     /// The service on the replay store `[replay]` names. Connecting to a shared store happens
     /// in the background: a store that is down does not keep the service from starting.
-    pub fn try_new(config: &Config, metrics: Arc<Metrics>) -> Result<Service, String> {
+    pub fn try_new(config: &Config, metrics: Arc<Metrics>) -> Result<Service, StoreError> {
         let replay = replay_record(&config.replay, config.server.replay_cache_capacity, &metrics)?;
         Ok(Service { tenants: Arc::new(Registry::new(config, metrics.clone())), metrics, replay })
     }
@@ -225,7 +225,7 @@ fn refuse_replay(validated: Validated, fresh: bool) -> Result<Validated, Error> 
     Ok(validated)
 }
 
-fn replay_record(settings: &ReplaySettings, capacity: u64, metrics: &Arc<Metrics>) -> Result<ReplayRecord, String> {
+fn replay_record(settings: &ReplaySettings, capacity: u64, metrics: &Arc<Metrics>) -> Result<ReplayRecord, StoreError> {
     let Some(redis) = &settings.redis else {
         return Ok(ReplayRecord::Memory(ReplayCache::new(capacity)));
     };

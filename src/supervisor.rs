@@ -20,13 +20,13 @@ use crate::transport::{grpc, http};
 #[derive(Debug)]
 pub enum SupervisorError {
     /// The replay store's client or thread could not be created.
-    ReplayStore(String),
+    ReplayStore(crate::state::StoreError),
     /// A background thread (named) could not be started.
     Thread { name: &'static str, error: std::io::Error },
     /// A listener could not be bound.
     Bind { what: &'static str, addr: String, error: std::io::Error },
     /// The gRPC threads could not start, or one of them failed.
-    Grpc(String),
+    Grpc(grpc::GrpcError),
     /// An HTTP listener failed.
     Http(std::io::Error),
 }

@@ -11,14 +11,14 @@ use toml::Table;
 use super::reader::Reader;
 
 /// `[replay]` as read from the file.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ReplaySettings {
     /// `None`: the in-process cache (`store = "memory"`).
     pub redis: Option<RedisSettings>,
 }
 
 /// `store = "redis"`: everything needed to reach the store, files already read.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RedisSettings {
     /// One endpoint (`url`) or the seed nodes of a Redis Cluster (`cluster_urls`).
     pub endpoints: RedisEndpoints,

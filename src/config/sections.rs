@@ -26,7 +26,7 @@ pub struct MetricsSettings {
     pub per_certificate_expiry: bool,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerConfig {
     pub http_addr: String,
     /// Largest accepted HTTP request body.

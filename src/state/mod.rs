@@ -8,7 +8,7 @@ pub mod redis;
 use chrono::{DateTime, Utc};
 
 pub use memory::ReplayCache;
-pub use redis::RedisStore;
+pub use redis::{RedisStore, StoreError};
 
 use crate::saml::{Code, Error};
 

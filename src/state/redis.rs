@@ -23,6 +23,27 @@ use crate::config::{RedisEndpoints, RedisSettings};
 use crate::ops::metrics::{Metrics, StoreResult};
 use crate::saml::{Code, Error};
 
+/// Why the shared store could not be set up (nothing is contacted yet: an unreachable store is
+/// not one of these, it answers `replay_store_unavailable` per request).
+#[derive(Debug)]
+pub enum StoreError {
+    /// The client refused the settings (a URL it cannot use, a CA it cannot load).
+    Client(redis::RedisError),
+    /// The store's own runtime thread could not be started.
+    Thread(std::io::Error),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Client(e) => write!(f, "replay store: {e}"),
+            StoreError::Thread(e) => write!(f, "replay store: cannot start its thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
 /// A Redis-backed record of first uses.
 pub struct RedisStore {
     inner: Arc<Inner>,
@@ -59,15 +80,15 @@ const DOWN: u8 = 2;
 
 impl RedisStore {
     /// Builds the client (nothing is contacted yet) and starts connecting in the background.
-    pub fn new(target: &RedisSettings, metrics: Arc<Metrics>) -> Result<RedisStore, String> {
+    pub fn new(target: &RedisSettings, metrics: Arc<Metrics>) -> Result<RedisStore, StoreError> {
         metrics.enable_replay_store();
-        let client = client(target).map_err(|e| format!("replay store: {e}"))?;
+        let client = client(target).map_err(StoreError::Client)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("replay-store")
             .enable_all()
             .build()
-            .map_err(|e| format!("replay store: cannot start its thread: {e}"))?;
+            .map_err(StoreError::Thread)?;
         let inner = Arc::new(Inner {
             client,
             connection: OnceCell::new(),

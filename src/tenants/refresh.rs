@@ -20,6 +20,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::fetch::MetadataError;
 use super::{MetadataStatus, Registry, TenantConfig, TenantSet};
 use crate::config::tenant::{key_strength_problems, merge_keys, next_refresh};
 use crate::config::MetadataSettings;
@@ -225,7 +226,7 @@ impl Registry {
         tenant: &TenantConfig,
         bytes: &[u8],
         now: DateTime<Utc>,
-    ) -> Result<metadata::IdpMetadata, String> {
+    ) -> Result<metadata::IdpMetadata, MetadataError> {
         let mut hasher = openssl::sha::Sha256::new();
         hasher.update(&(bytes.len() as u64).to_le_bytes());
         hasher.update(bytes);
@@ -237,7 +238,7 @@ impl Registry {
         if let Some(parsed) = self.metadata_cache.get(&cache_key) {
             self.metrics.key_cache(true);
             if parsed.valid_until.is_some_and(|until| until <= now) {
-                return Err("metadata validUntil has passed".into());
+                return Err(MetadataError::Invalid("metadata validUntil has passed".into()));
             }
             return Ok(parsed.as_ref().clone());
         }
@@ -247,7 +248,7 @@ impl Registry {
             allow_sha1: tenant.policy.allow_sha1,
             now,
         };
-        let parsed = metadata::parse(bytes, &policy).map_err(|e| e.to_string())?;
+        let parsed = metadata::parse(bytes, &policy).map_err(|e| MetadataError::Invalid(e.to_string()))?;
         self.metadata_cache.insert(cache_key, Arc::new(parsed.clone()));
         Ok(parsed)
     }
@@ -301,7 +302,7 @@ fn is_due(tenant: &TenantConfig, now: DateTime<Utc>) -> bool {
 /// The tenant after one load attempt.
 fn apply(
     tenant: &Arc<TenantConfig>,
-    loaded: Result<metadata::IdpMetadata, String>,
+    loaded: Result<metadata::IdpMetadata, MetadataError>,
     settings: &MetadataSettings,
     now: DateTime<Utc>,
     reason: &str,
@@ -330,7 +331,7 @@ fn apply(
         // A weak key in the document refuses the whole load (the last good keys stay), as the
         // same key in the configuration refuses the tenant.
         match key_strength_problems(&parsed.signing_keys, updated.allow_weak_rsa_keys).into_iter().next() {
-            Some(problem) => Err(format!("metadata {problem}")),
+            Some(problem) => Err(MetadataError::WeakKey(problem)),
             None => Ok(parsed),
         }
     });
@@ -392,14 +393,17 @@ fn apply(
 /// The issuer the metadata may speak for. A tenant without a configured `idp_entity_id`
 /// adopts the entityID of its first load and holds to it afterwards: a document naming
 /// another issuer later is a refused refresh, never a silent change of whom the tenant trusts.
-fn issuer_check(tenant: &TenantConfig, parsed: &metadata::IdpMetadata) -> Result<(), String> {
+fn issuer_check(tenant: &TenantConfig, parsed: &metadata::IdpMetadata) -> Result<(), MetadataError> {
     let expected = &tenant.policy.idp_entity_id;
     // Entra's multi-tenant (common) metadata names `https://sts.windows.net/{tenantid}/`: only a
     // configured issuer says which tenant's responses to accept.
     let template = parsed.entity_id.contains("{tenantid}");
     if expected.is_empty() {
         return if template {
-            Err(format!("entityID {:?} is a template; set idp_entity_id for this tenant", parsed.entity_id))
+            Err(MetadataError::Issuer(format!(
+                "entityID {:?} is a template; set idp_entity_id for this tenant",
+                parsed.entity_id
+            )))
         } else {
             Ok(())
         };
@@ -407,7 +411,10 @@ fn issuer_check(tenant: &TenantConfig, parsed: &metadata::IdpMetadata) -> Result
     if parsed.entity_id == *expected || (template && tenant.configured_idp_entity_id.is_some()) {
         return Ok(());
     }
-    Err(format!("entityID changed to {:?}; keeping the issuer {expected:?} and its keys", parsed.entity_id))
+    Err(MetadataError::Issuer(format!(
+        "entityID changed to {:?}; keeping the issuer {expected:?} and its keys",
+        parsed.entity_id
+    )))
 }
 
 /// 60 s, 120 s, 240 s … up to the normal refresh interval, ±10 % so that a fleet whose

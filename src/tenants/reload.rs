@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::Registry;
-use crate::config::Config;
+use crate::config::{Config, ReplaySettings, ServerConfig};
 use crate::ops::metrics::Metrics;
 
 pub struct Reloader {
@@ -19,13 +19,13 @@ pub struct Reloader {
     last_seen: Mutex<Option<[u8; 32]>>,
     /// The `[server]` and `[replay]` sections in force; those settings need a restart, so
     /// changes are flagged.
-    server_section: String,
+    restart_only: (ServerConfig, ReplaySettings),
 }
 
 impl Reloader {
     pub fn new(path: PathBuf, tenants: Arc<Registry>, metrics: Arc<Metrics>, config: &Config) -> Reloader {
         let current = std::fs::read(&path).ok().map(|bytes| openssl::sha::sha256(&bytes));
-        Reloader { path, tenants, metrics, last_seen: Mutex::new(current), server_section: restart_only(config) }
+        Reloader { path, tenants, metrics, last_seen: Mutex::new(current), restart_only: restart_only(config) }
     }
 
     /// Reloads if the content changed since the last attempt (or always, when `force`).
@@ -49,7 +49,7 @@ impl Reloader {
         }
         match self.tenants.load_and_replace(|| Config::load(&self.path, crate::ops::wall_clock())) {
             Ok(config) => {
-                if restart_only(&config) != self.server_section {
+                if restart_only(&config) != self.restart_only {
                     tracing::warn!(
                         reason,
                         "config reload: [server] or [replay] settings changed; they take effect after a restart"
@@ -99,7 +99,7 @@ impl Reloader {
     }
 }
 
-/// What only a restart applies. The store's password is not in it (`Secret` prints as `..`).
-fn restart_only(config: &Config) -> String {
-    format!("{:?} {:?}", config.server, config.replay)
+/// What only a restart applies (a changed store password included).
+fn restart_only(config: &Config) -> (ServerConfig, ReplaySettings) {
+    (config.server.clone(), config.replay.clone())
 }

@@ -7,4 +7,4 @@ pub mod pb;
 mod server;
 
 pub use api::Api;
-pub use server::{spawn, Running};
+pub use server::{spawn, GrpcError, Running};

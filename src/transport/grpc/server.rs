@@ -16,9 +16,42 @@ const MAX_REPLY_BYTES: usize = 4 * 1024 * 1024;
 /// acceptor waits and new connections queue in the kernel's backlog.
 const HANDOFF_QUEUE: usize = 256;
 
+/// Why gRPC could not start, or stopped.
+#[derive(Debug)]
+pub enum GrpcError {
+    /// The listener, a runtime or a thread could not be set up (`what` says which).
+    Setup { what: &'static str, error: std::io::Error },
+    /// The TLS material could not be turned into an acceptor.
+    Tls(String),
+    /// A serving thread's server failed.
+    Serve(tonic::transport::Error),
+    /// A thread panicked.
+    Panicked,
+    /// The acceptor has no thread left to hand connections to.
+    NoThreadLeft,
+}
+
+impl std::fmt::Display for GrpcError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GrpcError::Setup { what, error } => write!(f, "cannot start {what}: {error}"),
+            GrpcError::Tls(e) => write!(f, "TLS: {e}"),
+            GrpcError::Serve(e) => write!(f, "{e}"),
+            GrpcError::Panicked => f.write_str("a gRPC thread panicked"),
+            GrpcError::NoThreadLeft => f.write_str("every gRPC thread has stopped"),
+        }
+    }
+}
+
+impl std::error::Error for GrpcError {}
+
+fn setup(what: &'static str) -> impl FnOnce(std::io::Error) -> GrpcError {
+    move |error| GrpcError::Setup { what, error }
+}
+
 /// The running gRPC threads.
 pub struct Running {
-    threads: Vec<std::thread::JoinHandle<Result<(), String>>>,
+    threads: Vec<std::thread::JoinHandle<Result<(), GrpcError>>>,
     failed: Arc<tokio::sync::Notify>,
 }
 
@@ -31,10 +64,10 @@ impl Running {
 
     /// Waits until every thread has stopped (after `shutdown` completed and in-flight calls
     /// finished); the first error wins.
-    pub fn join(self) -> Result<(), String> {
+    pub fn join(self) -> Result<(), GrpcError> {
         self.threads
             .into_iter()
-            .map(|thread| thread.join().unwrap_or_else(|_| Err("a gRPC thread panicked".into())))
+            .map(|thread| thread.join().unwrap_or(Err(GrpcError::Panicked)))
             .fold(Ok(()), Result::and)
     }
 }
@@ -55,18 +88,19 @@ pub fn spawn<S, F>(
     max_message_bytes: usize,
     threads: usize,
     shutdown: S,
-) -> Result<Running, String>
+) -> Result<Running, GrpcError>
 where
     S: Fn() -> F + Clone + Send + 'static,
     F: Future<Output = ()> + 'static,
 {
-    listener.set_nonblocking(true).map_err(|e| format!("cannot use the gRPC listener: {e}"))?;
+    listener.set_nonblocking(true).map_err(setup("the gRPC listener"))?;
     // A TLS listener that cannot load its files must not fall back to plain text: checked
     // before anything is served.
     let acceptor = tls
         .as_ref()
         .map(|tls| tls::acceptor(tls, &[b"h2"], ClientCertificates::Required))
-        .transpose()?
+        .transpose()
+        .map_err(GrpcError::Tls)?
         .map(|builder| builder.build());
     let failed = Arc::new(tokio::sync::Notify::new());
     let mut handoff = Vec::new();
@@ -85,7 +119,7 @@ where
             }
             result
         });
-        running.push(thread.map_err(|e| format!("cannot start a gRPC thread: {e}"))?);
+        running.push(thread.map_err(setup("a gRPC thread"))?);
     }
     let alarm = Alarm(Some(failed.clone()));
     let thread = std::thread::Builder::new().name("grpc-accept".into()).spawn(move || {
@@ -97,12 +131,12 @@ where
         }
         result
     });
-    running.push(thread.map_err(|e| format!("cannot start the gRPC acceptor: {e}"))?);
+    running.push(thread.map_err(setup("the gRPC acceptor"))?);
     Ok(Running { threads: running, failed })
 }
 
-fn current_thread_runtime() -> Result<tokio::runtime::Runtime, String> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())
+fn current_thread_runtime() -> Result<tokio::runtime::Runtime, GrpcError> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(setup("a gRPC runtime"))
 }
 
 /// Rings `Running::failed` when dropped armed: a gRPC thread that returns an error, or unwinds
@@ -132,9 +166,9 @@ async fn accept(
     listener: std::net::TcpListener,
     mut handoff: Vec<tokio::sync::mpsc::Sender<std::net::TcpStream>>,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), String> {
+) -> Result<(), GrpcError> {
     use tokio::sync::mpsc::error::TrySendError;
-    let listener = tokio::net::TcpListener::from_std(listener).map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::from_std(listener).map_err(setup("the gRPC listener"))?;
     tracing::info!(addr = ?listener.local_addr().ok(), threads = handoff.len(), "gRPC listening");
     let mut shutdown = std::pin::pin!(shutdown);
     let mut next = 0;
@@ -168,7 +202,7 @@ async fn accept(
                 if shutting_down {
                     return Ok(());
                 }
-                return Err("every gRPC thread has stopped".into());
+                return Err(GrpcError::NoThreadLeft);
             }
             next %= handoff.len();
             if tried >= handoff.len() {
@@ -206,7 +240,7 @@ async fn serve(
     acceptor: Option<openssl::ssl::SslAcceptor>,
     max_message_bytes: usize,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), String> {
+) -> Result<(), GrpcError> {
     let registry = frontend.service().registry().clone();
     let ready = registry.is_ready();
     // No tenant at all stays not serving (as before); pending metadata becomes serving.
@@ -274,14 +308,14 @@ async fn serve(
         }
     };
     health.set_service_status("", tonic_health::ServingStatus::NotServing).await;
-    result.map_err(|e| e.to_string())
+    result.map_err(GrpcError::Serve)
 }
 
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
 
-    use super::{accept, Alarm};
+    use super::{accept, Alarm, GrpcError};
 
     /// A thread that ends badly (error or panic) rings; one that ends cleanly does not.
     #[tokio::test(flavor = "current_thread")]
@@ -348,6 +382,6 @@ mod tests {
         drop(free_rx);
         let _third = tokio::net::TcpStream::connect(addr).await.unwrap();
         let result = tokio::time::timeout(Duration::from_secs(10), acceptor).await.unwrap().unwrap();
-        assert_eq!(result, Err("every gRPC thread has stopped".to_string()));
+        assert!(matches!(result, Err(GrpcError::NoThreadLeft)), "{result:?}");
     }
 }
