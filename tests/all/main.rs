@@ -20,6 +20,7 @@ mod metadata;
 mod metadata_refresh;
 mod replay;
 mod replay_store;
+mod snapshots;
 mod tenants_dir;
 mod tls;
 mod transports;
