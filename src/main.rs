@@ -11,13 +11,13 @@ use saml_validator::config::Config;
 use saml_validator::ops::telemetry;
 use saml_validator::ops::wall_clock;
 use saml_validator::saml::{self, decode, Input};
+use saml_validator::service::sp::{self, AuthnRequestParams};
 use saml_validator::service::{Service, ValidateRequest};
 use saml_validator::supervisor;
 use saml_validator::testing::idp::{self, ResponseSpec, Signing, TestIdp};
 use saml_validator::transport::frontend::Frontend;
 use saml_validator::transport::http;
 use saml_validator::transport::json::{ErrorBody, ValidBody};
-use saml_validator::transport::sp::{self, AuthnRequestParams};
 
 // mimalloc for the whole process, libxml2's and OpenSSL's malloc included (the `override`
 // feature replaces the C symbols): a validation makes a few hundred small allocations, mostly

@@ -15,12 +15,12 @@ use super::auth::{self, ClientCertificate, Credentials};
 use super::budget::{Budget, Reservation};
 use super::frontend::{self, Frontend, Incoming, OwnedRequest};
 use super::json::{self, ErrorBody, ValidBody};
-use super::sp::{self, AuthnRequestParams};
 use super::tls::{self, ClientCertificates, TlsConfig};
 use super::wire;
 use crate::config::Config;
 use crate::ops::wall_clock;
 use crate::saml::{Code, Error, Validated};
+use crate::service::sp::AuthnRequestParams;
 use crate::tenants::TenantState;
 
 /// Shared by every worker.
@@ -364,7 +364,8 @@ async fn create_authn_request(state: web::Data<State>, request: HttpRequest, pay
                 format!("body must be JSON {{tenant, relay_state?, force_authn?, is_passive?, binding?}}: {e}"),
             )
         })?;
-        sp::create(state.frontend.service(), &credentials, &params, wall_clock())
+        auth::authorize(state.frontend.service(), &credentials, Some(&params.tenant))?;
+        state.frontend.service().create_authn_request(&params, wall_clock())
     };
     match created.await {
         Ok(body) => HttpResponse::Ok().json(body),
@@ -374,7 +375,10 @@ async fn create_authn_request(state: web::Data<State>, request: HttpRequest, pay
 
 /// `GET /v1/tenants/{id}/sp-metadata`: the document to upload at the IdP.
 async fn sp_metadata(state: web::Data<State>, request: HttpRequest, id: web::Path<String>) -> HttpResponse {
-    match sp::metadata(state.frontend.service(), &credentials(&request), &id, wall_clock()) {
+    let service = state.frontend.service();
+    let xml = auth::authorize(service, &credentials(&request), Some(&id))
+        .and_then(|()| service.sp_metadata(&id, wall_clock()));
+    match xml {
         Ok(xml) => HttpResponse::Ok().content_type("application/samlmetadata+xml").body(xml),
         Err(error) => error_response(&error),
     }

@@ -8,7 +8,6 @@ pub mod grpc;
 pub mod http;
 pub mod json;
 pub mod pool;
-pub mod sp;
 pub mod tls;
 pub mod wire;
 

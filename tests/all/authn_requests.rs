@@ -573,7 +573,7 @@ fn signing_key_problems_are_configuration_errors_reported_together() {
     );
     let config = saml_validator::config::Config::parse(&tenant(rollover), Path::new("."), Utc::now()).unwrap();
     let contoso = &config.tenants[0];
-    let xml = saml_validator::transport::sp::sp_metadata(contoso, "_md", Utc::now()).unwrap();
+    let xml = saml_validator::service::sp::sp_metadata(contoso, "_md", Utc::now()).unwrap();
     assert_eq!(xml.matches("use=\"signing\"").count(), 2);
     let entity = "urn:oasis:names:tc:SAML:2.0:metadata:EntityDescriptor";
     xmlsec_verify(&one.certificate_file, entity, &xml).unwrap();
@@ -593,7 +593,7 @@ fn sp_metadata_publishes_the_decryption_certificates_for_encryption() {
     );
     let text = config_text(&idp, "").replace("certificates = ['''", &format!("{settings}certificates = ['''"));
     let config = saml_validator::config::Config::parse(&text, Path::new("."), Utc::now()).unwrap();
-    let xml = saml_validator::transport::sp::sp_metadata(&config.tenants[0], "_md", Utc::now()).unwrap();
+    let xml = saml_validator::service::sp::sp_metadata(&config.tenants[0], "_md", Utc::now()).unwrap();
     xsd_check("saml-schema-metadata-2.0.xsd", &xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
     xmlsec_verify(&signing.certificate_file, "urn:oasis:names:tc:SAML:2.0:metadata:EntityDescriptor", &xml).unwrap();
     assert!(xml.contains(&format!(

@@ -9,10 +9,10 @@ use tonic::{Request, Response, Status};
 
 use crate::ops::wall_clock;
 use crate::saml::{Code, Error, Validated};
+use crate::service::sp::AuthnRequestParams;
 use crate::transport::auth::{self, ClientCertificate, Credentials};
 use crate::transport::frontend::{self, Frontend, Incoming, OwnedRequest};
 use crate::transport::json::{tenant_status, TenantView};
-use crate::transport::sp::{self, AuthnRequestParams};
 use crate::transport::wire::{self, GrpcCode};
 
 use super::pb::{self, saml_validator_server::SamlValidator};
@@ -127,7 +127,8 @@ impl Api {
             is_passive: message.is_passive,
             binding,
         };
-        let body = sp::create(self.frontend.service(), credentials, &params, wall_clock()).map_err(status)?;
+        auth::authorize(self.frontend.service(), credentials, Some(&params.tenant)).map_err(status)?;
+        let body = self.frontend.service().create_authn_request(&params, wall_clock()).map_err(status)?;
         let mut fields = std::collections::HashMap::new();
         if let Some(post) = body.fields {
             fields.insert("SAMLRequest".to_string(), post.saml_request);

@@ -8,6 +8,8 @@
 //! ([`Service::in_process`]): checking a saved response must never burn a real assertion in
 //! production's shared store.
 
+pub mod sp;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};

@@ -1,17 +1,18 @@
-//! SP-initiated login for both transports and the CLI: `POST /v1/authn-requests` (gRPC
-//! `CreateAuthnRequest`) and `GET /v1/tenants/{id}/sp-metadata`. The documents come from the
-//! pure core (`saml::authn_request`, `saml::sp_metadata`); this module supplies what the core
-//! may not take for itself: the random request ID and the instant.
+//! The SP-initiated login use cases, for both transports and the CLI: an AuthnRequest
+//! (`POST /v1/authn-requests`, gRPC `CreateAuthnRequest`) and SP metadata
+//! (`GET /v1/tenants/{id}/sp-metadata`). The documents come from the pure core
+//! (`saml::authn_request`, `saml::sp_metadata`); this module supplies what the core may not take
+//! for itself: the tenant's current settings, the random request ID and the instant. The
+//! transports authorize the caller for the tenant first (`transport::auth`).
 
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::auth::{self, Credentials};
+use super::Service;
 use crate::saml::authn_request::{self, AuthnRequest, Binding, Encoded};
 use crate::saml::sp_metadata::SpMetadata;
 use crate::saml::{error::quote, time, Code, Error};
-use crate::service::Service;
 use crate::tenants::TenantConfig;
 
 /// How long published SP metadata says it stays valid: long enough for an administrator to
@@ -73,33 +74,26 @@ pub fn fresh_id() -> Result<String, Error> {
     Ok(authn_request::request_id(&random))
 }
 
-/// Both transports: the caller may use the tenant (as for validation: a restricted caller gets
-/// `forbidden` for any other id, existing or not), then the request.
-pub fn create(
-    service: &Service,
-    credentials: &Credentials<'_>,
-    params: &AuthnRequestParams,
-    now: DateTime<Utc>,
-) -> Result<AuthnRequestBody, Error> {
-    auth::authorize(service, credentials, Some(&params.tenant))?;
-    let tenant = lookup(service, &params.tenant)?;
-    authn_request(&tenant, params, &fresh_id()?, now)
-}
+impl Service {
+    /// A new AuthnRequest for the tenant `params` names, issued at `now`.
+    pub fn create_authn_request(
+        &self,
+        params: &AuthnRequestParams,
+        now: DateTime<Utc>,
+    ) -> Result<AuthnRequestBody, Error> {
+        let tenant = self.known_tenant(&params.tenant)?;
+        authn_request(&tenant, params, &fresh_id()?, now)
+    }
 
-/// Both transports: the tenant's SP metadata XML.
-pub fn metadata(
-    service: &Service,
-    credentials: &Credentials<'_>,
-    tenant: &str,
-    now: DateTime<Utc>,
-) -> Result<String, Error> {
-    auth::authorize(service, credentials, Some(tenant))?;
-    let tenant = lookup(service, tenant)?;
-    sp_metadata(&tenant, &fresh_id()?, now)
-}
+    /// The tenant's SP metadata XML, valid for [`SP_METADATA_VALIDITY_DAYS`] from `now`.
+    pub fn sp_metadata(&self, tenant: &str, now: DateTime<Utc>) -> Result<String, Error> {
+        let tenant = self.known_tenant(tenant)?;
+        sp_metadata(&tenant, &fresh_id()?, now)
+    }
 
-fn lookup(service: &Service, id: &str) -> Result<std::sync::Arc<TenantConfig>, Error> {
-    service.tenant(id).ok_or_else(|| Error::new(Code::UnknownTenant, format!("no tenant {}", quote(id))))
+    fn known_tenant(&self, id: &str) -> Result<std::sync::Arc<TenantConfig>, Error> {
+        self.tenant(id).ok_or_else(|| Error::new(Code::UnknownTenant, format!("no tenant {}", quote(id))))
+    }
 }
 
 /// One AuthnRequest for `tenant` with `id`, issued at `now` (the CLI calls this directly).
