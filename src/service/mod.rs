@@ -74,9 +74,21 @@ impl Service {
         &self.metrics
     }
 
-    /// The live tenants (reload, refresh, lookups).
-    pub fn registry(&self) -> &Arc<Registry> {
+    /// The live tenants, for the supervisor that starts their background work (reload, the
+    /// `tenants_dir` watch, the refresh loop); everything else goes through the use cases.
+    pub(crate) fn registry(&self) -> &Arc<Registry> {
         &self.tenants
+    }
+
+    /// Whether every tenant has been tried once (latched): `/readyz` and gRPC health.
+    pub fn is_ready(&self) -> bool {
+        self.tenants.is_ready()
+    }
+
+    /// Resolves once [`Service::is_ready`] turns true; `None` when it never will by itself (no
+    /// tenant at all) or already is.
+    pub fn became_ready(&self) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        (!self.tenants.is_ready() && !self.tenants.is_empty()).then(|| self.tenants.wait_ready())
     }
 
     /// The current generation of tenants.

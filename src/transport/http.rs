@@ -395,7 +395,7 @@ async fn readyz(state: web::Data<State>) -> HttpResponse {
     let service = state.frontend.service();
     let counts = service.tenants().state_counts();
     let count = |wanted: TenantState| counts.iter().find(|(state, _)| *state == wanted).map_or(0, |(_, n)| *n);
-    let ready = service.registry().is_ready();
+    let ready = service.is_ready();
     let body = serde_json::json!({
         "status": if ready { "ready" } else { "not_ready" },
         "tenants": service.tenant_count(),

@@ -129,7 +129,7 @@ fn a_tenant_configured_only_with_a_metadata_url_survives_rotation_and_outages() 
     // Nothing is fetched while the configuration is read: until its first load the tenant is
     // pending, and judges nothing.
     assert_eq!(endpoint.hits(), 0);
-    assert!(!service.registry().is_ready());
+    assert!(!service.is_ready());
     assert_eq!(login(&service, &a, 0, now), Err(Code::TenantUnavailable));
     // Refreshing an unchanged document reuses the parsed keys (a cache hit).
     assert!(service.refresh_metadata("contoso", now, "test"));
@@ -291,10 +291,10 @@ fn tenants_sharing_a_url_fetch_it_once_and_a_dead_url_makes_only_its_tenant_unav
     let config = Config::parse(&text, std::path::Path::new("."), Utc::now()).unwrap();
     let service = Service::new(&config);
     let now = Utc::now();
-    assert!(!service.registry().is_ready(), "not ready before every tenant was tried");
+    assert!(!service.is_ready(), "not ready before every tenant was tried");
     assert_eq!(service.refresh_due(now), 6);
     assert_eq!(shared.hits(), 1, "one fetch for the five tenants sharing the URL");
-    assert!(service.registry().is_ready(), "ready once tried, the dead one included");
+    assert!(service.is_ready(), "ready once tried, the dead one included");
 
     let login_as = |tenant: &str, seed: u64| {
         let xml = ResponseSpec::entra(IDP, SP, ACS, Some(REQUEST_ID), now, 10, seed)
@@ -356,9 +356,9 @@ fn a_hanging_endpoint_delays_only_its_own_tenants() {
     // The good tenant serves while the round still waits for the hung endpoint (3 s timeout).
     assert!(eventually(|| service.tenant("good").unwrap().metadata.as_ref().is_some_and(|m| m.result == "ok")));
     assert!(!round_over.load(std::sync::atomic::Ordering::SeqCst), "installed only when the round ended");
-    assert!(!service.registry().is_ready(), "the hung tenant has not been tried to the end");
+    assert!(!service.is_ready(), "the hung tenant has not been tried to the end");
     round.join().unwrap();
-    assert!(service.registry().is_ready());
+    assert!(service.is_ready());
     assert_eq!(service.tenants().state("hung").map(|s| s.as_str()), Some("unavailable"));
 }
 
@@ -394,7 +394,7 @@ fn a_tenant_added_while_an_endpoint_hangs_loads_on_the_next_tick() {
         state("late") == Some("ok")
     }));
     assert_eq!(state("hung"), Some("pending"), "the hung fetch was over before the late tenant loaded");
-    assert!(!service.registry().is_ready());
+    assert!(!service.is_ready());
     assert_eq!((hung.hits(), good.hits(), late.hits()), (1, 1, 1));
 
     // A synchronous round (what check-config runs) also leaves the held URL alone.

@@ -241,10 +241,9 @@ async fn serve(
     max_message_bytes: usize,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), GrpcError> {
-    let registry = frontend.service().registry().clone();
-    let ready = registry.is_ready();
+    let ready = frontend.service().is_ready();
     // No tenant at all stays not serving (as before); pending metadata becomes serving.
-    let became_ready = (!ready && !registry.is_empty()).then(|| registry.wait_ready());
+    let became_ready = frontend.service().became_ready();
     let (mut health, health_service) = tonic_health::server::health_reporter();
     let api = SamlValidatorServer::new(Api { frontend, max_message_bytes })
         .max_decoding_message_size(max_message_bytes.saturating_mul(4))
