@@ -1,8 +1,9 @@
-//! One validation: the tenant's current policy, the pure core, then the replay record. The
-//! transports call [`Service::judge`], [`Service::refresh_for`] and [`Service::remember`] as
-//! the steps of their pipeline (judging on the transport's own executor); the CLI and the tests
-//! call [`Service::validate`], the same steps in one async call. An on-demand metadata fetch
-//! always runs on a blocking thread, never on an event loop.
+//! The use cases. Validation: the tenant's current policy, the pure core, an on-demand
+//! metadata refresh when an unknown key may have been rotated in, then the replay record, in
+//! one async function ([`Service::validate_with`]) whatever runs the core: the transports pass
+//! their XML pool for large documents, the CLI and the tests judge inline
+//! ([`Service::validate`]). SP-initiated login: `sp`. A metadata fetch always runs on a
+//! blocking thread, never on an event loop.
 //!
 //! The CLI's `validate` builds its Service on the memory store whatever `[replay]` says
 //! ([`Service::in_process`]): checking a saved response must never burn a real assertion in
@@ -193,14 +194,25 @@ impl Service {
         refuse_replay(validated, fresh)
     }
 
-    /// Judges on the caller's thread, refreshes metadata on demand, and remembers: the whole
-    /// use case for callers that judge inline (the CLI, tests). Needs a tokio runtime.
-    pub async fn validate(&self, request: &ValidateRequest<'_>, now: DateTime<Utc>) -> Result<Validated, Error> {
-        let accepted = match self.judge(request, now) {
-            Err(error) if self.refresh_for(request.tenant, &error, now).await => self.judge(request, now)?,
+    /// The validation use case: judge, refresh the tenant's metadata once when an unknown key
+    /// may have been rotated in and judge again, then remember the assertion as used. `judge`
+    /// runs the core ([`Service::judge`]) wherever the caller runs heavy work: inline, or on the
+    /// transports' XML pool. Needs a tokio runtime (the refresh runs on a blocking thread).
+    pub async fn validate_with<F, J>(&self, tenant: &str, now: DateTime<Utc>, judge: J) -> Result<Validated, Error>
+    where
+        J: Fn() -> F,
+        F: std::future::Future<Output = Result<Accepted, Error>>,
+    {
+        let accepted = match judge().await {
+            Err(error) if self.refresh_for(tenant, &error, now).await => judge().await?,
             result => result?,
         };
         self.remember(accepted, now).await
+    }
+
+    /// [`Service::validate_with`], judging on the caller's thread (the CLI, tests).
+    pub async fn validate(&self, request: &ValidateRequest<'_>, now: DateTime<Utc>) -> Result<Validated, Error> {
+        self.validate_with(request.tenant, now, || std::future::ready(self.judge(request, now))).await
     }
 }
 

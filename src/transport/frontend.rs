@@ -150,20 +150,11 @@ impl Frontend {
         Ok(Permit(self))
     }
 
-    /// Judges the request, refreshes the tenant's metadata once when an unknown key may have
-    /// been rotated in (on a blocking thread: the fetch can take `timeout_seconds`, and the
-    /// event loop must go on serving its other connections meanwhile), then records the
-    /// assertion as used.
+    /// The service's validation use case, with the core run here or on the XML pool.
     async fn validate(self: &Arc<Self>, request: OwnedRequest) -> Result<Validated, Error> {
         let request = Arc::new(request);
         let now = wall_clock();
-        let accepted = match self.judge(&request, now).await {
-            Err(error) if self.service.refresh_for(&request.tenant, &error, now).await => {
-                self.judge(&request, now).await?
-            }
-            result => result?,
-        };
-        self.service.remember(accepted, now).await
+        self.service.validate_with(&request.tenant, now, || self.judge(&request, now)).await
     }
 
     /// Typical responses (up to [`INLINE_BYTES`] of base64, ~150 µs of work) are judged right
