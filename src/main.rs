@@ -349,7 +349,13 @@ fn demo(http_addr: &str) -> ExitCode {
     };
     let tenant = &config.tenants[0];
     let service = Arc::new(Service::new(&config));
-    let frontend = Arc::new(Frontend::new(service, &config));
+    let frontend = match Frontend::new(service, &config) {
+        Ok(frontend) => Arc::new(frontend),
+        Err(e) => {
+            eprintln!("cannot start the XML workers: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let state = Arc::new(http::State::new(frontend, &config));
     let result = actix_web::rt::System::new().block_on(async {
         let (server, addrs) = http::bind(state, &config.server.http_addr, 1, None)?;

@@ -55,7 +55,9 @@ pub fn serve(config: &Config, path: Option<&Path>) -> Result<(), SupervisorError
     if let Some(path) = path {
         start_reload(&service, config, path)?;
     }
-    let frontend = Arc::new(Frontend::new(service, config));
+    let frontend = Arc::new(
+        Frontend::new(service, config).map_err(|error| SupervisorError::Thread { name: "the XML workers", error })?,
+    );
     // Bind every listener before serving anything, so a taken port fails start-up loudly.
     let grpc_listener = match &config.server.grpc_addr {
         None => None,

@@ -56,7 +56,8 @@ impl Service {
     /// [`Service::try_new`] for tests and tools, whose configuration was just validated (the
     /// only failures left are the store's client or thread not being created).
     pub fn new(config: &Config) -> Service {
-        Service::try_new(config, Arc::new(Metrics::with_settings(&config.metrics))).unwrap_or_else(|e| panic!("{e}"))
+        Service::try_new(config, Arc::new(Metrics::with_settings(&config.metrics)))
+            .expect("the replay store's client or thread could not be created")
     }
 
     /// The service on the in-process replay cache, whatever `[replay]` says.

@@ -86,18 +86,19 @@ impl Drop for Tracked<'_> {
 }
 
 impl Frontend {
-    pub fn new(service: Arc<Service>, config: &Config) -> Frontend {
+    /// The pipeline around `service`; fails only when the XML worker threads cannot start.
+    pub fn new(service: Arc<Service>, config: &Config) -> std::io::Result<Frontend> {
         let metrics = service.metrics().clone();
-        Frontend {
+        let pool = Pool::new(if config.server.workers > 0 { config.server.workers } else { super::cores() })?;
+        Ok(Frontend {
             service,
             metrics,
             in_flight: AtomicUsize::new(0),
             max_in_flight: config.server.max_concurrent_validations,
             name_id_hash_salt: config.logging.debug_log_name_id_hash_salt.clone(),
             test_hook: None,
-            pool: Pool::new(if config.server.workers > 0 { config.server.workers } else { super::cores() })
-                .unwrap_or_else(|e| panic!("cannot start the XML worker threads: {e}")),
-        }
+            pool,
+        })
     }
 
     pub fn service(&self) -> &Service {

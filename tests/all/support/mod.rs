@@ -133,7 +133,7 @@ pub fn start_server(config_text: &str) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let service = Arc::new(Service::new(&config));
-        let frontend = Arc::new(saml_validator::transport::frontend::Frontend::new(service, &config));
+        let frontend = Arc::new(saml_validator::transport::frontend::Frontend::new(service, &config).unwrap());
         let state = Arc::new(http::State::new(frontend, &config));
         actix_web::rt::System::new().block_on(async move {
             let (server, addrs) = http::bind(state, &config.server.http_addr, 2, config.server.tls.as_ref()).unwrap();
@@ -218,7 +218,7 @@ pub fn start_both_with_hook(
         config.tenants.clear();
     }
     let service = Arc::new(Service::new(&config));
-    let mut frontend = saml_validator::transport::frontend::Frontend::new(service, &config);
+    let mut frontend = saml_validator::transport::frontend::Frontend::new(service, &config).unwrap();
     if let Some(hook) = hook {
         frontend = frontend.with_test_hook(hook);
     }
