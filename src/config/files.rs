@@ -134,11 +134,19 @@ pub fn read_regular(path: &Path, confine: Option<&Path>, cap: u64) -> Result<Vec
     if metadata.len() > cap {
         return Err(refused(format!("{} bytes, more than the {cap} allowed", metadata.len())));
     }
-    // What was opened, not what the name meant a moment ago: a link swapped in between the
-    // check above and the open is caught here (Linux names an open file in /proc).
-    if let (Some(root), Ok(opened)) = (&root, std::fs::read_link(format!("/proc/self/fd/{}", fd(&file)))) {
+    if let Some(root) = &root {
+        // What was opened, not what the name meant a moment ago: a link swapped in between the
+        // check above and the open is caught here (Linux names an open file in /proc). Without
+        // /proc that cannot be told, so the file is refused rather than trusted.
+        let opened = std::fs::read_link(format!("/proc/self/fd/{}", fd(&file)))
+            .map_err(|_| refused("its real location cannot be checked (/proc is not mounted)".into()))?;
         if !opened.starts_with(root) {
             return Err(refused(format!("it leads outside {}", root.display())));
+        }
+        // A hard link is the same file under a second name: one made inside the folder to a
+        // file outside it passes every path check.
+        if std::os::unix::fs::MetadataExt::nlink(&metadata) > 1 {
+            return Err(refused("it has more than one name (a hard link); copy it into the folder instead".into()));
         }
     }
     let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
@@ -186,6 +194,9 @@ mod tests {
         std::fs::write(inside.join("..data/k.pem"), "mounted").unwrap();
         std::os::unix::fs::symlink("..data/k.pem", inside.join("k.pem")).unwrap();
         assert_eq!(rules.read("k.pem", 100).unwrap(), b"mounted", "a link that stays inside is followed");
+        std::fs::hard_link(dir.join("secret.key"), inside.join("hard.pem")).unwrap();
+        let error = rules.read("hard.pem", 100).unwrap_err();
+        assert!(error.to_string().contains("hard link"), "{error}");
         let unconfined = FileRules { base: &inside, confine: None };
         assert_eq!(unconfined.read("../secret.key", 100).unwrap(), b"another customer's key");
         std::fs::remove_dir_all(&dir).unwrap();

@@ -11,12 +11,12 @@
 //! is never overridden (the plaintext's own declarations win), and descendants' declarations
 //! shadow the injected ones by ordinary XML scoping.
 //!
-//! Why this is safe for signatures: exclusive C14N (the only one the IdPs' assertion signatures
-//! use) emits on the apex each namespace it visibly uses, wherever the declaration sits, so an
-//! assertion signed by the IdP in its original context canonicalizes to the same octets with the
-//! declarations on its root; and since the canonical form carries every used prefix's URI, a
-//! sender who rebinds a prefix around the EncryptedData changes what the signature covers and
-//! fails verification.
+//! Why this is safe for signatures: only the binding of the prefix the container element uses
+//! itself is inherited (`saml:` for `saml:EncryptedAssertion` or `saml:EncryptedID`). The
+//! container's name is signed (by the Response, or by the assertion it sits in), and exclusive
+//! C14N emits the binding of every prefix a signed name uses, so that binding is pinned; any
+//! other declaration in scope may have been added by whoever relayed the response and is never
+//! inherited. An EncryptedAssertion's plaintext is then verified against its own signature too.
 
 use crate::saml::xml::Node;
 
@@ -26,8 +26,14 @@ use crate::saml::xml::Node;
 /// it as it always did.
 pub(super) fn in_context(parent: Node<'_>, plaintext: Vec<u8>) -> Vec<u8> {
     let Some(root) = root_start_tag(&plaintext) else { return plaintext };
+    // Only the binding of the prefix the container element itself uses (`saml:EncryptedID`):
+    // that one is pinned by the signature over the container's assertion (exclusive C14N emits
+    // it because the container's name uses it). A declaration nothing signed uses visibly could
+    // be added by whoever relays the response, even on the container itself, and would rebind
+    // a prefix inside the plaintext, which no signature covers once decrypted.
+    let wanted = parent.prefix();
     let mut added = String::new();
-    for (prefix, uri) in in_scope(parent) {
+    for (prefix, uri) in in_scope(parent).into_iter().filter(|(prefix, _)| *prefix == wanted) {
         // xml is bound by definition; an undeclared default namespace (xmlns="") adds nothing.
         let own = root.declared.contains(&prefix);
         if own || prefix == Some("xml") || uri.is_empty() || !is_plain(uri) {
@@ -89,10 +95,11 @@ fn root_start_tag(text: &[u8]) -> Option<RootStartTag<'_>> {
     loop {
         at = skip_space(text, at);
         let rest = &text[at..];
+        // The terminators are searched after the openers: `<!-->` and `<?>` open, never close.
         if rest.starts_with(b"<?") {
-            at += find(rest, b"?>")? + 2;
+            at += 2 + find(&rest[2..], b"?>")? + 2;
         } else if rest.starts_with(b"<!--") {
-            at += find(rest, b"-->")? + 3;
+            at += 4 + find(&rest[4..], b"-->")? + 3;
         } else if rest.starts_with(b"<!") {
             return None; // a DOCTYPE or CDATA: the parser refuses those
         } else if rest.first() == Some(&b'<') {
@@ -159,17 +166,34 @@ mod tests {
 
     #[test]
     fn the_plaintexts_own_declarations_win_and_only_namespaces_are_inherited() {
-        let context = r#"<r xmlns:a="urn:outer-a" xmlns="urn:default" xml:base="http://x/" xml:lang="en"><c xmlns:a="urn:inner-a" xmlns:b="urn:b" attr="1"><leaf/></c></r>"#;
+        let context = r#"<r xmlns:a="urn:outer-a" xmlns="urn:default" xml:base="http://x/" xml:lang="en"><c xmlns:a="urn:inner-a" xmlns:b="urn:b" attr="1"><a:leaf/></c></r>"#;
         assert_eq!(
             injected(context, "<?xml version=\"1.0\"?><!-- c --><a:X xmlns:b='urn:own-b'><a:Y/></a:X>"),
-            "<?xml version=\"1.0\"?><!-- c --><a:X xmlns:a=\"urn:inner-a\" xmlns=\"urn:default\" xmlns:b='urn:own-b'><a:Y/></a:X>"
+            "<?xml version=\"1.0\"?><!-- c --><a:X xmlns:a=\"urn:inner-a\" xmlns:b='urn:own-b'><a:Y/></a:X>"
         );
-        assert_eq!(injected(context, "<X xmlns=\"\"/>"), "<X xmlns:a=\"urn:inner-a\" xmlns:b=\"urn:b\" xmlns=\"\"/>");
+        assert_eq!(injected(context, "<X xmlns=\"\"/>"), "<X xmlns:a=\"urn:inner-a\" xmlns=\"\"/>");
+        assert_eq!(
+            injected(context, "<a:X xmlns:a='urn:own'/>"),
+            "<a:X xmlns:a='urn:own'/>",
+            "the plaintext's own wins"
+        );
         // Not a start tag this reader follows: unchanged, for the parser to refuse.
-        for odd in ["garbage", "<", "<a b>", "<?pi", "<a b=\"1>", "<!DOCTYPE a><a/>"] {
+        for odd in ["garbage", "<", "<a b>", "<?pi", "<a b=\"1>", "<!DOCTYPE a><a/>", "<!--><a:X/>", "<?><a:X/>"] {
             assert_eq!(injected(context, odd), odd);
         }
         let far = format!("<!--{}--><a:X/>", " ".repeat(MAX_HEAD));
         assert_eq!(injected(context, &far), far, "a root tag past the first {MAX_HEAD} bytes is left alone");
+    }
+
+    /// Review finding: a declaration that no signed name uses (`xmlns:q` added to the container
+    /// by whoever relays the response) must not rebind a prefix inside the plaintext; only the
+    /// container's own prefix, pinned by the signature over its name, is inherited.
+    #[test]
+    fn only_the_containers_own_prefix_is_inherited() {
+        let relayed = r#"<r xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" xmlns:q="urn:ok"><saml:EncryptedID xmlns:q="urn:evil" xmlns:xsi="urn:evil-xsi"/></r>"#;
+        assert_eq!(
+            injected(relayed, "<saml:NameID><q:X/></saml:NameID>"),
+            "<saml:NameID xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\"><q:X/></saml:NameID>"
+        );
     }
 }
