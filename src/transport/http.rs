@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use actix_web::dev::{Server, Service as _};
+use actix_web::dev::Server;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpMessage as _, HttpRequest, HttpResponse, HttpServer};
@@ -59,11 +59,7 @@ pub fn bind(
     let mut server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .wrap_fn(|request, service| {
-                let id = RequestId::of(&request);
-                let answer = service.call(request);
-                async move { answer.await.map(|answer| id.stamp(answer)) }
-            })
+            .wrap(actix_web::middleware::from_fn(stamp_request_id))
             .route("/v1/validate", web::post().to(validate))
             .route("/v1/tenants/{id}", web::get().to(tenant))
             .route("/v1/authn-requests", web::post().to(create_authn_request))
@@ -139,6 +135,15 @@ impl RequestId {
     }
 }
 
+/// Every route's middleware: the request id set before the handler, written on the answer.
+async fn stamp_request_id(
+    request: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let id = RequestId::of(&request);
+    next.call(request).await.map(|answer| id.stamp(answer))
+}
+
 impl actix_web::FromRequest for RequestId {
     type Error = std::convert::Infallible;
     type Future = std::future::Ready<Result<RequestId, Self::Error>>;
@@ -159,11 +164,7 @@ pub fn bind_metrics(
     let server = HttpServer::new(move || {
         App::new()
             .app_data(data.clone())
-            .wrap_fn(|request, service| {
-                let id = RequestId::of(&request);
-                let answer = service.call(request);
-                async move { answer.await.map(|answer| id.stamp(answer)) }
-            })
+            .wrap(actix_web::middleware::from_fn(stamp_request_id))
             .route("/metrics", web::get().to(metrics))
             .default_service(web::to(not_found))
     })
