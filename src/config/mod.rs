@@ -110,10 +110,11 @@ impl Config {
         root.finish();
 
         let server = sections::read_server(server_table.as_ref(), base, &mut problems);
-        let limits = sections::read_limits(limits_table.as_ref(), &mut problems);
+        let mut limits = sections::read_limits(limits_table.as_ref(), &mut problems);
         let logging = sections::read_logging(logging_table.as_ref(), &mut problems);
         let metadata_settings = sections::read_metadata_settings(metadata_table.as_ref(), &mut problems);
         let replay = replay::read_replay(replay_table.as_ref(), base, &mut problems);
+        limits.max_assertion_age_seconds = replay.max_assertion_age_seconds;
         let metrics = sections::read_metrics(metrics_table.as_ref(), &mut problems);
         let mut tenants = Vec::new();
         let mut ids = HashSet::new();

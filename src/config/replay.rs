@@ -1,5 +1,6 @@
 //! `[replay]`: where accepted assertions are recorded. `memory` (the default) is per process;
-//! `redis` is shared by every replica and survives their restarts.
+//! `redis` is shared by every replica and survives their restarts: one server (`url`), a
+//! Sentinel-managed master (`sentinel_urls`), or a Redis Cluster (`cluster_urls`).
 
 use std::fmt;
 use std::path::Path;
@@ -11,10 +12,19 @@ use toml::Table;
 use super::reader::Reader;
 
 /// `[replay]` as read from the file.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReplaySettings {
     /// `None`: the in-process cache (`store = "memory"`).
     pub redis: Option<RedisSettings>,
+    /// The oldest signed IssueInstant accepted (the core's `Limits`), and so the longest any
+    /// record must live, and how long a quarantine after a loss of records lasts.
+    pub max_assertion_age_seconds: i64,
+}
+
+impl Default for ReplaySettings {
+    fn default() -> Self {
+        ReplaySettings { redis: None, max_assertion_age_seconds: DEFAULT_MAX_ASSERTION_AGE_SECONDS }
+    }
 }
 
 /// `store = "redis"`: everything needed to reach the store, files already read.
@@ -32,12 +42,27 @@ pub struct RedisSettings {
     pub timeout: Duration,
     /// RELAXATION: while the store is unreachable, record in this process only.
     pub allow_memory_fallback_when_unavailable: bool,
+    /// After each record, `WAIT` for this many replicas to acknowledge it (0: do not wait);
+    /// fewer within `timeout` is `replay_store_unavailable`.
+    pub min_replicas_acked: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RedisEndpoints {
     Single(String),
     Cluster(Vec<String>),
+    /// The master Sentinel names `master_name`, asked anew after every failure.
+    Sentinel(SentinelSettings),
+}
+
+/// `sentinel_urls` and what goes with them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SentinelSettings {
+    pub urls: Vec<String>,
+    pub master_name: String,
+    /// The Sentinels' own credentials (ACL user, `requirepass`), apart from the master's.
+    pub username: Option<String>,
+    pub password: Option<Secret>,
 }
 
 /// A credential that `Debug` (and so every configuration dump) never shows.
@@ -52,6 +77,7 @@ impl fmt::Debug for Secret {
 
 pub const DEFAULT_KEY_PREFIX: &str = "saml-validator:";
 pub const DEFAULT_TIMEOUT_MS: i64 = 200;
+pub use crate::saml::policy::DEFAULT_MAX_ASSERTION_AGE_SECONDS;
 
 const REDIS_ONLY: &[&str] = &[
     "url",
@@ -62,13 +88,22 @@ const REDIS_ONLY: &[&str] = &[
     "key_prefix",
     "timeout_ms",
     "allow_memory_fallback_when_unavailable",
+    "sentinel_urls",
+    "sentinel_master_name",
+    "sentinel_username",
+    "sentinel_password_file",
+    "min_replicas_acked",
 ];
 
 pub(super) fn read_replay(table: Option<&Table>, base: &Path, problems: &mut Vec<String>) -> ReplaySettings {
     let Some(table) = table else { return ReplaySettings::default() };
     let mut r = Reader::new(table, "replay".into(), problems);
     let store = r.string("store").unwrap_or_else(|| "memory".into());
-    let settings = match store.as_str() {
+    // A minute at least (logins take seconds, clocks drift); a week at most (a record must
+    // live that long, and a quarantine after a loss lasts that long).
+    let max_assertion_age_seconds =
+        r.integer("max_assertion_age_seconds", DEFAULT_MAX_ASSERTION_AGE_SECONDS, 60..=7 * 86_400);
+    let redis = match store.as_str() {
         "memory" => {
             // Redis keys under the memory store are a half-finished switch, not a no-op to ignore.
             for &key in REDIS_ONLY {
@@ -76,56 +111,100 @@ pub(super) fn read_replay(table: Option<&Table>, base: &Path, problems: &mut Vec
                     r.problem(key, "only means something with store = \"redis\"");
                 }
             }
-            ReplaySettings::default()
+            None
         }
-        "redis" => ReplaySettings { redis: read_redis(&mut r, base) },
+        "redis" => read_redis(&mut r, base),
         other => {
             r.problem("store", format!("{other:?} must be \"memory\" or \"redis\""));
-            ReplaySettings::default()
+            None
         }
     };
     r.finish();
-    settings
+    ReplaySettings { redis, max_assertion_age_seconds }
 }
 
 fn read_redis(r: &mut Reader<'_>, base: &Path) -> Option<RedisSettings> {
     let url = r.string("url");
     let cluster_urls = r.get("cluster_urls").is_some().then(|| r.strings("cluster_urls"));
+    let sentinel_urls = r.get("sentinel_urls").is_some().then(|| r.strings("sentinel_urls"));
+    let sentinel_master_name = r.string("sentinel_master_name");
+    let sentinel_username = r.string("sentinel_username");
+    let sentinel_password = r
+        .string("sentinel_password_file")
+        .and_then(|file| read_password(r, "sentinel_password_file", &base.join(file)));
+    let min_replicas_acked = r.integer("min_replicas_acked", 0, 0..=64) as u32;
     let username = r.string("username");
-    let password = r.string("password_file").and_then(|file| read_password(r, &base.join(file)));
+    let password = r.string("password_file").and_then(|file| read_password(r, "password_file", &base.join(file)));
     let ca_file = r.string("ca_file");
     let key_prefix = r.string("key_prefix").unwrap_or_else(|| DEFAULT_KEY_PREFIX.into());
     let timeout_ms = r.integer("timeout_ms", DEFAULT_TIMEOUT_MS, 1..=60_000);
     let allow_memory_fallback_when_unavailable = r.boolean("allow_memory_fallback_when_unavailable", false);
-    let endpoints = match (url, cluster_urls) {
-        (Some(url), None) => RedisEndpoints::Single(url),
-        (None, Some(urls)) if !urls.is_empty() => RedisEndpoints::Cluster(urls),
-        (None, Some(_)) => {
+    let sentinel_only = [
+        ("sentinel_master_name", sentinel_master_name.is_some()),
+        ("sentinel_username", sentinel_username.is_some()),
+        ("sentinel_password_file", sentinel_password.is_some()),
+    ];
+    let endpoints = match (url, cluster_urls, sentinel_urls) {
+        (Some(url), None, None) => RedisEndpoints::Single(url),
+        (None, Some(urls), None) if !urls.is_empty() => RedisEndpoints::Cluster(urls),
+        (None, Some(_), None) => {
             r.problem("cluster_urls", "must name at least one node");
             return None;
         }
-        (Some(_), Some(_)) => {
-            r.problem("url", "set url (one endpoint) or cluster_urls (a Redis Cluster), not both");
+        (None, None, Some(urls)) if !urls.is_empty() => {
+            let Some(master_name) = sentinel_master_name else {
+                r.problem("sentinel_master_name", "sentinel_urls needs the name the Sentinels monitor the master by");
+                return None;
+            };
+            RedisEndpoints::Sentinel(SentinelSettings {
+                urls,
+                master_name,
+                username: sentinel_username,
+                password: sentinel_password,
+            })
+        }
+        (None, None, Some(_)) => {
+            r.problem("sentinel_urls", "must name at least one Sentinel");
             return None;
         }
-        (None, None) => {
-            r.problem("url", "store = \"redis\" needs url or cluster_urls");
+        (None, None, None) => {
+            r.problem("url", "store = \"redis\" needs url, sentinel_urls or cluster_urls");
+            return None;
+        }
+        _ => {
+            r.problem(
+                "url",
+                "set one of url (one server), sentinel_urls (a Sentinel-managed master) or cluster_urls (a Redis Cluster)",
+            );
             return None;
         }
     };
-    let urls = match &endpoints {
-        RedisEndpoints::Single(url) => std::slice::from_ref(url),
-        RedisEndpoints::Cluster(urls) => urls.as_slice(),
+    if !matches!(endpoints, RedisEndpoints::Sentinel(_)) {
+        for (key, set) in sentinel_only {
+            if set {
+                r.problem(key, "only means something with sentinel_urls");
+            }
+        }
+    }
+    // WAIT counts the replicas of the connection's own server; a cluster spreads records over
+    // masters each with their own replicas, which one WAIT cannot speak for.
+    if min_replicas_acked > 0 && matches!(endpoints, RedisEndpoints::Cluster(_)) {
+        r.problem("min_replicas_acked", "is not supported with cluster_urls (use url or sentinel_urls)");
+    }
+    let (urls, key) = match &endpoints {
+        RedisEndpoints::Single(url) => (std::slice::from_ref(url), "url"),
+        RedisEndpoints::Cluster(urls) => (urls.as_slice(), "cluster_urls"),
+        RedisEndpoints::Sentinel(sentinel) => (sentinel.urls.as_slice(), "sentinel_urls"),
     };
     let mut tls = Vec::new();
     for url in urls {
         match check_url(url) {
             Ok(is_tls) => tls.push(is_tls),
-            Err(message) => r.problem(if urls.len() == 1 { "url" } else { "cluster_urls" }, message),
+            Err(message) => r.problem(key, message),
         }
     }
     if tls.iter().any(|t| *t) && tls.iter().any(|t| !*t) {
-        r.problem("cluster_urls", "mixes redis:// and rediss://; every node must use the same scheme");
+        r.problem(key, "mixes redis:// and rediss://; every node must use the same scheme");
     }
     let ca_pem = ca_file.and_then(|file| {
         if !tls.iter().any(|t| *t) {
@@ -141,6 +220,7 @@ fn read_redis(r: &mut Reader<'_>, base: &Path) -> Option<RedisSettings> {
         key_prefix,
         timeout: Duration::from_millis(timeout_ms as u64),
         allow_memory_fallback_when_unavailable,
+        min_replicas_acked,
     })
 }
 
@@ -164,18 +244,18 @@ fn check_url(url: &str) -> Result<bool, String> {
     Ok(tls)
 }
 
-fn read_password(r: &mut Reader<'_>, path: &Path) -> Option<Secret> {
+fn read_password(r: &mut Reader<'_>, key: &str, path: &Path) -> Option<Secret> {
     match std::fs::read_to_string(path) {
         // A trailing newline is how editors and `kubectl create secret --from-file` leave it.
         Ok(text) if !text.trim_end_matches(['\r', '\n']).is_empty() => {
             Some(Secret(text.trim_end_matches(['\r', '\n']).to_string()))
         }
         Ok(_) => {
-            r.problem("password_file", format!("{} is empty", path.display()));
+            r.problem(key, format!("{} is empty", path.display()));
             None
         }
         Err(e) => {
-            r.problem("password_file", format!("cannot read {}: {e}", path.display()));
+            r.problem(key, format!("cannot read {}: {e}", path.display()));
             None
         }
     }
@@ -223,16 +303,39 @@ mod tests {
         assert_eq!(redis.key_prefix, DEFAULT_KEY_PREFIX);
         assert_eq!(redis.timeout, Duration::from_millis(200));
         assert!(!redis.allow_memory_fallback_when_unavailable);
+        assert_eq!(redis.min_replicas_acked, 0);
+        assert_eq!(settings.max_assertion_age_seconds, 3_900);
+        let (settings, problems) = read(
+            "store = \"redis\"\nsentinel_urls = [\"redis://s1:26379\", \"redis://s2:26379\"]\nsentinel_master_name = \"saml\"\nmin_replicas_acked = 1",
+            Path::new("."),
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        let redis = settings.redis.unwrap_or_else(|| panic!("no redis settings"));
+        let RedisEndpoints::Sentinel(sentinel) = redis.endpoints else { panic!("not sentinel") };
+        assert_eq!((sentinel.urls.len(), sentinel.master_name.as_str()), (2, "saml"));
+        assert_eq!(redis.min_replicas_acked, 1);
     }
 
     #[test]
     fn every_bad_combination_is_reported() {
         let cases: &[(&str, &str)] = &[
-            ("store = \"redis\"", "needs url or cluster_urls"),
+            ("store = \"redis\"", "needs url, sentinel_urls or cluster_urls"),
+            ("store = \"redis\"\nsentinel_urls = [\"redis://a:26379\"]", "sentinel_master_name"),
+            ("store = \"redis\"\nsentinel_urls = []\nsentinel_master_name = \"m\"", "at least one Sentinel"),
+            (
+                "store = \"redis\"\nurl = \"redis://a\"\nsentinel_master_name = \"m\"",
+                "only means something with sentinel_urls",
+            ),
+            (
+                "store = \"redis\"\ncluster_urls = [\"redis://a\"]\nmin_replicas_acked = 1",
+                "not supported with cluster_urls",
+            ),
+            ("store = \"redis\"\nurl = \"redis://a\"\nsentinel_urls = [\"redis://b\"]", "set one of url"),
+            ("max_assertion_age_seconds = 10", "outside 60..=604800"),
             ("store = \"memcached\"", "must be \"memory\" or \"redis\""),
             ("url = \"redis://a:6379\"", "only means something with store = \"redis\""),
             ("allow_memory_fallback_when_unavailable = true", "only means something with store"),
-            ("store = \"redis\"\nurl = \"redis://a\"\ncluster_urls = [\"redis://b\"]", "not both"),
+            ("store = \"redis\"\nurl = \"redis://a\"\ncluster_urls = [\"redis://b\"]", "set one of url"),
             ("store = \"redis\"\ncluster_urls = []", "at least one node"),
             ("store = \"redis\"\nurl = \"http://a:6379\"", "must start with redis:// or rediss://"),
             ("store = \"redis\"\nurl = \"redis://:hunter2@a:6379\"", "password_file instead"),

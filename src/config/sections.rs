@@ -213,6 +213,8 @@ pub(super) fn read_limits(table: Option<&Table>, problems: &mut Vec<String>) -> 
             4..=4096,
         ) as usize,
         max_rsa_decryptions: r.integer("max_rsa_decryptions", d.max_rsa_decryptions as i64, 1..=1024) as usize,
+        // Set from `[replay]`, where it bounds the record's life.
+        max_assertion_age_seconds: d.max_assertion_age_seconds,
     };
     r.finish();
     limits

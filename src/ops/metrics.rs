@@ -44,6 +44,9 @@ struct ReplayStoreMetrics {
     duration: Histogram,
     up: IntGauge,
     fallbacks: IntCounter,
+    eviction_policy_safe: IntGauge,
+    losses: IntCounterVec,
+    quarantine_until: IntGauge,
 }
 
 /// How one replay-store operation ended, as `saml_replay_store_operations_total{result}`.
@@ -233,15 +236,33 @@ impl Metrics {
                 "saml_replay_store_fallbacks_total",
                 "Assertions recorded in this process only because the shared store was unavailable (allow_memory_fallback_when_unavailable).",
             ));
+            let eviction_policy_safe = must(IntGauge::new(
+                "saml_replay_store_eviction_policy_safe",
+                "1 while the store's maxmemory-policy is noeviction (no record can be evicted), 0 otherwise or not yet known.",
+            ));
+            let losses = must(IntCounterVec::new(
+                Opts::new(
+                    "saml_replay_store_losses_total",
+                    "Losses of the shared store's records detected, by reason (marker_missing, marker_rewound, restart, failover, evictions, script_cache_lost).",
+                ),
+                &["reason"],
+            ));
+            let quarantine_until = must(IntGauge::new(
+                "saml_replay_store_quarantine_until_seconds",
+                "Unix time until which assertions issued before the last detected loss are refused (replay_state_lost); 0 when none is in force.",
+            ));
             for collector in [
                 Box::new(operations.clone()) as Box<dyn prometheus::core::Collector>,
                 Box::new(duration.clone()),
                 Box::new(up.clone()),
                 Box::new(fallbacks.clone()),
+                Box::new(eviction_policy_safe.clone()),
+                Box::new(losses.clone()),
+                Box::new(quarantine_until.clone()),
             ] {
                 must(self.registry.register(collector));
             }
-            ReplayStoreMetrics { operations, duration, up, fallbacks }
+            ReplayStoreMetrics { operations, duration, up, fallbacks, eviction_policy_safe, losses, quarantine_until }
         });
     }
 
@@ -257,6 +278,26 @@ impl Metrics {
     pub fn replay_store_up(&self, up: bool) {
         if let Some(store) = self.replay_store.get() {
             store.up.set(i64::from(up));
+        }
+    }
+
+    pub fn replay_store_eviction_policy_safe(&self, safe: bool) {
+        if let Some(store) = self.replay_store.get() {
+            store.eviction_policy_safe.set(i64::from(safe));
+        }
+    }
+
+    /// One detected loss of the store's records; `reason` is a fixed name.
+    pub fn replay_store_loss(&self, reason: &'static str, quarantine_until_unix: i64) {
+        if let Some(store) = self.replay_store.get() {
+            store.losses.with_label_values(&[reason]).inc();
+            store.quarantine_until.set(quarantine_until_unix);
+        }
+    }
+
+    pub fn replay_store_quarantine_until(&self, unix: i64) {
+        if let Some(store) = self.replay_store.get() {
+            store.quarantine_until.set(unix);
         }
     }
 

@@ -152,7 +152,7 @@ fn issuer(element: Node<'_>, context: &Context<'_>, required: bool) -> Result<Op
     Ok(Some(uri_value(&found).to_string()))
 }
 
-fn not_in_future(element: Node<'_>, context: &Context<'_>) -> Result<(), Error> {
+fn not_in_future(element: Node<'_>, context: &Context<'_>) -> Result<DateTime<Utc>, Error> {
     let issued = required_instant(element, "IssueInstant")?;
     if issued > context.now + context.skew() {
         return Err(Error::new(
@@ -161,6 +161,26 @@ fn not_in_future(element: Node<'_>, context: &Context<'_>) -> Result<(), Error> 
                 "{} IssueInstant {} is after now {} plus skew",
                 element.local_name(),
                 time::format(issued),
+                time::format(context.now)
+            ),
+        ));
+    }
+    Ok(issued)
+}
+
+/// The assertion's age bound, whatever its NotOnOrAfter says: the replay record of an
+/// assertion must outlive every instant at which it could be accepted, so an unbounded
+/// validity would make every loss of that record permanent (a store that forgot could never
+/// again tell a replay from a first use).
+fn not_too_old(issued: DateTime<Utc>, context: &Context<'_>) -> Result<(), Error> {
+    let max_age = chrono::Duration::seconds(context.limits.max_assertion_age_seconds);
+    if context.now - context.skew() > issued + max_age {
+        return Err(Error::new(
+            Code::AssertionTooOld,
+            format!(
+                "Assertion IssueInstant {} is more than max_assertion_age_seconds = {} (plus skew) before now {}",
+                time::format(issued),
+                context.limits.max_assertion_age_seconds,
                 time::format(context.now)
             ),
         ));
@@ -256,7 +276,7 @@ pub fn assertion(
 ) -> Result<Validated, Error> {
     let assertion = signed.node();
     version(assertion)?;
-    not_in_future(assertion, context)?;
+    let issued_at = not_in_future(assertion, context)?;
     let issuer = issuer(assertion, context, true)?
         .ok_or_else(|| Error::new(Code::IssuerMismatch, "<Assertion> has no Issuer"))?;
     let assertion_id = attr(assertion, "ID").ok_or_else(|| Error::new(Code::SamlMalformed, "Assertion has no ID"))?;
@@ -273,6 +293,8 @@ pub fn assertion(
             return Err(Error::new(Code::SamlMalformed, "assertion has no NotOnOrAfter at all; it would never expire"))
         }
     };
+    // After the expiry checks: an expired assertion is reported as expired, the more telling.
+    not_too_old(issued_at, context)?;
     let session = authn_statement(assertion, context)?;
     let attributes = claims::attributes(signed, &context.decryption_keys(), context.limits)?;
     let normalized = claims::normalize(&attributes, &context.policy.attribute_mapping);
@@ -289,6 +311,7 @@ pub fn assertion(
         signed: envelope.signed,
         encrypted: envelope.encrypted,
         expires_at: valid_until,
+        issued_at,
     })
 }
 

@@ -38,6 +38,9 @@ pub struct Validated {
     /// `valid_until` as an instant, for the replay cache.
     #[serde(skip)]
     pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// The assertion's signed IssueInstant: what a replay store's loss is compared against.
+    #[serde(skip)]
+    pub issued_at: chrono::DateTime<chrono::Utc>,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]

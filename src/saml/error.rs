@@ -132,6 +132,10 @@ codes! {
     IssuerMismatch = "issuer_mismatch",
     /// An IssueInstant lies in the future beyond the allowed clock skew.
     IssuedInFuture = "issued_in_future",
+    /// The assertion's signed IssueInstant is older than `[replay] max_assertion_age_seconds`
+    /// (plus the tenant's skew), whatever its NotOnOrAfter says: a login presents its assertion
+    /// within seconds, and the replay record need not outlive that age.
+    AssertionTooOld = "assertion_too_old",
     /// The Assertion has no Subject/NameID.
     SubjectMissing = "subject_missing",
     /// No bearer SubjectConfirmation.
@@ -158,6 +162,11 @@ codes! {
     SessionExpired = "session_expired",
     /// This assertion (issuer + ID) was already accepted, for this tenant or any other.
     Replayed = "replayed",
+    /// The shared replay store lost records (a restart without them, a flush, a failover to a
+    /// replica that missed writes, an eviction) and this assertion was issued before the loss
+    /// was detected, so whether it was already used cannot be known: the user signs in again.
+    /// Assertions issued after the loss are unaffected.
+    ReplayStateLost = "replay_state_lost",
 
     // ---- IdP metadata (configuration and refresh; never a verdict on a login) ----
     /// The metadata document is not usable IdP metadata (no entityID, no signing key, ...).

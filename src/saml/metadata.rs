@@ -57,6 +57,7 @@ pub fn limits() -> Limits {
         max_namespace_declarations: 4096,
         // Metadata is never decrypted.
         max_rsa_decryptions: 0,
+        max_assertion_age_seconds: super::policy::DEFAULT_MAX_ASSERTION_AGE_SECONDS,
     }
 }
 

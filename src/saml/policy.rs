@@ -191,7 +191,16 @@ pub struct Limits {
     /// keys, counted before the first is tried. Each is about 0.25 ms of RSA-2048, and SAML
     /// core 6.2 lets any number of EncryptedKeys sit beside a KeyInfo-less EncryptedData.
     pub max_rsa_decryptions: usize,
+    /// Oldest signed IssueInstant accepted, in seconds before now (plus the tenant's skew),
+    /// whatever NotOnOrAfter says (`[replay] max_assertion_age_seconds`). IdPs issue assertions
+    /// valid for hours, test suites for years; bounding the age bounds how long a replay record
+    /// must live, and so what a store that lost its records could have covered.
+    pub max_assertion_age_seconds: i64,
 }
+
+/// An hour and five minutes: Entra's assertions are valid for an hour (AD FS, Okta: minutes),
+/// and a login presents its assertion within seconds.
+pub const DEFAULT_MAX_ASSERTION_AGE_SECONDS: i64 = 3_900;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -206,6 +215,7 @@ impl Default for Limits {
             // IdPs wrap each content key once; a tenant in key rollover holds two SP keys:
             // an EncryptedAssertion, its EncryptedID and two EncryptedAttributes fit.
             max_rsa_decryptions: 8,
+            max_assertion_age_seconds: DEFAULT_MAX_ASSERTION_AGE_SECONDS,
         }
     }
 }

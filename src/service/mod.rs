@@ -19,7 +19,7 @@ use crate::config::tenant::Availability;
 use crate::config::{Config, ReplaySettings};
 use crate::ops::metrics::{CertificateExpiry, Metrics, Snapshot};
 use crate::saml::{self, Code, Error, Input, Request, Validated};
-use crate::state::{RedisStore, ReplayCache, ReplayRecord, StoreError};
+use crate::state::{RedisStore, ReplayCache, ReplayRecord, StoreError, StoreStatus};
 use crate::tenants::{Registry, TenantConfig, TenantSet};
 
 /// One validation request, transport independent.
@@ -33,7 +33,8 @@ pub struct ValidateRequest<'a> {
 /// A response the core accepted, not yet recorded as used.
 pub struct Accepted {
     pub validated: Validated,
-    /// Until when the assertion could still be accepted: its expiry plus the tenant's skew.
+    /// Until when the assertion could still be accepted: its expiry or its maximum age, plus
+    /// the tenant's skew.
     remember_until: DateTime<Utc>,
 }
 
@@ -136,6 +137,11 @@ impl Service {
         self.replay.len()
     }
 
+    /// The replay store as this replica sees it (`GET /v1/replay-store`).
+    pub fn replay_store(&self, now: DateTime<Utc>) -> StoreStatus {
+        self.replay.status(now)
+    }
+
     /// The point-in-time facts metrics expose, read at `now`.
     pub fn gauges(&self, now: DateTime<Utc>) -> Snapshot {
         let mut snapshot = Snapshot { replay_entries: self.replay.len(), ..Snapshot::default() };
@@ -165,10 +171,13 @@ impl Service {
         let policy = &tenant.policy;
         let core_request = Request { expected_request_id: request.expected_request_id, now };
         let validated = saml::validate(request.saml_response, policy, &generation.limits, &core_request)?;
-        // Remember the ID until the assertion could no longer be accepted anyway: its expiry
-        // plus the skew we tolerate.
+        // Remember the ID until the assertion could no longer be accepted anyway: its expiry or
+        // its maximum age, whichever comes first, plus the skew we tolerate.
         let skew = chrono::Duration::seconds(policy.clock_skew_seconds);
-        let remember_until = validated.expires_at.checked_add_signed(skew).unwrap_or(validated.expires_at);
+        let max_age = chrono::Duration::seconds(generation.limits.max_assertion_age_seconds);
+        let last =
+            validated.expires_at.min(validated.issued_at.checked_add_signed(max_age).unwrap_or(validated.expires_at));
+        let remember_until = last.checked_add_signed(skew).unwrap_or(last);
         Ok(Accepted { validated, remember_until })
     }
 
@@ -191,7 +200,10 @@ impl Service {
     /// unrecorded.
     pub async fn remember(&self, accepted: Accepted, now: DateTime<Utc>) -> Result<Validated, Error> {
         let Accepted { validated, remember_until } = accepted;
-        let fresh = self.replay.first_use(&validated.issuer, &validated.assertion_id, now, remember_until).await?;
+        let fresh = self
+            .replay
+            .first_use(&validated.issuer, &validated.assertion_id, validated.issued_at, now, remember_until)
+            .await?;
         refuse_replay(validated, fresh)
     }
 
@@ -256,7 +268,7 @@ fn replay_record(settings: &ReplaySettings, capacity: u64, metrics: &Arc<Metrics
     let Some(redis) = &settings.redis else {
         return Ok(ReplayRecord::Memory(ReplayCache::new(capacity)));
     };
-    let store = RedisStore::new(redis, metrics.clone())?;
+    let store = RedisStore::new(redis, settings.max_assertion_age_seconds, metrics.clone())?;
     let fallback = redis.allow_memory_fallback_when_unavailable.then(|| {
         tracing::warn!(
             target: "replay_store",

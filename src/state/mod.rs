@@ -4,11 +4,13 @@
 
 pub mod memory;
 pub mod redis;
+pub mod status;
 
 use chrono::{DateTime, Utc};
 
 pub use memory::ReplayCache;
 pub use redis::{RedisStore, StoreError};
+pub use status::StoreStatus;
 
 use crate::saml::{Code, Error};
 
@@ -23,17 +25,20 @@ pub enum ReplayRecord {
 impl ReplayRecord {
     /// Records `(issuer, assertion_id)` until `until`: `Ok(true)` on its first use, `Ok(false)`
     /// for a replay, `replay_store_unavailable` when the shared store cannot tell (fail closed).
+    /// `issued_at` is the assertion's signed IssueInstant: a shared store that lost records
+    /// refuses what was issued before the loss (`replay_state_lost`).
     pub async fn first_use(
         &self,
         issuer: &str,
         assertion_id: &str,
+        issued_at: DateTime<Utc>,
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool, Error> {
         match self {
             ReplayRecord::Memory(cache) => Ok(cache.first_use(issuer, assertion_id, now, until)),
             ReplayRecord::Shared { store, fallback } => {
-                let answer = store.first_use(issuer, assertion_id, now, until).await;
+                let answer = store.first_use(issuer, assertion_id, issued_at, now, until).await;
                 fall_back(answer, fallback.as_ref(), store, issuer, assertion_id, now, until)
             }
         }
@@ -49,6 +54,27 @@ impl ReplayRecord {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// What `GET /v1/replay-store` shows.
+    pub fn status(&self, now: DateTime<Utc>) -> StoreStatus {
+        match self {
+            ReplayRecord::Memory(cache) => StoreStatus {
+                kind: "memory",
+                up: true,
+                epoch_since: None,
+                epoch_age_seconds: None,
+                eviction_policy: None,
+                eviction_policy_safe: None,
+                quarantine_since: None,
+                quarantine_until: None,
+                last_loss_at: None,
+                last_loss_reason: None,
+                min_replicas_acked: 0,
+                entries: Some(cache.len()),
+            },
+            ReplayRecord::Shared { store, .. } => store.status(now),
+        }
     }
 }
 

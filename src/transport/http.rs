@@ -62,6 +62,7 @@ pub fn bind(
             .wrap(actix_web::middleware::from_fn(stamp_request_id))
             .route("/v1/validate", web::post().to(validate))
             .route("/v1/tenants/{id}", web::get().to(tenant))
+            .route("/v1/replay-store", web::get().to(replay_store))
             .route("/v1/authn-requests", web::post().to(create_authn_request))
             .route("/v1/tenants/{id}/sp-metadata", web::get().to(sp_metadata))
             .route("/healthz", web::get().to(healthz))
@@ -349,6 +350,15 @@ async fn tenant(state: web::Data<State>, request: HttpRequest, id: web::Path<Str
         Some(Err(refused)) => HttpResponse::Ok().json(refused),
         None => error_response(&Error::new(Code::UnknownTenant, "no such tenant")),
     }
+}
+
+/// `GET /v1/replay-store`: the replay store as this replica sees it (kind, up, epoch,
+/// eviction policy, quarantine, last loss). Any authenticated caller: it names no tenant.
+async fn replay_store(state: web::Data<State>, request: HttpRequest) -> HttpResponse {
+    if let Err(error) = auth::authorize(state.frontend.service(), &credentials(&request), None) {
+        return error_response(&error);
+    }
+    HttpResponse::Ok().json(state.frontend.service().replay_store(wall_clock()))
 }
 
 /// `POST /v1/authn-requests`: the caller is authenticated before its body is read, as for

@@ -105,6 +105,7 @@ pub const fn disposition(code: Code) -> Disposition {
         Code::DestinationMismatch => REJECTED,
         Code::IssuerMismatch => REJECTED,
         Code::IssuedInFuture => REJECTED,
+        Code::AssertionTooOld => REJECTED,
         Code::SubjectMissing => REJECTED,
         Code::BearerConfirmationMissing => REJECTED,
         Code::RecipientMismatch => REJECTED,
@@ -118,6 +119,10 @@ pub const fn disposition(code: Code) -> Disposition {
         Code::AuthnStatementMissing => REJECTED,
         Code::SessionExpired => REJECTED,
         Code::Replayed => REJECTED,
+        // A verdict about this assertion (it may have been used before the store's loss), not
+        // a fault to retry: the same assertion is refused until it is too old anyway. A fresh
+        // sign-in passes at once.
+        Code::ReplayStateLost => REJECTED,
         Code::MetadataInvalid => REJECTED,
         Code::MetadataExpired => REJECTED,
         Code::MetadataSignatureMissing => REJECTED,

@@ -38,6 +38,32 @@ fn verdict(addr: SocketAddr, body: &serde_json::Value) -> (u16, String) {
 
 /// Polls until `condition` holds or `within` passes: waits for an observable state, never a
 /// fixed sleep standing in for one.
+/// A server whose shared store has dated its epoch: a response issued from now on is after any
+/// loss the store's first markers declare (a first start cannot be told from an empty store).
+fn start_shared(text: &str) -> SocketAddr {
+    let addr = start_server(text);
+    await_epoch(addr);
+    addr
+}
+
+fn await_epoch(addr: SocketAddr) {
+    assert!(
+        eventually(|| !store_status(addr)["epoch_since"].is_null()),
+        "the replay store never dated its epoch: {}",
+        store_status(addr)
+    );
+}
+
+fn store_status(addr: SocketAddr) -> serde_json::Value {
+    request(addr, "GET", "/v1/replay-store", b"", &[]).json()
+}
+
+/// The records under the prefix, without the epoch markers.
+fn records(redis: &RedisServer) -> Vec<String> {
+    let keys = redis.cli(&["--scan", "--pattern", "saml-validator:*"]);
+    keys.lines().filter(|k| !k.ends_with(":epoch")).map(String::from).collect()
+}
+
 fn within(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
@@ -54,7 +80,7 @@ fn three_replicas_sharing_one_redis_accept_one_of_forty_concurrent_copies() {
     let redis = RedisServer::start("replicas", &[]);
     let idp = TestIdp::generate().unwrap();
     let text = replay_section(&idp, &format!("store = \"redis\"\nurl = \"{}\"", redis.url()));
-    let replicas: Vec<SocketAddr> = (0..3).map(|_| start_server(&text)).collect();
+    let replicas: Vec<SocketAddr> = (0..3).map(|_| start_shared(&text)).collect();
 
     // Accepted by replica 1, replayed on replicas 2 and 3.
     let first = fresh(&idp, 1);
@@ -82,13 +108,13 @@ fn three_replicas_sharing_one_redis_accept_one_of_forty_concurrent_copies() {
     assert_eq!((accepted, replayed), (1, 39), "{answers:?}");
 
     // A restarted replica (a new Service: nothing in its memory) still refuses both.
-    let restarted = start_server(&text);
+    let restarted = start_shared(&text);
     assert_eq!(verdict(restarted, &first), (422, "replayed".into()));
     assert_eq!(verdict(restarted, &copy), (422, "replayed".into()));
     // The record is in Redis under the prefix, with the assertion's lifetime as its TTL.
-    let keys = redis.cli(&["--scan", "--pattern", "saml-validator:*"]);
-    assert_eq!(keys.lines().count(), 2, "{keys}");
-    let ttl: i64 = redis.cli(&["pttl", keys.lines().next().unwrap()]).parse().unwrap();
+    let keys = records(&redis);
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    let ttl: i64 = redis.cli(&["pttl", &keys[0]]).parse().unwrap();
     assert!(ttl > 1_000, "ttl {ttl} ms");
 }
 
@@ -97,7 +123,7 @@ fn a_store_that_is_down_fails_closed_and_serving_resumes_when_it_is_back() {
     let mut redis = RedisServer::start("outage", &[]);
     let idp = TestIdp::generate().unwrap();
     let text = replay_section(&idp, &format!("store = \"redis\"\nurl = \"{}\"\ntimeout_ms = 300", redis.url()));
-    let addr = start_server(&text);
+    let addr = start_shared(&text);
     let accepted = fresh(&idp, 10);
     assert_eq!(verdict(addr, &accepted), (200, "valid".into()));
 
@@ -140,7 +166,7 @@ fn a_store_that_does_not_answer_within_timeout_ms_fails_closed() {
     let redis = RedisServer::start("frozen", &[]);
     let idp = TestIdp::generate().unwrap();
     let text = replay_section(&idp, &format!("store = \"redis\"\nurl = \"{}\"\ntimeout_ms = 150", redis.url()));
-    let addr = start_server(&text);
+    let addr = start_shared(&text);
     assert_eq!(verdict(addr, &fresh(&idp, 60)), (200, "valid".into()));
     redis.freeze(true);
     let started = Instant::now();
@@ -164,7 +190,7 @@ fn the_relaxation_falls_back_to_this_process_while_the_store_is_down() {
         &idp,
         &format!("store = \"redis\"\nurl = \"{url}\"\nallow_memory_fallback_when_unavailable = true"),
     );
-    let addr = start_server(&text);
+    let addr = start_shared(&text);
     redis.stop();
     let body = fresh(&idp, 20);
     assert_eq!(verdict(addr, &body), (200, "valid".into()));
@@ -189,6 +215,10 @@ fn an_acl_user_logs_in_with_the_password_file_and_a_wrong_password_fails_closed(
             "~saml-validator:*",
             "+@connection",
             "+set",
+            "+get",
+            "+eval",
+            "+evalsha",
+            "+info",
         ],
     );
     let idp = TestIdp::generate().unwrap();
@@ -204,6 +234,7 @@ fn an_acl_user_logs_in_with_the_password_file_and_a_wrong_password_fails_closed(
         start_server(&replay_section(&idp, &section))
     };
     let good = with("good");
+    await_epoch(good);
     let body = fresh(&idp, 30);
     assert_eq!(verdict(good, &body), (200, "valid".into()));
     assert_eq!(verdict(good, &body), (422, "replayed".into()));
@@ -285,7 +316,7 @@ fn rediss_with_a_private_ca() {
         ],
     );
     let idp = TestIdp::generate().unwrap();
-    let addr = start_server(&replay_section(
+    let addr = start_shared(&replay_section(
         &idp,
         &format!("store = \"redis\"\nurl = \"rediss://127.0.0.1:{port}\"\nca_file = \"{ca}\"\ntimeout_ms = 1000"),
     ));
@@ -337,14 +368,15 @@ fn a_redis_cluster_of_three_masters_spreads_the_keys_and_refuses_replays() {
     let idp = TestIdp::generate().unwrap();
     let urls = addresses.iter().map(|a| format!("\"redis://{a}\"")).collect::<Vec<_>>().join(", ");
     let text = replay_section(&idp, &format!("store = \"redis\"\ncluster_urls = [{urls}]\ntimeout_ms = 1000"));
-    let (one, two) = (start_server(&text), start_server(&text));
+    let (one, two) = (start_shared(&text), start_shared(&text));
     for seed in 50..80 {
         let body = fresh(&idp, seed);
         assert_eq!(verdict(one, &body), (200, "valid".into()), "seed {seed}");
         assert_eq!(verdict(two, &body), (422, "replayed".into()), "seed {seed}");
     }
+    // 30 records, and the 16 buckets' epoch markers spread with them.
     let per_node: Vec<u64> = nodes.iter().map(|n| n.cli(&["dbsize"]).parse().unwrap()).collect();
-    assert_eq!(per_node.iter().sum::<u64>(), 30, "{per_node:?}");
+    assert_eq!(per_node.iter().sum::<u64>(), 30 + 16, "{per_node:?}");
     assert!(per_node.iter().filter(|n| **n > 0).count() >= 2, "keys all on one node: {per_node:?}");
 }
 
@@ -380,6 +412,7 @@ fn a_store_stopped_under_load_never_lets_a_replay_through_on_either_transport() 
     let idp = TestIdp::generate().unwrap();
     let text = replay_section(&idp, &format!("store = \"redis\"\nurl = \"{}\"\ntimeout_ms = 200", redis.url()));
     let (http, grpc) = start_both(&text, false);
+    await_epoch(http);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let used: Vec<serde_json::Value> = (200..210).map(|seed| fresh(&idp, seed)).collect();
     for body in &used {

@@ -1,0 +1,274 @@
+//! The connection to the store, rebuilt after every failure, whatever its kind: an I/O error,
+//! but also a server that answers `NOAUTH`/`WRONGPASS` (a password changed), `READONLY` (a
+//! master demoted under us), `LOADING`, `MASTERDOWN` or `CLUSTERDOWN`. A connection that keeps
+//! answering one of those never heals by itself (the failure is in what it negotiated), so
+//! the only cure is a new one: dialled again after a bounded, jittered backoff, through the
+//! Sentinels when there are some (they name the master anew after a failover).
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use redis::aio::MultiplexedConnection;
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
+use redis::{AsyncConnectionConfig, IntoConnectionInfo as _, TlsCertificates};
+
+use crate::config::{RedisEndpoints, RedisSettings};
+
+/// First and longest wait between two dials: a password restored or a failover finished is
+/// picked up within about a second.
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_millis(1_000);
+
+pub(super) enum Target {
+    Single(redis::Client),
+    Sentinel(tokio::sync::Mutex<SentinelClient>),
+    Cluster(redis::cluster::ClusterClient),
+}
+
+#[derive(Clone)]
+pub(super) enum Connection {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl Connection {
+    pub(super) async fn query<T: redis::FromRedisValue>(&mut self, command: &redis::Cmd) -> redis::RedisResult<T> {
+        match self {
+            Connection::Single(connection) => command.query_async(connection).await,
+            Connection::Cluster(connection) => command.query_async(connection).await,
+        }
+    }
+}
+
+/// A connection and the dial it came from, so that only the failing one is dropped.
+#[derive(Clone)]
+pub(super) struct Live {
+    pub(super) connection: Connection,
+    pub(super) generation: u64,
+}
+
+struct Backoff {
+    not_before: Option<Instant>,
+    delay: Duration,
+}
+
+pub(super) struct Link {
+    target: Target,
+    timeout: Duration,
+    current: Mutex<Option<Live>>,
+    generation: Mutex<u64>,
+    dialing: tokio::sync::Mutex<()>,
+    backoff: Mutex<Backoff>,
+}
+
+/// Why no connection could be had.
+pub(super) enum DialError {
+    /// Still waiting out the backoff after the last failure.
+    Waiting,
+    Failed(redis::RedisError),
+    TimedOut,
+}
+
+impl Link {
+    pub(super) fn new(settings: &RedisSettings) -> redis::RedisResult<Link> {
+        Ok(Link {
+            target: target(settings)?,
+            timeout: settings.timeout,
+            current: Mutex::new(None),
+            generation: Mutex::new(0),
+            dialing: tokio::sync::Mutex::new(()),
+            backoff: Mutex::new(Backoff { not_before: None, delay: FIRST_BACKOFF }),
+        })
+    }
+
+    pub(super) fn is_cluster(&self) -> bool {
+        matches!(self.target, Target::Cluster(_))
+    }
+
+    pub(super) fn kind(&self) -> &'static str {
+        match self.target {
+            Target::Single(_) => "redis",
+            Target::Sentinel(_) => "redis_sentinel",
+            Target::Cluster(_) => "redis_cluster",
+        }
+    }
+
+    pub(super) fn current(&self) -> Option<Live> {
+        lock(&self.current).clone()
+    }
+
+    /// A new connection, unless the backoff says to wait, installed only once `check` (the
+    /// identity probe) passed on it: no record is written on a server before it was judged.
+    /// Must run on the store's runtime: the connection's driver task lives where it was dialled.
+    pub(super) async fn dial<F, Fut>(&self, check: F) -> Result<Live, DialError>
+    where
+        F: FnOnce(Live) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<()>>,
+    {
+        let _one_at_a_time = self.dialing.lock().await;
+        if let Some(live) = self.current() {
+            return Ok(live);
+        }
+        if lock(&self.backoff).not_before.is_some_and(|t| crate::ops::monotonic() < t) {
+            return Err(DialError::Waiting);
+        }
+        let generation = {
+            let mut generation = lock(&self.generation);
+            *generation += 1;
+            *generation
+        };
+        let dialled = match tokio::time::timeout(self.timeout, self.open()).await {
+            Ok(Ok(connection)) => {
+                let live = Live { connection, generation };
+                match tokio::time::timeout(self.timeout, check(live.clone())).await {
+                    Ok(Ok(())) => Ok(live),
+                    Ok(Err(e)) => Err(DialError::Failed(e)),
+                    Err(_) => Err(DialError::TimedOut),
+                }
+            }
+            Ok(Err(e)) => Err(DialError::Failed(e)),
+            Err(_) => Err(DialError::TimedOut),
+        };
+        let mut backoff = lock(&self.backoff);
+        match dialled {
+            Ok(live) => {
+                *backoff = Backoff { not_before: None, delay: FIRST_BACKOFF };
+                *lock(&self.current) = Some(live.clone());
+                Ok(live)
+            }
+            Err(e) => {
+                // Jitter keeps a tier of replicas from dialling a recovering server in step.
+                let jitter = 0.75 + 0.5 * f64::from(rand_u8()) / 255.0;
+                backoff.not_before = Some(crate::ops::monotonic() + backoff.delay.mul_f64(jitter));
+                backoff.delay = (backoff.delay * 2).min(MAX_BACKOFF);
+                Err(e)
+            }
+        }
+    }
+
+    /// Drops the connection of `generation` after a failure (a newer one is kept).
+    pub(super) fn drop_connection(&self, generation: u64) {
+        let mut current = lock(&self.current);
+        if current.as_ref().is_some_and(|live| live.generation == generation) {
+            *current = None;
+        }
+    }
+
+    async fn open(&self) -> redis::RedisResult<Connection> {
+        let config =
+            AsyncConnectionConfig::new().set_connection_timeout(self.timeout).set_response_timeout(self.timeout);
+        match &self.target {
+            Target::Single(client) => {
+                client.get_multiplexed_async_connection_with_config(&config).await.map(Connection::Single)
+            }
+            Target::Sentinel(sentinel) => {
+                // Asked anew on every dial: after a failover the Sentinels name the new master.
+                let client = sentinel.lock().await.async_get_client().await?;
+                client.get_multiplexed_async_connection_with_config(&config).await.map(Connection::Single)
+            }
+            Target::Cluster(client) => client.get_async_connection().await.map(Connection::Cluster),
+        }
+    }
+}
+
+/// Whether a failed operation leaves the connection unusable. Everything but `NOSCRIPT` (a
+/// server without the script, handled by loading it) and a reply of an unexpected type does:
+/// a connection that answered `NOAUTH` once answers it forever.
+pub(super) fn poisons(error: &redis::RedisError) -> bool {
+    !matches!(error.kind(), redis::ErrorKind::NoScriptError | redis::ErrorKind::TypeError)
+}
+
+/// The error's category and the server's error code (`WRONGPASS`, `READONLY`…), never the
+/// server's text, which may echo a key.
+pub(super) fn describe(error: &redis::RedisError) -> String {
+    if error.is_timeout() {
+        "timed out".into()
+    } else if error.is_io_error() || error.is_connection_refusal() || error.is_connection_dropped() {
+        "connection failed".into()
+    } else if let Some(code) = error.code() {
+        code.to_string()
+    } else {
+        format!("{:?}", error.kind())
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn rand_u8() -> u8 {
+    let mut byte = [0u8; 1];
+    // Jitter only: a failed read leaves the midpoint.
+    if openssl::rand::rand_bytes(&mut byte).is_err() {
+        return 128;
+    }
+    byte[0]
+}
+
+fn target(settings: &RedisSettings) -> redis::RedisResult<Target> {
+    let certificates = || TlsCertificates { client_tls: None, root_cert: settings.ca_pem.clone() };
+    let password = settings.password.as_ref().map(|secret| secret.0.clone());
+    match &settings.endpoints {
+        RedisEndpoints::Cluster(urls) => {
+            let mut builder = ClusterClientBuilder::new(urls.clone())
+                .connection_timeout(settings.timeout)
+                .response_timeout(settings.timeout)
+                .retries(1);
+            if let Some(username) = &settings.username {
+                builder = builder.username(username.clone());
+            }
+            if let Some(password) = password {
+                builder = builder.password(password);
+            }
+            if settings.ca_pem.is_some() {
+                builder = builder.certs(certificates());
+            }
+            builder.build().map(Target::Cluster)
+        }
+        RedisEndpoints::Single(url) => {
+            let mut info = url.as_str().into_connection_info()?;
+            info.redis.username.clone_from(&settings.username);
+            info.redis.password = password;
+            let client = if settings.ca_pem.is_some() {
+                redis::Client::build_with_tls(info, certificates())?
+            } else {
+                redis::Client::open(info)?
+            };
+            Ok(Target::Single(client))
+        }
+        RedisEndpoints::Sentinel(sentinel) => {
+            let mut addresses = Vec::new();
+            for url in &sentinel.urls {
+                addresses.push(url.as_str().into_connection_info()?.addr);
+            }
+            let tls = sentinel.urls.iter().any(|url| url.starts_with("rediss://"));
+            let mut builder =
+                SentinelClientBuilder::new(addresses, sentinel.master_name.clone(), SentinelServerType::Master)?;
+            if let Some(username) = &settings.username {
+                builder = builder.set_client_to_redis_username(username.clone());
+            }
+            if let Some(password) = password {
+                builder = builder.set_client_to_redis_password(password);
+            }
+            if let Some(username) = &sentinel.username {
+                builder = builder.set_client_to_sentinel_username(username.clone());
+            }
+            if let Some(password) = &sentinel.password {
+                builder = builder.set_client_to_sentinel_password(password.0.clone());
+            }
+            if tls {
+                builder = builder
+                    .set_client_to_redis_tls_mode(redis::TlsMode::Secure)
+                    .set_client_to_sentinel_tls_mode(redis::TlsMode::Secure);
+                if settings.ca_pem.is_some() {
+                    builder = builder
+                        .set_client_to_redis_certificates(certificates())
+                        .set_client_to_sentinel_certificates(certificates());
+                }
+            }
+            Ok(Target::Sentinel(tokio::sync::Mutex::new(builder.build()?)))
+        }
+    }
+}

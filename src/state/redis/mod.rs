@@ -1,0 +1,580 @@
+//! The replay record shared by every replica: one Redis key per accepted assertion, set with
+//! `SET key 1 NX PX ttl` inside a script that also reads (or writes, when missing) its
+//! bucket's epoch marker, so that of any number of replicas seeing the same assertion at once
+//! exactly one is told it is the first, and a store that lost records is caught in the same
+//! round trip ([`epoch`]).
+//!
+//! Requests talk to the connection from their own event loop (no hop to another thread per
+//! record); dialling, probing the servers and the once-a-second health check run on a
+//! runtime of the store's own (one thread), where the connection's driver lives, so it
+//! survives whichever loop first needed it. A store that is down does not keep the service
+//! from starting; the connection heals by itself ([`link`]).
+
+mod epoch;
+mod link;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use self::epoch::{Declare, Ledger, LossReason, Marker, Server, Sighting, BUCKETS};
+use self::link::{DialError, Link, Live};
+use super::status::StoreStatus;
+use crate::config::RedisSettings;
+use crate::ops::metrics::{Metrics, StoreResult};
+use crate::saml::{Code, Error};
+
+/// Why the shared store could not be set up (nothing is contacted yet: an unreachable store is
+/// not one of these, it answers `replay_store_unavailable` per request).
+#[derive(Debug)]
+pub enum StoreError {
+    /// The client refused the settings (a URL it cannot use, a CA it cannot load).
+    Client(redis::RedisError),
+    /// The store's own runtime thread could not be started.
+    Thread(std::io::Error),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Client(e) => write!(f, "replay store: {e}"),
+            StoreError::Thread(e) => write!(f, "replay store: cannot start its thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// KEYS: the record, its bucket's marker. ARGV: the record's TTL in ms, the marker to write
+/// if the bucket has none, "1" to read `evicted_keys`. One script, so the marker read and the
+/// record written are one atomic step on the server that holds both (one hash tag).
+const RECORD: &str = r"
+local marker = redis.call('GET', KEYS[2])
+local created = 0
+if not marker then
+  redis.call('SET', KEYS[2], ARGV[2])
+  marker = ARGV[2]
+  created = 1
+end
+local stored = redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1])
+local evicted = -1
+if ARGV[3] == '1' then
+  evicted = tonumber(string.match(redis.call('INFO', 'stats'), 'evicted_keys:(%d+)'))
+end
+if stored then stored = 1 else stored = 0 end
+return {stored, marker, created, evicted}
+";
+
+/// KEYS: a bucket's marker. ARGV: the marker to write if there is none. Answers the marker and
+/// whether it was written.
+const MARKER: &str = r"
+local marker = redis.call('GET', KEYS[1])
+if marker then return {marker, 0} end
+redis.call('SET', KEYS[1], ARGV[1])
+return {ARGV[1], 1}
+";
+
+/// How often the servers are probed (identity, eviction policy, evictions) and a lost
+/// connection dialled again without waiting for a login to need it.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+/// A Redis-backed record of first uses.
+pub struct RedisStore {
+    inner: Arc<Inner>,
+    /// `Some` until dropped; taken then so that dropping never blocks on (or panics in) an
+    /// async context.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+struct Inner {
+    link: Link,
+    script_sha: String,
+    key_prefix: String,
+    timeout: Duration,
+    min_replicas_acked: u32,
+    metrics: Arc<Metrics>,
+    handle: tokio::runtime::Handle,
+    ledger: Mutex<Ledger>,
+    /// The servers as last probed (one, or every master of a cluster).
+    servers: Mutex<Vec<Server>>,
+    /// A server may evict records: the script then reads `evicted_keys` with every record.
+    may_evict: AtomicBool,
+    /// This process's part of the markers it declares, and a count to keep them distinct.
+    marker_id: String,
+    declared: AtomicU64,
+    /// Last known state, for logging once per change: 0 unknown, 1 up, 2 down.
+    state: AtomicU8,
+    /// Whether this outage's first fallback was logged.
+    falling_back: AtomicBool,
+}
+
+const UP: u8 = 1;
+const DOWN: u8 = 2;
+
+impl RedisStore {
+    /// Builds the client (nothing is contacted yet) and starts connecting in the background.
+    pub fn new(
+        target: &RedisSettings,
+        max_assertion_age_seconds: i64,
+        metrics: Arc<Metrics>,
+    ) -> Result<RedisStore, StoreError> {
+        metrics.enable_replay_store();
+        let link = Link::new(target).map_err(StoreError::Client)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("replay-store")
+            .enable_all()
+            .build()
+            .map_err(StoreError::Thread)?;
+        let mut id = [0u8; 6];
+        openssl::rand::rand_bytes(&mut id).map_err(|e| StoreError::Thread(std::io::Error::other(e)))?;
+        let inner = Arc::new(Inner {
+            link,
+            script_sha: hex(&openssl::sha::sha1(RECORD.as_bytes())),
+            key_prefix: target.key_prefix.clone(),
+            timeout: target.timeout,
+            min_replicas_acked: target.min_replicas_acked,
+            metrics,
+            handle: runtime.handle().clone(),
+            ledger: Mutex::new(Ledger::new(max_assertion_age_seconds)),
+            servers: Mutex::new(Vec::new()),
+            may_evict: AtomicBool::new(false),
+            marker_id: hex(&id),
+            declared: AtomicU64::new(0),
+            state: AtomicU8::new(0),
+            falling_back: AtomicBool::new(false),
+        });
+        let watch = Arc::downgrade(&inner);
+        runtime.spawn(async move {
+            loop {
+                let Some(inner) = watch.upgrade() else { return };
+                inner.health_check().await;
+                drop(inner);
+                tokio::time::sleep(PROBE_EVERY).await;
+            }
+        });
+        Ok(RedisStore { inner, runtime: Some(runtime) })
+    }
+
+    /// Records `(issuer, assertion_id)` until `until`: `Ok(true)` for its first use, `Ok(false)`
+    /// if any replica recorded it before, `replay_state_lost` if it was issued before a loss
+    /// of the store's records that is still in quarantine, `replay_store_unavailable` if the
+    /// store could not say. Needs a tokio runtime with timers (every transport has one).
+    pub async fn first_use(
+        &self,
+        issuer: &str,
+        assertion_id: &str,
+        issued_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool, Error> {
+        if self.runtime.is_none() {
+            return Err(unavailable("the replay store is shutting down"));
+        }
+        let digest = key_digest(issuer, assertion_id);
+        let bucket = usize::from_str_radix(&digest[..1], 16).unwrap_or(0);
+        // Redis expires the key itself; at least a second, as the memory cache does.
+        let ttl_ms = (until - now).num_milliseconds().max(1_000);
+        let started = crate::ops::monotonic();
+        // WAIT may take its own timeout after the record's.
+        let bound = self.inner.timeout * if self.inner.min_replicas_acked > 0 { 2 } else { 1 };
+        let record = self.inner.record(bucket, &digest, ttl_ms, now);
+        let outcome = match tokio::time::timeout(bound, record).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(Failure::timed_out(self.inner.timeout)),
+        };
+        let answer = self.inner.conclude(outcome, started.elapsed())?;
+        if answer {
+            if let Some(quarantine) = self.inner.ledger().refuses(issued_at, now) {
+                return Err(Error::new(
+                    Code::ReplayStateLost,
+                    format!(
+                        "the replay store lost records at {}; this assertion was issued before, so whether it was used cannot be known: sign in again (until {})",
+                        quarantine.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                        quarantine.until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                    ),
+                ));
+            }
+        }
+        Ok(answer)
+    }
+
+    /// Counts a decision handed to the in-process cache (the relaxation), warning once per outage.
+    pub fn fell_back(&self) {
+        self.inner.metrics.replay_store_fallback();
+        if !self.inner.falling_back.swap(true, Ordering::AcqRel) {
+            tracing::warn!(
+                target: "replay_store",
+                "RELAXATION allow_memory_fallback_when_unavailable: recording in this process only while the shared store is unavailable; replays to other replicas are not refused"
+            );
+        }
+    }
+
+    /// What `GET /v1/replay-store` shows.
+    pub fn status(&self, now: DateTime<Utc>) -> StoreStatus {
+        let ledger = self.inner.ledger();
+        let servers = lock(&self.inner.servers).clone();
+        let policy = servers.first().map(|s| s.eviction_policy.clone()).filter(|p| !p.is_empty());
+        StoreStatus {
+            kind: self.inner.link.kind(),
+            up: self.inner.state.load(Ordering::Acquire) == UP,
+            epoch_since: ledger.epoch_since().map(rfc3339),
+            epoch_age_seconds: ledger.epoch_since().map(|since| (now - since).num_seconds()),
+            eviction_policy: policy,
+            eviction_policy_safe: (!servers.is_empty()).then(|| !servers.iter().any(Server::may_evict)),
+            quarantine_since: ledger.quarantine(now).map(|q| rfc3339(q.since)),
+            quarantine_until: ledger.quarantine(now).map(|q| rfc3339(q.until)),
+            last_loss_at: ledger.last_loss().map(|loss| rfc3339(loss.at)),
+            last_loss_reason: ledger.last_loss().map(|loss| loss.reason.as_str()),
+            min_replicas_acked: self.inner.min_replicas_acked,
+            entries: None,
+        }
+    }
+}
+
+impl Drop for RedisStore {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// What went wrong with one record, for the metric, the log and the caller.
+struct Failure {
+    result: StoreResult,
+    message: String,
+    detail: String,
+}
+
+impl Failure {
+    fn timed_out(timeout: Duration) -> Failure {
+        let message = format!("the replay store did not answer within {} ms", timeout.as_millis());
+        Failure { result: StoreResult::Timeout, detail: message.clone(), message }
+    }
+
+    fn redis(error: &redis::RedisError, timeout: Duration) -> Failure {
+        if error.is_timeout() {
+            return Failure { detail: link::describe(error), ..Failure::timed_out(timeout) };
+        }
+        Failure {
+            result: StoreResult::Error,
+            message: format!("the replay store could not record the assertion: {}", link::describe(error)),
+            detail: link::describe(error),
+        }
+    }
+
+    fn other(message: String) -> Failure {
+        Failure { result: StoreResult::Error, detail: message.clone(), message }
+    }
+}
+
+/// The script's answer: stored (1) or not, the bucket's marker, whether the script wrote it,
+/// and `evicted_keys` (-1 when not asked).
+type Reply = (i64, String, i64, i64);
+
+impl Inner {
+    fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        lock(&self.ledger)
+    }
+
+    fn fresh_marker(&self, now: DateTime<Utc>) -> Marker {
+        let n = self.declared.fetch_add(1, Ordering::Relaxed);
+        Marker::new(format!("{}.{n}", self.marker_id), now)
+    }
+
+    async fn record(
+        self: &Arc<Inner>,
+        bucket: usize,
+        digest: &str,
+        ttl_ms: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, Failure> {
+        let live = self.connection().await?;
+        let tag = format!("{}{{{bucket:x}}}:", self.key_prefix);
+        let (record_key, marker_key) = (format!("{tag}{digest}"), format!("{tag}epoch"));
+        let candidate = self.fresh_marker(now);
+        let evictions = if self.may_evict.load(Ordering::Acquire) { "1" } else { "0" };
+        let mut connection = live.connection.clone();
+        let mut command = redis::cmd("EVALSHA");
+        command.arg(&self.script_sha).arg(2).arg(&record_key).arg(&marker_key).arg(ttl_ms).arg(candidate.encode());
+        command.arg(evictions);
+        let reply: redis::RedisResult<Reply> = match connection.query(&command).await {
+            // A server that never ran the script, or lost it (a restart, a failover: then the
+            // identity probe on the new connection has already judged it): send it whole.
+            Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
+                let mut command = redis::cmd("EVAL");
+                command.arg(RECORD).arg(2).arg(&record_key).arg(&marker_key).arg(ttl_ms).arg(candidate.encode());
+                connection.query(command.arg(evictions)).await
+            }
+            reply => reply,
+        };
+        let (stored, marker, created, evicted) = reply.map_err(|e| self.failed(&live, &e))?;
+        if self.min_replicas_acked > 0 {
+            let mut wait = redis::cmd("WAIT");
+            wait.arg(self.min_replicas_acked).arg(self.timeout.as_millis() as u64);
+            let acked: i64 = connection.query(&wait).await.map_err(|e| self.failed(&live, &e))?;
+            if acked < i64::from(self.min_replicas_acked) {
+                // The record stays: the assertion is burnt rather than accepted on a copy
+                // that a failover could lose.
+                return Err(Failure::other(format!(
+                    "only {acked} of min_replicas_acked = {} replicas acknowledged the record within {} ms",
+                    self.min_replicas_acked,
+                    self.timeout.as_millis()
+                )));
+            }
+        }
+        let sighting =
+            Sighting { bucket, marker: &marker, created: created == 1, evicted_keys: u64::try_from(evicted).ok() };
+        let (loss, declare) = self.ledger().see(&sighting, candidate);
+        if let Some(reason) = loss {
+            self.lost(reason, &declare, &live).await;
+        }
+        Ok(stored == 1)
+    }
+
+    /// The current connection, or a new one dialled (and probed) on the store's runtime,
+    /// where the connection's driver will live.
+    async fn connection(self: &Arc<Inner>) -> Result<Live, Failure> {
+        if let Some(live) = self.link.current() {
+            return Ok(live);
+        }
+        let inner = self.clone();
+        let dialled = self.handle.spawn(async move { inner.dial().await }).await;
+        match dialled {
+            Ok(Ok(live)) => Ok(live),
+            Ok(Err(DialError::Waiting)) => {
+                Err(Failure::other("the replay store is unavailable; reconnecting with backoff".into()))
+            }
+            Ok(Err(DialError::Failed(e))) => Err(Failure::redis(&e, self.timeout)),
+            Ok(Err(DialError::TimedOut)) => Err(Failure::timed_out(self.timeout)),
+            Err(_) => Err(Failure::other("the replay store's task ended".into())),
+        }
+    }
+
+    async fn dial(&self) -> Result<Live, DialError> {
+        self.link.dial(|live| async move { self.probe(&live).await }).await
+    }
+
+    fn failed(&self, live: &Live, error: &redis::RedisError) -> Failure {
+        if link::poisons(error) {
+            self.link.drop_connection(live.generation);
+        }
+        Failure::redis(error, self.timeout)
+    }
+
+    fn conclude(&self, outcome: Result<bool, Failure>, elapsed: Duration) -> Result<bool, Error> {
+        let (result, answer) = match outcome {
+            Ok(true) => (StoreResult::Stored, Ok(true)),
+            Ok(false) => (StoreResult::Replayed, Ok(false)),
+            Err(failure) => (failure.result, Err(failure)),
+        };
+        self.metrics.replay_store_operation(result, elapsed);
+        match answer {
+            Ok(fresh) => {
+                self.note(true, "");
+                Ok(fresh)
+            }
+            Err(failure) => {
+                self.note(false, &failure.detail);
+                Err(unavailable(failure.message))
+            }
+        }
+    }
+
+    /// Dials when there is no connection (healing without waiting for a login), then probes.
+    async fn health_check(&self) {
+        let Some(live) = self.link.current() else {
+            match self.dial().await {
+                Ok(_) => self.note(true, ""),
+                Err(DialError::Waiting) => {}
+                Err(DialError::Failed(e)) => self.note(false, &link::describe(&e)),
+                Err(DialError::TimedOut) => self.note(false, "connecting timed out"),
+            }
+            return;
+        };
+        match tokio::time::timeout(self.timeout, self.probe(&live)).await {
+            Ok(Ok(())) => self.note(true, ""),
+            Ok(Err(e)) => {
+                if link::poisons(&e) {
+                    self.link.drop_connection(live.generation);
+                }
+                self.note(false, &link::describe(&e));
+            }
+            Err(_) => {
+                self.link.drop_connection(live.generation);
+                self.note(false, "the probe timed out");
+            }
+        }
+        let now = crate::ops::wall_clock();
+        let until = self.ledger().quarantine(now).map_or(0, |q| q.until.timestamp());
+        self.metrics.replay_store_quarantine_until(until);
+    }
+
+    /// Reads the servers' identities, eviction policies and evictions, and declares a loss
+    /// when they show one.
+    async fn probe(&self, live: &Live) -> redis::RedisResult<()> {
+        let mut connection = live.connection.clone();
+        let info: redis::Value = connection.query(&redis::cmd("INFO")).await?;
+        let mut servers = Vec::new();
+        texts(&info, &mut servers);
+        let servers: Vec<Server> = servers.iter().map(|text| Server::parse(text)).collect();
+        let may_evict = servers.iter().any(Server::may_evict);
+        if self.may_evict.swap(may_evict, Ordering::AcqRel) != may_evict || lock(&self.servers).is_empty() {
+            self.metrics.replay_store_eviction_policy_safe(!may_evict);
+            if may_evict {
+                let policy =
+                    servers.iter().find(|s| s.may_evict()).map(|s| s.eviction_policy.clone()).unwrap_or_default();
+                tracing::warn!(
+                    target: "replay_store",
+                    policy,
+                    "the replay store's maxmemory-policy can evict records: set noeviction. Until then every eviction is treated as a loss of records, and logins issued before it are refused with replay_state_lost"
+                );
+            }
+        }
+        let before = lock(&self.servers).clone();
+        let new_server = servers.iter().any(|s| !before.iter().any(|b| b.run_id == s.run_id));
+        // `appendfsync` is not in INFO; CONFIG may be denied by the ACL, and then a restart
+        // cannot be proven harmless.
+        let durable = if new_server && !before.is_empty() && !self.link.is_cluster() {
+            let mut config = redis::cmd("CONFIG");
+            config.arg("GET").arg("appendfsync");
+            let reply: redis::RedisResult<Vec<String>> = connection.query(&config).await;
+            matches!(reply.as_deref(), Ok([_, value]) if value == "always")
+        } else {
+            false
+        };
+        let reason = epoch::compare(&before, &servers, |_| durable);
+        *lock(&self.servers) = servers;
+        let now = crate::ops::wall_clock();
+        let fresh = self.fresh_marker(now);
+        if let Some(reason) = reason {
+            let (_, declare) = self.ledger().lost(reason, fresh);
+            self.lost(reason, &declare, live).await;
+            return Ok(());
+        }
+        // Every bucket's marker is read (and written where missing) before any record is
+        // written on this connection, and again every second: a flush or an empty restart is
+        // seen even before a login needs the store, a first start dates its epoch now rather
+        // than at the first login, and another replica's declaration is learnt within a second.
+        for bucket in 0..BUCKETS {
+            let mut command = redis::cmd("EVAL");
+            command.arg(MARKER).arg(1).arg(format!("{}{{{bucket:x}}}:epoch", self.key_prefix)).arg(fresh.encode());
+            let (marker, created): (String, i64) = connection.query(&command).await?;
+            let sighting = Sighting { bucket, marker: &marker, created: created == 1, evicted_keys: None };
+            let (loss, declare) = self.ledger().see(&sighting, fresh.clone());
+            if let Some(reason) = loss {
+                self.lost(reason, &declare, live).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Logs and counts a loss, then tells the store (and so every replica).
+    async fn lost(&self, reason: LossReason, declare: &Declare, live: &Live) {
+        let now = crate::ops::wall_clock();
+        let quarantine = self.ledger().quarantine(now);
+        let until = quarantine.map_or(0, |q| q.until.timestamp());
+        self.metrics.replay_store_loss(reason.as_str(), until);
+        tracing::error!(
+            target: "replay_store",
+            reason = reason.as_str(),
+            since = quarantine.map(|q| rfc3339(q.since)).unwrap_or_default(),
+            until = quarantine.map(|q| rfc3339(q.until)).unwrap_or_default(),
+            "the replay store lost records: assertions issued before the loss are refused (replay_state_lost) until the quarantine ends; fresh logins pass"
+        );
+        let (marker, only_where_missing) = match declare {
+            Declare::Nothing => return,
+            Declare::WhereMissing(marker) => (marker, true),
+            Declare::Everywhere(marker) => (marker, false),
+        };
+        let mut connection = live.connection.clone();
+        for bucket in 0..BUCKETS {
+            let mut set = redis::cmd("SET");
+            set.arg(format!("{}{{{bucket:x}}}:epoch", self.key_prefix)).arg(marker.encode());
+            if only_where_missing {
+                set.arg("NX");
+            }
+            // A bucket not told now learns of the loss from its next record's marker check, or
+            // from this replica's next probe: the quarantine here is already in force.
+            if let Err(e) = connection.query::<Option<String>>(&set).await {
+                tracing::warn!(target: "replay_store", detail = link::describe(&e), "could not write the loss marker");
+                break;
+            }
+        }
+    }
+
+    /// Logs a change of state once, not once per request.
+    fn note(&self, up: bool, detail: &str) {
+        let new = if up { UP } else { DOWN };
+        let old = self.state.swap(new, Ordering::AcqRel);
+        self.metrics.replay_store_up(up);
+        if up {
+            self.falling_back.store(false, Ordering::Release);
+        }
+        if old == new {
+            return;
+        }
+        if up {
+            tracing::info!(target: "replay_store", "shared replay store reachable");
+        } else {
+            tracing::error!(
+                target: "replay_store",
+                cause = detail,
+                "shared replay store unavailable: logins answer 503 replay_store_unavailable until it is back (reconnecting with backoff)"
+            );
+        }
+    }
+}
+
+/// Every text in an `INFO` reply: one server's, or a cluster's map of node to text.
+fn texts(value: &redis::Value, into: &mut Vec<String>) {
+    match value {
+        redis::Value::BulkString(bytes) => into.push(String::from_utf8_lossy(bytes).into_owned()),
+        redis::Value::VerbatimString { text, .. } | redis::Value::SimpleString(text) => into.push(text.clone()),
+        redis::Value::Map(pairs) => pairs.iter().for_each(|(_, v)| texts(v, into)),
+        redis::Value::Array(values) => values.iter().for_each(|v| texts(v, into)),
+        _ => {}
+    }
+}
+
+fn unavailable(message: impl Into<String>) -> Error {
+    Error::new(Code::ReplayStoreUnavailable, message)
+}
+
+fn rfc3339(instant: DateTime<Utc>) -> String {
+    instant.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Hex SHA-256 of `issuer || 0x00 || assertion_id`: the same scope as the memory cache, a
+/// fixed-length key whatever the document says, and no identifier readable in the store.
+pub fn key_digest(issuer: &str, assertion_id: &str) -> String {
+    let mut hasher = openssl::sha::Sha256::new();
+    hasher.update(issuer.as_bytes());
+    hasher.update(&[0]);
+    hasher.update(assertion_id.as_bytes());
+    hex(&hasher.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_depend_on_issuer_and_id() {
+        // NUL cannot occur in XML text, so the separator keeps every (issuer, id) pair apart.
+        assert_ne!(key_digest("https://a/", "_x"), key_digest("https://b/", "_x"));
+        assert_ne!(key_digest("https://a/", "_x"), key_digest("https://a/", "_y"));
+        assert_eq!(key_digest("i", "_x").len(), 64);
+    }
+}
