@@ -8,7 +8,7 @@ packages=(pkg-config libssl-dev libxml2-dev)
 # (XML signatures), tests/all/authn_requests.rs.
 packages+=(xmlsec1 libxml2-utils)
 # tests/all/replay_store.rs starts real Redis servers (and a Redis Cluster with redis-cli).
-packages+=(redis-server redis-tools)
+packages+=(redis-server redis-tools redis-sentinel)
 
 missing=()
 for package in "${packages[@]}"; do

@@ -19,6 +19,7 @@ mod layering;
 mod metadata;
 mod metadata_refresh;
 mod replay;
+mod replay_faults;
 mod replay_store;
 mod snapshots;
 mod tenants_dir;

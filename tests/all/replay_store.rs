@@ -13,20 +13,20 @@ use chrono::Utc;
 use saml_validator::testing::idp::{post_binding, ResponseSpec, Signing, TestIdp};
 use serde_json::json;
 
-fn replay_section(idp: &TestIdp, replay: &str) -> String {
+pub(crate) fn replay_section(idp: &TestIdp, replay: &str) -> String {
     let mut text = config_text(idp, "");
     text.push_str(&format!("\n[replay]\n{replay}\n"));
     text
 }
 
-fn fresh(idp: &TestIdp, seed: u64) -> serde_json::Value {
+pub(crate) fn fresh(idp: &TestIdp, seed: u64) -> serde_json::Value {
     let spec = ResponseSpec::entra(IDP, SP, ACS, Some(REQUEST_ID), Utc::now(), 3, seed);
     let saml_response = post_binding(&spec.signed(idp, Signing::Assertion).unwrap());
     json!({"tenant": "contoso", "saml_response": saml_response, "expected_request_id": REQUEST_ID})
 }
 
 /// (status, error code or "valid").
-fn verdict(addr: SocketAddr, body: &serde_json::Value) -> (u16, String) {
+pub(crate) fn verdict(addr: SocketAddr, body: &serde_json::Value) -> (u16, String) {
     let reply = validate_json(addr, body);
     let json = reply.json();
     let code = json["error"]["code"].as_str().unwrap_or("valid").to_string();
@@ -40,13 +40,13 @@ fn verdict(addr: SocketAddr, body: &serde_json::Value) -> (u16, String) {
 /// fixed sleep standing in for one.
 /// A server whose shared store has dated its epoch: a response issued from now on is after any
 /// loss the store's first markers declare (a first start cannot be told from an empty store).
-fn start_shared(text: &str) -> SocketAddr {
+pub(crate) fn start_shared(text: &str) -> SocketAddr {
     let addr = start_server(text);
     await_epoch(addr);
     addr
 }
 
-fn await_epoch(addr: SocketAddr) {
+pub(crate) fn await_epoch(addr: SocketAddr) {
     assert!(
         eventually(|| !store_status(addr)["epoch_since"].is_null()),
         "the replay store never dated its epoch: {}",
@@ -54,17 +54,17 @@ fn await_epoch(addr: SocketAddr) {
     );
 }
 
-fn store_status(addr: SocketAddr) -> serde_json::Value {
+pub(crate) fn store_status(addr: SocketAddr) -> serde_json::Value {
     request(addr, "GET", "/v1/replay-store", b"", &[]).json()
 }
 
 /// The records under the prefix, without the epoch markers.
-fn records(redis: &RedisServer) -> Vec<String> {
+pub(crate) fn records(redis: &RedisServer) -> Vec<String> {
     let keys = redis.cli(&["--scan", "--pattern", "saml-validator:*"]);
     keys.lines().filter(|k| !k.ends_with(":epoch")).map(String::from).collect()
 }
 
-fn within(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
+pub(crate) fn within(within: Duration, mut condition: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
         if condition() {
@@ -382,7 +382,11 @@ fn a_redis_cluster_of_three_masters_spreads_the_keys_and_refuses_replays() {
 
 /// The gRPC answer: ("ok", verdict code or "valid"), or ("error", x-error-code) with the status
 /// the error table gives it.
-fn over_grpc(runtime: &tokio::runtime::Runtime, addr: SocketAddr, body: &serde_json::Value) -> (String, String) {
+pub(crate) fn over_grpc(
+    runtime: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+    body: &serde_json::Value,
+) -> (String, String) {
     use saml_validator::transport::grpc::pb;
     runtime.block_on(async {
         let mut client =

@@ -17,9 +17,9 @@ use redis::{AsyncConnectionConfig, IntoConnectionInfo as _, TlsCertificates};
 use crate::config::{RedisEndpoints, RedisSettings};
 
 /// First and longest wait between two dials: a password restored or a failover finished is
-/// picked up within about a second.
+/// picked up within about half a second.
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
-const MAX_BACKOFF: Duration = Duration::from_millis(1_000);
+const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
 pub(super) enum Target {
     Single(redis::Client),
@@ -75,7 +75,8 @@ impl Link {
     pub(super) fn new(settings: &RedisSettings) -> redis::RedisResult<Link> {
         Ok(Link {
             target: target(settings)?,
-            timeout: settings.timeout,
+            // WAIT takes up to `timeout` on its own, after the record.
+            timeout: settings.timeout * if settings.min_replicas_acked > 0 { 2 } else { 1 },
             current: Mutex::new(None),
             generation: Mutex::new(0),
             dialing: tokio::sync::Mutex::new(()),

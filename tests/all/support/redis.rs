@@ -80,6 +80,87 @@ impl RedisServer {
     }
 }
 
+impl RedisServer {
+    /// Sends `signal` (`-STOP`, `-CONT`, `-KILL`) to the server process.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        assert!(Command::new("kill").args([signal, &pid]).status().unwrap().success());
+    }
+
+    /// SIGKILL, as a host crash would end it: nothing flushed, files left as they are.
+    pub fn crash(&mut self) {
+        self.stop();
+    }
+
+    /// `redis-cli` with arguments before the command (`-a password`, ...).
+    pub fn cli_with(&self, options: &[&str], args: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(options)
+            .args(args)
+            .stderr(Stdio::null())
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+}
+
+/// A `redis-sentinel` process (Debian's package) watching one master under `name`, with a
+/// one-second down-after so a killed master is failed over within seconds.
+pub struct Sentinel {
+    child: Option<Child>,
+    pub port: u16,
+    dir: PathBuf,
+}
+
+impl Sentinel {
+    pub fn start(name: &str, master_port: u16) -> Sentinel {
+        let port = super::free_port();
+        let dir = super::temp_dir(&format!("sentinel-{name}-{port}"));
+        let config = dir.join("sentinel.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "port {port}\nbind 127.0.0.1\nprotected-mode no\ndir {dir}\nsentinel monitor {name} 127.0.0.1 {master_port} 2\nsentinel down-after-milliseconds {name} 1000\nsentinel failover-timeout {name} 4000\nsentinel parallel-syncs {name} 1\n",
+                dir = dir.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("redis-sentinel")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run redis-sentinel (scripts/deps.sh installs it): {e}"));
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        assert!(super::eventually(|| std::net::TcpStream::connect(addr).is_ok()), "sentinel on {port} did not start");
+        Sentinel { child: Some(child), port, dir }
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// The master's port the Sentinel names now.
+    pub fn master_port(&self, name: &str) -> Option<u16> {
+        let output = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "sentinel", "get-master-addr-by-name", name])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).lines().nth(1).and_then(|p| p.trim().parse().ok())
+    }
+}
+
+impl Drop for Sentinel {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
