@@ -99,15 +99,27 @@ password and the CA are files projected from Secrets, never values in the Config
 {{- define "saml-validator.replayToml" -}}
 {{- with .Values.replay }}
 {{- if eq .store "redis" }}
-{{- if and (not .url) (not .clusterUrls) }}{{ fail "replay.store redis needs replay.url or replay.clusterUrls" }}{{ end }}
-{{- if and .url .clusterUrls }}{{ fail "replay: set url or clusterUrls, not both" }}{{ end }}
+{{- $sentinels := (.sentinel | default dict).urls }}
+{{- if and (not .url) (not .clusterUrls) (not $sentinels) }}{{ fail "replay.store redis needs replay.url, replay.sentinel.urls or replay.clusterUrls" }}{{ end }}
+{{- if gt (len (compact (list (.url | default "") (ternary "c" "" (not (empty .clusterUrls))) (ternary "s" "" (not (empty $sentinels)))))) 1 }}{{ fail "replay: set one of url, sentinel.urls or clusterUrls" }}{{ end }}
 [replay]
 store = "redis"
+max_assertion_age_seconds = {{ int64 .maxAssertionAgeSeconds }}
 {{- with .url }}
 url = {{ . | quote }}
 {{- end }}
 {{- with .clusterUrls }}
 cluster_urls = {{ include "saml-validator.tomlValue" . }}
+{{- end }}
+{{- with $sentinels }}
+sentinel_urls = {{ include "saml-validator.tomlValue" . }}
+sentinel_master_name = {{ required "replay.sentinel.masterName is required with replay.sentinel.urls" $.Values.replay.sentinel.masterName | quote }}
+{{- with $.Values.replay.sentinel.username }}
+sentinel_username = {{ . | quote }}
+{{- end }}
+{{- if $.Values.replay.sentinel.existingSecret }}
+sentinel_password_file = "secrets/sentinel-password"
+{{- end }}
 {{- end }}
 {{- with .username }}
 username = {{ . | quote }}
@@ -120,10 +132,16 @@ ca_file = "secrets/redis-ca.pem"
 {{- end }}
 key_prefix = {{ .keyPrefix | quote }}
 timeout_ms = {{ int64 .timeoutMs }}
+{{- if .minReplicasAcked }}
+min_replicas_acked = {{ int64 .minReplicasAcked }}
+{{- end }}
 {{- if .allowMemoryFallbackWhenUnavailable }}
 allow_memory_fallback_when_unavailable = true
 {{- end }}
 {{- end }}
+{{- else }}
+[replay]
+max_assertion_age_seconds = {{ int64 .maxAssertionAgeSeconds }}
 {{- end }}
 {{- end }}
 

@@ -125,6 +125,9 @@ pub(super) struct Ledger {
     quarantine: Option<Quarantine>,
     last_loss: Option<Loss>,
     max_age: Duration,
+    /// The markers this replica's declaration is replacing, while it is being written: a
+    /// record that read one of them before the write landed saw no new loss.
+    replacing: Vec<Marker>,
 }
 
 impl Ledger {
@@ -135,6 +138,7 @@ impl Ledger {
             quarantine: None,
             last_loss: None,
             max_age: Duration::seconds(max_age_seconds),
+            replacing: Vec::new(),
         }
     }
 
@@ -156,6 +160,9 @@ impl Ledger {
             self.adopt(bucket, &marker);
             self.raise(marker.since, LossReason::MarkerMissing);
             return (Some(LossReason::MarkerMissing), Declare::WhereMissing(marker));
+        }
+        if self.replacing.contains(&marker) {
+            return (None, Declare::Nothing);
         }
         let reason = match &self.known[bucket] {
             Some(known) if *known == marker => None,
@@ -181,10 +188,19 @@ impl Ledger {
     /// A loss found outside the records' script (a server's identity, its evictions).
     pub(super) fn lost(&mut self, reason: LossReason, fresh: Marker) -> (Option<LossReason>, Declare) {
         for known in &mut self.known {
-            *known = Some(fresh.clone());
+            if let Some(old) = known.replace(fresh.clone()) {
+                if !self.replacing.contains(&old) {
+                    self.replacing.push(old);
+                }
+            }
         }
         self.raise(fresh.since, reason);
         (Some(reason), Declare::Everywhere(fresh))
+    }
+
+    /// The declaration is written (or given up): an old marker seen from now on is a rewind.
+    pub(super) fn declared(&mut self) {
+        self.replacing.clear();
     }
 
     fn adopt(&mut self, bucket: usize, marker: &Marker) {
@@ -346,6 +362,9 @@ mod tests {
         assert!(ledger.refuses(at(49), at(61)).is_some());
         let (loss, declare) = ledger.see(&sighting(&marker("a", 0).encode(), false), marker("me", 70));
         assert_eq!((loss, declare), (Some(LossReason::MarkerRewound), Declare::Everywhere(marker("me", 70))));
+        // Records in flight while the declaration is written still read the marker it replaces.
+        assert_eq!(ledger.see(&sighting(&marker("b", 50).encode(), false), marker("me", 71)), (None, Declare::Nothing));
+        ledger.declared();
         assert!(ledger.refuses(at(69), at(71)).is_some(), "quarantine moved to the rewind");
         assert_eq!(ledger.last_loss().map(|l| l.reason), Some(LossReason::MarkerRewound));
     }

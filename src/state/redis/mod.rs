@@ -486,7 +486,7 @@ impl Inner {
             "the replay store lost records: assertions issued before the loss are refused (replay_state_lost) until the quarantine ends; fresh logins pass"
         );
         let (marker, only_where_missing) = match declare {
-            Declare::Nothing => return,
+            Declare::Nothing => return self.ledger().declared(),
             Declare::WhereMissing(marker) => (marker, true),
             Declare::Everywhere(marker) => (marker, false),
         };
@@ -504,6 +504,7 @@ impl Inner {
                 break;
             }
         }
+        self.ledger().declared();
     }
 
     /// Logs a change of state once, not once per request.
