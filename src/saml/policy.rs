@@ -2,17 +2,25 @@
 
 use super::decrypt::key::DecryptionKey;
 use super::keys::TrustedKey;
+use super::subject_key::SubjectKeySource;
 
 /// Everything the core needs to judge one tenant's responses. Secure by default: every field
 /// that relaxes a check is named `allow_*` and is false unless an operator sets it.
 #[derive(Clone, Debug)]
 pub struct TenantPolicy {
+    /// The tenant's id: it scopes subject keys, so that two tenants trusting one IdP never
+    /// hand the same key to their callers.
+    pub tenant_id: String,
     /// Expected Issuer of the Response and of the Assertion.
     pub idp_entity_id: String,
     /// Expected Audience (this service provider's entity ID).
     pub sp_entity_id: String,
-    /// Expected Response Destination and SubjectConfirmationData Recipient.
+    /// Expected Response Destination and SubjectConfirmationData Recipient; the ACS
+    /// AuthnRequests ask for unless told otherwise, index 0 in SP metadata.
     pub acs_url: String,
+    /// `acs_urls`: further ACS URLs the tenant accepts (a help desk under its own domain and
+    /// the customer's); never holds `acs_url` itself. See [`TenantPolicy::acs_urls`].
+    pub other_acs_urls: Vec<String>,
     /// Tolerance applied to every time comparison.
     pub clock_skew_seconds: i64,
     /// Accept rsa-sha1 / sha1 (collision-prone; only for IdPs that cannot do better).
@@ -36,15 +44,29 @@ pub struct TenantPolicy {
     /// Refuse assertions that did not arrive encrypted.
     pub require_encrypted_assertions: bool,
     pub attribute_mapping: AttributeMapping,
+    /// `require_authn_methods`: at least one of these must be among the signed assertion's
+    /// `authn_methods` claim (Entra's authnmethodsreferences, e.g. `…/claims/multipleauthn`
+    /// after MFA). Empty: no requirement.
+    pub require_authn_methods: Vec<String>,
+    /// `require_authn_context`: every AuthnStatement's AuthnContextClassRef must be one of
+    /// these. Empty: no requirement.
+    pub require_authn_context: Vec<String>,
+    /// `max_authn_age_seconds`: every AuthnInstant must be at most this old (plus the skew).
+    pub max_authn_age_seconds: Option<i64>,
+    /// `subject_key_from`: what `subject.key` is derived from.
+    pub subject_key_from: SubjectKeySource,
 }
 
 impl TenantPolicy {
-    /// A policy with every check on: 180 s skew, no relaxation, default attribute mapping.
+    /// A policy with every check on: 180 s skew, no relaxation, default attribute mapping, no
+    /// login requirement, subject keys from the NameID, an empty tenant id.
     pub fn new(idp_entity_id: &str, sp_entity_id: &str, acs_url: &str, keys: Vec<TrustedKey>) -> TenantPolicy {
         TenantPolicy {
+            tenant_id: String::new(),
             idp_entity_id: idp_entity_id.to_string(),
             sp_entity_id: sp_entity_id.to_string(),
             acs_url: acs_url.to_string(),
+            other_acs_urls: Vec::new(),
             clock_skew_seconds: 180,
             allow_sha1: false,
             allow_idp_initiated: false,
@@ -55,7 +77,16 @@ impl TenantPolicy {
             allow_rsa_pkcs1_key_transport: false,
             require_encrypted_assertions: false,
             attribute_mapping: AttributeMapping::default(),
+            require_authn_methods: Vec::new(),
+            require_authn_context: Vec::new(),
+            max_authn_age_seconds: None,
+            subject_key_from: SubjectKeySource::default(),
         }
+    }
+
+    /// Every ACS URL the tenant accepts, `acs_url` first (SP metadata's index order).
+    pub fn acs_urls(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.acs_url.as_str()).chain(self.other_acs_urls.iter().map(String::as_str))
     }
 }
 

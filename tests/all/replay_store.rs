@@ -359,6 +359,7 @@ fn over_grpc(runtime: &tokio::runtime::Runtime, addr: SocketAddr, body: &serde_j
             tenant: "contoso".into(),
             saml_response: body["saml_response"].as_str().unwrap().into(),
             expected_request_id: Some(REQUEST_ID.into()),
+            expected_acs_url: None,
         };
         match client.validate(request).await {
             Ok(reply) => {
