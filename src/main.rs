@@ -339,6 +339,7 @@ fn check_config(path: &Path) -> ExitCode {
                         key.info.key_type, key.info.subject, key.info.sha256_fingerprint, key.info.not_after
                     );
                 }
+                println!("  {id}: {}", login_policies(&tenant.policy));
             }
             ExitCode::SUCCESS
         }
@@ -347,6 +348,22 @@ fn check_config(path: &Path) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// One line of a tenant's login policies for `check-config`: what its logins must meet.
+fn login_policies(policy: &saml::TenantPolicy) -> String {
+    let mut line =
+        format!("acs_urls={:?} subject_key_from={}", policy.acs_urls().collect::<Vec<_>>(), policy.subject_key_from);
+    if !policy.require_authn_methods.is_empty() {
+        line.push_str(&format!(" require_authn_methods={:?}", policy.require_authn_methods));
+    }
+    if !policy.require_authn_context.is_empty() {
+        line.push_str(&format!(" require_authn_context={:?}", policy.require_authn_context));
+    }
+    if let Some(max) = policy.max_authn_age_seconds {
+        line.push_str(&format!(" max_authn_age_seconds={max}"));
+    }
+    line
 }
 
 fn demo(http_addr: &str) -> ExitCode {

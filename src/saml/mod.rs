@@ -34,10 +34,9 @@ pub mod xml;
 
 pub use claims::Validated;
 pub use error::{Code, Error};
-pub use policy::{AttributeMapping, Limits, TenantPolicy};
+pub use policy::{AttributeMapping, Limits, SubjectKeySource, TenantPolicy};
 pub use request::{Input, Request};
 pub use signed::SignedAssertion;
-pub use subject_key::SubjectKeySource;
 
 use xml::Node;
 

@@ -1,8 +1,9 @@
 //! What a tenant expects, as plain data. Built by the configuration layer, read by the core.
 
 use super::decrypt::key::DecryptionKey;
+use std::fmt;
+
 use super::keys::TrustedKey;
-use super::subject_key::SubjectKeySource;
 
 /// Everything the core needs to judge one tenant's responses. Secure by default: every field
 /// that relaxes a check is named `allow_*` and is false unless an operator sets it.
@@ -87,6 +88,64 @@ impl TenantPolicy {
     /// Every ACS URL the tenant accepts, `acs_url` first (SP metadata's index order).
     pub fn acs_urls(&self) -> impl Iterator<Item = &str> {
         std::iter::once(self.acs_url.as_str()).chain(self.other_acs_urls.iter().map(String::as_str))
+    }
+}
+
+/// Where `subject.key` comes from (`subject_key_from`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SubjectKeySource {
+    /// `"object_id"`: the `object_id` claim (Entra's objectidentifier: immutable, never
+    /// reassigned, unlike the UPN or email Entra puts in the NameID by default).
+    ObjectId,
+    /// `"persistent_name_id"`: a NameID of the persistent format, with its qualifiers; any
+    /// other format is refused, so a tenant relying on persistence never gets less.
+    PersistentNameId,
+    /// `"name_id"` (the default): the NameID whatever its format, with format and qualifiers.
+    /// The only source every accepted login has, so adding `subject.key` refused no login that
+    /// was accepted before; as stable as the IdP's NameID and no more.
+    #[default]
+    NameId,
+    /// `"attribute:<name>"`: the one value of that attribute.
+    Attribute(String),
+}
+
+impl SubjectKeySource {
+    /// Parses the configuration's value; the error says what is accepted.
+    pub fn parse(text: &str) -> Result<SubjectKeySource, String> {
+        match text {
+            "object_id" => Ok(SubjectKeySource::ObjectId),
+            "persistent_name_id" => Ok(SubjectKeySource::PersistentNameId),
+            "name_id" => Ok(SubjectKeySource::NameId),
+            other => match other.strip_prefix("attribute:") {
+                Some(name) if !name.trim().is_empty() && name.trim() == name => {
+                    Ok(SubjectKeySource::Attribute(name.to_string()))
+                }
+                Some(_) => Err(format!("{other:?} names no attribute; write \"attribute:<attribute Name>\"")),
+                None => Err(format!(
+                    "{other:?} is not one of \"object_id\", \"persistent_name_id\", \"name_id\", \"attribute:<name>\""
+                )),
+            },
+        }
+    }
+
+    /// The source's name in the configuration (and in the key's input).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SubjectKeySource::ObjectId => "object_id",
+            SubjectKeySource::PersistentNameId => "persistent_name_id",
+            SubjectKeySource::NameId => "name_id",
+            SubjectKeySource::Attribute(_) => "attribute",
+        }
+    }
+}
+
+impl fmt::Display for SubjectKeySource {
+    /// As written in the configuration.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubjectKeySource::Attribute(name) => write!(f, "attribute:{name}"),
+            other => f.write_str(other.kind()),
+        }
     }
 }
 

@@ -12,74 +12,16 @@
 //! an email address out of the key or building the key of another user without an assertion.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use super::claims::Subject;
 use super::error::{quote, Code, Error};
-use super::policy::AttributeMapping;
+use super::policy::{AttributeMapping, SubjectKeySource};
 
 /// SAML core 8.3.7.
 pub const PERSISTENT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent";
 
 /// Bumped if the encoding below ever changes (every key would change with it).
 const VERSION: &str = "saml-validator/subject-key/v1";
-
-/// Where `subject.key` comes from (`subject_key_from`).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum SubjectKeySource {
-    /// `"object_id"`: the `object_id` claim (Entra's objectidentifier: immutable, never
-    /// reassigned, unlike the UPN or email Entra puts in the NameID by default).
-    ObjectId,
-    /// `"persistent_name_id"`: a NameID of the persistent format, with its qualifiers; any
-    /// other format is refused, so a tenant relying on persistence never gets less.
-    PersistentNameId,
-    /// `"name_id"` (the default): the NameID whatever its format, with format and qualifiers.
-    /// The only source every accepted login has, so adding `subject.key` refused no login that
-    /// was accepted before; as stable as the IdP's NameID and no more.
-    #[default]
-    NameId,
-    /// `"attribute:<name>"`: the one value of that attribute.
-    Attribute(String),
-}
-
-impl SubjectKeySource {
-    /// Parses the configuration's value; the error says what is accepted.
-    pub fn parse(text: &str) -> Result<SubjectKeySource, String> {
-        match text {
-            "object_id" => Ok(SubjectKeySource::ObjectId),
-            "persistent_name_id" => Ok(SubjectKeySource::PersistentNameId),
-            "name_id" => Ok(SubjectKeySource::NameId),
-            other => match other.strip_prefix("attribute:") {
-                Some(name) if !name.trim().is_empty() && name.trim() == name => {
-                    Ok(SubjectKeySource::Attribute(name.to_string()))
-                }
-                Some(_) => Err(format!("{other:?} names no attribute; write \"attribute:<attribute Name>\"")),
-                None => Err(format!(
-                    "{other:?} is not one of \"object_id\", \"persistent_name_id\", \"name_id\", \"attribute:<name>\""
-                )),
-            },
-        }
-    }
-
-    fn kind(&self) -> &'static str {
-        match self {
-            SubjectKeySource::ObjectId => "object_id",
-            SubjectKeySource::PersistentNameId => "persistent_name_id",
-            SubjectKeySource::NameId => "name_id",
-            SubjectKeySource::Attribute(_) => "attribute",
-        }
-    }
-}
-
-impl fmt::Display for SubjectKeySource {
-    /// As written in the configuration.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SubjectKeySource::Attribute(name) => write!(f, "attribute:{name}"),
-            other => f.write_str(other.kind()),
-        }
-    }
-}
 
 /// What the key is derived from, all read from the signed assertion.
 pub struct Inputs<'a> {

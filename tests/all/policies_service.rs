@@ -323,8 +323,15 @@ max_authn_age_seconds = 86401
     let acs: Vec<&str> = config.tenants[0].policy.acs_urls().collect();
     assert_eq!(acs, [ACS, OTHER_ACS]);
 
-    // check-config names a bad tenant file and refuses it alone.
+    // check-config shows a good tenant's policies, names a bad tenant file and refuses it alone.
     let (config, _) = setup("policies-check-config", &idp);
+    let out = Command::new(BIN).args(["check-config"]).arg(&config).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let line = format!(
+        "contoso: acs_urls=[\"{ACS}\", \"{OTHER_ACS}\"] subject_key_from=object_id require_authn_methods=[\"{MFA}\"] max_authn_age_seconds=900"
+    );
+    assert!(stdout.contains(&line), "{stdout}");
     let tenants = config.with_file_name("tenants.d");
     let bad = std::fs::read_to_string(tenants.join("contoso.toml")).unwrap().replace("\"object_id\"", "\"objectid\"");
     std::fs::write(tenants.join("fabrikam.toml"), bad).unwrap();
