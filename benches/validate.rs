@@ -48,7 +48,7 @@ fn document(setup: &Setup, groups: usize) -> String {
 fn end_to_end(c: &mut Criterion) {
     let setup = setup();
     let limits = Limits::default();
-    let request = Request { expected_request_id: Some(REQUEST), now: setup.now };
+    let request = Request { expected_request_id: Some(REQUEST), expected_acs_url: None, now: setup.now };
     let mut group = c.benchmark_group("end_to_end");
     // 10 groups is the common Entra response; 150 is Entra's maximum before the overage claim;
     // 870 groups makes a ~64 KB document for the linearity check.
@@ -69,7 +69,7 @@ fn end_to_end(c: &mut Criterion) {
 fn stages(c: &mut Criterion) {
     let setup = setup();
     let limits = Limits::default();
-    let request = Request { expected_request_id: Some(REQUEST), now: setup.now };
+    let request = Request { expected_request_id: Some(REQUEST), expected_acs_url: None, now: setup.now };
     for (name, groups) in [("entra_10_groups", 10), ("entra_150_groups", 150)] {
         let xml = document(&setup, groups);
         let encoded = post_binding(&xml);
@@ -147,7 +147,7 @@ fn encrypted(c: &mut Criterion) {
     let key = DecryptionKey::from_pem(&sp.private_key_pem()).unwrap();
     let policy = TenantPolicy { decryption_keys: vec![key.clone()], ..setup.policy.clone() };
     let limits = Limits::default();
-    let request = Request { expected_request_id: Some(REQUEST), now: setup.now };
+    let request = Request { expected_request_id: Some(REQUEST), expected_acs_url: None, now: setup.now };
     let spec = ResponseSpec::entra(IDP, SP, ACS, Some(REQUEST), setup.now, 10, 1);
     let mut group = c.benchmark_group("encrypted");
     let documents = [

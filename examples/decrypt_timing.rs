@@ -63,7 +63,7 @@ fn main() {
         TenantPolicy::new(IDP, SP, ACS, vec![TrustedKey::from_certificate_text(&idp.certificate_pem()).unwrap()]);
     policy.decryption_keys = vec![DecryptionKey::from_pem(&sp.private_key_pem()).unwrap()];
     let limits = Limits::default();
-    let request = Request { expected_request_id: Some(REQUEST), now };
+    let request = Request { expected_request_id: Some(REQUEST), expected_acs_url: None, now };
 
     let mut groups = 10;
     let spec = loop {

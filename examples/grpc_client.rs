@@ -18,6 +18,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tenant: tenant.clone(),
         saml_response: saml_response.trim().to_string(),
         expected_request_id: rest.first().cloned(),
+        expected_acs_url: None,
     };
     match client.validate(request).await {
         Ok(reply) => {

@@ -98,6 +98,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     tenant: body.tenant,
                     saml_response: body.saml_response,
                     expected_request_id: body.expected_request_id,
+                    expected_acs_url: None,
                 }))
             })
             .collect::<Result<_, serde_json::Error>>()?,

@@ -20,7 +20,7 @@ fn main() {
     let encoded = post_binding(&xml);
     let policy =
         TenantPolicy::new(idp_id, sp, acs, vec![TrustedKey::from_certificate_text(&idp.certificate_pem()).unwrap()]);
-    let request = Request { expected_request_id: Some("_r"), now };
+    let request = Request { expected_request_id: Some("_r"), expected_acs_url: None, now };
     let limits = Limits::default();
     let started = std::time::Instant::now();
     for _ in 0..iterations {

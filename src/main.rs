@@ -52,6 +52,10 @@ enum Command {
         at: Option<String>,
         #[arg(long)]
         expected_request_id: Option<String>,
+        /// The ACS URL the response was received on: one of the tenant's; Destination and
+        /// Recipient must then equal it.
+        #[arg(long)]
+        expected_acs_url: Option<String>,
         /// File holding the response, or - for standard input.
         file: String,
     },
@@ -71,6 +75,9 @@ enum Command {
         force_authn: bool,
         #[arg(long)]
         is_passive: bool,
+        /// The ACS URL to ask the IdP to answer on (one of the tenant's; default its acs_url).
+        #[arg(long)]
+        acs_url: Option<String>,
     },
     /// Print the tenant's SP metadata XML (`GET /v1/tenants/{id}/sp-metadata`), the file to
     /// upload at the IdP (Entra: "Upload metadata file").
@@ -94,11 +101,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(&config),
-        Command::Validate { config, tenant, at, expected_request_id, file } => {
-            validate(&config, &tenant, at.as_deref(), expected_request_id.as_deref(), &file)
+        Command::Validate { config, tenant, at, expected_request_id, expected_acs_url, file } => {
+            let expected =
+                Expected { request_id: expected_request_id.as_deref(), acs_url: expected_acs_url.as_deref() };
+            validate(&config, &tenant, at.as_deref(), expected, &file)
         }
-        Command::AuthnRequest { config, tenant, binding, relay_state, force_authn, is_passive } => {
-            let params = AuthnRequestParams { tenant, relay_state, force_authn, is_passive, binding };
+        Command::AuthnRequest { config, tenant, binding, relay_state, force_authn, is_passive, acs_url } => {
+            let params = AuthnRequestParams { tenant, relay_state, force_authn, is_passive, binding, acs_url };
             authn_request(&config, &params)
         }
         Command::SpMetadata { config, tenant } => sp_metadata(&config, &tenant),
@@ -146,7 +155,14 @@ fn run_server(config: &Config, path: Option<&Path>) -> ExitCode {
     }
 }
 
-fn validate(path: &Path, tenant: &str, at: Option<&str>, expected: Option<&str>, file: &str) -> ExitCode {
+/// What the caller of `validate` expects of the response.
+#[derive(Clone, Copy)]
+struct Expected<'a> {
+    request_id: Option<&'a str>,
+    acs_url: Option<&'a str>,
+}
+
+fn validate(path: &Path, tenant: &str, at: Option<&str>, expected: Expected<'_>, file: &str) -> ExitCode {
     let config = match load(path) {
         Ok(config) => config,
         Err(code) => return code,
@@ -175,7 +191,12 @@ fn validate(path: &Path, tenant: &str, at: Option<&str>, expected: Option<&str>,
     // Never the shared store: checking a saved response must not burn a real assertion there.
     let service = Service::in_process(&config);
     service.refresh_metadata(tenant, wall_clock(), "cli");
-    let request = ValidateRequest { tenant, saml_response: input, expected_request_id: expected };
+    let request = ValidateRequest {
+        tenant,
+        saml_response: input,
+        expected_request_id: expected.request_id,
+        expected_acs_url: expected.acs_url,
+    };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -318,6 +339,7 @@ fn check_config(path: &Path) -> ExitCode {
                         key.info.key_type, key.info.subject, key.info.sha256_fingerprint, key.info.not_after
                     );
                 }
+                println!("  {id}: {}", login_policies(&tenant.policy));
             }
             ExitCode::SUCCESS
         }
@@ -326,6 +348,22 @@ fn check_config(path: &Path) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// One line of a tenant's login policies for `check-config`: what its logins must meet.
+fn login_policies(policy: &saml::TenantPolicy) -> String {
+    let mut line =
+        format!("acs_urls={:?} subject_key_from={}", policy.acs_urls().collect::<Vec<_>>(), policy.subject_key_from);
+    if !policy.require_authn_methods.is_empty() {
+        line.push_str(&format!(" require_authn_methods={:?}", policy.require_authn_methods));
+    }
+    if !policy.require_authn_context.is_empty() {
+        line.push_str(&format!(" require_authn_context={:?}", policy.require_authn_context));
+    }
+    if let Some(max) = policy.max_authn_age_seconds {
+        line.push_str(&format!(" max_authn_age_seconds={max}"));
+    }
+    line
 }
 
 fn demo(http_addr: &str) -> ExitCode {

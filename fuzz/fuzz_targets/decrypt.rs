@@ -49,7 +49,7 @@ fn fixture() -> Fixture {
 fuzz_target!(|data: &[u8]| {
     thread_local! { static FIXTURE: Fixture = fixture(); }
     let now = saml::time::parse("2017-09-21T23:19:13Z").expect("instant");
-    let request = Request { expected_request_id: None, now };
+    let request = Request { expected_request_id: None, expected_acs_url: None, now };
     FIXTURE.with(|f| {
         let _ = saml::validate(Input::Xml(data), &f.corpus, &Limits::default(), &request);
         for options in [EncryptOptions::entra(), EncryptOptions::gcm()] {

@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
     thread_local! { static POLICY: TenantPolicy = policy(); }
     let now = saml::time::parse("2023-11-17T18:39:32Z").expect("instant");
     POLICY.with(|policy| {
-        let request = Request { expected_request_id: None, now };
+        let request = Request { expected_request_id: None, expected_acs_url: None, now };
         let _ = saml::validate(Input::Xml(data), policy, &Limits::default(), &request);
         let _ = saml::validate(Input::Base64(data), policy, &Limits::default(), &request);
     });

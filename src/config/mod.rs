@@ -5,6 +5,7 @@ pub mod callers;
 mod decryption;
 pub mod directory;
 pub mod files;
+mod login;
 pub mod metadata;
 mod reader;
 pub mod replay;

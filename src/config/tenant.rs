@@ -182,6 +182,7 @@ pub fn read(table: &Table, at: &str, context: &Context<'_>, problems: &mut Vec<S
     r.check_identifier("sp_entity_id", sp_entity_id.as_deref());
     r.check_identifier("metadata_url", metadata_url.as_deref());
     r.check_endpoint("acs_url", acs_url.as_deref());
+    let login = super::login::read(&mut r, acs_url.as_deref());
     let inline = r.strings("certificates");
     let files = r.strings("certificate_files");
     let clock_skew_seconds = r.integer("clock_skew_seconds", 180, 0..=MAX_SKEW_SECONDS);
@@ -232,6 +233,7 @@ pub fn read(table: &Table, at: &str, context: &Context<'_>, problems: &mut Vec<S
         (None, Some(_)) => String::new(),
         (None, None) => None?,
     };
+    let id = id?;
     Some(TenantConfig {
         metadata: trust.metadata,
         metadata_url,
@@ -243,11 +245,13 @@ pub fn read(table: &Table, at: &str, context: &Context<'_>, problems: &mut Vec<S
         idp_sso_endpoints: trust.sso_endpoints,
         decryption_certificates: decryption.certificates,
         allow_weak_rsa_keys,
-        id: id?,
+        id: id.clone(),
         policy: TenantPolicy {
+            tenant_id: id,
             idp_entity_id: issuer,
             sp_entity_id: sp_entity_id?,
             acs_url: acs_url?,
+            other_acs_urls: login.other_acs_urls,
             clock_skew_seconds,
             allow_sha1,
             allow_idp_initiated,
@@ -258,6 +262,10 @@ pub fn read(table: &Table, at: &str, context: &Context<'_>, problems: &mut Vec<S
             allow_rsa_pkcs1_key_transport: decryption.allow_rsa_pkcs1_key_transport,
             require_encrypted_assertions: decryption.require_encrypted_assertions,
             attribute_mapping,
+            require_authn_methods: login.require_authn_methods,
+            require_authn_context: login.require_authn_context,
+            max_authn_age_seconds: login.max_authn_age_seconds,
+            subject_key_from: login.subject_key_from,
         },
     })
 }

@@ -9,7 +9,9 @@ use super::error::{quote, Code, Error};
 use super::ns;
 use super::policy::{Limits, TenantPolicy};
 use super::request::Request;
+use super::requirements;
 use super::signed::SignedAssertion;
+use super::subject_key::{self, Inputs};
 use super::time;
 use super::xml::{self, Node};
 
@@ -34,6 +36,15 @@ impl Context<'_> {
 
     fn skew(&self) -> Duration {
         Duration::seconds(self.policy.clock_skew_seconds)
+    }
+
+    /// Whether a Destination or Recipient names where this login may arrive.
+    fn acs_matches(&self, found: &str) -> bool {
+        requirements::acs_matches(self.policy, self.request.expected_acs_url, uri_value(found))
+    }
+
+    fn acs_wanted(&self) -> String {
+        requirements::acs_wanted(self.policy, self.request.expected_acs_url)
     }
 }
 
@@ -193,10 +204,10 @@ fn not_too_old(issued: DateTime<Utc>, context: &Context<'_>) -> Result<(), Error
 pub fn response(response: Node<'_>, context: &Context<'_>) -> Result<(), Error> {
     not_in_future(response, context)?;
     if let Some(destination) = attr(response, "Destination") {
-        if uri_value(&destination) != context.policy.acs_url {
+        if !context.acs_matches(&destination) {
             return Err(Error::new(
                 Code::DestinationMismatch,
-                format!("Destination is {}, expected {}", quote(&destination), quote(&context.policy.acs_url)),
+                format!("Destination is {}, expected {}", quote(&destination), context.acs_wanted()),
             ));
         }
     }
@@ -298,6 +309,16 @@ pub fn assertion(
     let session = authn_statement(assertion, context)?;
     let attributes = claims::attributes(signed, &context.decryption_keys(), context.limits)?;
     let normalized = claims::normalize(&attributes, &context.policy.attribute_mapping);
+    requirements::authn_methods(context.policy, &normalized.authn_methods)?;
+    let mut subject = subject;
+    let inputs = Inputs {
+        tenant_id: &context.policy.tenant_id,
+        issuer: &issuer,
+        subject: &subject,
+        attributes: &attributes,
+        mapping: &context.policy.attribute_mapping,
+    };
+    subject.key = subject_key::derive(&context.policy.subject_key_from, &inputs)?;
     Ok(Validated {
         issuer,
         assertion_id,
@@ -358,6 +379,8 @@ fn name_id(name_id: Node<'_>) -> Result<Subject, Error> {
         format: attr(name_id, "Format"),
         name_qualifier: attr(name_id, "NameQualifier"),
         sp_name_qualifier: attr(name_id, "SPNameQualifier"),
+        // Derived once the whole assertion is judged (`subject_key`).
+        key: String::new(),
     })
 }
 
@@ -411,13 +434,13 @@ fn bearer_confirmation(subject: Node<'_>, bare: bool, context: &Context<'_>) -> 
 
 fn check_confirmation_data(data: Node<'_>, context: &Context<'_>) -> Result<DateTime<Utc>, Error> {
     let recipient = attr(data, "Recipient");
-    if recipient.as_deref().map(uri_value) != Some(context.policy.acs_url.as_str()) {
+    if !recipient.as_deref().is_some_and(|found| context.acs_matches(found)) {
         return Err(Error::new(
             Code::RecipientMismatch,
             format!(
                 "Recipient is {}, expected {}",
                 recipient.as_deref().map_or("absent".into(), quote),
-                quote(&context.policy.acs_url)
+                context.acs_wanted()
             ),
         ));
     }
@@ -522,6 +545,9 @@ fn authn_statement(assertion: Node<'_>, context: &Context<'_>) -> Result<Session
         return Ok(session);
     }
     if context.policy.allow_missing_authn_statement {
+        // Nothing says how or when the user signed in: a tenant that requires either refuses.
+        requirements::authn_age(context.policy, None, context.now)?;
+        requirements::authn_context(context.policy, None)?;
         return Ok(Session { index: None, authn_instant: None, not_on_or_after: None, authn_context: None });
     }
     Err(Error::new(
@@ -545,6 +571,8 @@ fn check_authn_statement(statement: Node<'_>, context: &Context<'_>) -> Result<S
         Some(c) => at_most_one(c, ns::ASSERTION, "AuthnContextClassRef")?.map(text).transpose()?,
         None => None,
     };
+    requirements::authn_age(context.policy, Some(authn_instant), context.now)?;
+    requirements::authn_context(context.policy, authn_context.as_deref().map(uri_value))?;
     Ok(Session {
         index: attr(statement, "SessionIndex"),
         authn_instant: Some(time::format(authn_instant)),

@@ -57,6 +57,9 @@ pub struct Subject {
     pub name_qualifier: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sp_name_qualifier: Option<String>,
+    /// Stable, opaque identifier of the user for this tenant (`subject_key_from`; see
+    /// `subject_key`): bind accounts to this, not to the NameID.
+    pub key: String,
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]

@@ -232,7 +232,7 @@ mod tests {
             ("parses, unsigned", seal(&unsigned)),
             ("signature invalid", seal(assertion_of(&spec.signed(&intruder, Signing::Assertion).unwrap()))),
         ];
-        let request = Request { expected_request_id: Some("_r"), now };
+        let request = Request { expected_request_id: Some("_r"), expected_acs_url: None, now };
         let mut full = Tally::default();
         for (i, (what, xml)) in classes.iter().enumerate() {
             tally::take();

@@ -54,6 +54,10 @@ codes! {
     /// or failing: retried with backoff), or its `tenants_dir` file was refused and no good
     /// version was ever loaded. Other tenants are unaffected. Retry later.
     TenantUnavailable = "tenant_unavailable",
+    /// The caller's `expected_acs_url` (validation) or `acs_url` (AuthnRequest) is not one of
+    /// the tenant's `acs_url` / `acs_urls`: the caller and the tenant's configuration disagree
+    /// on where logins arrive.
+    AcsUrlUnknown = "acs_url_unknown",
 
     // ---- encoding and XML ----
     /// SAMLResponse is neither base64 nor an XML document.
@@ -160,6 +164,16 @@ codes! {
     AuthnStatementMissing = "authn_statement_missing",
     /// AuthnStatement SessionNotOnOrAfter has passed.
     SessionExpired = "session_expired",
+    /// AuthnInstant is older than the tenant's `max_authn_age_seconds` (plus clock skew), or
+    /// there is no AuthnInstant to judge.
+    AuthnTooOld = "authn_too_old",
+    /// The sign-in used no method of the tenant's `require_authn_methods` (the `authn_methods`
+    /// claim, Entra's authnmethodsreferences) or no class of its `require_authn_context`
+    /// (AuthnContextClassRef).
+    AuthnMethodNotAllowed = "authn_method_not_allowed",
+    /// The source the tenant's `subject_key_from` names (object id, persistent NameID,
+    /// attribute) is missing or ambiguous in the assertion.
+    SubjectKeyMissing = "subject_key_missing",
     /// This assertion (issuer + ID) was already accepted, for this tenant or any other.
     Replayed = "replayed",
     /// The shared replay store lost records (a restart without them, a flush, a failover to a

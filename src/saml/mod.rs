@@ -20,10 +20,12 @@ pub mod metadata;
 pub mod ns;
 pub mod policy;
 pub mod request;
+pub mod requirements;
 pub mod sign;
 pub mod signed;
 pub mod sp_metadata;
 pub mod structure;
+pub mod subject_key;
 #[cfg(test)]
 pub(crate) mod tally;
 pub mod time;
@@ -32,7 +34,7 @@ pub mod xml;
 
 pub use claims::Validated;
 pub use error::{Code, Error};
-pub use policy::{AttributeMapping, Limits, TenantPolicy};
+pub use policy::{AttributeMapping, Limits, SubjectKeySource, TenantPolicy};
 pub use request::{Input, Request};
 pub use signed::SignedAssertion;
 
@@ -45,6 +47,8 @@ pub fn validate(
     limits: &Limits,
     request: &Request<'_>,
 ) -> Result<Validated, Error> {
+    // A request naming an ACS URL the tenant does not have is refused before any work.
+    requirements::expected_acs(policy, request.expected_acs_url)?;
     let mut decoded = Vec::new();
     let bytes = document(input, limits, &mut decoded)?;
     let doc = xml::parse_within(bytes, limits.max_nodes)?;

@@ -1,18 +1,27 @@
 //! What a tenant expects, as plain data. Built by the configuration layer, read by the core.
 
 use super::decrypt::key::DecryptionKey;
+use std::fmt;
+
 use super::keys::TrustedKey;
 
 /// Everything the core needs to judge one tenant's responses. Secure by default: every field
 /// that relaxes a check is named `allow_*` and is false unless an operator sets it.
 #[derive(Clone, Debug)]
 pub struct TenantPolicy {
+    /// The tenant's id: it scopes subject keys, so that two tenants trusting one IdP never
+    /// hand the same key to their callers.
+    pub tenant_id: String,
     /// Expected Issuer of the Response and of the Assertion.
     pub idp_entity_id: String,
     /// Expected Audience (this service provider's entity ID).
     pub sp_entity_id: String,
-    /// Expected Response Destination and SubjectConfirmationData Recipient.
+    /// Expected Response Destination and SubjectConfirmationData Recipient; the ACS
+    /// AuthnRequests ask for unless told otherwise, index 0 in SP metadata.
     pub acs_url: String,
+    /// `acs_urls`: further ACS URLs the tenant accepts (a help desk under its own domain and
+    /// the customer's); never holds `acs_url` itself. See [`TenantPolicy::acs_urls`].
+    pub other_acs_urls: Vec<String>,
     /// Tolerance applied to every time comparison.
     pub clock_skew_seconds: i64,
     /// Accept rsa-sha1 / sha1 (collision-prone; only for IdPs that cannot do better).
@@ -36,15 +45,29 @@ pub struct TenantPolicy {
     /// Refuse assertions that did not arrive encrypted.
     pub require_encrypted_assertions: bool,
     pub attribute_mapping: AttributeMapping,
+    /// `require_authn_methods`: at least one of these must be among the signed assertion's
+    /// `authn_methods` claim (Entra's authnmethodsreferences, e.g. `…/claims/multipleauthn`
+    /// after MFA). Empty: no requirement.
+    pub require_authn_methods: Vec<String>,
+    /// `require_authn_context`: every AuthnStatement's AuthnContextClassRef must be one of
+    /// these. Empty: no requirement.
+    pub require_authn_context: Vec<String>,
+    /// `max_authn_age_seconds`: every AuthnInstant must be at most this old (plus the skew).
+    pub max_authn_age_seconds: Option<i64>,
+    /// `subject_key_from`: what `subject.key` is derived from.
+    pub subject_key_from: SubjectKeySource,
 }
 
 impl TenantPolicy {
-    /// A policy with every check on: 180 s skew, no relaxation, default attribute mapping.
+    /// A policy with every check on: 180 s skew, no relaxation, default attribute mapping, no
+    /// login requirement, subject keys from the NameID, an empty tenant id.
     pub fn new(idp_entity_id: &str, sp_entity_id: &str, acs_url: &str, keys: Vec<TrustedKey>) -> TenantPolicy {
         TenantPolicy {
+            tenant_id: String::new(),
             idp_entity_id: idp_entity_id.to_string(),
             sp_entity_id: sp_entity_id.to_string(),
             acs_url: acs_url.to_string(),
+            other_acs_urls: Vec::new(),
             clock_skew_seconds: 180,
             allow_sha1: false,
             allow_idp_initiated: false,
@@ -55,6 +78,73 @@ impl TenantPolicy {
             allow_rsa_pkcs1_key_transport: false,
             require_encrypted_assertions: false,
             attribute_mapping: AttributeMapping::default(),
+            require_authn_methods: Vec::new(),
+            require_authn_context: Vec::new(),
+            max_authn_age_seconds: None,
+            subject_key_from: SubjectKeySource::default(),
+        }
+    }
+
+    /// Every ACS URL the tenant accepts, `acs_url` first (SP metadata's index order).
+    pub fn acs_urls(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.acs_url.as_str()).chain(self.other_acs_urls.iter().map(String::as_str))
+    }
+}
+
+/// Where `subject.key` comes from (`subject_key_from`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum SubjectKeySource {
+    /// `"object_id"`: the `object_id` claim (Entra's objectidentifier: immutable, never
+    /// reassigned, unlike the UPN or email Entra puts in the NameID by default).
+    ObjectId,
+    /// `"persistent_name_id"`: a NameID of the persistent format, with its qualifiers; any
+    /// other format is refused, so a tenant relying on persistence never gets less.
+    PersistentNameId,
+    /// `"name_id"` (the default): the NameID whatever its format, with format and qualifiers.
+    /// The only source every accepted login has, so adding `subject.key` refused no login that
+    /// was accepted before; as stable as the IdP's NameID and no more.
+    #[default]
+    NameId,
+    /// `"attribute:<name>"`: the one value of that attribute.
+    Attribute(String),
+}
+
+impl SubjectKeySource {
+    /// Parses the configuration's value; the error says what is accepted.
+    pub fn parse(text: &str) -> Result<SubjectKeySource, String> {
+        match text {
+            "object_id" => Ok(SubjectKeySource::ObjectId),
+            "persistent_name_id" => Ok(SubjectKeySource::PersistentNameId),
+            "name_id" => Ok(SubjectKeySource::NameId),
+            other => match other.strip_prefix("attribute:") {
+                Some(name) if !name.trim().is_empty() && name.trim() == name => {
+                    Ok(SubjectKeySource::Attribute(name.to_string()))
+                }
+                Some(_) => Err(format!("{other:?} names no attribute; write \"attribute:<attribute Name>\"")),
+                None => Err(format!(
+                    "{other:?} is not one of \"object_id\", \"persistent_name_id\", \"name_id\", \"attribute:<name>\""
+                )),
+            },
+        }
+    }
+
+    /// The source's name in the configuration (and in the key's input).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SubjectKeySource::ObjectId => "object_id",
+            SubjectKeySource::PersistentNameId => "persistent_name_id",
+            SubjectKeySource::NameId => "name_id",
+            SubjectKeySource::Attribute(_) => "attribute",
+        }
+    }
+}
+
+impl fmt::Display for SubjectKeySource {
+    /// As written in the configuration.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubjectKeySource::Attribute(name) => write!(f, "attribute:{name}"),
+            other => f.write_str(other.kind()),
         }
     }
 }

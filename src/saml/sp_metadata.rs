@@ -17,7 +17,8 @@ pub struct SpMetadata<'a> {
     /// `ID` of the EntityDescriptor (the signature's Reference points at it).
     pub id: &'a str,
     pub entity_id: &'a str,
-    pub acs_url: &'a str,
+    /// Every ACS URL, the default (the tenant's `acs_url`) first.
+    pub acs_urls: &'a [&'a str],
     pub name_id_format: &'a str,
     /// Published with `use="signing"`; the first one also signs the document.
     pub signing_keys: &'a [SigningKey],
@@ -48,10 +49,15 @@ impl SpMetadata<'_> {
         key_descriptors(&mut out, "signing", &signing);
         key_descriptors(&mut out, "encryption", self.encryption_certificates);
         out.push_str(&format!("<md:NameIDFormat>{}</md:NameIDFormat>", escape(self.name_id_format)));
-        out.push_str(&format!(
-            "<md:AssertionConsumerService Binding=\"{BINDING_POST}\" Location=\"{}\" index=\"0\" isDefault=\"true\"/>",
-            escape(self.acs_url)
-        ));
+        // Metadata 2.4.4: each endpoint with its own index, which an AuthnRequest may name;
+        // the first is the default the IdP answers on when a request names none.
+        for (index, url) in self.acs_urls.iter().enumerate() {
+            let default = if index == 0 { " isDefault=\"true\"" } else { "" };
+            out.push_str(&format!(
+                "<md:AssertionConsumerService Binding=\"{BINDING_POST}\" Location=\"{}\" index=\"{index}\"{default}/>",
+                escape(url)
+            ));
+        }
         out.push_str("</md:SPSSODescriptor></md:EntityDescriptor>");
         match self.signing_keys.first() {
             Some(key) => key.sign_enveloped(&out, self.id, signature_at),

@@ -28,6 +28,8 @@ pub struct ValidateRequest<'a> {
     pub tenant: &'a str,
     pub saml_response: Input<'a>,
     pub expected_request_id: Option<&'a str>,
+    /// The ACS URL the caller received the response on (`expected_acs_url`).
+    pub expected_acs_url: Option<&'a str>,
 }
 
 /// A response the core accepted, not yet recorded as used.
@@ -169,7 +171,11 @@ impl Service {
         let generation = self.tenants.current();
         let tenant = usable(&generation, request.tenant)?;
         let policy = &tenant.policy;
-        let core_request = Request { expected_request_id: request.expected_request_id, now };
+        let core_request = Request {
+            expected_request_id: request.expected_request_id,
+            expected_acs_url: request.expected_acs_url,
+            now,
+        };
         let validated = saml::validate(request.saml_response, policy, &generation.limits, &core_request)?;
         // Remember the ID until the assertion could no longer be accepted anyway: its expiry or
         // its maximum age, whichever comes first, plus the skew we tolerate.

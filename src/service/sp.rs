@@ -32,6 +32,9 @@ pub struct AuthnRequestParams {
     pub is_passive: bool,
     #[serde(default = "default_binding")]
     pub binding: String,
+    /// The ACS URL to ask the IdP to answer on: one of the tenant's (default its `acs_url`).
+    #[serde(default)]
+    pub acs_url: Option<String>,
 }
 
 fn default_binding() -> String {
@@ -105,6 +108,10 @@ pub fn authn_request(
 ) -> Result<AuthnRequestBody, Error> {
     let binding = Binding::parse(&params.binding)?;
     authn_request::check_relay_state(params.relay_state.as_deref())?;
+    // Only a URL the tenant accepts: an AuthnRequest naming another would have the IdP post
+    // the user's assertion there (Entra refuses an unregistered Reply URL; others may not).
+    let acs_url = params.acs_url.as_deref().unwrap_or(&tenant.policy.acs_url);
+    crate::saml::requirements::expected_acs(&tenant.policy, Some(acs_url))?;
     let sp = &tenant.sp;
     let destination = sp.sso_url(&tenant.idp_sso_endpoints, binding).ok_or_else(|| {
         Error::new(
@@ -121,7 +128,7 @@ pub fn authn_request(
         id,
         issue_instant: now,
         destination,
-        acs_url: &tenant.policy.acs_url,
+        acs_url,
         issuer: &tenant.policy.sp_entity_id,
         name_id_format: &sp.name_id_format,
         force_authn: params.force_authn,
@@ -162,7 +169,7 @@ pub fn sp_metadata(tenant: &TenantConfig, id: &str, now: DateTime<Utc>) -> Resul
     SpMetadata {
         id,
         entity_id: &tenant.policy.sp_entity_id,
-        acs_url: &tenant.policy.acs_url,
+        acs_urls: &tenant.policy.acs_urls().collect::<Vec<_>>(),
         name_id_format: &tenant.sp.name_id_format,
         signing_keys: &tenant.sp.signing_keys,
         encryption_certificates: &encryption_certificates,

@@ -265,6 +265,8 @@ pub struct ResponseSpec {
     pub confirmation_not_on_or_after: DateTime<Utc>,
     pub authn_instant: DateTime<Utc>,
     pub session_not_on_or_after: Option<DateTime<Utc>>,
+    /// AuthnContextClassRef of the AuthnStatement.
+    pub authn_context: String,
     pub attributes: Vec<(String, Vec<String>)>,
 }
 
@@ -343,6 +345,7 @@ impl ResponseSpec {
             confirmation_not_on_or_after: now + Duration::hours(1),
             authn_instant: now - Duration::seconds(2),
             session_not_on_or_after: None,
+            authn_context: "urn:oasis:names:tc:SAML:2.0:ac:classes:Password".to_string(),
             attributes,
         }
     }
@@ -417,8 +420,9 @@ impl ResponseSpec {
             out.push_str(&format!(" SessionNotOnOrAfter=\"{}\"", t(end)));
         }
         out.push_str(&format!(
-            " SessionIndex=\"{}\"><AuthnContext><AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:Password</AuthnContextClassRef></AuthnContext></AuthnStatement></Assertion>",
-            self.assertion_id
+            " SessionIndex=\"{}\"><AuthnContext><AuthnContextClassRef>{}</AuthnContextClassRef></AuthnContext></AuthnStatement></Assertion>",
+            self.assertion_id,
+            e(&self.authn_context)
         ));
         out
     }

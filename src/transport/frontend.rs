@@ -39,6 +39,7 @@ pub struct OwnedRequest {
     pub tenant: String,
     pub saml_response: String,
     pub expected_request_id: Option<String>,
+    pub expected_acs_url: Option<String>,
 }
 
 impl OwnedRequest {
@@ -47,6 +48,7 @@ impl OwnedRequest {
             tenant: &self.tenant,
             saml_response: Input::Base64(self.saml_response.as_bytes()),
             expected_request_id: self.expected_request_id.as_deref(),
+            expected_acs_url: self.expected_acs_url.as_deref(),
         }
     }
 }

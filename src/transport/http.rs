@@ -190,6 +190,8 @@ struct ValidateBody {
     saml_response: String,
     #[serde(default)]
     expected_request_id: Option<String>,
+    #[serde(default)]
+    expected_acs_url: Option<String>,
 }
 
 async fn validate(state: web::Data<State>, request: HttpRequest, id: RequestId, payload: web::Payload) -> HttpResponse {
@@ -229,13 +231,14 @@ impl Incoming for Body<'_> {
         let parsed: ValidateBody = serde_json::from_slice(&self.bytes).map_err(|e| {
             Error::new(
                 Code::MalformedRequest,
-                format!("body must be JSON {{tenant, saml_response, expected_request_id?}}: {e}"),
+                format!("body must be JSON {{tenant, saml_response, expected_request_id?, expected_acs_url?}}: {e}"),
             )
         })?;
         Ok(OwnedRequest {
             tenant: parsed.tenant,
             saml_response: parsed.saml_response,
             expected_request_id: parsed.expected_request_id,
+            expected_acs_url: parsed.expected_acs_url,
         })
     }
 }
@@ -372,7 +375,9 @@ async fn create_authn_request(state: web::Data<State>, request: HttpRequest, pay
         let params: AuthnRequestParams = serde_json::from_slice(&body).map_err(|e| {
             Error::new(
                 Code::MalformedRequest,
-                format!("body must be JSON {{tenant, relay_state?, force_authn?, is_passive?, binding?}}: {e}"),
+                format!(
+                    "body must be JSON {{tenant, relay_state?, force_authn?, is_passive?, binding?, acs_url?}}: {e}"
+                ),
             )
         })?;
         auth::authorize(state.frontend.service(), &credentials, Some(&params.tenant))?;

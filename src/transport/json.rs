@@ -47,6 +47,8 @@ pub struct TenantView<'a> {
     pub idp_entity_id: &'a str,
     pub sp_entity_id: &'a str,
     pub acs_url: &'a str,
+    /// Every ACS URL the tenant accepts, `acs_url` first (their SP metadata indexes).
+    pub acs_urls: Vec<&'a str>,
     pub clock_skew_seconds: i64,
     /// Every relaxation with its current value (all false unless an operator set them).
     pub relaxations: std::collections::BTreeMap<&'static str, bool>,
@@ -56,6 +58,12 @@ pub struct TenantView<'a> {
     /// never leave the core).
     pub decryption_keys: Vec<&'a DecryptionKeyInfo>,
     pub require_encrypted_assertions: bool,
+    /// Login policies (empty / null: none).
+    pub require_authn_methods: &'a [String],
+    pub require_authn_context: &'a [String],
+    pub max_authn_age_seconds: Option<i64>,
+    /// What `subject.key` is derived from, as configured (default `name_id`).
+    pub subject_key_from: String,
 }
 
 /// What `GET /v1/tenants/{id}` answers for `id` in `generation`: the tenant's view, or only
@@ -107,6 +115,7 @@ impl<'a> TenantView<'a> {
             idp_entity_id: &p.idp_entity_id,
             sp_entity_id: &p.sp_entity_id,
             acs_url: &p.acs_url,
+            acs_urls: p.acs_urls().collect(),
             clock_skew_seconds: p.clock_skew_seconds,
             relaxations: [
                 ("allow_sha1", p.allow_sha1),
@@ -128,6 +137,10 @@ impl<'a> TenantView<'a> {
             metadata: tenant.metadata.as_ref(),
             decryption_keys: p.decryption_keys.iter().map(|k| &k.info).collect(),
             require_encrypted_assertions: p.require_encrypted_assertions,
+            require_authn_methods: &p.require_authn_methods,
+            require_authn_context: &p.require_authn_context,
+            max_authn_age_seconds: p.max_authn_age_seconds,
+            subject_key_from: p.subject_key_from.to_string(),
         }
     }
 }

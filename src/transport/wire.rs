@@ -67,6 +67,9 @@ pub const fn disposition(code: Code) -> Disposition {
         Code::Forbidden => (403, GrpcCode::PermissionDenied, Outcome::Error),
         Code::Internal => (500, GrpcCode::Internal, Outcome::Error),
         Code::RelayStateTooLong => (400, GrpcCode::InvalidArgument, Outcome::Error),
+        // The caller named an ACS URL the tenant does not have: nothing about the SAML
+        // response was judged, and only the caller (or the tenant's acs_urls) can fix it.
+        Code::AcsUrlUnknown => (400, GrpcCode::InvalidArgument, Outcome::Error),
         // Not a verdict about any SAML response: the tenant lacks an IdP endpoint, which only
         // its configuration can cure. 422 tells HTTP callers the request itself was well
         // formed; gRPC's FAILED_PRECONDITION says the same, and a CreateAuthnRequest reply
@@ -118,6 +121,9 @@ pub const fn disposition(code: Code) -> Disposition {
         Code::UnsolicitedResponse => REJECTED,
         Code::AuthnStatementMissing => REJECTED,
         Code::SessionExpired => REJECTED,
+        Code::AuthnTooOld => REJECTED,
+        Code::AuthnMethodNotAllowed => REJECTED,
+        Code::SubjectKeyMissing => REJECTED,
         Code::Replayed => REJECTED,
         // A verdict about this assertion (it may have been used before the store's loss), not
         // a fault to retry: the same assertion is refused until it is too old anyway. A fresh
@@ -171,6 +177,11 @@ mod tests {
         assert_eq!(disposition(Code::SignatureInvalid).grpc, GrpcCode::Ok);
         assert_eq!(disposition(Code::UnknownTenant).grpc, GrpcCode::NotFound);
         assert_eq!(disposition(Code::RelayStateTooLong).http_status, 400);
+        assert_eq!(disposition(Code::AcsUrlUnknown).http_status, 400);
+        assert_eq!(disposition(Code::AcsUrlUnknown).grpc, GrpcCode::InvalidArgument);
+        assert_eq!(disposition(Code::AuthnMethodNotAllowed).http_status, 422);
+        assert_eq!(disposition(Code::AuthnTooOld).grpc, GrpcCode::Ok);
+        assert_eq!(disposition(Code::SubjectKeyMissing).http_status, 422);
         assert_eq!(disposition(Code::IdpSsoUrlUnknown).http_status, 422);
         assert_eq!(disposition(Code::IdpSsoUrlUnknown).grpc, GrpcCode::FailedPrecondition);
         assert_eq!(disposition(Code::ReplayStoreUnavailable).http_status, 503);

@@ -804,7 +804,7 @@ fn deep_nesting_and_size_limits() {
     assert_eq!(h.code(&dns), Code::DigestMismatch);
 
     let limits = Limits::default();
-    let request = Request { expected_request_id: Some(REQUEST_ID), now: h.now };
+    let request = Request { expected_request_id: Some(REQUEST_ID), expected_acs_url: None, now: h.now };
     let big = format!("{}{}", signed, " ".repeat(limits.max_document_bytes));
     let encoded = test_idp::post_binding(&big);
     let error = saml::validate(Input::Base64(encoded.as_bytes()), &h.policy, &limits, &request).unwrap_err();
@@ -815,7 +815,7 @@ fn deep_nesting_and_size_limits() {
 fn base64_and_encoding_errors() {
     let h = Harness::new();
     let limits = Limits::default();
-    let request = Request { expected_request_id: Some(REQUEST_ID), now: h.now };
+    let request = Request { expected_request_id: Some(REQUEST_ID), expected_acs_url: None, now: h.now };
     let run = |input: Input<'_>| saml::validate(input, &h.policy, &limits, &request).unwrap_err().code;
     assert_eq!(run(Input::Base64(b"not base64 at all!")), Code::Base64Invalid);
     assert_eq!(run(Input::Base64(b"")), Code::Base64Invalid);
@@ -879,7 +879,7 @@ fn hostile_encodings_and_timestamps_never_panic() {
     // ASCII-only UTF-16LE is "valid UTF-8" byte for byte; NUL bytes give it away.
     let utf16: Vec<u8> =
         "<?xml version=\"1.0\" encoding=\"UTF-16\"?><!DOCTYPE r><r/>".bytes().flat_map(|b| [b, 0]).collect();
-    let request = Request { expected_request_id: Some(REQUEST_ID), now: h.now };
+    let request = Request { expected_request_id: Some(REQUEST_ID), expected_acs_url: None, now: h.now };
     let code = saml::validate(Input::Xml(&utf16), &h.policy, &Limits::default(), &request).unwrap_err().code;
     assert_eq!(code, Code::EncodingUnsupported);
     // Non-ASCII in an (unsigned) IssueInstant must be a typed error, not a panic.

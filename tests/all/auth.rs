@@ -81,6 +81,7 @@ fn bearer_tokens_guard_validation_tenant_views_and_metrics_but_not_probes() {
                 tenant: tenant.into(),
                 saml_response: post_binding(&xml),
                 expected_request_id: Some(REQUEST_ID.into()),
+                expected_acs_url: None,
             });
             if let Some(token) = token {
                 request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());

@@ -478,6 +478,7 @@ fn grpc_create_authn_request_matches_http() {
             force_authn: false,
             is_passive: false,
             binding: binding.into(),
+            acs_url: None,
         };
         let post = client.create_authn_request(message("contoso", "post", Some("s1"))).await.unwrap().into_inner();
         assert_eq!((post.binding.as_str(), post.action.as_deref()), ("post", Some(SSO)));

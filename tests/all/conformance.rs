@@ -14,18 +14,18 @@ fn corpus() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/idp-responses")
 }
 
-fn manifest() -> Vec<Value> {
+pub(crate) fn manifest() -> Vec<Value> {
     let text = std::fs::read_to_string(corpus().join("manifest.json")).expect("manifest");
     let manifest: Value = serde_json::from_str(&text).expect("manifest json");
     manifest["fixtures"].as_array().expect("fixtures").clone()
 }
 
-struct Case {
-    name: String,
-    policy: TenantPolicy,
-    now: chrono::DateTime<chrono::Utc>,
-    expected_request_id: Option<String>,
-    xml: Vec<u8>,
+pub(crate) struct Case {
+    pub(crate) name: String,
+    pub(crate) policy: TenantPolicy,
+    pub(crate) now: chrono::DateTime<chrono::Utc>,
+    pub(crate) expected_request_id: Option<String>,
+    pub(crate) xml: Vec<u8>,
 }
 
 fn uses_sha1(fixture: &Value) -> bool {
@@ -36,7 +36,7 @@ fn uses_sha1(fixture: &Value) -> bool {
     listed("signature") || listed("digest")
 }
 
-fn load(fixture: &Value) -> Case {
+pub(crate) fn load(fixture: &Value) -> Case {
     let name = fixture["file"].as_str().unwrap().trim_end_matches(".xml").to_string();
     let config = &fixture["validation_config"];
     let cert = std::fs::read_to_string(corpus().join(fixture["cert_file"].as_str().unwrap())).unwrap();
@@ -53,9 +53,11 @@ fn load(fixture: &Value) -> Case {
         assert_eq!(recipient, destination, "{name}: one acs_url serves as Recipient and Destination");
     }
     let policy = TenantPolicy {
+        tenant_id: name.clone(),
         idp_entity_id: config["idp_entity_id"].as_str().unwrap().to_string(),
         sp_entity_id: config["sp_entity_id_audience"].as_str().unwrap().to_string(),
         acs_url,
+        other_acs_urls: Vec::new(),
         clock_skew_seconds: config["clock_skew_seconds"].as_i64().unwrap(),
         allow_sha1: uses_sha1(fixture),
         allow_idp_initiated: config["unsolicited"].as_bool() == Some(true),
@@ -67,6 +69,10 @@ fn load(fixture: &Value) -> Case {
         allow_rsa_pkcs1_key_transport: false,
         require_encrypted_assertions: false,
         attribute_mapping: Default::default(),
+        require_authn_methods: Vec::new(),
+        require_authn_context: Vec::new(),
+        max_authn_age_seconds: None,
+        subject_key_from: Default::default(),
     };
     let now = saml::time::parse(config["evaluation_instant"].as_str().unwrap()).unwrap();
     Case { name, policy, now, expected_request_id: config["expected_in_response_to"].as_str().map(str::to_string), xml }
@@ -77,7 +83,8 @@ fn sp_key(file: &str) -> DecryptionKey {
 }
 
 fn run(case: &Case, policy: &TenantPolicy) -> Result<saml::Validated, saml::Error> {
-    let request = Request { expected_request_id: case.expected_request_id.as_deref(), now: case.now };
+    let request =
+        Request { expected_request_id: case.expected_request_id.as_deref(), expected_acs_url: None, now: case.now };
     saml::validate(Input::Xml(&case.xml), policy, &Limits::default(), &request)
 }
 

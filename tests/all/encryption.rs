@@ -288,7 +288,7 @@ fn hostile_plaintexts_go_through_the_strict_parser_and_limits() {
             assert_eq!(error.code, Code::DecryptionFailed, "{what}: {error}");
         }
         let xml = carrying(&s, &good, &options);
-        let request = Request { expected_request_id: Some(REQUEST_ID), now: s.h.now };
+        let request = Request { expected_request_id: Some(REQUEST_ID), expected_acs_url: None, now: s.h.now };
         let tight = Limits { max_nodes: 40, ..Limits::default() };
         let error = saml::validate(Input::Xml(xml.as_bytes()), &s.policy, &tight, &request).unwrap_err();
         assert_eq!(error.code, Code::DecryptionFailed, "node limit on the plaintext: {error}");
@@ -497,7 +497,7 @@ fn rsa_operations_are_bounded_per_document_wherever_the_encrypted_keys_sit() {
     // Without decryption keys nothing is tried: the answer stays what to configure.
     assert_eq!(s.h.check(&flood).unwrap_err().code, Code::EncryptedAssertionUnsupported);
     // The limit is a setting of [limits].
-    let request = Request { expected_request_id: Some(REQUEST_ID), now: s.h.now };
+    let request = Request { expected_request_id: Some(REQUEST_ID), expected_acs_url: None, now: s.h.now };
     let raised = Limits { max_rsa_decryptions: 1000, ..Limits::default() };
     let v = saml::validate(Input::Xml(flood.as_bytes()), &rollover, &raised, &request).unwrap();
     assert!(v.encrypted);

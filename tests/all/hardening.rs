@@ -235,7 +235,7 @@ fn utf16_and_utf32_documents_answer_encoding_unsupported() {
     let declared = format!("<?xml version=\"1.0\" encoding=\"UTF-16\"?>{signed}");
     let indented = format!("\n  {signed}");
     let limits = Limits { max_document_bytes: 1 << 20, ..Limits::default() };
-    let request = Request { expected_request_id: Some(REQUEST_ID), now: h.now };
+    let request = Request { expected_request_id: Some(REQUEST_ID), expected_acs_url: None, now: h.now };
     let run = |input: Input<'_>| saml::validate(input, &h.policy, &limits, &request).map(|v| v.subject.name_id);
     let mut wrong = Vec::new();
     for text in [&signed, &declared, &indented] {

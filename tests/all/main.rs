@@ -18,6 +18,8 @@ mod http_api;
 mod layering;
 mod metadata;
 mod metadata_refresh;
+mod policies;
+mod policies_service;
 mod replay;
 mod replay_faults;
 mod replay_store;

@@ -115,6 +115,7 @@ fn login(service: &Service, idp: &TestIdp, seed: u64, now: chrono::DateTime<Utc>
         tenant: "contoso",
         saml_response: Input::Base64(encoded.as_bytes()),
         expected_request_id: Some(REQUEST_ID),
+        expected_acs_url: None,
     };
     block_on(service.validate(&request, now)).map(|_| ()).map_err(|e| e.code)
 }
@@ -263,7 +264,12 @@ allow_idp_initiated = true
     let service = Service::new(&Config::parse(&text, std::path::Path::new("."), chrono::Utc::now()).unwrap());
     assert!(service.refresh_metadata("contoso", chrono::Utc::now(), "test"));
     let xml = std::fs::read(fixtures.join("idp-responses/entra-ssoready-signed-assertion.xml")).unwrap();
-    let request = ValidateRequest { tenant: "contoso", saml_response: Input::Xml(&xml), expected_request_id: None };
+    let request = ValidateRequest {
+        tenant: "contoso",
+        saml_response: Input::Xml(&xml),
+        expected_request_id: None,
+        expected_acs_url: None,
+    };
     let at = saml_validator::saml::time::parse("2023-11-17T18:39:32Z").unwrap();
     let validated = block_on(service.validate(&request, at)).unwrap();
     assert_eq!(validated.claims.email.as_deref(), Some("ulysse.carion@codomaindata.com"));
@@ -305,6 +311,7 @@ fn tenants_sharing_a_url_fetch_it_once_and_a_dead_url_makes_only_its_tenant_unav
             tenant,
             saml_response: Input::Base64(encoded.as_bytes()),
             expected_request_id: Some(REQUEST_ID),
+            expected_acs_url: None,
         };
         block_on(service.validate(&request, now)).map(|_| ()).map_err(|e| e.code)
     };

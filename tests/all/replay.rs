@@ -26,6 +26,7 @@ fn replay_is_scoped_to_the_issuer_not_the_tenant() {
             tenant,
             saml_response: Input::Base64(encoded.as_bytes()),
             expected_request_id: Some(REQUEST_ID),
+            expected_acs_url: None,
         };
         block_on(service.validate(&request, now)).map(|v| v.assertion_id).map_err(|e| e.code)
     };
@@ -41,6 +42,7 @@ fn replay_is_scoped_to_the_issuer_not_the_tenant() {
         tenant: "fabrikam",
         saml_response: Input::Base64(other.as_bytes()),
         expected_request_id: Some(REQUEST_ID),
+        expected_acs_url: None,
     };
     assert!(block_on(service.validate(&request, now)).is_ok());
 }

@@ -395,6 +395,7 @@ pub(crate) fn over_grpc(
             tenant: "contoso".into(),
             saml_response: body["saml_response"].as_str().unwrap().into(),
             expected_request_id: Some(REQUEST_ID.into()),
+            expected_acs_url: None,
         };
         match client.validate(request).await {
             Ok(reply) => {

@@ -200,6 +200,7 @@ fn grpc_request(idp: &TestIdp, tenant: &str, seed: u64, token: Option<&str>) -> 
         tenant: tenant.into(),
         saml_response: post_binding(&xml),
         expected_request_id: Some(REQUEST_ID.into()),
+        expected_acs_url: None,
     });
     if let Some(token) = token {
         request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());

@@ -95,6 +95,7 @@ fn over_grpc(runtime: &tokio::runtime::Runtime, addr: std::net::SocketAddr, case
             tenant: case.tenant.clone(),
             saml_response: case.saml_response.clone(),
             expected_request_id: case.expected_request_id.clone(),
+            expected_acs_url: None,
         };
         match client.validate(request).await {
             Ok(reply) => ("ok".to_string(), to_json(reply.into_inner())),
@@ -118,7 +119,7 @@ fn to_json(r: pb::ValidateResponse) -> Value {
     let claims = r.claims.unwrap();
     let session = r.session.unwrap();
     let signed = r.signed.unwrap();
-    let mut subject_json = json!({"name_id": subject.name_id, "format": subject.format});
+    let mut subject_json = json!({"name_id": subject.name_id, "format": subject.format, "key": subject.key});
     if let Some(q) = subject.name_qualifier {
         subject_json["name_qualifier"] = json!(q);
     }
@@ -194,6 +195,7 @@ fn one_replay_cache_across_transports_and_request_ids_in_metadata() {
             tenant: "contoso".into(),
             saml_response: post_binding(&xml),
             expected_request_id: Some(REQUEST_ID.into()),
+            expected_acs_url: None,
         });
         request.metadata_mut().insert("x-request-id", "grpc-trace-1".parse().unwrap());
         let reply = client.validate(request).await.unwrap();
@@ -304,6 +306,7 @@ fn a_panic_inside_one_validation_is_a_500_for_that_request_only() {
             tenant: "contoso".into(),
             saml_response: post_binding(&xml),
             expected_request_id: Some("_panic".into()),
+            expected_acs_url: None,
         };
         assert_eq!(client.validate(request).await.unwrap_err().code(), tonic::Code::Internal);
     });

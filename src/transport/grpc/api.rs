@@ -97,6 +97,11 @@ fn tenant_trust(view: &TenantView<'_>) -> pb::TenantTrust {
             })
             .collect(),
         require_encrypted_assertions: view.require_encrypted_assertions,
+        acs_urls: view.acs_urls.iter().map(|url| (*url).to_string()).collect(),
+        require_authn_methods: view.require_authn_methods.to_vec(),
+        require_authn_context: view.require_authn_context.to_vec(),
+        max_authn_age_seconds: view.max_authn_age_seconds,
+        subject_key_from: view.subject_key_from.clone(),
         status: view.status.to_string(),
         config_errors: view.config_error.map(|e| e.problems.clone()).unwrap_or_default(),
         metadata: view.metadata.map(|m| pb::MetadataStatus {
@@ -126,6 +131,7 @@ impl Api {
             force_authn: message.force_authn,
             is_passive: message.is_passive,
             binding,
+            acs_url: message.acs_url,
         };
         auth::authorize(self.frontend.service(), credentials, Some(&params.tenant)).map_err(status)?;
         let body = self.frontend.service().create_authn_request(&params, wall_clock()).map_err(status)?;
@@ -166,8 +172,8 @@ impl Incoming for Message {
     }
 
     fn decode(self) -> Result<OwnedRequest, Error> {
-        let pb::ValidateRequest { tenant, saml_response, expected_request_id } = self.message;
-        Ok(OwnedRequest { tenant, saml_response, expected_request_id })
+        let pb::ValidateRequest { tenant, saml_response, expected_request_id, expected_acs_url } = self.message;
+        Ok(OwnedRequest { tenant, saml_response, expected_request_id, expected_acs_url })
     }
 }
 
@@ -225,6 +231,7 @@ fn to_proto(tenant: &str, v: Validated) -> pb::ValidateResponse {
             format: v.subject.format,
             name_qualifier: v.subject.name_qualifier,
             sp_name_qualifier: v.subject.sp_name_qualifier,
+            key: v.subject.key,
         }),
         claims: Some(pb::Claims {
             email: v.claims.email,

@@ -45,7 +45,8 @@ impl Harness {
     }
 
     pub fn check_with(&self, xml: &str, policy: &TenantPolicy) -> Result<Validated, saml::Error> {
-        let request = Request { expected_request_id: self.expected_request_id.as_deref(), now: self.now };
+        let request =
+            Request { expected_request_id: self.expected_request_id.as_deref(), expected_acs_url: None, now: self.now };
         saml::validate(Input::Xml(xml.as_bytes()), policy, &Limits::default(), &request)
     }
 
