@@ -132,7 +132,9 @@ pub struct MetadataStatus {
 }
 
 /// Largest clock skew an operator may configure; more would make expiry meaningless.
-const MAX_SKEW_SECONDS: i64 = 3600;
+/// The largest `clock_skew_seconds`: also how long past its maximum age the core may still accept an
+/// assertion, which bounds every quarantine.
+pub const MAX_SKEW_SECONDS: i64 = 3600;
 
 /// Largest `metadata_file` (one IdP's metadata is tens of KB; Entra's about 25 KB).
 const MAX_METADATA_FILE_BYTES: u64 = 16 * 1024 * 1024;

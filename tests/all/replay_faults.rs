@@ -97,6 +97,26 @@ fn a_flushall_is_seen_in_the_record_round_trip_on_http_and_grpc() {
         assert_eq!(over_grpc(&runtime, grpc, body), ("ok".into(), "replay_state_lost".into()));
     }
     assert_eq!(replays_accepted(http, &earlier[4..]), vec![]);
+
+    // Again, with every replay racing the flush's discovery at once.
+    let more = accept(http, &idp, 2_050, 8);
+    assert_eq!(redis.cli(&["flushall"]), "OK");
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(more.len() * 2));
+    let racers: Vec<_> = more
+        .iter()
+        .chain(more.iter())
+        .map(|body| {
+            let (body, barrier) = (body.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                verdict(http, &body)
+            })
+        })
+        .collect();
+    for racer in racers {
+        let answer = racer.join().unwrap();
+        assert!(answer == (422, "replay_state_lost".into()) || answer == (422, "replayed".into()), "{answer:?}");
+    }
     until_fresh_accepted(http, &idp, 2_100);
 }
 
@@ -108,12 +128,7 @@ fn a_host_crash_that_cut_the_last_second_of_the_aof_refuses_what_it_lost() {
     let (one, two) = (start_shared(&text), start_shared(&text));
     let kept = accept(one, &idp, 3_000, 5);
     // Redis writes the AOF before it answers: what the file holds now is everything so far.
-    let aof_dir = redis.dir.join("appendonlydir");
-    let incr = std::fs::read_dir(&aof_dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.to_string_lossy().ends_with(".incr.aof"))
-        .unwrap_or_else(|| panic!("no incremental AOF in {}", aof_dir.display()));
+    let incr = incremental_aof(&redis);
     let before_the_last_second = std::fs::read(&incr).unwrap();
     let lost = accept(one, &idp, 3_100, 6);
 
@@ -128,6 +143,43 @@ fn a_host_crash_that_cut_the_last_second_of_the_aof_refuses_what_it_lost() {
     // Whichever replica probed the new server first declared it; the other learnt it.
     let reason = store_status(two)["last_loss_reason"].clone();
     assert!(reason == "restart" || reason == "marker_replaced", "{reason}");
+}
+
+#[test]
+fn a_replica_started_after_the_store_lost_records_still_refuses_them() {
+    let mut redis = RedisServer::start("whole-host", &["--appendonly", "yes", "--appendfsync", "everysec"]);
+    let idp = TestIdp::generate().unwrap();
+    let text = replay_section(&idp, &redis_config(&redis.url(), ""));
+    let (child, addr, _) = spawn_serve("whole-host-1", &text, std::process::Stdio::null());
+    let mut first = KillOnDrop(child);
+    await_epoch(addr);
+    accept(addr, &idp, 3_500, 3);
+    let incr = incremental_aof(&redis);
+    let before_the_last_second = std::fs::read(&incr).unwrap();
+    let lost = accept(addr, &idp, 3_600, 4);
+
+    // The whole host goes down, the service with Redis: no process remembers anything.
+    first.0.kill().unwrap();
+    first.0.wait().unwrap();
+    redis.crash();
+    std::fs::write(&incr, &before_the_last_second).unwrap();
+    redis.restart();
+    let (child, addr, _) = spawn_serve("whole-host-2", &text, std::process::Stdio::null());
+    let _second = KillOnDrop(child);
+    await_epoch(addr);
+    // The server identity recorded in the store (kept in the AOF) names the old process.
+    assert_eq!(replays_accepted(addr, &lost), vec![], "a replica started after the loss accepted a lost record");
+    assert_eq!(store_status(addr)["last_loss_reason"], "restart", "{}", store_status(addr));
+    until_fresh_accepted(addr, &idp, 3_700);
+}
+
+fn incremental_aof(redis: &RedisServer) -> std::path::PathBuf {
+    let aof_dir = redis.dir.join("appendonlydir");
+    std::fs::read_dir(&aof_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".incr.aof"))
+        .unwrap_or_else(|| panic!("no incremental AOF in {}", aof_dir.display()))
 }
 
 #[test]
@@ -174,7 +226,7 @@ fn evictions_under_volatile_lru_are_loud_and_never_let_a_replay_through() {
         redis.cli(&["eval", script, "0", &round.to_string()]);
     }
     assert_eq!(replays_accepted(addr, &earlier), vec![]);
-    assert_eq!(store_status(addr)["last_loss_reason"], "evictions");
+    assert_eq!(store_status(addr)["last_loss_reason"], "evictions", "{}", store_status(addr));
     // Pressure relieved: fresh logins pass again.
     assert_eq!(redis.cli(&["config", "set", "maxmemory", "0"]), "OK");
     until_fresh_accepted(addr, &idp, 5_100);
@@ -214,9 +266,9 @@ fn a_changed_password_fails_closed_and_heals_within_two_seconds_of_its_return() 
 fn min_replicas_acked_fails_closed_while_the_replica_is_stopped() {
     let master = RedisServer::start("wait-master", &["--repl-diskless-sync-delay", "0"]);
     let replica = RedisServer::start("wait-replica", &["--replicaof", "127.0.0.1", &master.port.to_string()]);
-    assert!(within(Duration::from_secs(10), || replica
-        .cli(&["info", "replication"])
-        .contains("master_link_status:up")));
+    // Linked is not yet acknowledging: after a diskless sync the master sends the replica
+    // nothing until its first ACK. Wait until a write is acknowledged, as the service will ask.
+    assert!(within(Duration::from_secs(10), || acknowledged(&master)), "the replica never acknowledged a write");
     let idp = TestIdp::generate().unwrap();
     let addr = start_shared(&replay_section(&idp, &redis_config(&master.url(), "min_replicas_acked = 1")));
     let reply = validate_json(addr, &fresh(&idp, 7_000));
@@ -225,6 +277,20 @@ fn min_replicas_acked_fails_closed_while_the_replica_is_stopped() {
     assert_eq!(verdict(addr, &fresh(&idp, 7_010)), (503, "replay_store_unavailable".into()));
     replica.signal("-CONT");
     until_fresh_accepted(addr, &idp, 7_100);
+}
+
+/// A write on one connection, then `WAIT 1 100` on the same one: whether a replica acknowledged it.
+fn acknowledged(master: &RedisServer) -> bool {
+    use std::io::Write as _;
+    let mut cli = std::process::Command::new("redis-cli")
+        .args(["-p", &master.port.to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    cli.stdin.take().unwrap().write_all(b"SET acknowledged 1\nWAIT 1 100\n").unwrap();
+    let output = cli.wait_with_output().unwrap();
+    String::from_utf8_lossy(&output.stdout).lines().nth(1) == Some("1")
 }
 
 #[test]

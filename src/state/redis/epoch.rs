@@ -8,15 +8,16 @@
 //! - a marker per hash-tag bucket, a key without TTL checked in the same script as every
 //!   record: missing (the bucket's records went with it), or replaced by an older one (the
 //!   store went back in time);
-//! - the servers' identities (`run_id`, replication ids), read on every new connection and
-//!   every second: a server that is not the one that took the records, unless it proves it
-//!   keeps every write (AOF `appendfsync always`, same replication history);
+//! - the identity of the server holding each bucket (`run_id`, replication ids), recorded in
+//!   the store itself beside the marker, so that a replica started after the change sees it
+//!   too: another server than the one recorded there is a restart or a failover, unless it
+//!   proves it keeps every write (AOF `appendfsync always`);
 //! - the servers' `evicted_keys`, which an evicting `maxmemory-policy` grows.
 //!
 //! A loss detected at T is declared by writing a new marker dated T into every bucket, so
 //! every replica learns it from its next record; each replica then refuses assertions issued
-//! before T until T + `max_assertion_age_seconds` (after that the core refuses them as too
-//! old anyway): the quarantine.
+//! before T: the quarantine. It needs no end: once T is more than the maximum age plus the
+//! largest skew past, the core refuses every such assertion as too old anyway.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -32,9 +33,11 @@ pub(super) struct Marker {
 }
 
 impl Marker {
-    /// Dated to the millisecond, as it is stored: the marker read back must equal the one kept.
+    /// Dated to the millisecond, as it is stored (the marker read back must equal the one kept),
+    /// rounding up: an assertion issued in the same millisecond as the loss is refused.
     pub(super) fn new(id: String, since: DateTime<Utc>) -> Marker {
-        let since = DateTime::from_timestamp_millis(since.timestamp_millis()).unwrap_or(since);
+        let millis = since.timestamp_millis() + i64::from(since.timestamp_subsec_nanos() % 1_000_000 != 0);
+        let since = DateTime::from_timestamp_millis(millis).unwrap_or(since);
         Marker { id, since }
     }
 
@@ -83,6 +86,10 @@ impl LossReason {
     }
 }
 
+/// A marker dated further ahead of this replica's clock is not believed: a replica whose clock
+/// jumped would otherwise quarantine every login of the tier until it is fixed.
+const MAX_MARKER_LEAD_SECONDS: i64 = 60;
+
 /// What one record's round trip saw of its bucket.
 pub(super) struct Sighting<'a> {
     pub(super) bucket: usize,
@@ -108,7 +115,7 @@ pub(super) enum Declare {
 pub(super) struct Quarantine {
     /// Assertions issued before this are refused…
     pub(super) since: DateTime<Utc>,
-    /// …until this instant.
+    /// …and from this instant on the core refuses every one of them as too old anyway.
     pub(super) until: DateTime<Utc>,
 }
 
@@ -124,22 +131,32 @@ pub(super) struct Ledger {
     evicted_keys: [Option<u64>; BUCKETS],
     quarantine: Option<Quarantine>,
     last_loss: Option<Loss>,
-    max_age: Duration,
-    /// The markers this replica's declaration is replacing, while it is being written: a
-    /// record that read one of them before the write landed saw no new loss.
-    replacing: Vec<Marker>,
+    /// How long after a loss an assertion issued before it could still pass the core: the
+    /// maximum age plus the largest skew a tenant may allow.
+    span: Duration,
+    /// The declaration being written, and the markers it replaces: a record that read one of
+    /// them before the write landed saw no new loss.
+    declaring: Option<(Marker, Vec<Marker>)>,
 }
 
 impl Ledger {
-    pub(super) fn new(max_age_seconds: i64) -> Ledger {
+    /// `span_seconds`: the maximum assertion age plus the largest tenant skew.
+    pub(super) fn new(span_seconds: i64) -> Ledger {
         Ledger {
             known: Default::default(),
             evicted_keys: [None; BUCKETS],
             quarantine: None,
             last_loss: None,
-            max_age: Duration::seconds(max_age_seconds),
-            replacing: Vec::new(),
+            span: Duration::seconds(span_seconds),
+            declaring: None,
         }
+    }
+
+    /// A server's `evicted_keys` as the probe read it for a bucket: the baseline the bucket's
+    /// next record compares against.
+    pub(super) fn evictions_baseline(&mut self, bucket: usize, evicted_keys: u64) {
+        let slot = &mut self.evicted_keys[bucket % BUCKETS];
+        *slot = Some(slot.map_or(evicted_keys, |before| before.max(evicted_keys)));
     }
 
     /// Takes in one record's view of its bucket. `fresh` is a marker this replica would declare
@@ -150,10 +167,14 @@ impl Ledger {
             (Some(before), Some(now)) => now > before,
             _ => false,
         };
-        if sighting.evicted_keys.is_some() {
-            self.evicted_keys[bucket] = sighting.evicted_keys;
+        if let Some(now) = sighting.evicted_keys {
+            self.evictions_baseline(bucket, now);
         }
-        let Some(marker) = Marker::parse(sighting.marker) else {
+        if evictions {
+            return self.lost(LossReason::Evictions, fresh);
+        }
+        let lead = Duration::seconds(MAX_MARKER_LEAD_SECONDS);
+        let Some(marker) = Marker::parse(sighting.marker).filter(|m| m.since <= fresh.since + lead) else {
             return self.lost(LossReason::MarkerUnreadable, fresh);
         };
         if sighting.created {
@@ -161,7 +182,7 @@ impl Ledger {
             self.raise(marker.since, LossReason::MarkerMissing);
             return (Some(LossReason::MarkerMissing), Declare::WhereMissing(marker));
         }
-        if self.replacing.contains(&marker) {
+        if self.declaring.as_ref().is_some_and(|(_, replaced)| replaced.contains(&marker)) {
             return (None, Declare::Nothing);
         }
         let reason = match &self.known[bucket] {
@@ -176,31 +197,30 @@ impl Ledger {
         };
         self.adopt(bucket, &marker);
         self.raise(marker.since, reason.unwrap_or(LossReason::MarkerMissing));
-        if reason.is_some() {
-            return (reason, Declare::Nothing);
-        }
-        if evictions {
-            return self.lost(LossReason::Evictions, fresh);
-        }
-        (None, Declare::Nothing)
+        (reason, Declare::Nothing)
     }
 
     /// A loss found outside the records' script (a server's identity, its evictions).
     pub(super) fn lost(&mut self, reason: LossReason, fresh: Marker) -> (Option<LossReason>, Declare) {
+        let mut replaced: Vec<Marker> = self.declaring.take().map(|(_, replaced)| replaced).unwrap_or_default();
         for known in &mut self.known {
             if let Some(old) = known.replace(fresh.clone()) {
-                if !self.replacing.contains(&old) {
-                    self.replacing.push(old);
+                if !replaced.contains(&old) {
+                    replaced.push(old);
                 }
             }
         }
+        self.declaring = Some((fresh.clone(), replaced));
         self.raise(fresh.since, reason);
         (Some(reason), Declare::Everywhere(fresh))
     }
 
-    /// The declaration is written (or given up): an old marker seen from now on is a rewind.
-    pub(super) fn declared(&mut self) {
-        self.replacing.clear();
+    /// `marker`'s declaration is written (or given up): an old marker seen from now on is a
+    /// rewind. A later declaration still being written is left alone.
+    pub(super) fn declared(&mut self, marker: &Marker) {
+        if self.declaring.as_ref().is_some_and(|(declaring, _)| declaring == marker) {
+            self.declaring = None;
+        }
     }
 
     fn adopt(&mut self, bucket: usize, marker: &Marker) {
@@ -212,13 +232,15 @@ impl Ledger {
         if self.quarantine.is_some_and(|q| q.since >= since) {
             return;
         }
-        self.quarantine = Some(Quarantine { since, until: since + self.max_age });
+        let until = since.checked_add_signed(self.span).unwrap_or(DateTime::<Utc>::MAX_UTC);
+        self.quarantine = Some(Quarantine { since, until });
         self.last_loss = Some(Loss { at: since, reason });
     }
 
-    /// The quarantine that refuses an assertion issued at `issued_at`, judged at `now`.
-    pub(super) fn refuses(&self, issued_at: DateTime<Utc>, now: DateTime<Utc>) -> Option<Quarantine> {
-        self.quarantine.filter(|q| issued_at < q.since && now < q.until)
+    /// The quarantine that refuses an assertion issued at `issued_at`. Never lifted: by the
+    /// time it would end, the core refuses every assertion it covers as too old.
+    pub(super) fn refuses(&self, issued_at: DateTime<Utc>) -> Option<Quarantine> {
+        self.quarantine.filter(|q| issued_at < q.since)
     }
 
     pub(super) fn quarantine(&self, now: DateTime<Utc>) -> Option<Quarantine> {
@@ -235,14 +257,11 @@ impl Ledger {
     }
 }
 
-/// One server, as `INFO` describes it.
+/// One server, as `INFO` describes it: what the probe needs to see evictions coming.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(super) struct Server {
     pub(super) run_id: String,
-    pub(super) replid: String,
-    pub(super) replid2: String,
     pub(super) master: bool,
-    pub(super) aof_enabled: bool,
     pub(super) eviction_policy: String,
     pub(super) evicted_keys: u64,
 }
@@ -254,10 +273,7 @@ impl Server {
             let Some((key, value)) = line.trim_end().split_once(':') else { continue };
             match key {
                 "run_id" => server.run_id = value.into(),
-                "master_replid" => server.replid = value.into(),
-                "master_replid2" => server.replid2 = value.into(),
                 "role" => server.master = value == "master",
-                "aof_enabled" => server.aof_enabled = value == "1",
                 "maxmemory_policy" => server.eviction_policy = value.into(),
                 "evicted_keys" => server.evicted_keys = value.parse().unwrap_or(0),
                 _ => {}
@@ -273,27 +289,46 @@ impl Server {
     }
 }
 
-/// Compares the servers seen now with those seen before. `durable` says whether a server
-/// writes every command to its AOF before answering (`appendfsync always`), as far as it
-/// could be read; a server that cannot prove it is taken to have lost the last writes.
-pub(super) fn compare(before: &[Server], now: &[Server], durable: impl Fn(&Server) -> bool) -> Option<LossReason> {
-    if before.is_empty() {
+/// Evictions since the servers were last probed (same server, grown `evicted_keys`).
+pub(super) fn evicted_since(before: &[Server], now: &[Server]) -> bool {
+    now.iter()
+        .any(|server| before.iter().any(|old| old.run_id == server.run_id && server.evicted_keys > old.evicted_keys))
+}
+
+/// The server holding a bucket, as the identity script read it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(super) struct Identity {
+    pub(super) run_id: String,
+    pub(super) replid: String,
+    pub(super) replid2: String,
+    pub(super) aof_enabled: bool,
+}
+
+impl Identity {
+    /// How it is recorded in the store: `<run_id> <replid>`.
+    pub(super) fn record(&self) -> String {
+        format!("{} {}", self.run_id, self.replid)
+    }
+}
+
+/// Whether the bucket's server is another than the one recorded in the store (`recorded`, as
+/// [`Identity::record`] wrote it, by any replica): a promoted replica (its `master_replid2` is
+/// the recorded server's id) has lost whatever it had not received; a restarted server lost
+/// the writes its persistence had not kept, unless `durable` (AOF with `appendfsync always`).
+/// Nothing recorded yet is a baseline; so is a server that does not say who it is (a proxy),
+/// whose restarts only the markers can reveal.
+pub(super) fn judge(recorded: &str, now: &Identity, durable: bool) -> Option<LossReason> {
+    let (run_id, replid) = recorded.split_once(' ').unwrap_or((recorded, ""));
+    if run_id.is_empty() || now.run_id.is_empty() || run_id == now.run_id {
         return None;
     }
-    for server in now {
-        match before.iter().find(|old| old.run_id == server.run_id) {
-            Some(old) if server.evicted_keys > old.evicted_keys => return Some(LossReason::Evictions),
-            Some(_) => {}
-            // A promoted replica carries its old master's history as replid2: whatever it had
-            // not received when promoted is gone.
-            None if before.iter().any(|old| !old.replid.is_empty() && old.replid == server.replid2) => {
-                return Some(LossReason::Failover)
-            }
-            None if !(server.aof_enabled && durable(server)) => return Some(LossReason::Restart),
-            None => {}
-        }
+    if !replid.is_empty() && replid == now.replid2 {
+        return Some(LossReason::Failover);
     }
-    None
+    if now.aof_enabled && durable {
+        return None;
+    }
+    Some(LossReason::Restart)
 }
 
 #[cfg(test)]
@@ -337,7 +372,7 @@ mod tests {
         let old = marker("a", -100_000).encode();
         assert_eq!(ledger.see(&sighting(&old, false), marker("me", 0)), (None, Declare::Nothing));
         assert_eq!(ledger.see(&sighting(&old, false), marker("me", 1)), (None, Declare::Nothing));
-        assert_eq!(ledger.refuses(at(-50_000), at(0)), None);
+        assert_eq!(ledger.refuses(at(-50_000)), None);
     }
 
     #[test]
@@ -348,9 +383,9 @@ mod tests {
         let (loss, declare) = ledger.see(&sighting(&created.encode(), true), created.clone());
         assert_eq!(loss, Some(LossReason::MarkerMissing));
         assert_eq!(declare, Declare::WhereMissing(created));
-        assert!(ledger.refuses(at(9), at(11)).is_some(), "issued before the loss");
-        assert!(ledger.refuses(at(10), at(11)).is_none(), "issued at the loss");
-        assert!(ledger.refuses(at(9), at(10 + 3_900)).is_none(), "the quarantine ended");
+        assert!(ledger.refuses(at(9)).is_some(), "issued before the loss");
+        assert!(ledger.refuses(at(10)).is_none(), "issued at the loss");
+        assert_eq!(ledger.quarantine(at(11)).map(|q| q.until), Some(at(10 + 3_900)));
     }
 
     #[test]
@@ -359,13 +394,13 @@ mod tests {
         ledger.see(&sighting(&marker("a", 0).encode(), false), marker("me", 0));
         let (loss, declare) = ledger.see(&sighting(&marker("b", 50).encode(), false), marker("me", 60));
         assert_eq!((loss, declare), (Some(LossReason::MarkerReplaced), Declare::Nothing));
-        assert!(ledger.refuses(at(49), at(61)).is_some());
+        assert!(ledger.refuses(at(49)).is_some());
         let (loss, declare) = ledger.see(&sighting(&marker("a", 0).encode(), false), marker("me", 70));
         assert_eq!((loss, declare), (Some(LossReason::MarkerRewound), Declare::Everywhere(marker("me", 70))));
         // Records in flight while the declaration is written still read the marker it replaces.
         assert_eq!(ledger.see(&sighting(&marker("b", 50).encode(), false), marker("me", 71)), (None, Declare::Nothing));
-        ledger.declared();
-        assert!(ledger.refuses(at(69), at(71)).is_some(), "quarantine moved to the rewind");
+        ledger.declared(&marker("me", 70));
+        assert!(ledger.refuses(at(69)).is_some(), "quarantine moved to the rewind");
         assert_eq!(ledger.last_loss().map(|l| l.reason), Some(LossReason::MarkerRewound));
     }
 
@@ -374,7 +409,7 @@ mod tests {
         let mut ledger = Ledger::new(3_900);
         let (loss, _) = ledger.see(&sighting(&marker("a", 100).encode(), false), marker("me", 200));
         assert_eq!(loss, None);
-        assert!(ledger.refuses(at(99), at(200)).is_some(), "a replica started after the loss refuses too");
+        assert!(ledger.refuses(at(99)).is_some(), "a replica started after the loss refuses too");
     }
 
     #[test]
@@ -382,8 +417,9 @@ mod tests {
         let mut ledger = Ledger::new(3_900);
         let old = marker("a", -100_000).encode();
         let mut s = sighting(&old, false);
+        ledger.evictions_baseline(3, 5);
         s.evicted_keys = Some(5);
-        assert_eq!(ledger.see(&s, marker("me", 0)).0, None, "the first count is a baseline");
+        assert_eq!(ledger.see(&s, marker("me", 0)).0, None, "the probe's count is the baseline");
         assert_eq!(ledger.see(&s, marker("me", 1)).0, None);
         s.evicted_keys = Some(6);
         assert_eq!(
@@ -393,30 +429,55 @@ mod tests {
     }
 
     #[test]
-    fn unreadable_markers_are_a_loss() {
+    fn unreadable_and_far_future_markers_are_a_loss() {
         let mut ledger = Ledger::new(3_900);
         assert_eq!(ledger.see(&sighting("1", false), marker("me", 0)).0, Some(LossReason::MarkerUnreadable));
+        let ahead = marker("jumped", 7_200).encode();
+        assert_eq!(ledger.see(&sighting(&ahead, false), marker("me", 1)).0, Some(LossReason::MarkerUnreadable));
+        assert!(ledger.refuses(at(0)).is_some() && ledger.refuses(at(2)).is_none(), "dated by this replica");
+        let near_max = format!("x:{}", DateTime::<Utc>::MAX_UTC.timestamp_millis());
+        assert_eq!(ledger.see(&sighting(&near_max, false), marker("me", 2)).0, Some(LossReason::MarkerUnreadable));
     }
 
-    const INFO: &str = "# Server\r\nrun_id:aaa\r\n# Replication\r\nrole:master\r\nmaster_replid:r1\r\nmaster_replid2:0000\r\n# Persistence\r\naof_enabled:0\r\n# Memory\r\nmaxmemory_policy:noeviction\r\n# Stats\r\nevicted_keys:0\r\n";
+    #[test]
+    fn a_declaration_in_flight_is_not_cleared_by_another() {
+        let mut ledger = Ledger::new(3_900);
+        ledger.see(&sighting(&marker("a", 0).encode(), false), marker("me", 0));
+        ledger.lost(LossReason::Restart, marker("me", 10));
+        ledger.declared(&marker("other", 5));
+        let (loss, _) = ledger.see(&sighting(&marker("a", 0).encode(), false), marker("me", 11));
+        assert_eq!(loss, None, "still being written: the old marker is expected");
+        ledger.declared(&marker("me", 10));
+        let (loss, _) = ledger.see(&sighting(&marker("a", 0).encode(), false), marker("me", 12));
+        assert_eq!(loss, Some(LossReason::MarkerRewound), "written: the old marker is a rewind");
+    }
+
+    const INFO: &str = "# Server\r\nrun_id:aaa\r\n# Replication\r\nrole:master\r\n# Memory\r\nmaxmemory_policy:noeviction\r\n# Stats\r\nevicted_keys:0\r\n";
 
     #[test]
-    fn servers_are_read_from_info_and_compared() {
+    fn servers_are_read_from_info_and_evictions_seen() {
         let before = Server::parse(INFO);
-        assert_eq!((before.run_id.as_str(), before.replid.as_str(), before.master), ("aaa", "r1", true));
+        assert_eq!((before.run_id.as_str(), before.master), ("aaa", true));
         assert!(!before.may_evict());
         let same = [before.clone()];
-        assert_eq!(compare(&[], &same, |_| false), None, "the first sight is a baseline");
-        assert_eq!(compare(&same, &same, |_| false), None);
-        let evicted = Server { evicted_keys: 1, ..before.clone() };
-        assert_eq!(compare(&same, &[evicted], |_| false), Some(LossReason::Evictions));
-        let restarted = Server { run_id: "bbb".into(), replid: "r2".into(), ..before.clone() };
-        assert_eq!(compare(&same, std::slice::from_ref(&restarted), |_| false), Some(LossReason::Restart));
-        let durable = Server { aof_enabled: true, ..restarted };
-        assert_eq!(compare(&same, std::slice::from_ref(&durable), |_| true), None, "AOF always kept every write");
-        assert_eq!(compare(&same, &[durable], |_| false), Some(LossReason::Restart), "fsync unknown");
-        let promoted =
-            Server { run_id: "ccc".into(), replid: "r3".into(), replid2: "r1".into(), aof_enabled: true, ..before };
-        assert_eq!(compare(&same, &[promoted], |_| true), Some(LossReason::Failover));
+        assert!(!evicted_since(&same, &same));
+        assert!(evicted_since(&same, &[Server { evicted_keys: 1, ..before.clone() }]));
+        assert!(!evicted_since(&same, &[Server { run_id: "bbb".into(), evicted_keys: 1, ..before }]), "another server");
+    }
+
+    #[test]
+    fn identities_recorded_in_the_store_tell_restarts_and_failovers() {
+        let server = Identity { run_id: "aaa".into(), replid: "r1".into(), replid2: "0000".into(), aof_enabled: false };
+        assert_eq!(judge("", &server, false), None, "nothing recorded yet");
+        assert_eq!(judge(&server.record(), &server, false), None);
+        let restarted = Identity { run_id: "bbb".into(), replid: "r2".into(), ..server.clone() };
+        assert_eq!(judge(&server.record(), &restarted, false), Some(LossReason::Restart));
+        let durable = Identity { aof_enabled: true, ..restarted.clone() };
+        assert_eq!(judge(&server.record(), &durable, true), None, "AOF always kept every write");
+        assert_eq!(judge(&server.record(), &durable, false), Some(LossReason::Restart), "fsync unknown");
+        let promoted = Identity { run_id: "ccc".into(), replid: "r3".into(), replid2: "r1".into(), aof_enabled: true };
+        assert_eq!(judge(&server.record(), &promoted, true), Some(LossReason::Failover));
+        let proxy = Identity::default();
+        assert_eq!(judge(&server.record(), &proxy, false), None, "a server that does not say who it is");
     }
 }

@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 use redis::aio::MultiplexedConnection;
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
-use redis::{AsyncConnectionConfig, IntoConnectionInfo as _, TlsCertificates};
+use redis::{AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo as _, TlsCertificates};
 
 use crate::config::{RedisEndpoints, RedisSettings};
 
@@ -23,8 +22,63 @@ const MAX_BACKOFF: Duration = Duration::from_millis(500);
 
 pub(super) enum Target {
     Single(redis::Client),
-    Sentinel(tokio::sync::Mutex<SentinelClient>),
+    Sentinel(Sentinels),
     Cluster(redis::cluster::ClusterClient),
+}
+
+/// The Sentinels, asked all at once on every dial (each within the dial's time): one whose
+/// host is gone must not hold the others' answer back.
+pub(super) struct Sentinels {
+    clients: Vec<redis::Client>,
+    master_name: String,
+    /// The master's credentials; its address is what the Sentinels answer.
+    master: redis::RedisConnectionInfo,
+    tls: bool,
+    certificates: Option<TlsCertificates>,
+}
+
+impl Sentinels {
+    async fn master(&self, config: &AsyncConnectionConfig) -> redis::RedisResult<redis::Client> {
+        let mut asks = tokio::task::JoinSet::new();
+        for client in &self.clients {
+            let (client, config, name) = (client.clone(), config.clone(), self.master_name.clone());
+            asks.spawn(async move {
+                let mut connection = client.get_multiplexed_async_connection_with_config(&config).await?;
+                let mut ask = redis::cmd("SENTINEL");
+                ask.arg("get-master-addr-by-name").arg(&name);
+                let address: Option<(String, u16)> = ask.query_async(&mut connection).await?;
+                address.ok_or_else(|| {
+                    redis::RedisError::from((redis::ErrorKind::MasterNameNotFoundBySentinel, "no master by that name"))
+                })
+            });
+        }
+        let mut last = redis::RedisError::from((redis::ErrorKind::IoError, "no Sentinel answered"));
+        while let Some(answer) = asks.join_next().await {
+            match answer {
+                Ok(Ok((host, port))) => {
+                    let addr = if self.tls {
+                        ConnectionAddr::TcpTls { host, port, insecure: false, tls_params: None }
+                    } else {
+                        ConnectionAddr::Tcp(host, port)
+                    };
+                    let info = redis::ConnectionInfo { addr, redis: self.master.clone() };
+                    return match &self.certificates {
+                        Some(certificates) => redis::Client::build_with_tls(info, certificates.clone()),
+                        None => redis::Client::open(info),
+                    };
+                }
+                Ok(Err(e)) => last = e,
+                Err(_) => {}
+            }
+        }
+        Err(last)
+    }
+}
+
+/// The time a probe may take: its own budget beside the record's `timeout_ms`, since it is a
+/// few round trips (and a cluster's INFO goes to every master).
+pub(super) fn probe_budget(timeout: Duration) -> Duration {
+    timeout + Duration::from_secs(1)
 }
 
 #[derive(Clone)]
@@ -123,7 +177,7 @@ impl Link {
         let dialled = match tokio::time::timeout(self.timeout, self.open()).await {
             Ok(Ok(connection)) => {
                 let live = Live { connection, generation };
-                match tokio::time::timeout(self.timeout, check(live.clone())).await {
+                match tokio::time::timeout(probe_budget(self.timeout), check(live.clone())).await {
                     Ok(Ok(())) => Ok(live),
                     Ok(Err(e)) => Err(DialError::Failed(e)),
                     Err(_) => Err(DialError::TimedOut),
@@ -164,9 +218,10 @@ impl Link {
             Target::Single(client) => {
                 client.get_multiplexed_async_connection_with_config(&config).await.map(Connection::Single)
             }
-            Target::Sentinel(sentinel) => {
-                // Asked anew on every dial: after a failover the Sentinels name the new master.
-                let client = sentinel.lock().await.async_get_client().await?;
+            Target::Sentinel(sentinels) => {
+                // Asked anew on every dial: after a failover the Sentinels name the new master
+                // (and the probe refuses a server that is not one).
+                let client = sentinels.master(&config).await?;
                 client.get_multiplexed_async_connection_with_config(&config).await.map(Connection::Single)
             }
             Target::Cluster(client) => client.get_async_connection().await.map(Connection::Cluster),
@@ -240,36 +295,30 @@ fn target(settings: &RedisSettings) -> redis::RedisResult<Target> {
             Ok(Target::Single(client))
         }
         RedisEndpoints::Sentinel(sentinel) => {
-            let mut addresses = Vec::new();
-            for url in &sentinel.urls {
-                addresses.push(url.as_str().into_connection_info()?.addr);
-            }
             let tls = sentinel.urls.iter().any(|url| url.starts_with("rediss://"));
-            let mut builder =
-                SentinelClientBuilder::new(addresses, sentinel.master_name.clone(), SentinelServerType::Master)?;
-            if let Some(username) = &settings.username {
-                builder = builder.set_client_to_redis_username(username.clone());
+            let mut clients = Vec::new();
+            for url in &sentinel.urls {
+                let mut info = url.as_str().into_connection_info()?;
+                info.redis.username.clone_from(&sentinel.username);
+                info.redis.password = sentinel.password.as_ref().map(|secret| secret.0.clone());
+                clients.push(if settings.ca_pem.is_some() {
+                    redis::Client::build_with_tls(info, certificates())?
+                } else {
+                    redis::Client::open(info)?
+                });
             }
-            if let Some(password) = password {
-                builder = builder.set_client_to_redis_password(password);
-            }
-            if let Some(username) = &sentinel.username {
-                builder = builder.set_client_to_sentinel_username(username.clone());
-            }
-            if let Some(password) = &sentinel.password {
-                builder = builder.set_client_to_sentinel_password(password.0.clone());
-            }
-            if tls {
-                builder = builder
-                    .set_client_to_redis_tls_mode(redis::TlsMode::Secure)
-                    .set_client_to_sentinel_tls_mode(redis::TlsMode::Secure);
-                if settings.ca_pem.is_some() {
-                    builder = builder
-                        .set_client_to_redis_certificates(certificates())
-                        .set_client_to_sentinel_certificates(certificates());
-                }
-            }
-            Ok(Target::Sentinel(tokio::sync::Mutex::new(builder.build()?)))
+            let master = redis::RedisConnectionInfo {
+                username: settings.username.clone(),
+                password: password.clone(),
+                ..Default::default()
+            };
+            Ok(Target::Sentinel(Sentinels {
+                clients,
+                master_name: sentinel.master_name.clone(),
+                master,
+                tls,
+                certificates: settings.ca_pem.is_some().then(certificates),
+            }))
         }
     }
 }

@@ -5,10 +5,11 @@
 //! round trip ([`epoch`]).
 //!
 //! Requests talk to the connection from their own event loop (no hop to another thread per
-//! record); dialling, probing the servers and the once-a-second health check run on a
-//! runtime of the store's own (one thread), where the connection's driver lives, so it
-//! survives whichever loop first needed it. A store that is down does not keep the service
-//! from starting; the connection heals by itself ([`link`]).
+//! record); dialling, probing the servers, declaring losses and the once-a-second health
+//! check run on a runtime of the store's own (one thread), where the connection's driver
+//! lives, so it survives whichever loop first needed it and a declaration is never cut short
+//! by a request that gave up. A store that is down does not keep the service from starting;
+//! the connection heals by itself ([`link`]).
 
 mod epoch;
 mod link;
@@ -19,9 +20,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use self::epoch::{Declare, Ledger, LossReason, Marker, Server, Sighting, BUCKETS};
+use self::epoch::{Declare, Identity, Ledger, LossReason, Marker, Server, Sighting, BUCKETS};
 use self::link::{DialError, Link, Live};
 use super::status::StoreStatus;
+use crate::config::tenant::MAX_SKEW_SECONDS;
 use crate::config::RedisSettings;
 use crate::ops::metrics::{Metrics, StoreResult};
 use crate::saml::{Code, Error};
@@ -61,20 +63,41 @@ end
 local stored = redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1])
 local evicted = -1
 if ARGV[3] == '1' then
-  evicted = tonumber(string.match(redis.call('INFO', 'stats'), 'evicted_keys:(%d+)'))
+  local count = string.match(redis.call('INFO', 'stats'), 'evicted_keys:(%d+)')
+  if count then evicted = tonumber(count) end
 end
 if stored then stored = 1 else stored = 0 end
 return {stored, marker, created, evicted}
 ";
 
-/// KEYS: a bucket's marker. ARGV: the marker to write if there is none. Answers the marker and
-/// whether it was written.
-const MARKER: &str = r"
+/// KEYS: a bucket's marker, the identity of the server that held the bucket when last
+/// probed. ARGV: the marker to write if there is none. Answers the marker, whether it was
+/// written, the identity recorded before, and this server's: run_id, replication ids, AOF on,
+/// `evicted_keys`. The identity is recorded in the store (and so kept, replicated and lost
+/// with the records), so that a replica that starts after a restart still sees it.
+const IDENTITY: &str = r"
 local marker = redis.call('GET', KEYS[1])
-if marker then return {marker, 0} end
-redis.call('SET', KEYS[1], ARGV[1])
-return {ARGV[1], 1}
+local created = 0
+if not marker then
+  redis.call('SET', KEYS[1], ARGV[1])
+  marker = ARGV[1]
+  created = 1
+end
+local server = redis.call('INFO', 'server')
+local replication = redis.call('INFO', 'replication')
+local persistence = redis.call('INFO', 'persistence')
+local stats = redis.call('INFO', 'stats')
+local run_id = string.match(server, 'run_id:(%w+)') or ''
+local replid = string.match(replication, 'master_replid:(%w+)') or ''
+local replid2 = string.match(replication, 'master_replid2:(%w+)') or ''
+local aof = string.match(persistence, 'aof_enabled:(%d)') or '0'
+local evicted = tonumber(string.match(stats, 'evicted_keys:(%d+)') or '-1')
+local recorded = redis.call('GET', KEYS[2]) or ''
+return {marker, created, recorded, run_id, replid, replid2, aof, evicted}
 ";
+
+/// The identity script's answer.
+type IdentityReply = (String, i64, String, String, String, String, String, i64);
 
 /// How often the servers are probed (identity, eviction policy, evictions) and a lost
 /// connection dialled again without waiting for a login to need it.
@@ -91,6 +114,8 @@ pub struct RedisStore {
 struct Inner {
     link: Link,
     script_sha: String,
+    /// Whether a cluster (no single server to probe before records flow).
+    cluster: bool,
     key_prefix: String,
     timeout: Duration,
     min_replicas_acked: u32,
@@ -122,6 +147,7 @@ impl RedisStore {
     ) -> Result<RedisStore, StoreError> {
         metrics.enable_replay_store();
         let link = Link::new(target).map_err(StoreError::Client)?;
+        let cluster = link.is_cluster();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("replay-store")
@@ -133,12 +159,13 @@ impl RedisStore {
         let inner = Arc::new(Inner {
             link,
             script_sha: hex(&openssl::sha::sha1(RECORD.as_bytes())),
+            cluster,
             key_prefix: target.key_prefix.clone(),
             timeout: target.timeout,
             min_replicas_acked: target.min_replicas_acked,
             metrics,
             handle: runtime.handle().clone(),
-            ledger: Mutex::new(Ledger::new(max_assertion_age_seconds)),
+            ledger: Mutex::new(Ledger::new(max_assertion_age_seconds + MAX_SKEW_SECONDS)),
             servers: Mutex::new(Vec::new()),
             may_evict: AtomicBool::new(false),
             marker_id: hex(&id),
@@ -180,20 +207,19 @@ impl RedisStore {
         let started = crate::ops::monotonic();
         // WAIT may take its own timeout after the record's.
         let bound = self.inner.timeout * if self.inner.min_replicas_acked > 0 { 2 } else { 1 };
-        let record = self.inner.record(bucket, &digest, ttl_ms, now);
+        let record = self.inner.record(bucket, &digest, ttl_ms);
         let outcome = match tokio::time::timeout(bound, record).await {
             Ok(outcome) => outcome,
             Err(_) => Err(Failure::timed_out(self.inner.timeout)),
         };
         let answer = self.inner.conclude(outcome, started.elapsed())?;
         if answer {
-            if let Some(quarantine) = self.inner.ledger().refuses(issued_at, now) {
+            if let Some(quarantine) = self.inner.ledger().refuses(issued_at) {
                 return Err(Error::new(
                     Code::ReplayStateLost,
                     format!(
-                        "the replay store lost records at {}; this assertion was issued before, so whether it was used cannot be known: sign in again (until {})",
-                        quarantine.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                        quarantine.until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                        "the replay store lost records at {}; this assertion was issued before, so whether it was used cannot be known: sign in again",
+                        quarantine.since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
                     ),
                 ));
             }
@@ -280,31 +306,39 @@ impl Inner {
         lock(&self.ledger)
     }
 
-    fn fresh_marker(&self, now: DateTime<Utc>) -> Marker {
+    /// A marker dated by the clock now, not by the request's instant (taken before the XML
+    /// queue and any metadata fetch): a loss is dated no earlier than it was seen.
+    fn fresh_marker(&self) -> Marker {
         let n = self.declared.fetch_add(1, Ordering::Relaxed);
-        Marker::new(format!("{}.{n}", self.marker_id), now)
+        Marker::new(format!("{}.{n}", self.marker_id), crate::ops::wall_clock())
     }
 
-    async fn record(
-        self: &Arc<Inner>,
-        bucket: usize,
-        digest: &str,
-        ttl_ms: i64,
-        now: DateTime<Utc>,
-    ) -> Result<bool, Failure> {
+    fn marker_key(&self, bucket: usize) -> String {
+        format!("{}{{{bucket:x}}}:epoch", self.key_prefix)
+    }
+
+    fn identity_key(&self, bucket: usize) -> String {
+        format!("{}{{{bucket:x}}}:server", self.key_prefix)
+    }
+
+    async fn record(self: &Arc<Inner>, bucket: usize, digest: &str, ttl_ms: i64) -> Result<bool, Failure> {
         let live = self.connection().await?;
-        let tag = format!("{}{{{bucket:x}}}:", self.key_prefix);
-        let (record_key, marker_key) = (format!("{tag}{digest}"), format!("{tag}epoch"));
-        let candidate = self.fresh_marker(now);
+        let record_key = format!("{}{{{bucket:x}}}:{digest}", self.key_prefix);
+        let marker_key = self.marker_key(bucket);
         let evictions = if self.may_evict.load(Ordering::Acquire) { "1" } else { "0" };
         let mut connection = live.connection.clone();
+        let candidate = self.fresh_marker();
         let mut command = redis::cmd("EVALSHA");
         command.arg(&self.script_sha).arg(2).arg(&record_key).arg(&marker_key).arg(ttl_ms).arg(candidate.encode());
         command.arg(evictions);
         let reply: redis::RedisResult<Reply> = match connection.query(&command).await {
-            // A server that never ran the script, or lost it (a restart, a failover: then the
-            // identity probe on the new connection has already judged it): send it whole.
+            // Scripts are not persisted nor replicated: a server without ours was restarted or
+            // promoted (or never ran it). Before it records anything, the bucket's server is
+            // judged against the identity recorded in the store: a cluster reconnects to a
+            // promoted node by itself, so this is where its failover is seen first.
             Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
+                self.check_bucket(&live, bucket).await.map_err(|e| self.failed(&live, &e))?;
+                let candidate = self.fresh_marker();
                 let mut command = redis::cmd("EVAL");
                 command.arg(RECORD).arg(2).arg(&record_key).arg(&marker_key).arg(ttl_ms).arg(candidate.encode());
                 connection.query(command.arg(evictions)).await
@@ -330,7 +364,7 @@ impl Inner {
             Sighting { bucket, marker: &marker, created: created == 1, evicted_keys: u64::try_from(evicted).ok() };
         let (loss, declare) = self.ledger().see(&sighting, candidate);
         if let Some(reason) = loss {
-            self.lost(reason, &declare, &live).await;
+            self.lost(reason, declare, &live).await;
         }
         Ok(stored == 1)
     }
@@ -354,8 +388,21 @@ impl Inner {
         }
     }
 
-    async fn dial(&self) -> Result<Live, DialError> {
-        self.link.dial(|live| async move { self.probe(&live).await }).await
+    /// A new connection, judged before any record is written on it. A cluster's connection is
+    /// installed even when some master cannot be probed (the others keep serving); its
+    /// buckets are judged by the records' own NOSCRIPT check and the next probe.
+    async fn dial(self: &Arc<Inner>) -> Result<Live, DialError> {
+        self.link
+            .dial(|live| async move {
+                match self.probe(&live).await {
+                    Err(e) if self.cluster => {
+                        tracing::warn!(target: "replay_store", cause = link::describe(&e), "could not probe every cluster node");
+                        Ok(())
+                    }
+                    result => result,
+                }
+            })
+            .await
     }
 
     fn failed(&self, live: &Live, error: &redis::RedisError) -> Failure {
@@ -384,8 +431,8 @@ impl Inner {
         }
     }
 
-    /// Dials when there is no connection (healing without waiting for a login), then probes.
-    async fn health_check(&self) {
+    /// Dials when there is no connection (healing without waiting for a login), else probes.
+    async fn health_check(self: &Arc<Inner>) {
         let Some(live) = self.link.current() else {
             match self.dial().await {
                 Ok(_) => self.note(true, ""),
@@ -395,10 +442,10 @@ impl Inner {
             }
             return;
         };
-        match tokio::time::timeout(self.timeout, self.probe(&live)).await {
+        match tokio::time::timeout(link::probe_budget(self.timeout), self.probe(&live)).await {
             Ok(Ok(())) => self.note(true, ""),
             Ok(Err(e)) => {
-                if link::poisons(&e) {
+                if link::poisons(&e) && !self.cluster {
                     self.link.drop_connection(live.generation);
                 }
                 self.note(false, &link::describe(&e));
@@ -413,67 +460,159 @@ impl Inner {
         self.metrics.replay_store_quarantine_until(until);
     }
 
-    /// Reads the servers' identities, eviction policies and evictions, and declares a loss
-    /// when they show one.
+    /// Reads the servers' eviction policies and evictions, then every bucket's marker and
+    /// server identity (one pipelined round trip), and declares what they show.
     async fn probe(&self, live: &Live) -> redis::RedisResult<()> {
         let mut connection = live.connection.clone();
         let info: redis::Value = connection.query(&redis::cmd("INFO")).await?;
-        let mut servers = Vec::new();
-        texts(&info, &mut servers);
-        let servers: Vec<Server> = servers.iter().map(|text| Server::parse(text)).collect();
-        let may_evict = servers.iter().any(Server::may_evict);
-        if self.may_evict.swap(may_evict, Ordering::AcqRel) != may_evict || lock(&self.servers).is_empty() {
-            self.metrics.replay_store_eviction_policy_safe(!may_evict);
-            if may_evict {
-                let policy =
-                    servers.iter().find(|s| s.may_evict()).map(|s| s.eviction_policy.clone()).unwrap_or_default();
-                tracing::warn!(
-                    target: "replay_store",
-                    policy,
-                    "the replay store's maxmemory-policy can evict records: set noeviction. Until then every eviction is treated as a loss of records, and logins issued before it are refused with replay_state_lost"
-                );
+        let mut texts_ = Vec::new();
+        texts(&info, &mut texts_);
+        let servers: Vec<Server> = texts_.iter().map(|text| Server::parse(text)).collect();
+        // A URL that names a replica (or a master demoted since) would answer every record with
+        // READONLY: refuse the connection instead, so the dial backs off and Sentinel is asked.
+        if !self.cluster && servers.iter().any(|s| !s.master) {
+            return Err(redis::RedisError::from((redis::ErrorKind::ReadOnly, "the server is a replica, not a master")));
+        }
+        self.eviction_policy(&servers);
+        let before = std::mem::replace(&mut *lock(&self.servers), servers.clone());
+        if epoch::evicted_since(&before, &servers) {
+            let (reason, declare) = self.ledger().lost(LossReason::Evictions, self.fresh_marker());
+            if let Some(reason) = reason {
+                self.lost(reason, declare, live).await;
             }
         }
-        let before = lock(&self.servers).clone();
-        let new_server = servers.iter().any(|s| !before.iter().any(|b| b.run_id == s.run_id));
-        // `appendfsync` is not in INFO; CONFIG may be denied by the ACL, and then a restart
-        // cannot be proven harmless.
-        let durable = if new_server && !before.is_empty() && !self.link.is_cluster() {
-            let mut config = redis::cmd("CONFIG");
-            config.arg("GET").arg("appendfsync");
-            let reply: redis::RedisResult<Vec<String>> = connection.query(&config).await;
-            matches!(reply.as_deref(), Ok([_, value]) if value == "always")
-        } else {
-            false
-        };
-        let reason = epoch::compare(&before, &servers, |_| durable);
-        *lock(&self.servers) = servers;
-        let now = crate::ops::wall_clock();
-        let fresh = self.fresh_marker(now);
-        if let Some(reason) = reason {
-            let (_, declare) = self.ledger().lost(reason, fresh);
-            self.lost(reason, &declare, live).await;
-            return Ok(());
-        }
-        // Every bucket's marker is read (and written where missing) before any record is
-        // written on this connection, and again every second: a flush or an empty restart is
-        // seen even before a login needs the store, a first start dates its epoch now rather
-        // than at the first login, and another replica's declaration is learnt within a second.
-        for bucket in 0..BUCKETS {
+        let fresh = self.fresh_marker();
+        let identity = |bucket: usize| {
             let mut command = redis::cmd("EVAL");
-            command.arg(MARKER).arg(1).arg(format!("{}{{{bucket:x}}}:epoch", self.key_prefix)).arg(fresh.encode());
-            let (marker, created): (String, i64) = connection.query(&command).await?;
-            let sighting = Sighting { bucket, marker: &marker, created: created == 1, evicted_keys: None };
+            command.arg(IDENTITY).arg(2).arg(self.marker_key(bucket)).arg(self.identity_key(bucket));
+            command.arg(fresh.encode());
+            command
+        };
+        let replies: Vec<IdentityReply> = match &mut connection {
+            // One round trip for all buckets.
+            link::Connection::Single(c) => {
+                let mut pipe = redis::pipe();
+                for bucket in 0..BUCKETS {
+                    pipe.add_command(identity(bucket));
+                }
+                pipe.query_async(c).await?
+            }
+            // A cluster pipeline cannot cross slots: the buckets are asked at once instead.
+            link::Connection::Cluster(c) => {
+                let asks = (0..BUCKETS).map(|bucket| {
+                    let (command, mut c) = (identity(bucket), c.clone());
+                    async move { command.query_async::<IdentityReply>(&mut c).await }
+                });
+                futures_util::future::join_all(asks).await.into_iter().collect::<redis::RedisResult<_>>()?
+            }
+        };
+        self.judge_buckets(live, &replies, fresh).await
+    }
+
+    /// One bucket's marker and identity, before a server without our script records anything.
+    async fn check_bucket(&self, live: &Live, bucket: usize) -> redis::RedisResult<()> {
+        let fresh = self.fresh_marker();
+        let mut command = redis::cmd("EVAL");
+        command.arg(IDENTITY).arg(2).arg(self.marker_key(bucket)).arg(self.identity_key(bucket)).arg(fresh.encode());
+        let reply: IdentityReply = live.connection.clone().query(&command).await?;
+        let mut replies = vec![Default::default(); BUCKETS];
+        replies[bucket] = reply;
+        self.judge_buckets_only(live, &replies, &[bucket], fresh).await
+    }
+
+    async fn judge_buckets(&self, live: &Live, replies: &[IdentityReply], fresh: Marker) -> redis::RedisResult<()> {
+        let all: Vec<usize> = (0..replies.len().min(BUCKETS)).collect();
+        self.judge_buckets_only(live, replies, &all, fresh).await
+    }
+
+    /// Judges what the identity script saw of `buckets`, declares at most one loss, then
+    /// records each bucket's server as the one now holding it.
+    async fn judge_buckets_only(
+        &self,
+        live: &Live,
+        replies: &[IdentityReply],
+        buckets: &[usize],
+        fresh: Marker,
+    ) -> redis::RedisResult<()> {
+        let mut connection = live.connection.clone();
+        let mut durable: Option<bool> = None;
+        let mut found: Option<(LossReason, Declare)> = None;
+        for &bucket in buckets {
+            let (marker, created, recorded, run_id, replid, replid2, aof, evicted) = &replies[bucket];
+            let identity = Identity {
+                run_id: run_id.clone(),
+                replid: replid.clone(),
+                replid2: replid2.clone(),
+                aof_enabled: aof == "1",
+            };
+            if let Ok(evicted) = u64::try_from(*evicted) {
+                self.ledger().evictions_baseline(bucket, evicted);
+            }
+            let sighting = Sighting { bucket, marker, created: *created == 1, evicted_keys: None };
             let (loss, declare) = self.ledger().see(&sighting, fresh.clone());
             if let Some(reason) = loss {
-                self.lost(reason, &declare, live).await;
+                found.get_or_insert((reason, declare));
             }
+            let changed = !recorded.is_empty() && !recorded.starts_with(&format!("{run_id} "));
+            if changed && identity.aof_enabled && durable.is_none() {
+                durable = Some(self.appendfsync_always(&mut connection).await);
+            }
+            if let Some(reason) = epoch::judge(recorded, &identity, durable.unwrap_or(false)) {
+                let (_, declare) = self.ledger().lost(reason, fresh.clone());
+                found = Some((reason, declare));
+            }
+        }
+        if let Some((reason, declare)) = found {
+            self.lost(reason, declare, live).await;
+        }
+        // Only after a loss was declared: the identity is what tells a later probe, or a replica
+        // started later, that the server changed.
+        for &bucket in buckets {
+            let run_id = &replies[bucket].3;
+            if run_id.is_empty() {
+                continue;
+            }
+            let identity =
+                Identity { run_id: run_id.clone(), replid: replies[bucket].4.clone(), ..Identity::default() };
+            let mut set = redis::cmd("SET");
+            set.arg(self.identity_key(bucket)).arg(identity.record());
+            connection.query::<()>(&set).await?;
         }
         Ok(())
     }
 
-    /// Logs and counts a loss, then tells the store (and so every replica).
-    async fn lost(&self, reason: LossReason, declare: &Declare, live: &Live) {
+    /// `appendfsync always`, as far as the ACL lets us read it (CONFIG is often denied, and
+    /// then a restart cannot be proven harmless).
+    async fn appendfsync_always(&self, connection: &mut link::Connection) -> bool {
+        if self.cluster {
+            return false;
+        }
+        let mut config = redis::cmd("CONFIG");
+        config.arg("GET").arg("appendfsync");
+        let reply: redis::RedisResult<Vec<String>> = connection.query(&config).await;
+        matches!(reply.as_deref(), Ok([_, value]) if value == "always")
+    }
+
+    fn eviction_policy(&self, servers: &[Server]) {
+        let may_evict = servers.iter().any(Server::may_evict);
+        let first = lock(&self.servers).is_empty();
+        if self.may_evict.swap(may_evict, Ordering::AcqRel) == may_evict && !first {
+            return;
+        }
+        self.metrics.replay_store_eviction_policy_safe(!may_evict);
+        if may_evict {
+            let policy = servers.iter().find(|s| s.may_evict()).map(|s| s.eviction_policy.clone()).unwrap_or_default();
+            tracing::warn!(
+                target: "replay_store",
+                policy,
+                "the replay store's maxmemory-policy can evict records: set noeviction. Until then every eviction is treated as a loss of records, and logins issued before it are refused with replay_state_lost"
+            );
+        }
+    }
+
+    /// Logs and counts a loss, then tells the store (and so every replica). The writes run on
+    /// the store's runtime: a request that gives up waiting does not cut a declaration short.
+    async fn lost(&self, reason: LossReason, declare: Declare, live: &Live) {
         let now = crate::ops::wall_clock();
         let quarantine = self.ledger().quarantine(now);
         let until = quarantine.map_or(0, |q| q.until.timestamp());
@@ -482,29 +621,37 @@ impl Inner {
             target: "replay_store",
             reason = reason.as_str(),
             since = quarantine.map(|q| rfc3339(q.since)).unwrap_or_default(),
-            until = quarantine.map(|q| rfc3339(q.until)).unwrap_or_default(),
-            "the replay store lost records: assertions issued before the loss are refused (replay_state_lost) until the quarantine ends; fresh logins pass"
+            "the replay store lost records: assertions issued before the loss are refused (replay_state_lost); fresh logins pass"
         );
         let (marker, only_where_missing) = match declare {
-            Declare::Nothing => return self.ledger().declared(),
+            Declare::Nothing => return,
             Declare::WhereMissing(marker) => (marker, true),
             Declare::Everywhere(marker) => (marker, false),
         };
+        let keys: Vec<String> = (0..BUCKETS).map(|bucket| self.marker_key(bucket)).collect();
         let mut connection = live.connection.clone();
-        for bucket in 0..BUCKETS {
-            let mut set = redis::cmd("SET");
-            set.arg(format!("{}{{{bucket:x}}}:epoch", self.key_prefix)).arg(marker.encode());
-            if only_where_missing {
-                set.arg("NX");
+        let value = marker.encode();
+        let write = async move {
+            let mut failed = 0;
+            for key in keys {
+                let mut set = redis::cmd("SET");
+                set.arg(key).arg(&value);
+                if only_where_missing {
+                    set.arg("NX");
+                }
+                // A bucket not told now learns of the loss from this replica's next probe, or
+                // its own marker check: the quarantine here is already in force.
+                if connection.query::<Option<String>>(&set).await.is_err() {
+                    failed += 1;
+                }
             }
-            // A bucket not told now learns of the loss from its next record's marker check, or
-            // from this replica's next probe: the quarantine here is already in force.
-            if let Err(e) = connection.query::<Option<String>>(&set).await {
-                tracing::warn!(target: "replay_store", detail = link::describe(&e), "could not write the loss marker");
-                break;
-            }
+            failed
+        };
+        let failed = self.handle.spawn(write).await.unwrap_or(BUCKETS);
+        if failed > 0 {
+            tracing::warn!(target: "replay_store", failed, "could not write the loss marker into every bucket");
         }
-        self.ledger().declared();
+        self.ledger().declared(&marker);
     }
 
     /// Logs a change of state once, not once per request.
