@@ -34,6 +34,7 @@ pub struct Metrics {
     metadata_last_success: IntGaugeVec,
     tenants: IntGaugeVec,
     tenant_files: IntCounterVec,
+    diagnoses: IntCounterVec,
     /// Registered only with a shared replay store: a memory store has no store to be up.
     replay_store: std::sync::OnceLock<ReplayStoreMetrics>,
 }
@@ -141,7 +142,7 @@ impl Metrics {
         ));
         metadata_refreshes.with_label_values(&["success"]);
         metadata_refreshes.with_label_values(&["failure"]);
-        let (tenants, tenant_files) = fleet_families();
+        let ((tenants, tenant_files), diagnoses) = (fleet_families(), diagnosis_family());
         let key_cache = must(IntCounterVec::new(
             Opts::new(
                 "saml_key_cache_lookups_total",
@@ -186,6 +187,7 @@ impl Metrics {
             Box::new(errors.clone()),
             Box::new(tenants.clone()),
             Box::new(tenant_files.clone()),
+            Box::new(diagnoses.clone()),
             Box::new(build_info),
         ] {
             must(registry.register(collector));
@@ -207,6 +209,7 @@ impl Metrics {
             metadata_last_success,
             tenants,
             tenant_files,
+            diagnoses,
             replay_store: std::sync::OnceLock::new(),
         }
     }
@@ -334,6 +337,12 @@ impl Metrics {
         self.metadata_refreshes.with_label_values(&[if success { "success" } else { "failure" }]).inc();
     }
 
+    /// One diagnosis: `passes`, `fails` or `error`. Counted apart from validations: it never
+    /// accepts a login.
+    pub fn diagnosis(&self, outcome: &'static str) {
+        self.diagnoses.with_label_values(&[outcome]).inc();
+    }
+
     /// One `tenants_dir` file change applied: `loaded`, `removed` or `refused`.
     pub fn tenant_file(&self, result: &'static str) {
         self.tenant_files.with_label_values(&[result]).inc();
@@ -451,4 +460,19 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
     }
+}
+
+/// `saml_diagnoses_total`, every outcome present from the start.
+fn diagnosis_family() -> IntCounterVec {
+    let diagnoses = must(IntCounterVec::new(
+        Opts::new(
+            "saml_diagnoses_total",
+            "POST /v1/diagnose (and gRPC Diagnose, CLI diagnose) by outcome: passes, fails (a check failed), error (bad input).",
+        ),
+        &["outcome"],
+    ));
+    for outcome in ["passes", "fails", "error"] {
+        diagnoses.with_label_values(&[outcome]);
+    }
+    diagnoses
 }

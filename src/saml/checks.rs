@@ -43,16 +43,16 @@ impl Context<'_> {
         requirements::acs_matches(self.policy, self.request.expected_acs_url, uri_value(found))
     }
 
-    fn acs_wanted(&self) -> String {
+    pub(super) fn acs_wanted(&self) -> String {
         requirements::acs_wanted(self.policy, self.request.expected_acs_url)
     }
 }
 
-fn attr(node: Node<'_>, name: &str) -> Option<String> {
+pub(super) fn attr(node: Node<'_>, name: &str) -> Option<String> {
     node.attribute(name).map(|v| v.get().into_owned())
 }
 
-fn instant(node: Node<'_>, name: &str) -> Result<Option<DateTime<Utc>>, Error> {
+pub(super) fn instant(node: Node<'_>, name: &str) -> Result<Option<DateTime<Utc>>, Error> {
     match node.attribute(name) {
         None => Ok(None),
         Some(value) => {
@@ -69,7 +69,7 @@ fn required_instant(node: Node<'_>, name: &str) -> Result<DateTime<Utc>, Error> 
         .ok_or_else(|| Error::new(Code::SamlMalformed, format!("<{}> has no {name}", node.local_name())))
 }
 
-fn child<'a>(node: Node<'a>, namespace: &str, name: &str) -> Option<Node<'a>> {
+pub(super) fn child<'a>(node: Node<'a>, namespace: &str, name: &str) -> Option<Node<'a>> {
     node.elements().find(|n| n.is(namespace, name))
 }
 
@@ -77,7 +77,7 @@ fn child<'a>(node: Node<'a>, namespace: &str, name: &str) -> Option<Node<'a>> {
 /// 2.3.3, 2.4.1, 2.4.1.1, 3.2.2). Reading the first of two lets this validator and whatever
 /// reads the assertion after it judge different elements (a second Conditions naming another
 /// audience, a second Subject naming another user), so a second one refuses the document.
-fn at_most_one<'a>(node: Node<'a>, namespace: &str, name: &str) -> Result<Option<Node<'a>>, Error> {
+pub(super) fn at_most_one<'a>(node: Node<'a>, namespace: &str, name: &str) -> Result<Option<Node<'a>>, Error> {
     let mut found = node.elements().filter(|n| n.is(namespace, name));
     let first = found.next();
     if found.next().is_some() {
@@ -94,11 +94,11 @@ fn at_most_one<'a>(node: Node<'a>, namespace: &str, name: &str) -> Result<Option
 /// same URI, and so does one padding the entity ID in Issuer (core 8.3.6). Only XML whitespace
 /// is trimmed: Unicode spaces, case and URL forms stay significant, or two different
 /// identifiers would compare equal.
-fn uri_value(value: &str) -> &str {
+pub(super) fn uri_value(value: &str) -> &str {
     value.trim_matches([' ', '\t', '\r', '\n'])
 }
 
-fn text(node: Node<'_>) -> Result<String, Error> {
+pub(super) fn text(node: Node<'_>) -> Result<String, Error> {
     xml::text_value(node)
         .map(|t| t.into_owned())
         .ok_or_else(|| Error::new(Code::SamlMalformed, format!("<{}> must contain only text", node.local_name())))
@@ -141,7 +141,7 @@ pub fn status(response: Node<'_>) -> Result<(), Error> {
 }
 
 /// The Issuer of `element`, checked against the tenant's IdP; returns the value as compared.
-fn issuer(element: Node<'_>, context: &Context<'_>, required: bool) -> Result<Option<String>, Error> {
+pub(super) fn issuer(element: Node<'_>, context: &Context<'_>, required: bool) -> Result<Option<String>, Error> {
     let Some(issuer) = at_most_one(element, ns::ASSERTION, "Issuer")? else {
         if required {
             return Err(Error::new(Code::IssuerMismatch, format!("<{}> has no Issuer", element.local_name())));
@@ -163,7 +163,7 @@ fn issuer(element: Node<'_>, context: &Context<'_>, required: bool) -> Result<Op
     Ok(Some(uri_value(&found).to_string()))
 }
 
-fn not_in_future(element: Node<'_>, context: &Context<'_>) -> Result<DateTime<Utc>, Error> {
+pub(super) fn not_in_future(element: Node<'_>, context: &Context<'_>) -> Result<DateTime<Utc>, Error> {
     let issued = required_instant(element, "IssueInstant")?;
     if issued > context.now + context.skew() {
         return Err(Error::new(
@@ -183,7 +183,7 @@ fn not_in_future(element: Node<'_>, context: &Context<'_>) -> Result<DateTime<Ut
 /// assertion must outlive every instant at which it could be accepted, so an unbounded
 /// validity would make every loss of that record permanent (a store that forgot could never
 /// again tell a replay from a first use).
-fn not_too_old(issued: DateTime<Utc>, context: &Context<'_>) -> Result<(), Error> {
+pub(super) fn not_too_old(issued: DateTime<Utc>, context: &Context<'_>) -> Result<(), Error> {
     let max_age = chrono::Duration::seconds(context.limits.max_assertion_age_seconds);
     if context.now - context.skew() > issued + max_age {
         return Err(Error::new(
@@ -203,6 +203,14 @@ fn not_too_old(issued: DateTime<Utc>, context: &Context<'_>) -> Result<(), Error
 /// (Entra's default); they are used only to refuse, never as claims.
 pub fn response(response: Node<'_>, context: &Context<'_>) -> Result<(), Error> {
     not_in_future(response, context)?;
+    destination(response, context)?;
+    issuer(response, context, false)?;
+    in_response_to(attr(response, "InResponseTo"), context)
+}
+
+/// An absent Destination is accepted (bindings 3.5.5.2 require it only on a signed Response);
+/// the assertion's Recipient is checked in every case.
+pub(super) fn destination(response: Node<'_>, context: &Context<'_>) -> Result<(), Error> {
     if let Some(destination) = attr(response, "Destination") {
         if !context.acs_matches(&destination) {
             return Err(Error::new(
@@ -211,8 +219,7 @@ pub fn response(response: Node<'_>, context: &Context<'_>) -> Result<(), Error> 
             ));
         }
     }
-    issuer(response, context, false)?;
-    in_response_to(attr(response, "InResponseTo"), context)
+    Ok(())
 }
 
 /// SP-initiated: InResponseTo must equal the request the caller issued. Without one, only a
@@ -221,7 +228,7 @@ pub fn response(response: Node<'_>, context: &Context<'_>) -> Result<(), Error> 
 /// Compared exactly, never trimmed: InResponseTo is an xs:NCName (core 3.2.2), which cannot
 /// hold whitespace, so a padded value is not the ID the caller issued, and trimming would only
 /// widen what matches. (NameID, an opaque string, is likewise returned exactly as signed.)
-fn in_response_to(found: Option<String>, context: &Context<'_>) -> Result<(), Error> {
+pub(super) fn in_response_to(found: Option<String>, context: &Context<'_>) -> Result<(), Error> {
     match (context.request.expected_request_id, found) {
         (Some(expected), Some(found)) if found == expected => Ok(()),
         (Some(expected), found) => Err(Error::new(
@@ -336,7 +343,7 @@ pub fn assertion(
     })
 }
 
-fn subject(subject: Node<'_>, context: &Context<'_>) -> Result<Subject, Error> {
+pub(super) fn subject(subject: Node<'_>, context: &Context<'_>) -> Result<Subject, Error> {
     // The identifier is a choice of one (core 2.4.1): two NameIDs, or a NameID next to a BaseID,
     // would let two readers of the same assertion log in different users.
     let identifiers: Vec<Node<'_>> = subject
@@ -394,7 +401,11 @@ fn name_id(name_id: Node<'_>) -> Result<Subject, Error> {
 /// reported. A bearer confirmation without SubjectConfirmationData holds only in a bare
 /// assertion in which no bearer confirmation carries data: that relaxation exists for
 /// WS-Federation tokens that carry none, and must not stand in for data that fails.
-fn bearer_confirmation(subject: Node<'_>, bare: bool, context: &Context<'_>) -> Result<Option<DateTime<Utc>>, Error> {
+pub(super) fn bearer_confirmation(
+    subject: Node<'_>,
+    bare: bool,
+    context: &Context<'_>,
+) -> Result<Option<DateTime<Utc>>, Error> {
     let mut bearer_data = Vec::new();
     for confirmation in subject.elements().filter(|n| n.is(ns::ASSERTION, "SubjectConfirmation")) {
         // Checked on every confirmation before any is judged, so that a malformed one is refused
@@ -477,7 +488,7 @@ fn not_yet(not_before: DateTime<Utc>, context: &Context<'_>) -> Error {
 
 /// Conditions with a validity window and an AudienceRestriction naming us. Unknown conditions
 /// make the assertion invalid (core 2.5.1.1: "Indeterminate" must not be treated as valid).
-fn conditions(assertion: Node<'_>, context: &Context<'_>) -> Result<Option<DateTime<Utc>>, Error> {
+pub(super) fn conditions(assertion: Node<'_>, context: &Context<'_>) -> Result<Option<DateTime<Utc>>, Error> {
     let conditions = at_most_one(assertion, ns::ASSERTION, "Conditions")?.ok_or_else(|| {
         Error::new(Code::AudienceMismatch, "Assertion has no Conditions (an AudienceRestriction is required)")
     })?;
@@ -535,7 +546,7 @@ fn conditions(assertion: Node<'_>, context: &Context<'_>) -> Result<Option<DateT
 
 /// Several AuthnStatements are allowed (core 2.3.3); each one must pass, or an ended session
 /// would be accepted for sitting second. The session reported is the first one's.
-fn authn_statement(assertion: Node<'_>, context: &Context<'_>) -> Result<Session, Error> {
+pub(super) fn authn_statement(assertion: Node<'_>, context: &Context<'_>) -> Result<Session, Error> {
     let mut session = None;
     for statement in assertion.elements().filter(|n| n.is(ns::ASSERTION, "AuthnStatement")) {
         let checked = check_authn_statement(statement, context)?;

@@ -11,10 +11,12 @@ pub mod checks;
 pub mod claims;
 pub mod decode;
 pub mod decrypt;
+pub mod diagnose;
 pub mod dsig;
 mod encrypted;
 mod equalize;
 pub mod error;
+mod hints;
 pub mod keys;
 pub mod metadata;
 pub mod ns;
@@ -169,7 +171,7 @@ fn plain(
 
 /// The document's bytes: base64-decoded (size checked before allocation) or as given, in an
 /// encoding the parser will read as we do.
-fn document<'a>(input: Input<'a>, limits: &Limits, decoded: &'a mut Vec<u8>) -> Result<&'a [u8], Error> {
+pub(crate) fn document<'a>(input: Input<'a>, limits: &Limits, decoded: &'a mut Vec<u8>) -> Result<&'a [u8], Error> {
     let bytes = match input {
         Input::Base64(encoded) => {
             *decoded = decode::base64(encoded, limits.max_document_bytes)?;

@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use crate::config::tenant::Availability;
 use crate::config::{Config, ReplaySettings};
 use crate::ops::metrics::{CertificateExpiry, Metrics, Snapshot};
+use crate::saml::diagnose::Diagnosis;
 use crate::saml::{self, Code, Error, Input, Request, Validated};
 use crate::state::{RedisStore, ReplayCache, ReplayRecord, StoreError, StoreStatus};
 use crate::tenants::{Registry, TenantConfig, TenantSet};
@@ -185,6 +186,27 @@ impl Service {
             validated.expires_at.min(validated.issued_at.checked_add_signed(max_age).unwrap_or(validated.expires_at));
         let remember_until = last.checked_add_signed(skew).unwrap_or(last);
         Ok(Accepted { validated, remember_until })
+    }
+
+    /// Explains the response against the tenant's current policy at `now`: every check, expected
+    /// and found, the certificates. Records nothing and returns no claims (see
+    /// [`saml::diagnose`]); the same typed errors as [`Service::judge`] for bad input.
+    pub fn diagnose(&self, request: &ValidateRequest<'_>, now: DateTime<Utc>) -> Result<Diagnosis, Error> {
+        let generation = self.tenants.current();
+        let tenant = usable(&generation, request.tenant)?;
+        let core_request = Request {
+            expected_request_id: request.expected_request_id,
+            expected_acs_url: request.expected_acs_url,
+            now,
+        };
+        let diagnosis =
+            saml::diagnose::diagnose(request.saml_response, &tenant.policy, &generation.limits, &core_request);
+        self.metrics.diagnosis(match &diagnosis {
+            Ok(d) if d.verdict.is_none() => "passes",
+            Ok(_) => "fails",
+            Err(_) => "error",
+        });
+        diagnosis
     }
 
     /// Fetches the tenant's metadata now when `error` may be cured by it: a signature no known

@@ -144,6 +144,27 @@ impl Frontend {
         self.validate(request).await
     }
 
+    /// `POST /v1/diagnose` and gRPC `Diagnose`: authenticated, admitted and read like a
+    /// validation, then explained on the XML pool (it verifies the signature once per
+    /// configured key), never recorded and never counted as a validation.
+    pub async fn diagnose(
+        self: &Arc<Self>,
+        credentials: &Credentials<'_>,
+        mut incoming: impl Incoming,
+    ) -> Result<crate::saml::diagnose::Diagnosis, Error> {
+        let generation = self.service.tenants();
+        let caller = auth::authenticate(generation.callers(), credentials)?;
+        incoming.receive().await?;
+        let _permit = self.admit()?;
+        let request = Arc::new(incoming.decode()?);
+        caller.may_use(&request.tenant)?;
+        let (frontend, now) = (self.clone(), wall_clock());
+        self.pool
+            .run(move || frontend.service.diagnose(&request.borrow(), now))
+            .await
+            .unwrap_or_else(|| Err(Error::new(Code::Internal, "the validation worker pool is unavailable")))
+    }
+
     /// Admits one validation, or refuses with `overloaded` instead of queueing without bound.
     fn admit(&self) -> Result<Permit<'_>, Error> {
         if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.max_in_flight {

@@ -63,6 +63,7 @@ pub fn bind(
             .route("/v1/validate", web::post().to(validate))
             .route("/v1/tenants/{id}", web::get().to(tenant))
             .route("/v1/replay-store", web::get().to(replay_store))
+            .route("/v1/diagnose", web::post().to(diagnose))
             .route("/v1/authn-requests", web::post().to(create_authn_request))
             .route("/v1/tenants/{id}/sp-metadata", web::get().to(sp_metadata))
             .route("/healthz", web::get().to(healthz))
@@ -206,6 +207,22 @@ async fn validate(state: web::Data<State>, request: HttpRequest, id: RequestId, 
     };
     let (tenant, result) = frontend.handle(request_id, &credentials(&request), incoming).await;
     respond(&tenant, result)
+}
+
+/// `POST /v1/diagnose`: the body of `/v1/validate`, answered with the checklist (never a
+/// verdict field named `valid`, never claims, nothing recorded).
+async fn diagnose(state: web::Data<State>, request: HttpRequest, payload: web::Payload) -> HttpResponse {
+    let incoming = Body {
+        state: &state,
+        request: &request,
+        payload: Some(payload),
+        bytes: web::BytesMut::new(),
+        held: state.bodies.reservation(),
+    };
+    match state.frontend.diagnose(&credentials(&request), incoming).await {
+        Ok(diagnosis) => HttpResponse::Ok().json(diagnosis),
+        Err(error) => error_response(&error),
+    }
 }
 
 /// An HTTP request body on its way into the pipeline.

@@ -11,6 +11,7 @@ mod authn_requests;
 mod c14n;
 mod config_and_cli;
 mod conformance;
+mod diagnose;
 mod encryption;
 mod flood;
 mod hardening;
