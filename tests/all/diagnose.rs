@@ -146,3 +146,42 @@ fn bad_input_gets_the_typed_errors_of_validate_and_callers_their_tenants_only() 
     let reply = request(guarded, "POST", "/v1/diagnose", payload.as_bytes(), &[]);
     assert_eq!(reply.status, 401, "{}", reply.body);
 }
+
+#[test]
+fn grpc_diagnose_gives_the_same_checklist() {
+    use saml_validator::transport::grpc::pb;
+    let (pasted, real) = (TestIdp::generate().unwrap(), TestIdp::generate().unwrap());
+    let (http, grpc) = start_both(&config_text(&pasted, ""), false);
+    let mut spec = ResponseSpec::entra(IDP, SP, ACS, Some(REQUEST_ID), Utc::now(), 2, 5);
+    spec.audience = "https://helpdesk.example/wrong-identifier".into();
+    let body = body(&spec, &real);
+    let (_, over_http) = diagnose(http, &body);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let over_grpc = runtime.block_on(async {
+        let mut client =
+            pb::saml_validator_client::SamlValidatorClient::connect(format!("http://{grpc}")).await.unwrap();
+        let request = pb::ValidateRequest {
+            tenant: "contoso".into(),
+            saml_response: body["saml_response"].as_str().unwrap().into(),
+            expected_request_id: Some(REQUEST_ID.into()),
+            expected_acs_url: None,
+        };
+        client.diagnose(request).await.unwrap().into_inner()
+    });
+    let verdict = over_grpc.verdict.unwrap();
+    assert_eq!(verdict.code, over_http["verdict"]["code"].as_str().unwrap());
+    assert_eq!(verdict.hint.as_deref(), over_http["verdict"]["hint"].as_str());
+    assert_eq!(
+        over_grpc.checks.iter().map(|c| (c.name.clone(), c.result.clone())).collect::<Vec<_>>(),
+        over_http["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| (c["name"].as_str().unwrap().to_string(), c["result"].as_str().unwrap().to_string()))
+            .collect::<Vec<_>>()
+    );
+    let audience = over_grpc.checks.iter().find(|c| c.name == "conditions").unwrap();
+    assert_eq!(audience.code.as_deref(), Some("audience_mismatch"));
+    assert_eq!(over_grpc.signatures[0].document_certificates[0].sha256_thumbprint, sha256_of(&real));
+    assert!(!over_grpc.signatures[0].document_certificates[0].trusted);
+}

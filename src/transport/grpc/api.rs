@@ -8,6 +8,7 @@ use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
 use crate::ops::wall_clock;
+use crate::saml::diagnose::{Diagnosis, Outcome};
 use crate::saml::{Code, Error, Validated};
 use crate::service::sp::AuthnRequestParams;
 use crate::transport::auth::{self, ClientCertificate, Credentials};
@@ -60,6 +61,86 @@ impl SamlValidator for Api {
         let presented = Presented::of(&request);
         let credentials = presented.credentials();
         self.create_authn_request_now(&credentials, request.into_inner()).map(Response::new)
+    }
+
+    async fn diagnose(&self, request: Request<pb::ValidateRequest>) -> Result<Response<pb::Diagnosis>, Status> {
+        let presented = Presented::of(&request);
+        let credentials = presented.credentials();
+        let incoming = Message { message: request.into_inner(), max_bytes: self.max_message_bytes };
+        match self.frontend.diagnose(&credentials, incoming).await {
+            Ok(diagnosis) => Ok(Response::new(diagnosis_proto(diagnosis))),
+            Err(error) => Err(status(error)),
+        }
+    }
+}
+
+/// The checklist as its protobuf twin.
+fn diagnosis_proto(diagnosis: Diagnosis) -> pb::Diagnosis {
+    let outcome = |o: Outcome| match o {
+        Outcome::Pass => "pass",
+        Outcome::Fail => "fail",
+        Outcome::NotRun => "not_run",
+    };
+    pb::Diagnosis {
+        verdict: diagnosis.verdict.map(|v| pb::DiagnosisVerdict {
+            code: v.code.to_string(),
+            message: v.message,
+            hint: v.hint,
+        }),
+        checks: diagnosis
+            .checks
+            .into_iter()
+            .map(|c| pb::DiagnosisCheck {
+                name: c.name.to_string(),
+                result: outcome(c.result).to_string(),
+                expected: c.expected,
+                found: c.found,
+                seconds_from_now: c.seconds_from_now,
+                code: c.code.map(str::to_string),
+                message: c.message,
+                hint: c.hint,
+            })
+            .collect(),
+        signatures: diagnosis
+            .signatures
+            .into_iter()
+            .map(|s| pb::SignatureReport {
+                covers: s.covers.to_string(),
+                result: outcome(s.result).to_string(),
+                signature_algorithm: s.signature_algorithm,
+                digest_algorithm: s.digest_algorithm,
+                verified_by: s.verified_by,
+                code: s.code.map(str::to_string),
+                message: s.message,
+                document_certificates: s
+                    .document_certificates
+                    .into_iter()
+                    .map(|d| pb::DocumentCertificate {
+                        trusted: d.trusted,
+                        sha256_thumbprint: d.sha256_thumbprint,
+                        sha1_thumbprint: d.sha1_thumbprint,
+                        subject: d.subject,
+                        not_before: d.not_before,
+                        not_after: d.not_after,
+                        configured: d.configured,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        configured_certificates: diagnosis
+            .configured_certificates
+            .into_iter()
+            .map(|c| pb::Certificate {
+                sha256_fingerprint: c.info.sha256_fingerprint,
+                subject: c.info.subject,
+                not_before: c.info.not_before,
+                not_after: c.info.not_after,
+                key_type: c.info.key_type,
+                bits: c.info.bits,
+                origin: c.info.origin,
+                seconds_until_expiry: c.days_left.map(|d| d * 86_400),
+            })
+            .collect(),
     }
 }
 
