@@ -34,6 +34,8 @@ pub struct Metrics {
     metadata_last_success: IntGaugeVec,
     tenants: IntGaugeVec,
     tenant_files: IntCounterVec,
+    /// `saml_logout_validations_total{outcome, code}`: Single Logout messages judged.
+    logout_validations: IntCounterVec,
     /// Registered only with a shared replay store: a memory store has no store to be up.
     replay_store: std::sync::OnceLock<ReplayStoreMetrics>,
 }
@@ -171,8 +173,16 @@ impl Metrics {
                 option_env!("SAML_VALIDATOR_GIT_REVISION").unwrap_or("unknown"),
             ])
             .set(1);
+        let logout_validations = must(IntCounterVec::new(
+            Opts::new(
+                "saml_logout_validations_total",
+                "Logout messages judged (POST /v1/logout/validate, ValidateLogout) by outcome and code.",
+            ),
+            &["outcome", "code"],
+        ));
         for collector in [
             Box::new(validations.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(logout_validations.clone()),
             Box::new(duration.clone()),
             Box::new(payload_bytes.clone()),
             Box::new(in_flight.clone()),
@@ -207,6 +217,7 @@ impl Metrics {
             metadata_last_success,
             tenants,
             tenant_files,
+            logout_validations,
             replay_store: std::sync::OnceLock::new(),
         }
     }
@@ -328,6 +339,12 @@ impl Metrics {
             self.duration.with_label_values(&[]).observe(elapsed.as_secs_f64());
         }
         self.payload_bytes.observe(payload_bytes as f64);
+    }
+
+    /// Records one judged logout message: `outcome` and `code` as in [`Metrics::observe`]
+    /// (fixed names from the error table, never request content).
+    pub fn observe_logout(&self, outcome: &str, code: &str) {
+        self.logout_validations.with_label_values(&[outcome, code]).inc();
     }
 
     pub fn metadata_refreshed(&self, success: bool) {

@@ -48,11 +48,11 @@ impl Context<'_> {
     }
 }
 
-fn attr(node: Node<'_>, name: &str) -> Option<String> {
+pub(super) fn attr(node: Node<'_>, name: &str) -> Option<String> {
     node.attribute(name).map(|v| v.get().into_owned())
 }
 
-fn instant(node: Node<'_>, name: &str) -> Result<Option<DateTime<Utc>>, Error> {
+pub(super) fn instant(node: Node<'_>, name: &str) -> Result<Option<DateTime<Utc>>, Error> {
     match node.attribute(name) {
         None => Ok(None),
         Some(value) => {
@@ -64,7 +64,7 @@ fn instant(node: Node<'_>, name: &str) -> Result<Option<DateTime<Utc>>, Error> {
     }
 }
 
-fn required_instant(node: Node<'_>, name: &str) -> Result<DateTime<Utc>, Error> {
+pub(super) fn required_instant(node: Node<'_>, name: &str) -> Result<DateTime<Utc>, Error> {
     instant(node, name)?
         .ok_or_else(|| Error::new(Code::SamlMalformed, format!("<{}> has no {name}", node.local_name())))
 }
@@ -77,7 +77,7 @@ fn child<'a>(node: Node<'a>, namespace: &str, name: &str) -> Option<Node<'a>> {
 /// 2.3.3, 2.4.1, 2.4.1.1, 3.2.2). Reading the first of two lets this validator and whatever
 /// reads the assertion after it judge different elements (a second Conditions naming another
 /// audience, a second Subject naming another user), so a second one refuses the document.
-fn at_most_one<'a>(node: Node<'a>, namespace: &str, name: &str) -> Result<Option<Node<'a>>, Error> {
+pub(super) fn at_most_one<'a>(node: Node<'a>, namespace: &str, name: &str) -> Result<Option<Node<'a>>, Error> {
     let mut found = node.elements().filter(|n| n.is(namespace, name));
     let first = found.next();
     if found.next().is_some() {
@@ -94,11 +94,11 @@ fn at_most_one<'a>(node: Node<'a>, namespace: &str, name: &str) -> Result<Option
 /// same URI, and so does one padding the entity ID in Issuer (core 8.3.6). Only XML whitespace
 /// is trimmed: Unicode spaces, case and URL forms stay significant, or two different
 /// identifiers would compare equal.
-fn uri_value(value: &str) -> &str {
+pub(super) fn uri_value(value: &str) -> &str {
     value.trim_matches([' ', '\t', '\r', '\n'])
 }
 
-fn text(node: Node<'_>) -> Result<String, Error> {
+pub(super) fn text(node: Node<'_>) -> Result<String, Error> {
     xml::text_value(node)
         .map(|t| t.into_owned())
         .ok_or_else(|| Error::new(Code::SamlMalformed, format!("<{}> must contain only text", node.local_name())))
