@@ -173,16 +173,9 @@ impl Metrics {
                 option_env!("SAML_VALIDATOR_GIT_REVISION").unwrap_or("unknown"),
             ])
             .set(1);
-        let logout_validations = must(IntCounterVec::new(
-            Opts::new(
-                "saml_logout_validations_total",
-                "Logout messages judged (POST /v1/logout/validate, ValidateLogout) by outcome and code.",
-            ),
-            &["outcome", "code"],
-        ));
+        let logout_validations = logout_family(&registry);
         for collector in [
             Box::new(validations.clone()) as Box<dyn prometheus::core::Collector>,
-            Box::new(logout_validations.clone()),
             Box::new(duration.clone()),
             Box::new(payload_bytes.clone()),
             Box::new(in_flight.clone()),
@@ -443,6 +436,21 @@ pub struct CertificateExpiry {
 }
 
 /// `saml_tenants{state}` and `saml_tenant_file_reloads_total{result}`: the fleet's health.
+/// `saml_logout_validations_total`, with its `valid` series at zero from the start (so that it
+/// is exported, and a rate over it has something to compare, before the first logout).
+fn logout_family(registry: &Registry) -> IntCounterVec {
+    let family = must(IntCounterVec::new(
+        Opts::new(
+            "saml_logout_validations_total",
+            "Logout messages judged (POST /v1/logout/validate, ValidateLogout) by outcome and code.",
+        ),
+        &["outcome", "code"],
+    ));
+    family.with_label_values(&["valid", "none"]);
+    must(registry.register(Box::new(family.clone())));
+    family
+}
+
 fn fleet_families() -> (IntGaugeVec, IntCounterVec) {
     let tenants = must(IntGaugeVec::new(
         Opts::new(
