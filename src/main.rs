@@ -11,6 +11,7 @@ use saml_validator::config::Config;
 use saml_validator::ops::telemetry;
 use saml_validator::ops::wall_clock;
 use saml_validator::saml::{self, decode, Input};
+use saml_validator::service::logout::{self, LogoutRequestParams, LogoutResponseParams, ValidateLogoutParams};
 use saml_validator::service::sp::{self, AuthnRequestParams};
 use saml_validator::service::{Service, ValidateRequest};
 use saml_validator::supervisor;
@@ -87,6 +88,30 @@ enum Command {
         #[arg(long)]
         tenant: String,
     },
+    /// Print a fresh LogoutRequest for SP-initiated logout: the JSON `POST /v1/logout-requests`
+    /// answers. Exit status as for `authn-request`.
+    LogoutRequest {
+        #[arg(long)]
+        config: PathBuf,
+        #[command(flatten)]
+        params: LogoutRequestParams,
+    },
+    /// Print the SP's LogoutResponse to an IdP's LogoutRequest (`POST /v1/logout-responses`).
+    LogoutResponse {
+        #[arg(long)]
+        config: PathBuf,
+        #[command(flatten)]
+        params: LogoutResponseParams,
+    },
+    /// Judge one delivered logout message (`POST /v1/logout/validate`) and print the verdict as
+    /// JSON. Exit status: 0 valid, 1 rejected, 2 usage or configuration error. The replay record
+    /// is this process's memory only.
+    ValidateLogout {
+        #[arg(long)]
+        config: PathBuf,
+        #[command(flatten)]
+        params: ValidateLogoutParams,
+    },
     /// Check a configuration file and report every problem in it.
     CheckConfig { file: PathBuf },
     /// Start the service with a built-in demo tenant and a freshly generated IdP key, and print
@@ -111,6 +136,13 @@ fn main() -> ExitCode {
             authn_request(&config, &params)
         }
         Command::SpMetadata { config, tenant } => sp_metadata(&config, &tenant),
+        Command::LogoutRequest { config, params } => {
+            print_created(&config, &params.tenant, |t, id| logout::logout_request(t, &params, id, wall_clock()))
+        }
+        Command::LogoutResponse { config, params } => {
+            print_created(&config, &params.tenant, |t, id| logout::logout_response(t, &params, id, wall_clock()))
+        }
+        Command::ValidateLogout { config, params } => validate_logout(&config, &params),
         Command::CheckConfig { file } => check_config(&file),
         Command::Demo { http_addr } => demo(&http_addr),
     }
@@ -263,6 +295,63 @@ fn authn_request(path: &Path, params: &AuthnRequestParams) -> ExitCode {
             eprintln!("cannot render result: {e}");
             ExitCode::from(2)
         }
+        Err(error) => print_refusal(&error),
+    }
+}
+
+/// Prints what `create` builds for the tenant with a fresh ID, as `authn_request` does.
+fn print_created<T: serde::Serialize>(
+    path: &Path,
+    tenant: &str,
+    create: impl FnOnce(&saml_validator::tenants::TenantConfig, &str) -> Result<T, saml::Error>,
+) -> ExitCode {
+    let tenant = match tenant_of(path, tenant) {
+        Ok(tenant) => tenant,
+        Err(code) => return code,
+    };
+    match sp::fresh_id().and_then(|id| create(&tenant, &id)).map(|body| serde_json::to_string_pretty(&body)) {
+        Ok(Ok(json)) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            eprintln!("cannot render result: {e}");
+            ExitCode::from(2)
+        }
+        Err(error) => print_refusal(&error),
+    }
+}
+
+/// `validate-logout`: the service's use case on this process's memory replay record.
+fn validate_logout(path: &Path, params: &ValidateLogoutParams) -> ExitCode {
+    let config = match load(path) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let service = Service::in_process(&config);
+    if !service.has_tenant(&params.tenant) {
+        eprintln!("{}: no tenant {:?}", path.display(), params.tenant);
+        return ExitCode::from(2);
+    }
+    service.refresh_metadata(&params.tenant, wall_clock(), "cli");
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cannot start a runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(service.validate_logout(params, wall_clock())) {
+        Ok(body) => match serde_json::to_string_pretty(&body) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("cannot render result: {e}");
+                ExitCode::from(2)
+            }
+        },
         Err(error) => print_refusal(&error),
     }
 }

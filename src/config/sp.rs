@@ -5,6 +5,7 @@
 use super::files::{FileRules, MAX_FILE_BYTES};
 use super::reader::Reader;
 use crate::saml::authn_request::{Binding, NAME_ID_UNSPECIFIED};
+pub use crate::saml::metadata::SloEndpoint;
 use crate::saml::sign::SigningKey;
 
 /// Longest `authn_request_lifetime_seconds`: a day is far beyond any login.
@@ -14,6 +15,15 @@ const MAX_REQUEST_LIFETIME_SECONDS: i64 = 86_400;
 pub struct SpSettings {
     /// `idp_sso_url`: the IdP's SingleSignOnService for both bindings, overriding metadata.
     pub idp_sso_url: Option<String>,
+    /// `idp_slo_url`: the IdP's SingleLogoutService for both bindings (requests and
+    /// responses), overriding metadata.
+    pub idp_slo_url: Option<String>,
+    /// `slo_url`: the SP's own logout endpoint, the Destination every IdP logout message must
+    /// name; published in SP metadata as SingleLogoutService for both bindings.
+    pub slo_url: Option<String>,
+    /// `require_signed_logout_messages` (default true). RELAXATION when false: unsigned
+    /// LogoutRequests and LogoutResponses are accepted (for IdPs that do not sign them).
+    pub require_signed_logout_messages: bool,
     /// `name_id_format` asked for in NameIDPolicy and published in SP metadata.
     pub name_id_format: String,
     /// `requested_authn_context`: AuthnContextClassRef URIs (Comparison="exact").
@@ -37,11 +47,26 @@ impl SpSettings {
                 .map(|(_, location)| location.as_str())
         })
     }
+
+    /// The IdP's SingleLogoutService for `binding`: `idp_slo_url`, else the metadata's
+    /// endpoint with that binding (for a LogoutResponse its ResponseLocation when it has one,
+    /// metadata 2.2.2).
+    pub fn slo_url<'a>(&'a self, endpoints: &'a [SloEndpoint], binding: Binding, response: bool) -> Option<&'a str> {
+        self.idp_slo_url.as_deref().or_else(|| {
+            let endpoint = endpoints.iter().find(|e| e.binding == binding.uri() && !e.location.is_empty())?;
+            Some(endpoint.response_location.as_deref().filter(|_| response).unwrap_or(&endpoint.location))
+        })
+    }
 }
 
 pub(super) fn read(r: &mut Reader<'_>, files: &FileRules<'_>) -> SpSettings {
     let idp_sso_url = r.string("idp_sso_url");
     r.check_endpoint("idp_sso_url", idp_sso_url.as_deref());
+    let idp_slo_url = r.string("idp_slo_url");
+    r.check_endpoint("idp_slo_url", idp_slo_url.as_deref());
+    let slo_url = r.string("slo_url");
+    r.check_endpoint("slo_url", slo_url.as_deref());
+    let require_signed_logout_messages = r.boolean("require_signed_logout_messages", true);
     let name_id_format = r.string("name_id_format");
     r.check_identifier("name_id_format", name_id_format.as_deref());
     let name_id_format = name_id_format.unwrap_or_else(|| NAME_ID_UNSPECIFIED.to_string());
@@ -54,7 +79,16 @@ pub(super) fn read(r: &mut Reader<'_>, files: &FileRules<'_>) -> SpSettings {
     let authn_request_lifetime_seconds =
         r.integer("authn_request_lifetime_seconds", 600, 1..=MAX_REQUEST_LIFETIME_SECONDS);
     let signing_keys = signing_keys(r, files);
-    SpSettings { idp_sso_url, name_id_format, requested_authn_context, authn_request_lifetime_seconds, signing_keys }
+    SpSettings {
+        idp_sso_url,
+        idp_slo_url,
+        slo_url,
+        require_signed_logout_messages,
+        name_id_format,
+        requested_authn_context,
+        authn_request_lifetime_seconds,
+        signing_keys,
+    }
 }
 
 /// The singular keys for one key, the plural ones for a rollover; not both.

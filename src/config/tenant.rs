@@ -35,6 +35,8 @@ pub struct TenantConfig {
     pub sp: SpSettings,
     /// (Binding, Location) of the metadata's SingleSignOnServices, replaced on each refresh.
     pub idp_sso_endpoints: Vec<(String, String)>,
+    /// The metadata's SingleLogoutServices, replaced on each refresh.
+    pub idp_slo_endpoints: Vec<crate::saml::metadata::SloEndpoint>,
     /// `decryption_certificate_files`, each checked to carry one of the decryption keys' public
     /// halves (for SP metadata).
     pub decryption_certificates: Vec<openssl::x509::X509>,
@@ -95,6 +97,7 @@ impl TenantConfig {
         self.metadata_keys.clone_from(&previous.metadata_keys);
         self.policy.keys = merge_keys(&self.static_keys, previous.metadata_keys.clone(), &status.source);
         self.idp_sso_endpoints.clone_from(&previous.idp_sso_endpoints);
+        self.idp_slo_endpoints.clone_from(&previous.idp_slo_endpoints);
         self.metadata = Some(status.clone());
     }
 }
@@ -204,6 +207,7 @@ pub fn read(table: &Table, at: &str, context: &Context<'_>, problems: &mut Vec<S
         idp_entity_id: idp_entity_id.clone(),
         metadata: None,
         sso_endpoints: Vec::new(),
+        slo_endpoints: Vec::new(),
         metadata_keys: Vec::new(),
     };
     match metadata_source(&mut r, metadata_file.as_deref(), metadata_url.as_deref(), context) {
@@ -245,6 +249,7 @@ pub fn read(table: &Table, at: &str, context: &Context<'_>, problems: &mut Vec<S
         configured_idp_entity_id: idp_entity_id,
         sp,
         idp_sso_endpoints: trust.sso_endpoints,
+        idp_slo_endpoints: trust.slo_endpoints,
         decryption_certificates: decryption.certificates,
         allow_weak_rsa_keys,
         id: id.clone(),
@@ -278,6 +283,7 @@ struct Trust {
     idp_entity_id: Option<String>,
     metadata: Option<MetadataStatus>,
     sso_endpoints: Vec<(String, String)>,
+    slo_endpoints: Vec<crate::saml::metadata::SloEndpoint>,
     metadata_keys: Vec<TrustedKey>,
 }
 
@@ -383,6 +389,7 @@ fn load_trust(
         refused_endpoints: parsed.refused_endpoints.clone(),
     });
     trust.sso_endpoints = parsed.single_sign_on;
+    trust.slo_endpoints = parsed.single_logout;
     trust.keys = merge_keys(&trust.keys, parsed.signing_keys.clone(), label);
     trust.metadata_keys = parsed.signing_keys;
 }

@@ -35,6 +35,8 @@ pub struct Metrics {
     tenants: IntGaugeVec,
     tenant_files: IntCounterVec,
     diagnoses: IntCounterVec,
+    /// `saml_logout_validations_total{outcome, code}`: Single Logout messages judged.
+    logout_validations: IntCounterVec,
     /// Registered only with a shared replay store: a memory store has no store to be up.
     replay_store: std::sync::OnceLock<ReplayStoreMetrics>,
 }
@@ -140,9 +142,10 @@ impl Metrics {
             ),
             &["result"],
         ));
-        metadata_refreshes.with_label_values(&["success"]);
-        metadata_refreshes.with_label_values(&["failure"]);
-        let ((tenants, tenant_files), diagnoses) = (fleet_families(), diagnosis_family());
+        for result in ["success", "failure"] {
+            metadata_refreshes.with_label_values(&[result]);
+        }
+        let (tenants, tenant_files) = fleet_families();
         let key_cache = must(IntCounterVec::new(
             Opts::new(
                 "saml_key_cache_lookups_total",
@@ -162,16 +165,8 @@ impl Metrics {
         // Both series exist from the start, so a "failure > 0" alert has something to compare.
         reloads.with_label_values(&["success"]);
         reloads.with_label_values(&["failure"]);
-        let build_info = must(IntGaugeVec::new(
-            Opts::new("saml_build_info", "Version and git revision of the running binary."),
-            &["version", "revision"],
-        ));
-        build_info
-            .with_label_values(&[
-                env!("CARGO_PKG_VERSION"),
-                option_env!("SAML_VALIDATOR_GIT_REVISION").unwrap_or("unknown"),
-            ])
-            .set(1);
+        register_build_info(&registry);
+        let (logout_validations, diagnoses) = (logout_family(&registry), diagnosis_family(&registry));
         for collector in [
             Box::new(validations.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(duration.clone()),
@@ -187,8 +182,6 @@ impl Metrics {
             Box::new(errors.clone()),
             Box::new(tenants.clone()),
             Box::new(tenant_files.clone()),
-            Box::new(diagnoses.clone()),
-            Box::new(build_info),
         ] {
             must(registry.register(collector));
         }
@@ -210,6 +203,7 @@ impl Metrics {
             tenants,
             tenant_files,
             diagnoses,
+            logout_validations,
             replay_store: std::sync::OnceLock::new(),
         }
     }
@@ -333,6 +327,12 @@ impl Metrics {
         self.payload_bytes.observe(payload_bytes as f64);
     }
 
+    /// Records one judged logout message: `outcome` and `code` as in [`Metrics::observe`]
+    /// (fixed names from the error table, never request content).
+    pub fn observe_logout(&self, outcome: &str, code: &str) {
+        self.logout_validations.with_label_values(&[outcome, code]).inc();
+    }
+
     pub fn metadata_refreshed(&self, success: bool) {
         self.metadata_refreshes.with_label_values(&[if success { "success" } else { "failure" }]).inc();
     }
@@ -435,6 +435,21 @@ pub struct CertificateExpiry {
 }
 
 /// `saml_tenants{state}` and `saml_tenant_file_reloads_total{result}`: the fleet's health.
+/// `saml_logout_validations_total`, with its `valid` series at zero from the start (so that it
+/// is exported, and a rate over it has something to compare, before the first logout).
+fn logout_family(registry: &Registry) -> IntCounterVec {
+    let family = must(IntCounterVec::new(
+        Opts::new(
+            "saml_logout_validations_total",
+            "Logout messages judged (POST /v1/logout/validate, ValidateLogout) by outcome and code.",
+        ),
+        &["outcome", "code"],
+    ));
+    family.with_label_values(&["valid", "none"]);
+    must(registry.register(Box::new(family.clone())));
+    family
+}
+
 fn fleet_families() -> (IntGaugeVec, IntCounterVec) {
     let tenants = must(IntGaugeVec::new(
         Opts::new(
@@ -462,8 +477,8 @@ impl Default for Metrics {
     }
 }
 
-/// `saml_diagnoses_total`, every outcome present from the start.
-fn diagnosis_family() -> IntCounterVec {
+/// `saml_diagnoses_total`, every outcome present from the start, registered.
+fn diagnosis_family(registry: &Registry) -> IntCounterVec {
     let diagnoses = must(IntCounterVec::new(
         Opts::new(
             "saml_diagnoses_total",
@@ -474,5 +489,21 @@ fn diagnosis_family() -> IntCounterVec {
     for outcome in ["passes", "fails", "error"] {
         diagnoses.with_label_values(&[outcome]);
     }
+    must(registry.register(Box::new(diagnoses.clone())));
     diagnoses
+}
+
+/// `saml_build_info{version, revision} 1`, registered.
+fn register_build_info(registry: &Registry) {
+    let build_info = must(IntGaugeVec::new(
+        Opts::new("saml_build_info", "Version and git revision of the running binary."),
+        &["version", "revision"],
+    ));
+    build_info
+        .with_label_values(&[
+            env!("CARGO_PKG_VERSION"),
+            option_env!("SAML_VALIDATOR_GIT_REVISION").unwrap_or("unknown"),
+        ])
+        .set(1);
+    must(registry.register(Box::new(build_info)));
 }

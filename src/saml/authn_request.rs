@@ -2,13 +2,12 @@
 //! (bindings 3.4: DEFLATE, query-string signature) and HTTP-POST (bindings 3.5: base64 form
 //! field, enveloped XML signature). Pure: the ID's randomness and the instant are arguments.
 
-use std::io::Write as _;
-
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 
 use super::error::{Code, Error};
 use super::ns;
+pub use super::redirect::{url_encode, Parameter};
 use super::sign::{escape, SigningKey};
 use super::time;
 
@@ -83,13 +82,57 @@ pub struct AuthnRequest<'a> {
     pub requested_authn_context: &'a [String],
 }
 
-/// The browser's side of one request: where to send it and what to carry.
+/// The browser's side of one message: where to send it and what to carry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Encoded {
     /// Send the browser to this URL (302 or a link).
     Redirect { url: String },
-    /// Auto-submit a form to `action` with these fields.
-    Post { action: String, saml_request: String, relay_state: Option<String> },
+    /// Auto-submit a form to `action` with these fields (`value` in the field `parameter`
+    /// names: SAMLRequest or SAMLResponse).
+    Post { action: String, parameter: Parameter, value: String, relay_state: Option<String> },
+}
+
+/// One rendered protocol message on its way to the IdP: AuthnRequest, LogoutRequest or
+/// LogoutResponse, all carried the same way.
+#[derive(Clone, Debug)]
+pub struct Outgoing<'a> {
+    pub destination: &'a str,
+    pub parameter: Parameter,
+    /// The root's `ID`, which an enveloped signature references.
+    pub id: &'a str,
+    pub xml: String,
+    /// Where the schema puts an enveloped Signature: right after Issuer (SAML core 5.4.1).
+    pub signature_at: usize,
+}
+
+impl Outgoing<'_> {
+    /// The message in `binding`, signed by `key` when given: the query signature of bindings
+    /// 3.4.4.1, or an enveloped XML signature for POST (3.5.4).
+    pub fn encode(
+        self,
+        binding: Binding,
+        relay_state: Option<&str>,
+        key: Option<&SigningKey>,
+    ) -> Result<Encoded, Error> {
+        check_relay_state(relay_state)?;
+        match binding {
+            Binding::Redirect => Ok(Encoded::Redirect {
+                url: super::redirect::url(self.destination, self.parameter, &self.xml, relay_state, key)?,
+            }),
+            Binding::Post => {
+                let xml = match key {
+                    Some(key) => key.sign_enveloped(&self.xml, self.id, self.signature_at)?,
+                    None => self.xml,
+                };
+                Ok(Encoded::Post {
+                    action: self.destination.to_string(),
+                    parameter: self.parameter,
+                    value: base64::engine::general_purpose::STANDARD.encode(xml.as_bytes()),
+                    relay_state: relay_state.map(str::to_string),
+                })
+            }
+        }
+    }
 }
 
 /// Refuses relay state over the bindings' limit (an IdP may truncate or reject it, and
@@ -144,64 +187,11 @@ impl AuthnRequest<'_> {
         relay_state: Option<&str>,
         key: Option<&SigningKey>,
     ) -> Result<Encoded, Error> {
-        check_relay_state(relay_state)?;
         let (xml, signature_at) = self.render();
-        match binding {
-            Binding::Redirect => Ok(Encoded::Redirect { url: redirect_url(self.destination, &xml, relay_state, key)? }),
-            Binding::Post => {
-                let xml = match key {
-                    Some(key) => key.sign_enveloped(&xml, self.id, signature_at)?,
-                    None => xml,
-                };
-                Ok(Encoded::Post {
-                    action: self.destination.to_string(),
-                    saml_request: base64::engine::general_purpose::STANDARD.encode(xml.as_bytes()),
-                    relay_state: relay_state.map(str::to_string),
-                })
-            }
-        }
+        let outgoing =
+            Outgoing { destination: self.destination, parameter: Parameter::Request, id: self.id, xml, signature_at };
+        outgoing.encode(binding, relay_state, key)
     }
-}
-
-/// Bindings 3.4.4.1: `SAMLRequest` is the raw DEFLATE (RFC 1951) of the XML, base64, URL-encoded;
-/// the signature covers exactly `SAMLRequest=…&RelayState=…&SigAlg=…` as they appear in the URL,
-/// and no XML signature is inside (the query signature replaces it).
-pub fn redirect_url(
-    destination: &str,
-    xml: &str,
-    relay_state: Option<&str>,
-    key: Option<&SigningKey>,
-) -> Result<String, Error> {
-    let mut deflater = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-    deflater.write_all(xml.as_bytes()).map_err(|e| Error::new(Code::Internal, format!("DEFLATE failed: {e}")))?;
-    let deflated = deflater.finish().map_err(|e| Error::new(Code::Internal, format!("DEFLATE failed: {e}")))?;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let mut query = format!("SAMLRequest={}", url_encode(&b64.encode(deflated)));
-    if let Some(state) = relay_state {
-        query.push_str(&format!("&RelayState={}", url_encode(state)));
-    }
-    if let Some(key) = key {
-        query.push_str(&format!("&SigAlg={}", url_encode(key.algorithm())));
-        let signature = key.sign(query.as_bytes())?;
-        query.push_str(&format!("&Signature={}", url_encode(&b64.encode(signature))));
-    }
-    // An SSO URL that already carries a query (some IdPs put the tenant there) keeps it.
-    let separator = if destination.contains('?') { '&' } else { '?' };
-    Ok(format!("{destination}{separator}{query}"))
-}
-
-/// RFC 3986 percent-encoding of everything but the unreserved characters. The signed octets
-/// are the encoded ones, so the IdP must see exactly these bytes: no `+` for spaces.
-pub fn url_encode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() * 3 / 2);
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -214,11 +204,6 @@ mod tests {
         let id = request_id(&[0xab; 16]);
         assert_eq!(id.len(), 33);
         assert!(id.starts_with("_abab"));
-    }
-
-    #[test]
-    fn url_encoding_leaves_only_unreserved_characters() {
-        assert_eq!(url_encode("a+b/c=d e&é~"), "a%2Bb%2Fc%3Dd%20e%26%C3%A9~");
     }
 
     #[test]

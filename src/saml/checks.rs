@@ -64,7 +64,7 @@ pub(super) fn instant(node: Node<'_>, name: &str) -> Result<Option<DateTime<Utc>
     }
 }
 
-fn required_instant(node: Node<'_>, name: &str) -> Result<DateTime<Utc>, Error> {
+pub(super) fn required_instant(node: Node<'_>, name: &str) -> Result<DateTime<Utc>, Error> {
     instant(node, name)?
         .ok_or_else(|| Error::new(Code::SamlMalformed, format!("<{}> has no {name}", node.local_name())))
 }

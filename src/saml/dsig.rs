@@ -167,6 +167,29 @@ pub fn verify<'a>(
     Ok(Verified { element: signed })
 }
 
+/// Proof that a Redirect-binding query signature (bindings 3.4.4.1) verified with a tenant key
+/// over the octets it names. Only [`verify_detached`] constructs it.
+#[derive(Clone, Copy, Debug)]
+pub struct QueryVerified(());
+
+/// Verifies `signature` (raw bytes: PKCS#1 v1.5 for RSA, r || s for ECDSA, as XML-DSig encodes
+/// them) over `octets` with the algorithm `sig_alg` names: the same allow-list, SHA-1 opt-in and
+/// tenant keys as an XML signature.
+pub fn verify_detached(
+    octets: &[u8],
+    sig_alg: &str,
+    signature: &[u8],
+    keys: &[TrustedKey],
+    allow_sha1: bool,
+) -> Result<QueryVerified, Error> {
+    let (kind, digest) = algorithm_by_uri(sig_alg, allow_sha1)?;
+    if signature.is_empty() {
+        return Err(Error::new(Code::SignatureInvalid, "Signature is empty"));
+    }
+    verify_signature_value(octets, signature, kind, digest, keys)?;
+    Ok(QueryVerified(()))
+}
+
 /// Real IdPs list one or two (`xs`, `xsd`); each costs a lookup per canonicalized element.
 const MAX_INCLUSIVE_PREFIXES: usize = 16;
 
@@ -242,8 +265,13 @@ fn signature_algorithm(method: Node<'_>, allow_sha1: bool) -> Result<(KeyKind, D
         // HMACOutputLength and friends: truncated-HMAC attacks (CVE-2009-0217).
         return Err(Error::new(Code::SignatureAlgorithmUnsupported, "SignatureMethod must not have parameters"));
     }
-    let algorithm = algorithm(method)?;
-    let chosen = match algorithm.as_ref() {
+    algorithm_by_uri(&algorithm(method)?, allow_sha1)
+}
+
+/// The one allow-list of signature algorithms, for XML signatures and the Redirect binding's
+/// `SigAlg` alike.
+fn algorithm_by_uri(algorithm: &str, allow_sha1: bool) -> Result<(KeyKind, Digest), Error> {
+    let chosen = match algorithm {
         alg::RSA_SHA256 => (KeyKind::Rsa, Digest::Sha256),
         alg::RSA_SHA384 => (KeyKind::Rsa, Digest::Sha384),
         alg::RSA_SHA512 => (KeyKind::Rsa, Digest::Sha512),
@@ -264,10 +292,7 @@ fn signature_algorithm(method: Node<'_>, allow_sha1: bool) -> Result<(KeyKind, D
     if chosen.1 == Digest::Sha1 && !allow_sha1 {
         return Err(Error::new(
             Code::Sha1NotAllowed,
-            format!(
-                "signature algorithm {} uses SHA-1; set allow_sha1 for this tenant to accept it",
-                quote(&algorithm)
-            ),
+            format!("signature algorithm {} uses SHA-1; set allow_sha1 for this tenant to accept it", quote(algorithm)),
         ));
     }
     Ok(chosen)

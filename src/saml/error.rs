@@ -58,6 +58,12 @@ codes! {
     /// the tenant's `acs_url` / `acs_urls`: the caller and the tenant's configuration disagree
     /// on where logins arrive.
     AcsUrlUnknown = "acs_url_unknown",
+    /// A LogoutRequest or LogoutResponse was asked for a tenant with neither `idp_slo_url` nor
+    /// a metadata SingleLogoutService for the binding.
+    IdpSloUrlUnknown = "idp_slo_url_unknown",
+    /// A logout message was given to validate for a tenant without `slo_url`: its Destination
+    /// cannot be checked, so nothing is judged.
+    SloUrlUnknown = "slo_url_unknown",
 
     // ---- encoding and XML ----
     /// SAMLResponse is neither base64 nor an XML document.
@@ -181,6 +187,36 @@ codes! {
     /// was detected, so whether it was already used cannot be known: the user signs in again.
     /// Assertions issued after the loss are unaffected.
     ReplayStateLost = "replay_state_lost",
+
+    // ---- Single Logout (POST /v1/logout/validate); XML and signature codes as above ----
+    /// The Redirect-binding query is unusable: no or both of SAMLRequest and SAMLResponse, a
+    /// SAML parameter twice or out of the signed order, SigAlg without Signature (or the
+    /// reverse), a broken %-escape; or a POST message in the wrong form field.
+    LogoutQueryInvalid = "logout_query_invalid",
+    /// The Redirect-binding message is not raw DEFLATE data.
+    LogoutDeflateInvalid = "logout_deflate_invalid",
+    /// The Redirect-binding message inflates past `max_document_bytes` (a DEFLATE bomb);
+    /// inflation stops at the limit.
+    LogoutInflatedTooLarge = "logout_inflated_too_large",
+    /// The message is unsigned (no query signature, no XML signature on the root) and the
+    /// tenant does not relax `require_signed_logout_messages`.
+    LogoutSignatureMissing = "logout_signature_missing",
+    /// Destination is missing or differs from the tenant's `slo_url`.
+    LogoutDestinationMismatch = "logout_destination_mismatch",
+    /// Issuer is missing or differs from the tenant's IdP entity ID.
+    LogoutIssuerMismatch = "logout_issuer_mismatch",
+    /// The LogoutRequest's NotOnOrAfter has passed (plus the tenant's skew).
+    LogoutExpired = "logout_expired",
+    /// The message's IssueInstant is older than `[replay] max_assertion_age_seconds` (plus the
+    /// skew): its ID could no longer be known to the replay record.
+    LogoutTooOld = "logout_too_old",
+    /// The LogoutResponse's InResponseTo is missing or differs from `expected_request_id`, or
+    /// no `expected_request_id` was given.
+    LogoutInResponseToMismatch = "logout_in_response_to_mismatch",
+    /// This logout message (issuer + ID) was already accepted.
+    LogoutReplayed = "logout_replayed",
+    /// The delivered RelayState exceeds the 80 bytes SAML bindings 3.4.3 / 3.5.3 allow.
+    LogoutRelayStateTooLong = "logout_relay_state_too_long",
 
     // ---- IdP metadata (configuration and refresh; never a verdict on a login) ----
     /// The metadata document is not usable IdP metadata (no entityID, no signing key, ...).

@@ -27,6 +27,8 @@ pub struct IdpMetadata {
     pub signing_keys: Vec<TrustedKey>,
     /// (Binding, Location) of each SingleSignOnService whose Location is a safe endpoint.
     pub single_sign_on: Vec<(String, String)>,
+    /// Each SingleLogoutService whose Location (and ResponseLocation) is a safe endpoint.
+    pub single_logout: Vec<SloEndpoint>,
     /// Why each other SingleSignOnService was left out (`saml::url`): the endpoint is refused,
     /// the rest of the metadata (keys, issuer) stays usable.
     pub refused_endpoints: Vec<String>,
@@ -121,6 +123,7 @@ pub fn parse(bytes: &[u8], policy: &MetadataPolicy<'_>) -> Result<IdpMetadata, E
 
     let mut signing_keys = Vec::new();
     let mut single_sign_on = Vec::new();
+    let mut single_logout = Vec::new();
     let mut refused_endpoints = Vec::new();
     let mut idp_roles = 0;
     for role in root.elements().filter(|n| n.is(METADATA, "IDPSSODescriptor")) {
@@ -153,6 +156,21 @@ pub fn parse(bytes: &[u8], policy: &MetadataPolicy<'_>) -> Result<IdpMetadata, E
                 Some(problem) => refused_endpoints.push(format!("SingleSignOnService Location {problem}")),
             }
         }
+        for service in role.elements().filter(|n| n.is(METADATA, "SingleLogoutService")) {
+            let value = |name: &str| service.attribute(name).map(|v| v.get().into_owned());
+            let (location, response_location) = (value("Location").unwrap_or_default(), value("ResponseLocation"));
+            // Same rule as SingleSignOnService: these come back as `redirect_url` or `action`.
+            let problem = super::url::endpoint_problem(&location)
+                .or_else(|| response_location.as_deref().and_then(super::url::endpoint_problem));
+            match problem {
+                None => single_logout.push(SloEndpoint {
+                    binding: value("Binding").unwrap_or_default(),
+                    location,
+                    response_location,
+                }),
+                Some(problem) => refused_endpoints.push(format!("SingleLogoutService {problem}")),
+            }
+        }
     }
     if idp_roles == 0 {
         return Err(invalid("no IDPSSODescriptor supporting SAML 2.0"));
@@ -165,11 +183,21 @@ pub fn parse(bytes: &[u8], policy: &MetadataPolicy<'_>) -> Result<IdpMetadata, E
         entity_id,
         signing_keys,
         single_sign_on,
+        single_logout,
         refused_endpoints,
         valid_until,
         cache_duration_seconds,
         signature_verified,
     })
+}
+
+/// One SingleLogoutService of IdP metadata (metadata 2.2.2): where LogoutRequests go, and
+/// LogoutResponses when ResponseLocation is set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SloEndpoint {
+    pub binding: String,
+    pub location: String,
+    pub response_location: Option<String>,
 }
 
 fn certificates<'a>(descriptor: Node<'a>) -> Vec<Node<'a>> {

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::authn_request::BINDING_POST;
+use super::authn_request::{BINDING_POST, BINDING_REDIRECT};
 use super::error::Error;
 use super::metadata::METADATA;
 use super::ns;
@@ -19,6 +19,8 @@ pub struct SpMetadata<'a> {
     pub entity_id: &'a str,
     /// Every ACS URL, the default (the tenant's `acs_url`) first.
     pub acs_urls: &'a [&'a str],
+    /// `slo_url`: published as SingleLogoutService for both bindings.
+    pub slo_url: Option<&'a str>,
     pub name_id_format: &'a str,
     /// Published with `use="signing"`; the first one also signs the document.
     pub signing_keys: &'a [SigningKey],
@@ -48,6 +50,16 @@ impl SpMetadata<'_> {
             self.signing_keys.iter().map(SigningKey::certificate_base64).collect::<Result<_, _>>()?;
         key_descriptors(&mut out, "signing", &signing);
         key_descriptors(&mut out, "encryption", self.encryption_certificates);
+        // Metadata 2.4.2 order: SingleLogoutService before NameIDFormat. One endpoint takes
+        // requests and responses alike, so no ResponseLocation.
+        if let Some(slo_url) = self.slo_url {
+            for binding in [BINDING_REDIRECT, BINDING_POST] {
+                out.push_str(&format!(
+                    "<md:SingleLogoutService Binding=\"{binding}\" Location=\"{}\"/>",
+                    escape(slo_url)
+                ));
+            }
+        }
         out.push_str(&format!("<md:NameIDFormat>{}</md:NameIDFormat>", escape(self.name_id_format)));
         // Metadata 2.4.4: each endpoint with its own index, which an AuthnRequest may name;
         // the first is the default the IdP answers on when a request names none.

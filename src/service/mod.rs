@@ -9,6 +9,7 @@
 //! ([`Service::in_process`]): checking a saved response must never burn a real assertion in
 //! production's shared store.
 
+pub mod logout;
 pub mod sp;
 
 use std::sync::Arc;

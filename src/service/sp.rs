@@ -148,9 +148,9 @@ pub fn authn_request(
     };
     match encoded {
         Encoded::Redirect { url } => body.redirect_url = Some(url),
-        Encoded::Post { action, saml_request, relay_state } => {
+        Encoded::Post { action, value, relay_state, .. } => {
             body.action = Some(action);
-            body.fields = Some(PostFields { saml_request, relay_state });
+            body.fields = Some(PostFields { saml_request: value, relay_state });
         }
     }
     Ok(body)
@@ -170,6 +170,7 @@ pub fn sp_metadata(tenant: &TenantConfig, id: &str, now: DateTime<Utc>) -> Resul
         id,
         entity_id: &tenant.policy.sp_entity_id,
         acs_urls: &tenant.policy.acs_urls().collect::<Vec<_>>(),
+        slo_url: tenant.sp.slo_url.as_deref(),
         name_id_format: &tenant.sp.name_id_format,
         signing_keys: &tenant.sp.signing_keys,
         encryption_certificates: &encryption_certificates,

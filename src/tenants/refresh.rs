@@ -343,6 +343,7 @@ fn apply(
             updated.metadata_keys.clone_from(&parsed.signing_keys);
             updated.policy.keys = merge_keys(&updated.static_keys, parsed.signing_keys.clone(), &url);
             updated.idp_sso_endpoints.clone_from(&parsed.single_sign_on);
+            updated.idp_slo_endpoints.clone_from(&parsed.single_logout);
             for refused in &parsed.refused_endpoints {
                 tracing::warn!(tenant = id, problem = refused.as_str(), "metadata endpoint refused");
             }

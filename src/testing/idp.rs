@@ -467,6 +467,11 @@ pub fn idp_metadata(entity_id: &str, signing: &[&TestIdp], cache_duration: Optio
             idp.certificate_base64()
         ));
     }
+    // Metadata 2.4.1 order: SingleLogoutService (SSODescriptorType) before SingleSignOnService.
+    out.push_str(&format!(
+        "<md:SingleLogoutService Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect\" Location=\"{}saml2\"/>",
+        escape(entity_id)
+    ));
     out.push_str(&format!(
         "<md:SingleSignOnService Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect\" Location=\"{}saml2\"/>",
         escape(entity_id)

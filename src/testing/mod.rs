@@ -3,3 +3,4 @@
 
 pub mod encrypt;
 pub mod idp;
+pub mod logout;

@@ -18,6 +18,7 @@ use crate::config::Config;
 use crate::ops::metrics::{Metrics, UNKNOWN_TENANT};
 use crate::ops::wall_clock;
 use crate::saml::{Code, Error, Input, Validated};
+use crate::service::logout::{LogoutValidBody, ValidateLogoutParams};
 use crate::service::{Accepted, Service, ValidateRequest};
 
 pub struct Frontend {
@@ -214,6 +215,47 @@ impl Frontend {
                 Err(Error::new(Code::Internal, "internal error while validating; the service keeps serving"))
             }
         }
+    }
+
+    /// `POST /v1/logout/validate` and `ValidateLogout`, after the transport authorized the
+    /// caller for the tenant: admission, the core inline or on the XML pool as for logins, the
+    /// replay record, then the count in `saml_logout_validations_total` and one log event.
+    pub async fn validate_logout(
+        self: &Arc<Self>,
+        request_id: &str,
+        params: ValidateLogoutParams,
+    ) -> Result<LogoutValidBody, Error> {
+        let result = self.logout_pipeline(params).await;
+        let (outcome, code) = match &result {
+            Ok(_) => ("valid", "none"),
+            Err(error) => {
+                let disposition = wire::disposition(error.code);
+                (disposition.outcome.as_str(), disposition.metric_label)
+            }
+        };
+        self.metrics.observe_logout(outcome, code);
+        tracing::info!(target: "validation", request_id, kind = "logout", outcome, code);
+        result
+    }
+
+    async fn logout_pipeline(self: &Arc<Self>, params: ValidateLogoutParams) -> Result<LogoutValidBody, Error> {
+        let _permit = self.admit()?;
+        let now = wall_clock();
+        let size = [&params.query, &params.saml_request, &params.saml_response]
+            .iter()
+            .map(|v| v.as_ref().map_or(0, String::len))
+            .sum::<usize>();
+        let params = Arc::new(params);
+        let checked = if size <= INLINE_BYTES {
+            self.service.judge_logout(&params, now)?
+        } else {
+            let (frontend, moved) = (self.clone(), params.clone());
+            self.pool
+                .run(move || frontend.service.judge_logout(&moved, now))
+                .await
+                .unwrap_or_else(|| Err(Error::new(Code::Internal, "the validation worker pool is unavailable")))?
+        };
+        self.service.remember_logout(&params.tenant, checked, now).await
     }
 
     /// Installs a function run at the start of every validation. Tests use it to prove that a

@@ -20,6 +20,7 @@ use super::wire;
 use crate::config::Config;
 use crate::ops::wall_clock;
 use crate::saml::{Code, Error, Validated};
+use crate::service::logout::{LogoutRequestParams, LogoutResponseParams, ValidateLogoutParams};
 use crate::service::sp::AuthnRequestParams;
 use crate::tenants::TenantState;
 
@@ -66,6 +67,9 @@ pub fn bind(
             .route("/v1/diagnose", web::post().to(diagnose))
             .route("/v1/authn-requests", web::post().to(create_authn_request))
             .route("/v1/tenants/{id}/sp-metadata", web::get().to(sp_metadata))
+            .route("/v1/logout-requests", web::post().to(create_logout_request))
+            .route("/v1/logout-responses", web::post().to(create_logout_response))
+            .route("/v1/logout/validate", web::post().to(validate_logout))
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(readyz))
             .route("/metrics", web::get().to(metrics_on_main))
@@ -402,6 +406,62 @@ async fn create_authn_request(state: web::Data<State>, request: HttpRequest, pay
     };
     match created.await {
         Ok(body) => HttpResponse::Ok().json(body),
+        Err(error) => error_response(&error),
+    }
+}
+
+/// The JSON body of a tenant-scoped call: the caller authenticated before the body is read
+/// (as for `/v1/validate`), then authorized for the tenant it names. `shape` lists the fields
+/// for the error message.
+async fn tenant_body<T: serde::de::DeserializeOwned>(
+    state: &State,
+    request: &HttpRequest,
+    payload: web::Payload,
+    shape: &str,
+    tenant: fn(&T) -> &str,
+) -> Result<T, Error> {
+    let credentials = credentials(request);
+    auth::authorize(state.frontend.service(), &credentials, None)?;
+    let mut held = state.bodies.reservation();
+    let body = read_body_in_time(state, request, payload, &mut held).await?;
+    let parsed: T = serde_json::from_slice(&body)
+        .map_err(|e| Error::new(Code::MalformedRequest, format!("body must be JSON {{{shape}}}: {e}")))?;
+    auth::authorize(state.frontend.service(), &credentials, Some(tenant(&parsed)))?;
+    Ok(parsed)
+}
+
+fn json_or_error<T: serde::Serialize>(result: Result<T, Error>) -> HttpResponse {
+    match result {
+        Ok(body) => HttpResponse::Ok().json(body),
+        Err(error) => error_response(&error),
+    }
+}
+
+/// `POST /v1/logout-requests`: the SP's LogoutRequest, both bindings.
+async fn create_logout_request(state: web::Data<State>, request: HttpRequest, payload: web::Payload) -> HttpResponse {
+    let shape = "tenant, name_id, name_id_format?, name_qualifier?, sp_name_qualifier?, session_indexes?, relay_state?, binding?";
+    let params = tenant_body(&state, &request, payload, shape, |p: &LogoutRequestParams| &p.tenant).await;
+    json_or_error(params.and_then(|params| state.frontend.service().create_logout_request(&params, wall_clock())))
+}
+
+/// `POST /v1/logout-responses`: the SP's LogoutResponse to an IdP's LogoutRequest.
+async fn create_logout_response(state: web::Data<State>, request: HttpRequest, payload: web::Payload) -> HttpResponse {
+    let shape = "tenant, in_response_to, status?, second_level_status?, status_message?, relay_state?, binding?";
+    let params = tenant_body(&state, &request, payload, shape, |p: &LogoutResponseParams| &p.tenant).await;
+    json_or_error(params.and_then(|params| state.frontend.service().create_logout_response(&params, wall_clock())))
+}
+
+/// `POST /v1/logout/validate`: a LogoutRequest or LogoutResponse as the browser delivered it.
+async fn validate_logout(
+    state: web::Data<State>,
+    request: HttpRequest,
+    id: RequestId,
+    payload: web::Payload,
+) -> HttpResponse {
+    let shape = "tenant, binding?, query? | saml_request? | saml_response?, relay_state?, expected_request_id?";
+    let params = tenant_body(&state, &request, payload, shape, |p: &ValidateLogoutParams| &p.tenant).await;
+    match params {
+        Ok(params) => json_or_error(state.frontend.validate_logout(&id.0, params).await),
         Err(error) => error_response(&error),
     }
 }

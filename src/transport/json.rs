@@ -123,6 +123,7 @@ impl<'a> TenantView<'a> {
                 ("allow_bare_assertion", p.allow_bare_assertion),
                 ("allow_missing_authn_statement", p.allow_missing_authn_statement),
                 ("allow_rsa_pkcs1_key_transport", p.allow_rsa_pkcs1_key_transport),
+                ("allow_unsigned_logout_messages", !tenant.sp.require_signed_logout_messages),
             ]
             .into_iter()
             .collect(),

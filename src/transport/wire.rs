@@ -75,6 +75,9 @@ pub const fn disposition(code: Code) -> Disposition {
         // formed; gRPC's FAILED_PRECONDITION says the same, and a CreateAuthnRequest reply
         // has no verdict field that an OK status could carry it in.
         Code::IdpSsoUrlUnknown => (422, GrpcCode::FailedPrecondition, Outcome::Error),
+        // As idp_sso_url_unknown: only the tenant's configuration can cure these.
+        Code::IdpSloUrlUnknown => (422, GrpcCode::FailedPrecondition, Outcome::Error),
+        Code::SloUrlUnknown => (422, GrpcCode::FailedPrecondition, Outcome::Error),
         Code::Base64Invalid => REJECTED,
         Code::EncodingUnsupported => REJECTED,
         Code::DoctypeForbidden => REJECTED,
@@ -129,6 +132,17 @@ pub const fn disposition(code: Code) -> Disposition {
         // a fault to retry: the same assertion is refused until it is too old anyway. A fresh
         // sign-in passes at once.
         Code::ReplayStateLost => REJECTED,
+        Code::LogoutQueryInvalid => REJECTED,
+        Code::LogoutDeflateInvalid => REJECTED,
+        Code::LogoutInflatedTooLarge => REJECTED,
+        Code::LogoutSignatureMissing => REJECTED,
+        Code::LogoutDestinationMismatch => REJECTED,
+        Code::LogoutIssuerMismatch => REJECTED,
+        Code::LogoutExpired => REJECTED,
+        Code::LogoutTooOld => REJECTED,
+        Code::LogoutInResponseToMismatch => REJECTED,
+        Code::LogoutReplayed => REJECTED,
+        Code::LogoutRelayStateTooLong => REJECTED,
         Code::MetadataInvalid => REJECTED,
         Code::MetadataExpired => REJECTED,
         Code::MetadataSignatureMissing => REJECTED,
@@ -156,7 +170,8 @@ mod tests {
             if d.outcome == Outcome::Rejected {
                 assert_eq!(d.http_status, 422, "{name}");
             }
-            assert_eq!(d.http_status == 422 && d.outcome == Outcome::Error, code == Code::IdpSsoUrlUnknown, "{name}");
+            let precondition = matches!(code, Code::IdpSsoUrlUnknown | Code::IdpSloUrlUnknown | Code::SloUrlUnknown);
+            assert_eq!(d.http_status == 422 && d.outcome == Outcome::Error, precondition, "{name}");
         }
     }
 

@@ -26,7 +26,7 @@ const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STA
 // ---------------------------------------------------------------- the independent tools
 
 /// A tool on PATH, or a failure that says how to get it.
-fn tool(name: &str, package: &str) -> PathBuf {
+pub(crate) fn tool(name: &str, package: &str) -> PathBuf {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path).map(|dir| dir.join(name)).find(|p| p.is_file()).unwrap_or_else(|| {
         panic!("{name} not found on PATH: run scripts/test.sh, which installs the Debian package {package}")
@@ -34,7 +34,7 @@ fn tool(name: &str, package: &str) -> PathBuf {
 }
 
 /// The OASIS XSD folder: $SAML_SCHEMAS_DIR, else target/saml-schemas (scripts/schemas.sh).
-fn schema(file: &str) -> PathBuf {
+pub(crate) fn schema(file: &str) -> PathBuf {
     let dir = std::env::var_os("SAML_SCHEMAS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/saml-schemas"));
@@ -47,19 +47,19 @@ fn schema(file: &str) -> PathBuf {
     path
 }
 
-fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
+pub(crate) fn scratch(name: &str, bytes: &[u8]) -> PathBuf {
     let path = temp_dir("authn-requests").join(format!("{}-{name}", unique()));
     std::fs::write(&path, bytes).unwrap();
     path
 }
 
-fn unique() -> u64 {
+pub(crate) fn unique() -> u64 {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// xmllint's verdict on `xml` against one of the OASIS schemas.
-fn xsd_check(schema_file: &str, xml: &str) -> Result<(), String> {
+pub(crate) fn xsd_check(schema_file: &str, xml: &str) -> Result<(), String> {
     let file = scratch("document.xml", xml.as_bytes());
     let out = Command::new(tool("xmllint", "libxml2-utils"))
         .args(["--noout", "--nonet", "--schema"])
@@ -75,7 +75,7 @@ fn xsd_check(schema_file: &str, xml: &str) -> Result<(), String> {
 }
 
 /// xmlsec1's verdict on the enveloped signature of the element `id_attr` names.
-fn xmlsec_verify(certificate_pem: &Path, id_attr: &str, xml: &str) -> Result<(), String> {
+pub(crate) fn xmlsec_verify(certificate_pem: &Path, id_attr: &str, xml: &str) -> Result<(), String> {
     let file = scratch("signed.xml", xml.as_bytes());
     let out = Command::new(tool("xmlsec1", "xmlsec1"))
         .arg("--verify")
@@ -95,7 +95,7 @@ fn xmlsec_verify(certificate_pem: &Path, id_attr: &str, xml: &str) -> Result<(),
 }
 
 /// `openssl dgst -sha256 -verify` over exactly `data`.
-fn openssl_verify(public_key_pem: &[u8], data: &[u8], signature_der: &[u8]) -> bool {
+pub(crate) fn openssl_verify(public_key_pem: &[u8], data: &[u8], signature_der: &[u8]) -> bool {
     let key = scratch("pubkey.pem", public_key_pem);
     let signature = scratch("sig.bin", signature_der);
     let data = scratch("data.bin", data);
@@ -113,18 +113,18 @@ fn openssl_verify(public_key_pem: &[u8], data: &[u8], signature_der: &[u8]) -> b
 // ---------------------------------------------------------------- the SP's keys
 
 /// An SP signing key and its self-signed certificate, as PEM files.
-struct SpKey {
-    key: PKey<Private>,
-    key_file: PathBuf,
-    certificate_file: PathBuf,
+pub(crate) struct SpKey {
+    pub(crate) key: PKey<Private>,
+    pub(crate) key_file: PathBuf,
+    pub(crate) certificate_file: PathBuf,
 }
 
 impl SpKey {
-    fn rsa() -> SpKey {
+    pub(crate) fn rsa() -> SpKey {
         SpKey::with(PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap())
     }
 
-    fn ec() -> SpKey {
+    pub(crate) fn ec() -> SpKey {
         let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
         SpKey::with(PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap())
     }
@@ -148,16 +148,16 @@ impl SpKey {
         SpKey { key, key_file, certificate_file }
     }
 
-    fn public_pem(&self) -> Vec<u8> {
+    pub(crate) fn public_pem(&self) -> Vec<u8> {
         self.key.public_key_to_pem().unwrap()
     }
 
-    fn certificate_base64(&self) -> String {
+    pub(crate) fn certificate_base64(&self) -> String {
         let pem = std::fs::read(&self.certificate_file).unwrap();
         B64.encode(openssl::x509::X509::from_pem(&pem).unwrap().to_der().unwrap())
     }
 
-    fn settings(&self) -> String {
+    pub(crate) fn settings(&self) -> String {
         format!(
             "sp_signing_key_file = {:?}\nsp_signing_certificate_file = {:?}\n",
             self.key_file.display().to_string(),
@@ -221,7 +221,7 @@ fn create(addr: std::net::SocketAddr, body: &Value) -> HttpReply {
     request(addr, "POST", "/v1/authn-requests", body.to_string().as_bytes(), &[("Content-Type", "application/json")])
 }
 
-fn percent_decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -238,19 +238,19 @@ fn percent_decode(text: &str) -> String {
 }
 
 /// The redirect URL's base and its query parameters, in order, still encoded.
-fn query(url: &str) -> (&str, Vec<(&str, &str)>) {
+pub(crate) fn query(url: &str) -> (&str, Vec<(&str, &str)>) {
     let (base, query) = url.split_once('?').unwrap();
     (base, query.split('&').map(|pair| pair.split_once('=').unwrap()).collect())
 }
 
-fn inflate(saml_request: &str) -> String {
+pub(crate) fn inflate(saml_request: &str) -> String {
     let deflated = B64.decode(percent_decode(saml_request)).unwrap();
     let mut xml = String::new();
     flate2::read::DeflateDecoder::new(&deflated[..]).read_to_string(&mut xml).unwrap();
     xml
 }
 
-fn attribute<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn attribute<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
     let start = xml.find(&format!(" {name}=\""))? + name.len() + 3;
     Some(&xml[start..start + xml[start..].find('"')?])
 }

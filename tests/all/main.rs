@@ -17,6 +17,7 @@ mod flood;
 mod hardening;
 mod http_api;
 mod layering;
+mod logout;
 mod metadata;
 mod metadata_refresh;
 mod policies;

@@ -16,6 +16,7 @@ use crate::transport::frontend::{self, Frontend, Incoming, OwnedRequest};
 use crate::transport::json::{tenant_status, TenantView};
 use crate::transport::wire::{self, GrpcCode};
 
+use super::logout;
 use super::pb::{self, saml_validator_server::SamlValidator};
 
 pub struct Api {
@@ -61,6 +62,50 @@ impl SamlValidator for Api {
         let presented = Presented::of(&request);
         let credentials = presented.credentials();
         self.create_authn_request_now(&credentials, request.into_inner()).map(Response::new)
+    }
+
+    async fn create_logout_request(
+        &self,
+        request: Request<pb::CreateLogoutRequestRequest>,
+    ) -> Result<Response<pb::LogoutMessage>, Status> {
+        let presented = Presented::of(&request);
+        let params = logout::request_params(request.into_inner());
+        auth::authorize(self.frontend.service(), &presented.credentials(), Some(&params.tenant)).map_err(status)?;
+        let body = self.frontend.service().create_logout_request(&params, wall_clock()).map_err(status)?;
+        Ok(Response::new(logout::message(body)))
+    }
+
+    async fn create_logout_response(
+        &self,
+        request: Request<pb::CreateLogoutResponseRequest>,
+    ) -> Result<Response<pb::LogoutMessage>, Status> {
+        let presented = Presented::of(&request);
+        let params = logout::response_params(request.into_inner());
+        auth::authorize(self.frontend.service(), &presented.credentials(), Some(&params.tenant)).map_err(status)?;
+        let body = self.frontend.service().create_logout_response(&params, wall_clock()).map_err(status)?;
+        Ok(Response::new(logout::message(body)))
+    }
+
+    async fn validate_logout(
+        &self,
+        request: Request<pb::ValidateLogoutRequest>,
+    ) -> Result<Response<pb::ValidateLogoutResponse>, Status> {
+        let request_id = frontend::request_id(request.metadata().get("x-request-id").and_then(|v| v.to_str().ok()));
+        let presented = Presented::of(&request);
+        let message = request.into_inner();
+        if message.encoded_len() > self.max_message_bytes {
+            let error =
+                Error::new(Code::PayloadTooLarge, format!("request message exceeds {} bytes", self.max_message_bytes));
+            return Err(status(error));
+        }
+        let params = logout::validate_params(message);
+        auth::authorize(self.frontend.service(), &presented.credentials(), Some(&params.tenant)).map_err(status)?;
+        let reply = logout::validate(&self.frontend, &request_id, params).await.map_err(status)?;
+        let mut response = Response::new(reply);
+        if let Ok(value) = MetadataValue::try_from(request_id.as_str()) {
+            response.metadata_mut().insert("x-request-id", value);
+        }
+        Ok(response)
     }
 
     async fn diagnose(&self, request: Request<pb::ValidateRequest>) -> Result<Response<pb::Diagnosis>, Status> {
