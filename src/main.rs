@@ -60,6 +60,25 @@ enum Command {
         /// File holding the response, or - for standard input.
         file: String,
     },
+    /// Explain one saved SAMLResponse without accepting it: every check with what was expected
+    /// and found, the certificates, a hint per failure (what `POST /v1/diagnose` answers).
+    /// Exit status: 0 every check passes, 1 a check fails or the input is refused, 2 usage or
+    /// configuration error.
+    Diagnose {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        tenant: String,
+        /// Judge at this RFC 3339 UTC instant instead of now.
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long)]
+        expected_request_id: Option<String>,
+        #[arg(long)]
+        expected_acs_url: Option<String>,
+        /// File holding the response, or - for standard input.
+        file: String,
+    },
     /// Print a fresh AuthnRequest for SP-initiated login: the JSON `POST /v1/authn-requests`
     /// answers. Exit status: 0 created, 1 refused (the error JSON), 2 usage or configuration error.
     AuthnRequest {
@@ -129,7 +148,12 @@ fn main() -> ExitCode {
         Command::Validate { config, tenant, at, expected_request_id, expected_acs_url, file } => {
             let expected =
                 Expected { request_id: expected_request_id.as_deref(), acs_url: expected_acs_url.as_deref() };
-            validate(&config, &tenant, at.as_deref(), expected, &file)
+            validate(&config, &tenant, at.as_deref(), expected, &file, false)
+        }
+        Command::Diagnose { config, tenant, at, expected_request_id, expected_acs_url, file } => {
+            let expected =
+                Expected { request_id: expected_request_id.as_deref(), acs_url: expected_acs_url.as_deref() };
+            validate(&config, &tenant, at.as_deref(), expected, &file, true)
         }
         Command::AuthnRequest { config, tenant, binding, relay_state, force_authn, is_passive, acs_url } => {
             let params = AuthnRequestParams { tenant, relay_state, force_authn, is_passive, binding, acs_url };
@@ -194,7 +218,15 @@ struct Expected<'a> {
     acs_url: Option<&'a str>,
 }
 
-fn validate(path: &Path, tenant: &str, at: Option<&str>, expected: Expected<'_>, file: &str) -> ExitCode {
+/// `validate`, or with `diagnose` the checklist instead of a verdict (nothing recorded either way).
+fn validate(
+    path: &Path,
+    tenant: &str,
+    at: Option<&str>,
+    expected: Expected<'_>,
+    file: &str,
+    diagnose: bool,
+) -> ExitCode {
     let config = match load(path) {
         Ok(config) => config,
         Err(code) => return code,
@@ -236,11 +268,22 @@ fn validate(path: &Path, tenant: &str, at: Option<&str>, expected: Expected<'_>,
             return ExitCode::from(2);
         }
     };
-    let (json, code) = match runtime.block_on(service.validate(&request, now)) {
-        Ok(validated) => {
-            (serde_json::to_string_pretty(&ValidBody { valid: true, tenant, result: &validated }), ExitCode::SUCCESS)
+    let (json, code) = if diagnose {
+        match service.diagnose(&request, now) {
+            Ok(diagnosis) => {
+                let code = if diagnosis.verdict.is_none() { ExitCode::SUCCESS } else { ExitCode::from(1) };
+                (serde_json::to_string_pretty(&diagnosis), code)
+            }
+            Err(error) => (serde_json::to_string_pretty(&ErrorBody::new(&error)), ExitCode::from(1)),
         }
-        Err(error) => (serde_json::to_string_pretty(&ErrorBody::new(&error)), ExitCode::from(1)),
+    } else {
+        match runtime.block_on(service.validate(&request, now)) {
+            Ok(validated) => (
+                serde_json::to_string_pretty(&ValidBody { valid: true, tenant, result: &validated }),
+                ExitCode::SUCCESS,
+            ),
+            Err(error) => (serde_json::to_string_pretty(&ErrorBody::new(&error)), ExitCode::from(1)),
+        }
     };
     match json {
         Ok(json) => println!("{json}"),

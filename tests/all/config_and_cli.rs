@@ -426,3 +426,37 @@ fn config_reloads_on_sighup_and_file_change_without_failing_requests() {
     assert!(!statuses.is_empty());
     assert!(statuses.iter().all(|s| *s == 200), "a request failed during reloads: {statuses:?}");
 }
+
+#[test]
+fn cli_diagnose_explains_a_real_entra_response_at_its_instant_and_now() {
+    let dir = temp_dir("diagnose");
+    let config = fixture_config(&dir);
+    let file = fixtures().join("entra-ssoready-signed-assertion.xml");
+    let run = |at: Option<&str>| {
+        let mut command = Command::new(BIN);
+        command.args(["diagnose", "--tenant", "entra", "--config"]).arg(&config);
+        if let Some(at) = at {
+            command.args(["--at", at]);
+        }
+        command.arg(&file).output().unwrap()
+    };
+    let then = run(Some("2023-11-17T18:39:32Z"));
+    assert!(then.status.success(), "{}", String::from_utf8_lossy(&then.stdout));
+    let v: serde_json::Value = serde_json::from_slice(&then.stdout).unwrap();
+    assert!(v["verdict"].is_null() && v.get("valid").is_none(), "{v}");
+    let signature = &v["signatures"][0];
+    assert_eq!(signature["result"], "pass");
+    assert_eq!(signature["document_certificates"][0]["configured"], true, "Entra's KeyInfo names the pasted one");
+    assert_eq!(signature["verified_by"], signature["document_certificates"][0]["sha256_thumbprint"]);
+
+    let now = run(None);
+    assert_eq!(now.status.code(), Some(1), "{}", String::from_utf8_lossy(&now.stdout));
+    let text = String::from_utf8_lossy(&now.stdout);
+    assert!(!text.contains("ulysse.carion"), "personal data in a diagnosis: {text}");
+    let v: serde_json::Value = serde_json::from_slice(&now.stdout).unwrap();
+    assert_eq!(v["verdict"]["code"], "subject_confirmation_expired", "{v}");
+    let conditions = v["checks"].as_array().unwrap().iter().find(|c| c["name"] == "conditions").unwrap();
+    assert_eq!(conditions["code"], "assertion_expired");
+    assert!(conditions["seconds_from_now"].as_i64().unwrap() < -86_400 * 365, "{conditions}");
+    assert!(v["verdict"]["hint"].as_str().unwrap().contains("clock"), "{v}");
+}
