@@ -9,6 +9,8 @@
 //! ([`Service::in_process`]): checking a saved response must never burn a real assertion in
 //! production's shared store.
 
+pub mod activity;
+pub mod lifecycle;
 pub mod sp;
 
 use std::sync::Arc;
@@ -46,6 +48,8 @@ pub struct Service {
     metrics: Arc<Metrics>,
     /// Survives reloads: an assertion accepted before a reload stays refused after it.
     replay: ReplayRecord,
+    /// Recent failures and certificate use per tenant, on this replica (`activity`).
+    activity: activity::Activity,
 }
 
 impl Service {
@@ -53,7 +57,8 @@ impl Service {
     /// in the background: a store that is down does not keep the service from starting.
     pub fn try_new(config: &Config, metrics: Arc<Metrics>) -> Result<Service, StoreError> {
         let replay = replay_record(&config.replay, config.server.replay_cache_capacity, &metrics)?;
-        Ok(Service { tenants: Arc::new(Registry::new(config, metrics.clone())), metrics, replay })
+        let activity = activity::Activity::new(config.diagnostics.failures_per_tenant);
+        Ok(Service { tenants: Arc::new(Registry::new(config, metrics.clone())), metrics, replay, activity })
     }
 
     /// [`Service::try_new`] for tests and tools, whose configuration was just validated (the
@@ -70,6 +75,7 @@ impl Service {
             tenants: Arc::new(Registry::new(config, metrics.clone())),
             metrics,
             replay: ReplayRecord::Memory(ReplayCache::new(config.server.replay_cache_capacity)),
+            activity: activity::Activity::new(config.diagnostics.failures_per_tenant),
         }
     }
 
@@ -226,7 +232,10 @@ impl Service {
             Err(error) if self.refresh_for(tenant, &error, now).await => judge().await?,
             result => result?,
         };
-        self.remember(accepted, now).await
+        let validated = self.remember(accepted, now).await?;
+        // Only a login accepted in full counts as the certificate's use.
+        self.activity.record_use(&self.tenants, tenant, &validated.signing_key_sha256, now);
+        Ok(validated)
     }
 
     /// [`Service::validate_with`], judging on the caller's thread (the CLI, tests).

@@ -16,6 +16,7 @@ mod flood;
 mod hardening;
 mod http_api;
 mod layering;
+mod lifecycle;
 mod metadata;
 mod metadata_refresh;
 mod policies;

@@ -3,6 +3,7 @@
 //! table: a rejected assertion is a normal reply; request-level errors are gRPC statuses.
 
 mod api;
+mod lifecycle;
 pub mod pb;
 mod server;
 
