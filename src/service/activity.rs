@@ -200,3 +200,76 @@ fn bounded(text: &str, max: usize) -> String {
         None => text.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::Config;
+    use crate::ops::metrics::Metrics;
+
+    fn config(ids: &[&str]) -> Config {
+        let certificate = crate::testing::idp::TestIdp::generate().unwrap().certificate_base64();
+        let mut text = String::new();
+        for id in ids {
+            text.push_str(&format!(
+                "[[tenants]]\nid = \"{id}\"\nidp_entity_id = \"https://idp.example/\"\nsp_entity_id = \"https://sp.example/\"\nacs_url = \"https://sp.example/acs\"\ncertificates = [\"{certificate}\"]\n\n"
+            ));
+        }
+        Config::parse(&text, std::path::Path::new("."), Utc::now()).unwrap()
+    }
+
+    fn tracked(activity: &Activity) -> Vec<String> {
+        let mut ids: Vec<String> = activity.lock().keys().cloned().collect();
+        ids.sort();
+        ids
+    }
+
+    /// Entries exist only for configured tenants; one removed from the configuration goes when
+    /// a new one needs the room; each keeps at most N failures and one instant per certificate.
+    #[test]
+    fn bounded_by_the_configured_tenants_and_n_each() {
+        let registry = Registry::new(&config(&["a", "b"]), Arc::new(Metrics::new()));
+        let activity = Activity::new(3);
+        let now = Utc::now();
+        let error = Error::new(Code::AudienceMismatch, "Audience is \"x\", expected \"y\"");
+        for n in 0..10 {
+            for tenant in ["a", "b", "ghost"] {
+                activity.record_failure(&registry, tenant, &format!("r{n}"), &error, now);
+            }
+        }
+        assert_eq!(tracked(&activity), ["a", "b"], "never an entry for a tenant that is not configured");
+        let kept: Vec<String> = activity.failures("a").into_iter().map(|f| f.request_id).collect();
+        assert_eq!(kept, ["r9", "r8", "r7"]);
+        assert_eq!(activity.failures_last_hour(["a", "ghost"], now), [10, 0]);
+        assert_eq!(activity.failures_last_hour(["a"], now + chrono::Duration::minutes(61)), [0], "an hour later");
+
+        registry.replace(&config(&["b", "c"]));
+        activity.record_failure(&registry, "c", "r0", &error, now);
+        assert_eq!(tracked(&activity), ["b", "c"], "the removed tenant made room");
+
+        let key = registry.get("b").unwrap().policy.keys[0].info.sha256_fingerprint.clone();
+        for n in 0..5 {
+            activity.record_use(&registry, "b", &format!("{n:064}"), now);
+        }
+        activity.record_use(&registry, "b", &key, now);
+        let used = activity.last_used("b");
+        assert!(used.len() <= 2 && used.contains_key(&key), "fingerprints the tenant does not have are dropped: {used:?}");
+    }
+
+    /// A status refusal keeps the codes, never the IdP's StatusMessage; long messages are cut.
+    #[test]
+    fn entries_leave_out_the_status_message_and_stay_short() {
+        let mut error = Error::new(Code::StatusNotSuccess, "IdP status \"urn:x:Responder\": \"jane@contoso.example is blocked\"");
+        error.facts = Some(Box::new(crate::saml::error::FailureFacts {
+            idp_status: Some("urn:x:Responder".into()),
+            ..Default::default()
+        }));
+        let entry = failure("r1", &error, Utc::now());
+        assert_eq!(entry.message, "IdP status urn:x:Responder");
+        let long = failure(&"x".repeat(500), &Error::new(Code::IssuerMismatch, "é".repeat(2000)), Utc::now());
+        assert_eq!(long.message.chars().count(), MAX_MESSAGE + 1);
+        assert_eq!(long.request_id.chars().count(), MAX_REQUEST_ID + 1);
+    }
+}
