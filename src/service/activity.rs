@@ -255,13 +255,17 @@ mod tests {
         }
         activity.record_use(&registry, "b", &key, now);
         let used = activity.last_used("b");
-        assert!(used.len() <= 2 && used.contains_key(&key), "fingerprints the tenant does not have are dropped: {used:?}");
+        assert!(
+            used.len() <= 2 && used.contains_key(&key),
+            "fingerprints the tenant does not have are dropped: {used:?}"
+        );
     }
 
     /// A status refusal keeps the codes, never the IdP's StatusMessage; long messages are cut.
     #[test]
     fn entries_leave_out_the_status_message_and_stay_short() {
-        let mut error = Error::new(Code::StatusNotSuccess, "IdP status \"urn:x:Responder\": \"jane@contoso.example is blocked\"");
+        let mut error =
+            Error::new(Code::StatusNotSuccess, "IdP status \"urn:x:Responder\": \"jane@contoso.example is blocked\"");
         error.facts = Some(Box::new(crate::saml::error::FailureFacts {
             idp_status: Some("urn:x:Responder".into()),
             ..Default::default()
