@@ -30,7 +30,7 @@ fn certificate(days: i64) -> String {
     builder.set_subject_name(&name).unwrap();
     builder.set_issuer_name(&name).unwrap();
     builder.set_pubkey(&key).unwrap();
-    let now = chrono::Utc::now().timestamp();
+    let now = saml_validator::ops::wall_clock().timestamp();
     builder.set_not_before(&Asn1Time::from_unix(now - 86_400).unwrap()).unwrap();
     builder.set_not_after(&Asn1Time::from_unix(now + days * 86_400).unwrap()).unwrap();
     builder.sign(&key, MessageDigest::sha256()).unwrap();
@@ -51,9 +51,9 @@ fn fleet() -> Service {
             "\n[[tenants]]\nid = \"{id}\"\nidp_entity_id = \"https://sts.windows.net/{n}/\"\nsp_entity_id = \"https://sp.example/{n}\"\nacs_url = \"https://sp.example/{n}/acs\"\n{trust}\n"
         ));
     }
-    let config = Config::parse(&text, std::path::Path::new("."), chrono::Utc::now()).unwrap();
+    let config = Config::parse(&text, std::path::Path::new("."), saml_validator::ops::wall_clock()).unwrap();
     let service = Service::in_process(&config);
-    let now = chrono::Utc::now();
+    let now = saml_validator::ops::wall_clock();
     let error = Error::new(
         Code::SignatureInvalid,
         "SignatureValue does not verify with any of the tenant's 1 configured key(s)",
@@ -68,7 +68,7 @@ fn fleet() -> Service {
 
 fn list(c: &mut Criterion) {
     let service = fleet();
-    let now = chrono::Utc::now();
+    let now = saml_validator::ops::wall_clock();
     let mut group = c.benchmark_group("list_tenants_10k");
     let mut case = |name: &str, query: TenantQuery| {
         let page = service.list_tenants(&query, |_| true, now).unwrap();

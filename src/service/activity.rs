@@ -209,6 +209,10 @@ mod tests {
     use crate::config::Config;
     use crate::ops::metrics::Metrics;
 
+    fn now() -> DateTime<Utc> {
+        saml::time::parse("2026-11-29T10:00:00Z").unwrap()
+    }
+
     fn config(ids: &[&str]) -> Config {
         let certificate = crate::testing::idp::TestIdp::generate().unwrap().certificate_base64();
         let mut text = String::new();
@@ -217,7 +221,7 @@ mod tests {
                 "[[tenants]]\nid = \"{id}\"\nidp_entity_id = \"https://idp.example/\"\nsp_entity_id = \"https://sp.example/\"\nacs_url = \"https://sp.example/acs\"\ncertificates = [\"{certificate}\"]\n\n"
             ));
         }
-        Config::parse(&text, std::path::Path::new("."), Utc::now()).unwrap()
+        Config::parse(&text, std::path::Path::new("."), now()).unwrap()
     }
 
     fn tracked(activity: &Activity) -> Vec<String> {
@@ -232,7 +236,7 @@ mod tests {
     fn bounded_by_the_configured_tenants_and_n_each() {
         let registry = Registry::new(&config(&["a", "b"]), Arc::new(Metrics::new()));
         let activity = Activity::new(3);
-        let now = Utc::now();
+        let now = now();
         let error = Error::new(Code::AudienceMismatch, "Audience is \"x\", expected \"y\"");
         for n in 0..10 {
             for tenant in ["a", "b", "ghost"] {
@@ -270,9 +274,9 @@ mod tests {
             idp_status: Some("urn:x:Responder".into()),
             ..Default::default()
         }));
-        let entry = failure("r1", &error, Utc::now());
+        let entry = failure("r1", &error, now());
         assert_eq!(entry.message, "IdP status urn:x:Responder");
-        let long = failure(&"x".repeat(500), &Error::new(Code::IssuerMismatch, "é".repeat(2000)), Utc::now());
+        let long = failure(&"x".repeat(500), &Error::new(Code::IssuerMismatch, "é".repeat(2000)), now());
         assert_eq!(long.message.chars().count(), MAX_MESSAGE + 1);
         assert_eq!(long.request_id.chars().count(), MAX_REQUEST_ID + 1);
     }
