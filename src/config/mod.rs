@@ -17,7 +17,7 @@ pub mod tls;
 
 pub use metadata::MetadataSettings;
 pub use replay::{RedisEndpoints, RedisSettings, ReplaySettings, Secret};
-pub use sections::{LoggingConfig, MetricsSettings, ServerConfig};
+pub use sections::{DiagnosticsSettings, LoggingConfig, MetricsSettings, ServerConfig};
 pub use sp::SpSettings;
 pub use tenant::{MetadataStatus, TenantConfig};
 
@@ -45,6 +45,8 @@ pub struct Config {
     /// `[replay]`: read at start-up only (a reload keeps the running store).
     pub replay: ReplaySettings,
     pub metrics: MetricsSettings,
+    /// `[diagnostics]`: recent failures kept per tenant.
+    pub diagnostics: DiagnosticsSettings,
     /// `[[tenants]]` and the good files of `tenants_dir`.
     pub tenants: Vec<TenantConfig>,
     /// The ids of the main file's `[[tenants]]`: a tenant file may never take one over, even
@@ -101,6 +103,7 @@ impl Config {
         let metadata_table = root.table("metadata");
         let replay_table = root.table("replay");
         let metrics_table = root.table("metrics");
+        let diagnostics_table = root.table("diagnostics");
         let tenant_tables = root.array_of_tables("tenants");
         let tenants_dir = root.string("tenants_dir").map(|dir| base.join(dir));
         let tenant_file_paths = TenantFilePaths {
@@ -117,6 +120,7 @@ impl Config {
         let replay = replay::read_replay(replay_table.as_ref(), base, &mut problems);
         limits.max_assertion_age_seconds = replay.max_assertion_age_seconds;
         let metrics = sections::read_metrics(metrics_table.as_ref(), &mut problems);
+        let diagnostics = sections::read_diagnostics(diagnostics_table.as_ref(), &mut problems);
         let mut tenants = Vec::new();
         let mut ids = HashSet::new();
         // The main file is the operator's own: the files it names may be anywhere.
@@ -168,6 +172,7 @@ impl Config {
                 limits,
                 replay,
                 metrics,
+                diagnostics,
                 tenants,
                 inline_tenant_ids,
                 tenants_dir,

@@ -26,6 +26,20 @@ pub struct MetricsSettings {
     pub per_certificate_expiry: bool,
 }
 
+/// `[diagnostics]`: what each replica remembers about recent logins, in memory only.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiagnosticsSettings {
+    /// Failed validations kept per configured tenant (`GET /v1/tenants/{id}/failures`); 0
+    /// keeps none (the last hour's failure count is kept regardless).
+    pub failures_per_tenant: usize,
+}
+
+impl Default for DiagnosticsSettings {
+    fn default() -> Self {
+        DiagnosticsSettings { failures_per_tenant: 50 }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServerConfig {
     pub http_addr: String,
@@ -325,6 +339,18 @@ pub(super) fn read_metrics(table: Option<&Table>, problems: &mut Vec<String>) ->
         per_tenant_codes: r.boolean("per_tenant_codes", d.per_tenant_codes),
         per_tenant_durations: r.boolean("per_tenant_durations", d.per_tenant_durations),
         per_certificate_expiry: r.boolean("per_certificate_expiry", d.per_certificate_expiry),
+    };
+    r.finish();
+    settings
+}
+
+/// `[diagnostics]`.
+pub(super) fn read_diagnostics(table: Option<&Table>, problems: &mut Vec<String>) -> DiagnosticsSettings {
+    let d = DiagnosticsSettings::default();
+    let Some(table) = table else { return d };
+    let mut r = Reader::new(table, "diagnostics".into(), problems);
+    let settings = DiagnosticsSettings {
+        failures_per_tenant: r.integer("failures_per_tenant", d.failures_per_tenant as i64, 0..=1000) as usize,
     };
     r.finish();
     settings

@@ -340,6 +340,12 @@ pub fn assertion(
         encrypted: envelope.encrypted,
         expires_at: valid_until,
         issued_at,
+        signing_key_sha256: context
+            .policy
+            .keys
+            .get(signed.key_index())
+            .map(|k| k.info.sha256_fingerprint.clone())
+            .unwrap_or_default(),
     })
 }
 

@@ -41,6 +41,10 @@ pub struct Validated {
     /// The assertion's signed IssueInstant: what a replay store's loss is compared against.
     #[serde(skip)]
     pub issued_at: chrono::DateTime<chrono::Utc>,
+    /// `sha256_fingerprint` of the tenant certificate whose signature covers the assertion
+    /// (per-certificate `last_used_at`).
+    #[serde(skip)]
+    pub signing_key_sha256: String,
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]

@@ -24,11 +24,18 @@ use super::xml::{self, C14nMode, Document, Node, NodeKind};
 #[derive(Clone, Copy, Debug)]
 pub struct Verified<'a> {
     element: Node<'a>,
+    /// Which of the keys passed to [`verify`] verified it (its index), so the service can say
+    /// which certificate of a rollover the IdP really signs with.
+    key: usize,
 }
 
 impl<'a> Verified<'a> {
     pub fn element(self) -> Node<'a> {
         self.element
+    }
+
+    pub fn key_index(self) -> usize {
+        self.key
     }
 }
 
@@ -148,7 +155,7 @@ pub fn verify<'a>(
     // ---- SignedInfo signature first: a forgery fails here before the larger reference C14N ----
     let info_bytes = c14n::canonicalize(doc, signed_info, None, info_c14n.mode, &info_c14n.prefixes)
         .map_err(|e| Error::new(Code::Internal, format!("SignedInfo canonicalization failed: {e}")))?;
-    verify_signature_value(&info_bytes, &signature_bytes, key_kind, sig_digest, keys)?;
+    let key = verify_signature_value(&info_bytes, &signature_bytes, key_kind, sig_digest, keys)?;
 
     // ---- then the Reference digest over the signed element minus this signature ----
     let referenced = c14n::canonicalize(doc, signed, Some(signature), reference_c14n.mode, &reference_c14n.prefixes)
@@ -164,7 +171,7 @@ pub fn verify<'a>(
             ),
         ));
     }
-    Ok(Verified { element: signed })
+    Ok(Verified { element: signed, key })
 }
 
 /// Proof that a Redirect-binding query signature (bindings 3.4.4.1) verified with a tenant key
@@ -412,10 +419,11 @@ fn verify_signature_value(
     kind: KeyKind,
     digest: Digest,
     keys: &[TrustedKey],
-) -> Result<(), Error> {
-    let candidates: Vec<&TrustedKey> = keys
+) -> Result<usize, Error> {
+    let candidates: Vec<(usize, &TrustedKey)> = keys
         .iter()
-        .filter(|k| match kind {
+        .enumerate()
+        .filter(|(_, k)| match kind {
             KeyKind::Rsa => k.is_rsa(),
             KeyKind::Ecdsa => k.is_ec(),
         })
@@ -442,14 +450,14 @@ fn verify_signature_value(
             Some(parsed)
         }
     };
-    for key in &candidates {
+    for (index, key) in &candidates {
         let verified = match (&key.material, &ecdsa) {
             (KeyMaterial::Rsa(rsa), _) => rsa_pkcs1_v15_verify(rsa, digest, &hashed, signature),
             (KeyMaterial::Ec(ec), Some(sig)) => sig.verify(&hashed, ec).unwrap_or(false),
             (KeyMaterial::Ec(_), None) => false,
         };
         if verified {
-            return Ok(());
+            return Ok(*index);
         }
     }
     // A rejected ECDSA signature (r or s zero or past the order) leaves EC_R_BAD_SIGNATURE in

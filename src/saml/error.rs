@@ -239,12 +239,31 @@ impl fmt::Display for Code {
 pub struct Error {
     pub code: Code,
     pub message: String,
+    /// What the refused document said about itself, for the operator's recent-failures list
+    /// (`crate::saml::facts`); `None` for request-level refusals and documents that never
+    /// parsed. Boxed: errors travel by value on every path and are rarely annotated.
+    pub facts: Option<Box<FailureFacts>>,
 }
 
 impl Error {
     pub fn new(code: Code, message: impl Into<String>) -> Error {
-        Error { code, message: message.into() }
+        Error { code, message: message.into(), facts: None }
     }
+}
+
+/// Facts about a refused document, each absent when the document does not carry it (read by
+/// `crate::saml::facts`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FailureFacts {
+    /// Lowercase hex SHA-256 of the first `ds:X509Certificate` in a signature's `KeyInfo` (the
+    /// assertion's signature first, then the Response's): the form of the configured
+    /// certificates' `sha256_fingerprint`, so "the IdP signs with X, you pinned Y" is one glance.
+    pub keyinfo_sha256: Option<String>,
+    /// The document's IssueInstant minus now, in whole seconds: positive when the IdP's clock
+    /// is ahead of ours, large and negative for an old response presented late.
+    pub clock_difference_seconds: Option<i64>,
+    /// The top-level StatusCode, and the second-level one after ", ", when not Success.
+    pub idp_status: Option<String>,
 }
 
 impl fmt::Display for Error {

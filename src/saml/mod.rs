@@ -17,6 +17,7 @@ mod encrypted;
 mod equalize;
 pub mod error;
 mod hints;
+pub mod facts;
 pub mod keys;
 pub mod logout;
 pub mod logout_check;
@@ -57,7 +58,19 @@ pub fn validate(
     let mut decoded = Vec::new();
     let bytes = document(input, limits, &mut decoded)?;
     let doc = xml::parse_within(bytes, limits.max_nodes)?;
-    let inventory = structure::scan(&doc, limits)?;
+    // Once the document parsed, every refusal carries what it says about itself (KeyInfo
+    // thumbprint, clock difference, IdP status) for the operator; the verdict is already made.
+    judge(&doc, policy, limits, request).map_err(|error| facts::annotate(error, &doc, request.now))
+}
+
+/// The verdict on a parsed document.
+fn judge(
+    doc: &xml::Document,
+    policy: &TenantPolicy,
+    limits: &Limits,
+    request: &Request<'_>,
+) -> Result<Validated, Error> {
+    let inventory = structure::scan(doc, limits)?;
     // Like every other limit, before any cryptography: the RSA work of every encrypted element
     // in view, counted from the markup alone.
     let rsa = decrypt::RsaBudget::new(limits, policy.decryption_keys.len());
@@ -71,10 +84,9 @@ pub fn validate(
     }
     let context = checks::Context { policy, limits, rsa: &rsa, request, now: request.now };
     match (inventory.assertions.as_slice(), inventory.encrypted_assertions.as_slice(), response) {
-        (_, [], _) => plain(&doc, &inventory, response, &context),
+        (_, [], _) => plain(doc, &inventory, response, &context),
         ([], [encrypted], Some(response)) => {
-            let outer =
-                encrypted::Outer { doc: &doc, signatures: &inventory.signatures, response, encrypted: *encrypted };
+            let outer = encrypted::Outer { doc, signatures: &inventory.signatures, response, encrypted: *encrypted };
             encrypted::validate(&outer, limits, &context)
         }
         (plain, encrypted, _) => Err(Error::new(

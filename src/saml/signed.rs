@@ -9,15 +9,18 @@ use super::xml::Node;
 /// enclosing Response's (of which it is a direct child). Claims are only read through this.
 pub struct SignedAssertion<'a> {
     node: Node<'a>,
+    /// The index, among the tenant's keys, of the key whose signature covers the assertion.
+    key: usize,
 }
 
 impl<'a> SignedAssertion<'a> {
     pub(super) fn from_own(verified: dsig::Verified<'a>) -> SignedAssertion<'a> {
-        SignedAssertion { node: verified.element() }
+        SignedAssertion { node: verified.element(), key: verified.key_index() }
     }
 
     pub(super) fn from_response(verified: dsig::Verified<'a>, assertion: Node<'a>) -> Option<SignedAssertion<'a>> {
-        (assertion.parent() == Some(verified.element())).then_some(SignedAssertion { node: assertion })
+        (assertion.parent() == Some(verified.element()))
+            .then_some(SignedAssertion { node: assertion, key: verified.key_index() })
     }
 
     /// The decrypted Assertion `decrypted` of `encrypted`, covered by the verified Response
@@ -32,10 +35,14 @@ impl<'a> SignedAssertion<'a> {
         let covered = encrypted.parent() == Some(verified.element())
             && encrypted.is(super::ns::ASSERTION, "EncryptedAssertion")
             && decrypted.is(super::ns::ASSERTION, "Assertion");
-        covered.then_some(SignedAssertion { node: decrypted })
+        covered.then_some(SignedAssertion { node: decrypted, key: verified.key_index() })
     }
 
     pub fn node(&self) -> Node<'a> {
         self.node
+    }
+
+    pub fn key_index(&self) -> usize {
+        self.key
     }
 }

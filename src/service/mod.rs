@@ -10,6 +10,8 @@
 //! production's shared store.
 
 pub mod logout;
+pub mod activity;
+pub mod lifecycle;
 pub mod sp;
 
 use std::sync::Arc;
@@ -48,6 +50,8 @@ pub struct Service {
     metrics: Arc<Metrics>,
     /// Survives reloads: an assertion accepted before a reload stays refused after it.
     replay: ReplayRecord,
+    /// Recent failures and certificate use per tenant, on this replica (`activity`).
+    activity: activity::Activity,
 }
 
 impl Service {
@@ -55,7 +59,8 @@ impl Service {
     /// in the background: a store that is down does not keep the service from starting.
     pub fn try_new(config: &Config, metrics: Arc<Metrics>) -> Result<Service, StoreError> {
         let replay = replay_record(&config.replay, config.server.replay_cache_capacity, &metrics)?;
-        Ok(Service { tenants: Arc::new(Registry::new(config, metrics.clone())), metrics, replay })
+        let activity = activity::Activity::new(config.diagnostics.failures_per_tenant);
+        Ok(Service { tenants: Arc::new(Registry::new(config, metrics.clone())), metrics, replay, activity })
     }
 
     /// [`Service::try_new`] for tests and tools, whose configuration was just validated (the
@@ -72,6 +77,7 @@ impl Service {
             tenants: Arc::new(Registry::new(config, metrics.clone())),
             metrics,
             replay: ReplayRecord::Memory(ReplayCache::new(config.server.replay_cache_capacity)),
+            activity: activity::Activity::new(config.diagnostics.failures_per_tenant),
         }
     }
 
@@ -249,7 +255,10 @@ impl Service {
             Err(error) if self.refresh_for(tenant, &error, now).await => judge().await?,
             result => result?,
         };
-        self.remember(accepted, now).await
+        let validated = self.remember(accepted, now).await?;
+        // Only a login accepted in full counts as the certificate's use.
+        self.activity.record_use(&self.tenants, tenant, &validated.signing_key_sha256, now);
+        Ok(validated)
     }
 
     /// [`Service::validate_with`], judging on the caller's thread (the CLI, tests).

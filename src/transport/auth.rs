@@ -41,6 +41,11 @@ impl Authenticated<'_> {
             _ => Ok(()),
         }
     }
+
+    /// [`Authenticated::may_use`] as a plain answer, for filtering lists of tenants.
+    pub fn allows(&self, tenant: &str) -> bool {
+        self.0.is_none_or(|caller| caller.may_use(tenant))
+    }
 }
 
 /// Authenticates a request once, before its body is read. `Authenticated(None)` when

@@ -289,6 +289,9 @@ impl Frontend {
             }
         };
         self.metrics.observe(tenant, outcome, code, elapsed, payload_bytes);
+        if let (Err(error), true) = (result, tenant != UNKNOWN_TENANT) {
+            self.service.record_failure(tenant, request_id, error, wall_clock());
+        }
         let duration_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
         // Never the NameID, attribute values, the message (an IdP status message can name the
         // user) or the document: tenant, outcome, stable code, duration, request id, hashes.

@@ -62,7 +62,9 @@ pub fn bind(
             .app_data(data.clone())
             .wrap(actix_web::middleware::from_fn(stamp_request_id))
             .route("/v1/validate", web::post().to(validate))
+            .route("/v1/tenants", web::get().to(list_tenants))
             .route("/v1/tenants/{id}", web::get().to(tenant))
+            .route("/v1/tenants/{id}/failures", web::get().to(tenant_failures))
             .route("/v1/replay-store", web::get().to(replay_store))
             .route("/v1/diagnose", web::post().to(diagnose))
             .route("/v1/authn-requests", web::post().to(create_authn_request))
@@ -370,7 +372,9 @@ async fn tenant(state: web::Data<State>, request: HttpRequest, id: web::Path<Str
     }
     let generation = state.frontend.service().tenants();
     match json::tenant_status(&generation, &id, wall_clock()) {
-        Some(Ok(view)) => HttpResponse::Ok().json(view),
+        Some(Ok(view)) => {
+            HttpResponse::Ok().json(view.with_last_used(&state.frontend.service().certificates_last_used(&id)))
+        }
         Some(Err(refused)) => HttpResponse::Ok().json(refused),
         None => error_response(&Error::new(Code::UnknownTenant, "no such tenant")),
     }
@@ -437,6 +441,17 @@ fn json_or_error<T: serde::Serialize>(result: Result<T, Error>) -> HttpResponse 
     }
 }
 
+/// `GET /v1/tenants/{id}/failures`: the tenant's recent failures on this replica, newest first.
+async fn tenant_failures(state: web::Data<State>, request: HttpRequest, id: web::Path<String>) -> HttpResponse {
+    let service = state.frontend.service();
+    let failures =
+        auth::authorize(service, &credentials(&request), Some(&id)).and_then(|()| service.tenant_failures(&id));
+    match failures {
+        Ok(failures) => HttpResponse::Ok().json(json::FailuresBody { tenant: &id, failures }),
+        Err(error) => error_response(&error),
+    }
+}
+
 /// `POST /v1/logout-requests`: the SP's LogoutRequest, both bindings.
 async fn create_logout_request(state: web::Data<State>, request: HttpRequest, payload: web::Payload) -> HttpResponse {
     let shape = "tenant, name_id, name_id_format?, name_qualifier?, sp_name_qualifier?, session_indexes?, relay_state?, binding?";
@@ -462,6 +477,21 @@ async fn validate_logout(
     let params = tenant_body(&state, &request, payload, shape, |p: &ValidateLogoutParams| &p.tenant).await;
     match params {
         Ok(params) => json_or_error(state.frontend.validate_logout(&id.0, params).await),
+        Err(error) => error_response(&error),
+    }
+}
+
+/// `GET /v1/tenants?page_size=&page_token=&expiring_within_days=&state=`: the tenants the
+/// caller may use, in id order, a page at a time.
+async fn list_tenants(state: web::Data<State>, request: HttpRequest) -> HttpResponse {
+    let service = state.frontend.service();
+    let generation = service.tenants();
+    let listed = auth::authenticate(generation.callers(), &credentials(&request)).and_then(|caller| {
+        let query = json::tenant_query(request.query_string())?;
+        service.list_tenants(&query, |id| caller.allows(id), wall_clock())
+    });
+    match listed {
+        Ok(page) => HttpResponse::Ok().json(page),
         Err(error) => error_response(&error),
     }
 }

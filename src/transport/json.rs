@@ -1,10 +1,14 @@
 //! JSON bodies of the HTTP API and the CLI, and the tenant view both transports serve.
 
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::saml::decrypt::DecryptionKeyInfo;
 use crate::saml::keys::KeyInfo;
 use crate::saml::{Error, Validated};
+use crate::service::lifecycle;
 use crate::tenants::{FileProblem, MetadataStatus, TenantConfig, TenantSet};
 
 /// JSON body of an accepted response (HTTP 200, CLI exit 0).
@@ -103,6 +107,15 @@ pub struct CertificateView<'a> {
     /// Negative once expired (SAML pins keys, so an expired certificate still verifies, but
     /// the IdP will rotate it).
     pub seconds_until_expiry: Option<i64>,
+    /// `pinned` (the configuration: inline or a file) or `metadata` (the IdP's metadata).
+    pub source: &'static str,
+    /// notAfter in RFC 3339 (`not_after` above is OpenSSL's text form, kept as it was).
+    pub not_after_rfc3339: Option<String>,
+    /// Whole days until notAfter, rounded down: -1 once expired.
+    pub days_left: Option<i64>,
+    /// When this certificate last verified an accepted login on THIS replica (RFC 3339); null
+    /// when it has not since the replica started. During a rollover: is the new one used yet?
+    pub last_used_at: Option<String>,
 }
 
 impl<'a> TenantView<'a> {
@@ -133,6 +146,10 @@ impl<'a> TenantView<'a> {
                 .map(|k| CertificateView {
                     info: &k.info,
                     seconds_until_expiry: k.not_after.map(|t| (t - now).num_seconds()),
+                    source: lifecycle::source(k),
+                    not_after_rfc3339: k.not_after.map(crate::saml::time::format),
+                    days_left: k.not_after.map(|t| lifecycle::days_left(t, now)),
+                    last_used_at: None,
                 })
                 .collect(),
             metadata: tenant.metadata.as_ref(),
@@ -144,4 +161,52 @@ impl<'a> TenantView<'a> {
             subject_key_from: p.subject_key_from.to_string(),
         }
     }
+}
+
+impl TenantView<'_> {
+    /// Fills each certificate's `last_used_at` from this replica's record, by fingerprint.
+    pub fn with_last_used(mut self, last_used: &HashMap<String, DateTime<Utc>>) -> Self {
+        for certificate in &mut self.certificates {
+            certificate.last_used_at =
+                last_used.get(&certificate.info.sha256_fingerprint).map(|at| crate::saml::time::format(*at));
+        }
+        self
+    }
+}
+
+/// `GET /v1/tenants/{id}/failures`.
+#[derive(Serialize)]
+pub struct FailuresBody<'a> {
+    pub tenant: &'a str,
+    /// Newest first, on the replica that answered only.
+    pub failures: Vec<crate::service::activity::Failure>,
+}
+
+/// The query string of `GET /v1/tenants`; an unknown parameter is refused, not ignored (a
+/// misspelt filter must not list every tenant as if it matched).
+pub fn tenant_query(query: &str) -> Result<lifecycle::TenantQuery, Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Query {
+        page_size: Option<usize>,
+        page_token: Option<String>,
+        expiring_within_days: Option<i64>,
+        state: Option<String>,
+    }
+    let parsed: Query =
+        actix_web::web::Query::from_query(query).map(actix_web::web::Query::into_inner).map_err(|e| {
+            Error::new(
+                crate::saml::Code::MalformedRequest,
+                format!("query must be page_size, page_token, expiring_within_days, state: {e}"),
+            )
+        })?;
+    if parsed.page_size == Some(0) {
+        return Err(Error::new(crate::saml::Code::MalformedRequest, "page_size must be 1..=1000"));
+    }
+    Ok(lifecycle::TenantQuery {
+        page_size: parsed.page_size.unwrap_or(0),
+        page_token: parsed.page_token.filter(|t| !t.is_empty()),
+        expiring_within_days: parsed.expiring_within_days,
+        state: parsed.state,
+    })
 }

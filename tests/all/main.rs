@@ -18,6 +18,7 @@ mod hardening;
 mod http_api;
 mod layering;
 mod logout;
+mod lifecycle;
 mod metadata;
 mod metadata_refresh;
 mod policies;

@@ -53,5 +53,8 @@ fn reply_shapes() {
         ".certificates[].not_after" => "[instant]",
         ".certificates[].serial" => "[serial]",
         ".certificates[].seconds_until_expiry" => "[seconds]",
+        ".certificates[].not_after_rfc3339" => "[instant]",
+        ".certificates[].days_left" => "[days]",
+        ".certificates[].last_used_at" => "[instant]",
     });
 }

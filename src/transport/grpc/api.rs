@@ -44,7 +44,10 @@ impl SamlValidator for Api {
         }
         let generation = self.frontend.service().tenants();
         match tenant_status(&generation, &id, wall_clock()) {
-            Some(Ok(view)) => Ok(Response::new(tenant_trust(&view))),
+            Some(Ok(view)) => {
+                let view = view.with_last_used(&self.frontend.service().certificates_last_used(&id));
+                Ok(Response::new(tenant_trust(&view)))
+            }
             Some(Err(refused)) => Ok(Response::new(pb::TenantTrust {
                 id: id.clone(),
                 status: refused.status.to_string(),
@@ -53,6 +56,26 @@ impl SamlValidator for Api {
             })),
             None => Err(status(Error::new(Code::UnknownTenant, "no such tenant"))),
         }
+    }
+
+    async fn list_failures(
+        &self,
+        request: Request<pb::ListFailuresRequest>,
+    ) -> Result<Response<pb::ListFailuresResponse>, Status> {
+        let presented = Presented::of(&request);
+        super::lifecycle::list_failures(self.frontend.service(), &presented.credentials(), request.into_inner())
+            .map(Response::new)
+            .map_err(status)
+    }
+
+    async fn list_tenants(
+        &self,
+        request: Request<pb::ListTenantsRequest>,
+    ) -> Result<Response<pb::ListTenantsResponse>, Status> {
+        let presented = Presented::of(&request);
+        super::lifecycle::list_tenants(self.frontend.service(), &presented.credentials(), request.into_inner())
+            .map(Response::new)
+            .map_err(status)
     }
 
     async fn create_authn_request(
@@ -210,6 +233,10 @@ fn tenant_trust(view: &TenantView<'_>) -> pb::TenantTrust {
                 bits: c.info.bits,
                 origin: c.info.origin.clone(),
                 seconds_until_expiry: c.seconds_until_expiry,
+                source: c.source.to_string(),
+                not_after_rfc3339: c.not_after_rfc3339.clone(),
+                days_left: c.days_left,
+                last_used_at: c.last_used_at.clone(),
             })
             .collect(),
         decryption_keys: view
@@ -305,7 +332,7 @@ impl Incoming for Message {
 
 /// A request-level error as a gRPC status: code from the one table in `wire`, the stable code in
 /// the `x-error-code` trailer.
-fn status(error: Error) -> Status {
+pub(super) fn status(error: Error) -> Status {
     let code = tonic::Code::from_i32(wire::disposition(error.code).grpc as i32);
     let mut status = Status::new(code, error.message);
     status.metadata_mut().insert("x-error-code", MetadataValue::from_static(error.code.as_str()));

@@ -4,6 +4,7 @@
 
 mod api;
 mod logout;
+mod lifecycle;
 pub mod pb;
 mod server;
 
