@@ -284,10 +284,20 @@ struct Common {
     destination: String,
 }
 
+const MAX_ID_BYTES: usize = 256;
+
 /// Version, ID, Issuer, Destination and IssueInstant: what both messages carry (core 3.2.1).
 fn common(root: Node<'_>, context: &Context<'_>) -> Result<Common, Error> {
     super::checks::version(root)?;
     let id = attr(root, "ID").ok_or_else(|| Error::new(Code::SamlMalformed, "the message has no ID"))?;
+    // IDs are recorded: bounded, so no message can make a record of arbitrary size (core
+    // 1.3.4 asks for 128-160 bits of randomness; IdPs send under 100 characters).
+    if id.len() > MAX_ID_BYTES {
+        return Err(Error::new(
+            Code::SamlMalformed,
+            format!("the message's ID is {} bytes; at most {MAX_ID_BYTES} are accepted", id.len()),
+        ));
+    }
     let expected_issuer = &context.policy.tenant.idp_entity_id;
     let issuer = match at_most_one(root, ns::ASSERTION, "Issuer")? {
         Some(issuer) => uri_value(&text(issuer)?).to_string(),
@@ -414,7 +424,8 @@ fn encrypted_name_id(container: Node<'_>, proof: &Proof<'_>, context: &Context<'
 fn response_facts(root: Node<'_>, expected_request_id: Option<&str>) -> Result<ResponseFacts, Error> {
     let in_response_to = attr(root, "InResponseTo").unwrap_or_default();
     match expected_request_id {
-        Some(expected) if expected == in_response_to => {}
+        // An empty expectation must not match an absent InResponseTo.
+        Some(expected) if !expected.is_empty() && expected == in_response_to => {}
         Some(expected) => {
             return Err(Error::new(
                 Code::LogoutInResponseToMismatch,

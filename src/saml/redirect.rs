@@ -93,13 +93,20 @@ impl<'a> Query<'a> {
         let mut found: [Option<&'a str>; 5] = [None; 5];
         let mut last = None;
         for pair in raw.split('&').filter(|pair| !pair.is_empty()) {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let (raw_name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            // Names are matched decoded, as every web framework reads them: `Relay%53tate` must
+            // be the RelayState the signature covers (or refused), not an unknown name skipped
+            // here while the caller's framework reads it as the RelayState.
+            let name = percent_decode(raw_name)?;
             let Some(slot) = ["SAMLRequest", "SAMLResponse", "RelayState", "SigAlg", "Signature"]
                 .iter()
                 .position(|known| *known == name)
             else {
                 continue;
             };
+            if name != raw_name {
+                return Err(query_invalid(format!("{name} is %-encoded in the query's parameter names")));
+            }
             if found[slot].replace(value).is_some() {
                 return Err(query_invalid(format!("{name} appears more than once in the query")));
             }
@@ -148,8 +155,11 @@ pub fn percent_decode(value: &str) -> Result<String, Error> {
         match bytes[i] {
             b'%' => {
                 let hex = value.get(i + 1..i + 3).ok_or_else(|| query_invalid("a truncated %-escape"))?;
-                let byte = u8::from_str_radix(hex, 16)
-                    .map_err(|_| query_invalid(format!("{} is not a %-escape", quote(&value[i..i + 3]))))?;
+                // Two hex digits exactly: from_str_radix alone would also take "+A".
+                let byte = Some(hex)
+                    .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| query_invalid(format!("{} is not a %-escape", quote(&value[i..i + 3]))))?;
                 out.push(byte);
                 i += 3;
             }
@@ -208,6 +218,9 @@ mod tests {
             "SAMLRequest=a&Signature=z&SigAlg=s",
             "SAMLRequest=a&SigAlg=s",
             "RelayState=r&SAMLRequest=a",
+            // A name a framework decodes to RelayState, beside the signed one.
+            "Relay%53tate=evil&SAMLRequest=a&RelayState=r&SigAlg=s&Signature=z",
+            "SAMLRequest=a&Relay%53tate=r&SigAlg=s&Signature=z",
         ] {
             assert_eq!(Query::parse(bad).unwrap_err().code, Code::LogoutQueryInvalid, "{bad}");
         }
@@ -228,5 +241,6 @@ mod tests {
     fn percent_decoding_is_form_decoding() {
         assert_eq!(percent_decode("a%2Fb+c%2b").unwrap(), "a/b c+");
         assert!(percent_decode("a%2").is_err() && percent_decode("%zz").is_err());
+        assert!(percent_decode("%+A").is_err() && percent_decode("%-1").is_err(), "two hex digits exactly");
     }
 }

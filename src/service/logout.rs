@@ -235,10 +235,21 @@ impl Service {
         checked: Checked,
         now: DateTime<Utc>,
     ) -> Result<LogoutValidBody, Error> {
-        let fresh = self
-            .replay
-            .first_use(&checked.issuer, &checked.id, checked.issue_instant, now, checked.remember_until)
-            .await?;
+        // Only a signed message is recorded: an unsigned one (the relaxation) can carry any
+        // ID its sender invents, so recording it refuses nothing and would let anyone fill the
+        // store that logins rely on. Logout IDs live apart from assertion IDs (NUL cannot occur
+        // in an issuer), so a message cannot burn an assertion ID or be burnt by one.
+        let fresh = checked.signed_by == SignedBy::Unsigned
+            || self
+                .replay
+                .first_use(
+                    &format!("{}\0logout", checked.issuer),
+                    &checked.id,
+                    checked.issue_instant,
+                    now,
+                    checked.remember_until,
+                )
+                .await?;
         if !fresh {
             return Err(Error::new(
                 Code::LogoutReplayed,

@@ -9,9 +9,9 @@
 //! ([`Service::in_process`]): checking a saved response must never burn a real assertion in
 //! production's shared store.
 
-pub mod logout;
 pub mod activity;
 pub mod lifecycle;
+pub mod logout;
 pub mod sp;
 
 use std::sync::Arc;

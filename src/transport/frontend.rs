@@ -246,12 +246,21 @@ impl Frontend {
             .map(|v| v.as_ref().map_or(0, String::len))
             .sum::<usize>();
         let params = Arc::new(params);
-        let checked = if size <= INLINE_BYTES {
-            self.service.judge_logout(&params, now)?
+        // A Redirect message is DEFLATEd: its size says nothing of the document's, so only a
+        // small POST message is judged on the event loop. A panic is contained as for logins.
+        let judge = move |frontend: &Frontend, params: &ValidateLogoutParams| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| frontend.service.judge_logout(params, now)))
+                .unwrap_or_else(|_| {
+                    tracing::error!(target: "validation", "logout validation panicked; answered internal_error");
+                    Err(Error::new(Code::Internal, "internal error while validating; the service keeps serving"))
+                })
+        };
+        let checked = if size <= INLINE_BYTES && params.query.is_none() {
+            judge(self, &params)?
         } else {
             let (frontend, moved) = (self.clone(), params.clone());
             self.pool
-                .run(move || frontend.service.judge_logout(&moved, now))
+                .run(move || judge(&frontend, &moved))
                 .await
                 .unwrap_or_else(|| Err(Error::new(Code::Internal, "the validation worker pool is unavailable")))?
         };

@@ -207,6 +207,9 @@ fn diagnosis_proto(diagnosis: Diagnosis) -> pb::Diagnosis {
                 bits: c.info.bits,
                 origin: c.info.origin,
                 seconds_until_expiry: c.days_left.map(|d| d * 86_400),
+                days_left: c.days_left,
+                // The checklist is about the response, not the certificates' use.
+                ..pb::Certificate::default()
             })
             .collect(),
     }

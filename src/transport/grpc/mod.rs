@@ -3,8 +3,8 @@
 //! table: a rejected assertion is a normal reply; request-level errors are gRPC statuses.
 
 mod api;
-mod logout;
 mod lifecycle;
+mod logout;
 pub mod pb;
 mod server;
 
