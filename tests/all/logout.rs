@@ -567,3 +567,39 @@ fn bad_logout_urls_are_configuration_errors_reported_together() {
         assert!(errors.iter().any(|e| e.contains(key)), "{key} not reported:\n{all}");
     }
 }
+
+#[test]
+fn an_encrypted_name_id_is_decrypted_with_the_tenants_key() {
+    use saml_validator::testing::encrypt::{encrypt_element, EncryptOptions};
+    let (idp, sp, stranger) =
+        (TestIdp::generate().unwrap(), TestIdp::generate().unwrap(), TestIdp::generate().unwrap());
+    let key_file = scratch(&format!("sp-decryption{}.pem", unique()), sp.private_key_pem().as_bytes());
+    let settings = format!(
+        "slo_url = \"{SLO}\"\ndecryption_key_files = [{:?}]\ncertificates = ['''",
+        key_file.display().to_string()
+    );
+    let addr = start_server(&config_text(&idp, "").replace("certificates = ['''", &settings));
+    let name_id = |recipient: &TestIdp| {
+        let plain = format!(
+            "<saml:NameID xmlns:saml=\"{}\" Format=\"urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress\">bob@contoso.com</saml:NameID>",
+            saml_validator::saml::ns::ASSERTION
+        );
+        encrypt_element("EncryptedID", plain.as_bytes(), recipient, &EncryptOptions::entra()).unwrap()
+    };
+    let mut message = spec();
+    message.encrypted_id = Some(name_id(&sp));
+    let query = idp.redirect_query("SAMLRequest", &message.request_xml(), None, &QueryOptions::default()).unwrap();
+    let reply = post(addr, "/v1/logout/validate", &redirect("contoso", &format!("?{query}")));
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let v = reply.json();
+    assert_eq!(v["name_id"]["value"], "bob@contoso.com", "{v}");
+    assert_eq!(v["name_id"]["format"], "urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress");
+    assert_eq!(v["name_id_encrypted"], true, "{v}");
+
+    // Encrypted for a key the tenant does not hold: one fixed answer, as for logins.
+    let mut message = spec();
+    message.encrypted_id = Some(name_id(&stranger));
+    let query = idp.redirect_query("SAMLRequest", &message.request_xml(), None, &QueryOptions::default()).unwrap();
+    let reply = post(addr, "/v1/logout/validate", &redirect("contoso", &format!("?{query}")));
+    assert_eq!((reply.status, code(&reply).as_str()), (422, "decryption_failed"), "{}", reply.body);
+}
