@@ -185,6 +185,11 @@ tenants_dir = {{ include "saml-validator.tenantsDirPath" . | quote }}
 [limits]
 {{- include "saml-validator.tomlPairs" . }}
 {{- end }}
+{{- with .Values.diagnostics }}
+
+[diagnostics]
+{{- include "saml-validator.tomlPairs" . }}
+{{- end }}
 {{- range .Values.tenants }}
 
 [[tenants]]
