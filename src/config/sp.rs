@@ -51,7 +51,12 @@ impl SpSettings {
     /// The IdP's SingleLogoutService for `binding`: `idp_slo_url`, else the metadata's
     /// endpoint with that binding (for a LogoutResponse its ResponseLocation when it has one,
     /// metadata 2.2.2).
-    pub fn slo_url<'a>(&'a self, endpoints: &'a [SloEndpoint], binding: Binding, response: bool) -> Option<&'a str> {
+    pub fn idp_slo_url<'a>(
+        &'a self,
+        endpoints: &'a [SloEndpoint],
+        binding: Binding,
+        response: bool,
+    ) -> Option<&'a str> {
         self.idp_slo_url.as_deref().or_else(|| {
             let endpoint = endpoints.iter().find(|e| e.binding == binding.uri() && !e.location.is_empty())?;
             Some(endpoint.response_location.as_deref().filter(|_| response).unwrap_or(&endpoint.location))

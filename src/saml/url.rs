@@ -27,6 +27,11 @@ pub fn endpoint_problem(url: &str) -> Option<String> {
     if host.is_empty() {
         return Some(format!("{} names no host", super::error::quote(url)));
     }
+    // A browser never sends the fragment, and a query appended to the URL (a Redirect-binding
+    // message) would land inside it and be lost.
+    if url.contains('#') {
+        return Some(format!("{} carries a #fragment", super::error::quote(url)));
+    }
     None
 }
 
@@ -61,7 +66,7 @@ mod tests {
     fn endpoints_are_absolute_http_urls_with_a_host_and_no_whitespace_or_control_characters() {
         for good in [
             "https://login.microsoftonline.com/7d1d/saml2",
-            "http://idp.example.org:8080/sso?x=1#f",
+            "http://idp.example.org:8080/sso?x=1",
             "HTTPS://IDP.EXAMPLE.ORG/",
             "https://[::1]:8443/sso",
             "https://helpdesk.example.com/helpdesk/User/Login",
@@ -83,6 +88,7 @@ mod tests {
             "https://idp.example.org/\u{2028}",
             "https://idp.example.org/\u{85}",
             "https://idp.example.org/\u{7f}",
+            "https://idp.example.org/sso#fragment",
             "",
         ] {
             assert!(endpoint_problem(bad).is_some(), "{bad:?} accepted");

@@ -372,7 +372,7 @@ fn identifier(what: &str, value: Option<&str>) -> Result<(), Error> {
 
 /// The IdP's SingleLogoutService for `binding`, or the code that says the tenant has none.
 fn idp_slo_url(tenant: &TenantConfig, binding: Binding, response: bool) -> Result<&str, Error> {
-    tenant.sp.slo_url(&tenant.idp_slo_endpoints, binding, response).ok_or_else(|| {
+    tenant.sp.idp_slo_url(&tenant.idp_slo_endpoints, binding, response).ok_or_else(|| {
         Error::new(
             Code::IdpSloUrlUnknown,
             format!(
