@@ -14,6 +14,9 @@ use saml_validator::saml::{Code, Error, Limits, TenantPolicy};
 const SSP_IDP: &str = "https://pitbulk.no-ip.org/simplesaml/saml2/idp/metadata.php";
 const SSP_SLO: &str = "https://pitbulk.no-ip.org/newonelogin/demo1/index.php?sls";
 const SSP_SP: &str = "https://pitbulk.no-ip.org/newonelogin/demo1/metadata.php";
+/// A SimpleSAMLphp IdP run locally (passport-saml test/static/idp_slo_redirect.json).
+const LOCAL_SSP_IDP: &str = "http://localhost:20000/saml2/idp/metadata.php";
+const LOCAL_SSP_SLO: &str = "http://idp.lvh.me:5000/auth/saml/ats/treadstone/idp_slo";
 /// The ID of the SP's LogoutRequest the captured LogoutResponse answers.
 const SSP_ANSWERED_REQUEST: &str = "ONELOGIN_ebb3e5e4489c6cde1a549d6ac42ad808b48f960e";
 
@@ -82,7 +85,28 @@ const SSP_RESPONSE: Redirect = Redirect {
     expected_request_id: Some(SSP_ANSWERED_REQUEST),
 };
 
-const ALL: [&Redirect; 2] = [&SSP_REQUEST, &SSP_RESPONSE];
+/// Captured with `Signature` before `SigAlg`; signed over the bindings' order.
+const LOCAL_SSP_REQUEST: Redirect = Redirect {
+    file: "passport-saml-simplesamlphp-logout-request.captured.query",
+    idp: LOCAL_SSP_IDP,
+    slo_url: LOCAL_SSP_SLO,
+    certificate: "passport-saml-acme_tools_com.crt",
+    instant: "2018-04-11T14:03:13Z",
+    expected_request_id: None,
+};
+
+/// The queries in the order SAML bindings 3.4.4.1 signs them, which is the order the IdP sent
+/// (SimpleSAMLphp appends SigAlg, then Signature); the octets of every parameter unchanged.
+fn in_bindings_order(message: &Redirect) -> String {
+    let query = message.query();
+    let (signed, rest) = query.split_once("&Signature=").unwrap();
+    match rest.split_once("&SigAlg=") {
+        Some((signature, sig_alg)) => format!("{signed}&SigAlg={sig_alg}&Signature={signature}"),
+        None => query.clone(),
+    }
+}
+
+const ALL: [&Redirect; 3] = [&SSP_REQUEST, &SSP_RESPONSE, &LOCAL_SSP_REQUEST];
 
 fn code(result: Result<Checked, Error>) -> Code {
     match result {
@@ -95,14 +119,14 @@ fn code(result: Result<Checked, Error>) -> Code {
 #[test]
 fn real_redirect_messages_signed_with_sha1_need_the_tenants_opt_in() {
     for message in ALL {
-        let error = message.judge_at_instant(&message.query(), false).unwrap_err();
+        let error = message.judge_at_instant(&in_bindings_order(message), false).unwrap_err();
         assert_eq!(error.code, Code::Sha1NotAllowed, "{}: {error}", message.file);
     }
 }
 
 #[test]
 fn a_real_simplesamlphp_logout_request_is_valid_at_its_instant() {
-    let checked = SSP_REQUEST.judge_at_instant(&SSP_REQUEST.query(), true).unwrap();
+    let checked = SSP_REQUEST.judge_at_instant(&in_bindings_order(&SSP_REQUEST), true).unwrap();
     assert_eq!(checked.signed_by, SignedBy::Query);
     assert_eq!(checked.id, "_906d2a7f56a375e7eeb4076e43f368192c4f8827e2");
     assert_eq!(checked.issuer, SSP_IDP);
@@ -120,7 +144,7 @@ fn a_real_simplesamlphp_logout_request_is_valid_at_its_instant() {
 
 #[test]
 fn a_real_simplesamlphp_logout_response_is_valid_at_its_instant() {
-    let checked = SSP_RESPONSE.judge_at_instant(&SSP_RESPONSE.query(), true).unwrap();
+    let checked = SSP_RESPONSE.judge_at_instant(&in_bindings_order(&SSP_RESPONSE), true).unwrap();
     assert_eq!(checked.signed_by, SignedBy::Query);
     assert_eq!(checked.id, "_5872342f0a421a0793990a0a2e62399bb65becaa72");
     assert_eq!(checked.issuer, SSP_IDP);
@@ -133,14 +157,52 @@ fn a_real_simplesamlphp_logout_response_is_valid_at_its_instant() {
 
     // Answering another request of ours, it ends nothing.
     let other = Redirect { expected_request_id: Some("ONELOGIN_another"), ..SSP_RESPONSE };
-    assert_eq!(code(other.judge_at_instant(&other.query(), true)), Code::LogoutInResponseToMismatch);
+    assert_eq!(code(other.judge_at_instant(&in_bindings_order(&other), true)), Code::LogoutInResponseToMismatch);
+}
+
+/// passport-saml's capture puts Signature before SigAlg. We refuse a query whose SAML
+/// parameters are out of the bindings' order (a reordered query is not the one the IdP sent);
+/// in the order SimpleSAMLphp sent it, the same octets verify.
+#[test]
+fn a_real_logout_request_captured_out_of_order_is_refused_and_valid_in_order() {
+    let captured = LOCAL_SSP_REQUEST.query();
+    assert!(
+        captured.contains("&Signature=")
+            && captured.ends_with("&SigAlg=http%3A%2F%2Fwww.w3.org%2F2000%2F09%2Fxmldsig%23rsa-sha1")
+    );
+    let error = LOCAL_SSP_REQUEST.judge_at_instant(&captured, true).unwrap_err();
+    assert_eq!(error.code, Code::LogoutQueryInvalid, "{error}");
+
+    let checked = LOCAL_SSP_REQUEST.judge_at_instant(&in_bindings_order(&LOCAL_SSP_REQUEST), true).unwrap();
+    assert_eq!(checked.signed_by, SignedBy::Query);
+    assert_eq!(checked.id, "_8f0effde308adfb6ae7f1e29b414957fc320f5636f");
+    assert_eq!(checked.issuer, LOCAL_SSP_IDP);
+    assert_eq!(checked.destination, LOCAL_SSP_SLO);
+    assert_eq!(checked.relay_state.as_deref(), Some("_a4653e9109c4639a2165159db4ca31e4f0ca505654"));
+    let Message::Request(facts) = checked.message else { panic!("{:?}", checked.message) };
+    assert_eq!(facts.name_id.value, "stavros@workable.com");
+    assert_eq!(facts.name_id.format.as_deref(), Some("urn:oasis:names:tc:SAML:1.1:nameid-format:emailAddress"));
+    assert_eq!(facts.name_id.sp_name_qualifier.as_deref(), Some("http://idp.lvh.me:5000"));
+    assert_eq!(facts.session_indexes, ["_00bf7b2d5d9d3c970217eecefb1194bef3362a618e"]);
+    let until = at("2018-04-11T14:08:13Z");
+    assert_eq!(facts.not_on_or_after, Some(until));
+
+    // SimpleSAMLphp gives it five minutes: past NotOnOrAfter (plus the skew) it has expired.
+    let skew = chrono::Duration::seconds(tenant(LOCAL_SSP_IDP, LOCAL_SSP_REQUEST.certificate, true).clock_skew_seconds);
+    let late = LOCAL_SSP_REQUEST.judge(&in_bindings_order(&LOCAL_SSP_REQUEST), true, until + skew);
+    assert_eq!(code(late), Code::LogoutExpired);
 }
 
 /// Judged today instead of at the recorded instant, both are long past max_assertion_age.
 #[test]
 fn real_messages_are_too_old_today() {
     for message in ALL {
-        assert_eq!(code(message.judge(&message.query(), true, Utc::now())), Code::LogoutTooOld, "{}", message.file);
+        assert_eq!(
+            code(message.judge(&in_bindings_order(message), true, Utc::now())),
+            Code::LogoutTooOld,
+            "{}",
+            message.file
+        );
     }
 }
 
@@ -149,9 +211,12 @@ fn real_messages_are_too_old_today() {
 fn real_messages_for_another_destination_or_issuer_are_refused() {
     for message in ALL {
         let elsewhere = Redirect { slo_url: "https://pitbulk.no-ip.org/other/index.php?sls", ..*message };
-        assert_eq!(code(elsewhere.judge_at_instant(&message.query(), true)), Code::LogoutDestinationMismatch);
+        assert_eq!(
+            code(elsewhere.judge_at_instant(&in_bindings_order(message), true)),
+            Code::LogoutDestinationMismatch
+        );
         let stranger = Redirect { idp: "https://idp.example.org/", ..*message };
-        assert_eq!(code(stranger.judge_at_instant(&message.query(), true)), Code::LogoutIssuerMismatch);
+        assert_eq!(code(stranger.judge_at_instant(&in_bindings_order(message), true)), Code::LogoutIssuerMismatch);
     }
 }
 
@@ -161,7 +226,7 @@ fn real_messages_for_another_destination_or_issuer_are_refused() {
 #[test]
 fn a_one_byte_tamper_of_a_real_message_is_refused() {
     for message in ALL {
-        let query = message.query();
+        let query = in_bindings_order(message);
         let bytes = query.as_bytes();
         let mut tried = 0;
         for (position, byte) in bytes.iter().enumerate() {
