@@ -19,6 +19,7 @@ mod http_api;
 mod layering;
 mod lifecycle;
 mod logout;
+mod logout_real;
 mod metadata;
 mod metadata_refresh;
 mod policies;
