@@ -43,41 +43,16 @@ enum Command {
     /// Validate one saved SAMLResponse (base64 or XML) and print the verdict as JSON.
     /// Exit status: 0 valid, 1 rejected, 2 usage or configuration error.
     Validate {
-        #[arg(long)]
-        config: PathBuf,
-        #[arg(long)]
-        tenant: String,
-        /// Judge validity at this RFC 3339 instant instead of now (for replaying saved responses).
-        /// UTC only: `Z` or `+00:00` (as in SAML's xs:dateTime values); any other offset is refused.
-        #[arg(long)]
-        at: Option<String>,
-        #[arg(long)]
-        expected_request_id: Option<String>,
-        /// The ACS URL the response was received on: one of the tenant's; Destination and
-        /// Recipient must then equal it.
-        #[arg(long)]
-        expected_acs_url: Option<String>,
-        /// File holding the response, or - for standard input.
-        file: String,
+        #[command(flatten)]
+        response: SavedResponse,
     },
     /// Explain one saved SAMLResponse without accepting it: every check with what was expected
     /// and found, the certificates, a hint per failure (what `POST /v1/diagnose` answers).
     /// Exit status: 0 every check passes, 1 a check fails or the input is refused, 2 usage or
     /// configuration error.
     Diagnose {
-        #[arg(long)]
-        config: PathBuf,
-        #[arg(long)]
-        tenant: String,
-        /// Judge at this RFC 3339 UTC instant instead of now.
-        #[arg(long)]
-        at: Option<String>,
-        #[arg(long)]
-        expected_request_id: Option<String>,
-        #[arg(long)]
-        expected_acs_url: Option<String>,
-        /// File holding the response, or - for standard input.
-        file: String,
+        #[command(flatten)]
+        response: SavedResponse,
     },
     /// Print a fresh AuthnRequest for SP-initiated login: the JSON `POST /v1/authn-requests`
     /// answers. Exit status: 0 created, 1 refused (the error JSON), 2 usage or configuration error.
@@ -145,16 +120,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(&config),
-        Command::Validate { config, tenant, at, expected_request_id, expected_acs_url, file } => {
-            let expected =
-                Expected { request_id: expected_request_id.as_deref(), acs_url: expected_acs_url.as_deref() };
-            validate(&config, &tenant, at.as_deref(), expected, &file, false)
-        }
-        Command::Diagnose { config, tenant, at, expected_request_id, expected_acs_url, file } => {
-            let expected =
-                Expected { request_id: expected_request_id.as_deref(), acs_url: expected_acs_url.as_deref() };
-            validate(&config, &tenant, at.as_deref(), expected, &file, true)
-        }
+        Command::Validate { response } => validate(&response, false),
+        Command::Diagnose { response } => validate(&response, true),
         Command::AuthnRequest { config, tenant, binding, relay_state, force_authn, is_passive, acs_url } => {
             let params = AuthnRequestParams { tenant, relay_state, force_authn, is_passive, binding, acs_url };
             authn_request(&config, &params)
@@ -211,22 +178,30 @@ fn run_server(config: &Config, path: Option<&Path>) -> ExitCode {
     }
 }
 
-/// What the caller of `validate` expects of the response.
-#[derive(Clone, Copy)]
-struct Expected<'a> {
-    request_id: Option<&'a str>,
-    acs_url: Option<&'a str>,
+/// A saved SAMLResponse and what to judge it against (`validate` and `diagnose`).
+#[derive(clap::Args)]
+struct SavedResponse {
+    #[arg(long)]
+    config: PathBuf,
+    #[arg(long)]
+    tenant: String,
+    /// Judge validity at this RFC 3339 instant instead of now (for replaying saved responses).
+    /// UTC only: `Z` or `+00:00` (as in SAML's xs:dateTime values); any other offset is refused.
+    #[arg(long)]
+    at: Option<String>,
+    #[arg(long)]
+    expected_request_id: Option<String>,
+    /// The ACS URL the response was received on: one of the tenant's; Destination and
+    /// Recipient must then equal it.
+    #[arg(long)]
+    expected_acs_url: Option<String>,
+    /// File holding the response, or - for standard input.
+    file: String,
 }
 
 /// `validate`, or with `diagnose` the checklist instead of a verdict (nothing recorded either way).
-fn validate(
-    path: &Path,
-    tenant: &str,
-    at: Option<&str>,
-    expected: Expected<'_>,
-    file: &str,
-    diagnose: bool,
-) -> ExitCode {
+fn validate(saved: &SavedResponse, diagnose: bool) -> ExitCode {
+    let (path, tenant, at, file) = (saved.config.as_path(), saved.tenant.as_str(), saved.at.as_deref(), &saved.file);
     let config = match load(path) {
         Ok(config) => config,
         Err(code) => return code,
@@ -258,8 +233,8 @@ fn validate(
     let request = ValidateRequest {
         tenant,
         saml_response: input,
-        expected_request_id: expected.request_id,
-        expected_acs_url: expected.acs_url,
+        expected_request_id: saved.expected_request_id.as_deref(),
+        expected_acs_url: saved.expected_acs_url.as_deref(),
     };
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
