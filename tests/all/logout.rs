@@ -259,6 +259,9 @@ fn sp_initiated_logout_round_trips_and_binds_the_response_to_the_request() {
     let other = answer("_someone-elses-request");
     let body = json!({"tenant": "contoso", "query": other, "expected_request_id": request_id});
     assert_eq!(code(&post(s.http, "/v1/logout/validate", &body)), "logout_in_response_to_mismatch");
+    // An empty expectation binds to nothing, not to an empty InResponseTo.
+    let body = json!({"tenant": "contoso", "query": answer(""), "expected_request_id": ""});
+    assert_eq!(code(&post(s.http, "/v1/logout/validate", &body)), "logout_in_response_to_mismatch");
     let body = json!({"tenant": "contoso", "query": answer(request_id)});
     assert_eq!(code(&post(s.http, "/v1/logout/validate", &body)), "logout_in_response_to_mismatch");
 
@@ -443,6 +446,29 @@ fn the_relaxation_accepts_unsigned_messages_and_says_so() {
     assert_eq!(code(&post(s.http, "/v1/logout/validate", &redirect("relaxed", &forged.unwrap()))), "signature_invalid");
     let view = request(s.http, "GET", "/v1/tenants/relaxed", b"", &[]).json();
     assert_eq!(view["relaxations"]["allow_unsigned_logout_messages"], true, "{view}");
+    // Unsigned messages are not recorded: anyone can mint fresh IDs, so recording them would
+    // refuse nothing and let anyone fill the store logins rely on. The same one passes again.
+    let again = post(s.http, "/v1/logout/validate", &redirect("relaxed", &query));
+    assert_eq!(again.status, 200, "{}", again.body);
+    // A signed message is recorded, and its replay refused.
+    let signed = s.idp.redirect_query("SAMLRequest", &self::spec().request_xml(), None, &QueryOptions::default());
+    let signed = redirect("relaxed", &signed.unwrap());
+    assert_eq!(post(s.http, "/v1/logout/validate", &signed).status, 200);
+    assert_eq!(code(&post(s.http, "/v1/logout/validate", &signed)), "logout_replayed");
+}
+
+#[test]
+fn a_message_id_longer_than_256_bytes_is_refused_before_it_is_recorded() {
+    let s = setup();
+    let mut long = spec();
+    long.id = format!("_{}", "a".repeat(256));
+    let query = s.idp.redirect_query("SAMLRequest", &long.request_xml(), None, &QueryOptions::default()).unwrap();
+    let reply = post(s.http, "/v1/logout/validate", &redirect("contoso", &query));
+    assert_eq!((reply.status, code(&reply).as_str()), (422, "saml_malformed"), "{}", reply.body);
+    let mut fits = spec();
+    fits.id = format!("_{}", "a".repeat(255));
+    let query = s.idp.redirect_query("SAMLRequest", &fits.request_xml(), None, &QueryOptions::default()).unwrap();
+    assert_eq!(post(s.http, "/v1/logout/validate", &redirect("contoso", &query)).status, 200);
 }
 
 /// A DEFLATE bomb: 1 GiB of zeros in about a megabyte, signed by the tenant's own IdP so that
