@@ -9,6 +9,8 @@ packages=(pkg-config libssl-dev libxml2-dev)
 packages+=(xmlsec1 libxml2-utils)
 # tests/all/replay_store.rs starts real Redis servers (and a Redis Cluster with redis-cli).
 packages+=(redis-server redis-tools redis-sentinel)
+# tests/all/admin.rs drives the admin page in a real headless browser through WebDriver.
+packages+=(chromium chromium-driver)
 
 missing=()
 for package in "${packages[@]}"; do

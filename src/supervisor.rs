@@ -14,7 +14,7 @@ use crate::ops::{monotonic, wall_clock};
 use crate::service::Service;
 use crate::tenants::reload::Reloader;
 use crate::transport::frontend::Frontend;
-use crate::transport::{grpc, http};
+use crate::transport::{admin, grpc, http};
 
 /// Why `serve` could not start or stopped badly.
 #[derive(Debug)]
@@ -129,7 +129,7 @@ fn start_grpc(
         .map_err(SupervisorError::Grpc)
 }
 
-/// Serves HTTP (and the separate metrics listener, when configured) until SIGTERM, or until a
+/// Serves HTTP (and the separate metrics and admin listeners, when configured) until SIGTERM, or until a
 /// gRPC thread fails: HTTP still serving and ready would hide that failure from the
 /// orchestrator, so every listener stops and the process exits with an error instead.
 fn serve_http(frontend: Arc<Frontend>, config: &Config, grpc: Option<&grpc::Running>) -> std::io::Result<()> {
@@ -151,20 +151,21 @@ fn serve_http(frontend: Arc<Frontend>, config: &Config, grpc: Option<&grpc::Runn
                 });
             }
         };
-        match &config.server.metrics_addr {
-            Some(metrics_addr) => {
-                let (metrics_server, metrics_addrs) =
-                    http::bind_metrics(state, metrics_addr, config.server.tls.as_ref())?;
-                tracing::info!(addrs = ?metrics_addrs, "metrics listening");
-                stop_when_grpc_fails(vec![server.handle(), metrics_server.handle()]);
-                let (main, metrics) = futures_util::future::join(server, metrics_server).await;
-                main.and(metrics)
-            }
-            None => {
-                stop_when_grpc_fails(vec![server.handle()]);
-                server.await
-            }
+        let mut servers = vec![server];
+        if let Some(metrics_addr) = &config.server.metrics_addr {
+            let (metrics_server, metrics_addrs) =
+                http::bind_metrics(state.clone(), metrics_addr, config.server.tls.as_ref())?;
+            tracing::info!(addrs = ?metrics_addrs, "metrics listening");
+            servers.push(metrics_server);
         }
+        if let Some(settings) = &config.admin {
+            let admin_state = Arc::new(admin::AdminState::new(state.frontend().clone(), config, settings));
+            let (admin_server, admin_addrs) = admin::bind(admin_state, &settings.addr, config.server.tls.as_ref())?;
+            tracing::info!(addrs = ?admin_addrs, "admin page listening");
+            servers.push(admin_server);
+        }
+        stop_when_grpc_fails(servers.iter().map(actix_web::dev::Server::handle).collect());
+        futures_util::future::join_all(servers).await.into_iter().collect::<std::io::Result<()>>()
     })
 }
 

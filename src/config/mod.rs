@@ -1,6 +1,7 @@
 //! The TOML configuration: read and validated completely at load, every problem reported
 //! together, unknown keys refused. A bad file never starts (or, later, replaces) a service.
 
+pub mod admin;
 pub mod callers;
 mod decryption;
 pub mod directory;
@@ -15,6 +16,7 @@ mod strength;
 pub mod tenant;
 pub mod tls;
 
+pub use admin::AdminSettings;
 pub use metadata::MetadataSettings;
 pub use replay::{RedisEndpoints, RedisSettings, ReplaySettings, Secret};
 pub use sections::{DiagnosticsSettings, LoggingConfig, MetricsSettings, ServerConfig};
@@ -47,6 +49,8 @@ pub struct Config {
     pub metrics: MetricsSettings,
     /// `[diagnostics]`: recent failures kept per tenant.
     pub diagnostics: DiagnosticsSettings,
+    /// `[admin]`: the admin page's listener and token; `None` when off (the default).
+    pub admin: Option<AdminSettings>,
     /// `[[tenants]]` and the good files of `tenants_dir`.
     pub tenants: Vec<TenantConfig>,
     /// The ids of the main file's `[[tenants]]`: a tenant file may never take one over, even
@@ -104,6 +108,7 @@ impl Config {
         let replay_table = root.table("replay");
         let metrics_table = root.table("metrics");
         let diagnostics_table = root.table("diagnostics");
+        let admin_table = root.table("admin");
         let tenant_tables = root.array_of_tables("tenants");
         let tenants_dir = root.string("tenants_dir").map(|dir| base.join(dir));
         let tenant_file_paths = TenantFilePaths {
@@ -121,6 +126,7 @@ impl Config {
         limits.max_assertion_age_seconds = replay.max_assertion_age_seconds;
         let metrics = sections::read_metrics(metrics_table.as_ref(), &mut problems);
         let diagnostics = sections::read_diagnostics(diagnostics_table.as_ref(), &mut problems);
+        let admin = admin::read(admin_table.as_ref(), &server, base, &mut problems);
         let mut tenants = Vec::new();
         let mut ids = HashSet::new();
         // The main file is the operator's own: the files it names may be anywhere.
@@ -173,6 +179,7 @@ impl Config {
                 replay,
                 metrics,
                 diagnostics,
+                admin,
                 tenants,
                 inline_tenant_ids,
                 tenants_dir,

@@ -13,6 +13,9 @@ const MAX_REQUEST_LIFETIME_SECONDS: i64 = 86_400;
 
 #[derive(Clone, Debug)]
 pub struct SpSettings {
+    /// `sign_on_url`: the SP's own login page, where an IdP-launched "Test" or app tile starts
+    /// SP-initiated login (Entra's "Sign on URL"). Shown on the admin page only.
+    pub sign_on_url: Option<String>,
     /// `idp_sso_url`: the IdP's SingleSignOnService for both bindings, overriding metadata.
     pub idp_sso_url: Option<String>,
     /// `idp_slo_url`: the IdP's SingleLogoutService for both bindings (requests and
@@ -65,6 +68,8 @@ impl SpSettings {
 }
 
 pub(super) fn read(r: &mut Reader<'_>, files: &FileRules<'_>) -> SpSettings {
+    let sign_on_url = r.string("sign_on_url");
+    r.check_endpoint("sign_on_url", sign_on_url.as_deref());
     let idp_sso_url = r.string("idp_sso_url");
     r.check_endpoint("idp_sso_url", idp_sso_url.as_deref());
     let idp_slo_url = r.string("idp_slo_url");
@@ -85,6 +90,7 @@ pub(super) fn read(r: &mut Reader<'_>, files: &FileRules<'_>) -> SpSettings {
         r.integer("authn_request_lifetime_seconds", 600, 1..=MAX_REQUEST_LIFETIME_SECONDS);
     let signing_keys = signing_keys(r, files);
     SpSettings {
+        sign_on_url,
         idp_sso_url,
         idp_slo_url,
         slo_url,

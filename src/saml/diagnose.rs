@@ -335,6 +335,17 @@ impl Checklist<'_> {
     }
 }
 
+/// The hint for a failure recorded earlier (the admin page's recent failures): only the code
+/// and the tenant are known by then, not the document.
+pub fn hint_for_code(code: Code, policy: &TenantPolicy, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+    match code {
+        Code::SignatureInvalid => Some(
+            "The response is signed with a key none of the tenant's certificates holds: compare the untrusted certificate it carried with the tenant's. In Entra, SAML Certificates → download the Active certificate's Certificate (Base64) and paste it into the tenant (or paste the response below to see both side by side).".into(),
+        ),
+        other => hints::hint(other, policy, &Request { expected_request_id: None, expected_acs_url: None, now }),
+    }
+}
+
 /// The signature's hint needs what the document carried; every other one the tenant alone.
 fn hint(code: Code, policy: &TenantPolicy, request: &Request<'_>, signatures: &[SignatureReport]) -> Option<String> {
     match code {

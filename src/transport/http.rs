@@ -45,6 +45,10 @@ impl State {
             metrics_on_main_port: config.server.metrics_addr.is_none(),
         }
     }
+
+    pub fn frontend(&self) -> &Arc<Frontend> {
+        &self.frontend
+    }
 }
 
 /// Binds the listener (port 0 picks a free one), with TLS when `tls` is set, and returns the

@@ -1,6 +1,7 @@
 //! Transports: HTTP (actix-web) and gRPC (tonic) on plain TCP or TLS, both thin shells around
 //! one request pipeline (`frontend`), with one table from error code to status (`wire`).
 
+pub mod admin;
 pub mod auth;
 pub mod budget;
 pub mod frontend;

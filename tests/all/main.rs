@@ -5,6 +5,7 @@
 
 mod support;
 
+mod admin;
 mod attacks;
 mod auth;
 mod authn_requests;
