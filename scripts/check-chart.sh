@@ -101,6 +101,8 @@ if ! {
 fi
 # The replay store's password Secret (replay.existingSecret, key "password"), laid out the same way.
 openssl rand -hex 16 >"$tls_fixture/password"
+# The admin page's token Secret (admin.existingSecret, key "token").
+openssl rand -hex 32 >"$tls_fixture/token"
 
 # Renders one values set and checks it; $1 = label, $2 = values file or "" for the defaults.
 check_render() {

@@ -70,6 +70,10 @@ if tls_secret:
             expected_tls["allow_any_client_certificate"] = True
 check(server.get("tls") == expected_tls,
       f"[server.tls] = {server.get('tls')}" + (f" for tls.secretName {tls_secret}" if tls_secret else " (no tls.secretName: plain text)"))
+def projected_paths(deployment):
+    volumes = deployment["spec"]["template"]["spec"].get("volumes", [])
+    return {item["path"] for v in volumes for s in v.get("projected", {}).get("sources", [])
+            for item in s.get("secret", {}).get("items", [])}
 def port_of(addr):
     return int(addr.rsplit(":", 1)[1]) if addr else None
 http_port, grpc_port, metrics_port = (port_of(server.get(k)) for k in ("http_addr", "grpc_addr", "metrics_addr"))
@@ -88,6 +92,16 @@ for name, port in expected.items():
     sp = service_ports.get(name, {})
     check(sp.get("port") == port and sp.get("targetPort") in (name, port),
           f"Service port {name} = {sp.get('port')} -> {sp.get('targetPort')} matches {port}")
+
+# The admin page: its own containerPort, never published by the Service, its token a file.
+admin = config.get("admin") or {}
+admin_port = port_of(admin.get("addr"))
+check(container_ports.get("admin") == admin_port and "admin" not in service_ports
+      and all(p.get("port") != admin_port for p in service_ports.values()),
+      f"admin page port {admin_port}: a containerPort, not in the Service")
+if admin:
+    check(admin.get("token_file") == "secrets/admin-token" and "secrets/admin-token" in projected_paths(deployment),
+          "[admin] token_file is the projected secrets/admin-token")
 
 live, ready, startup = (container.get(k, {}) for k in ("livenessProbe", "readinessProbe", "startupProbe"))
 check(live.get("httpGet", {}).get("path") == "/healthz" and live["httpGet"].get("port") in (http_port, "http"),

@@ -16,10 +16,14 @@ use super::sections::ServerConfig;
 /// 128 bits or more; `openssl rand -hex 32` gives 64).
 const MIN_TOKEN_CHARS: usize = 32;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AdminSettings {
     /// `addr`: the admin listener (TLS like every listener when `[server.tls]` is set).
     pub addr: String,
+    /// `allow_plaintext_on_network`: RELAXATION. Without `[server.tls]` the listener must be
+    /// on loopback (reached through `kubectl port-forward`, an SSH tunnel, a local proxy),
+    /// unless this is set: the token and the session cookie would cross the network in clear.
+    pub allow_plaintext_on_network: bool,
     /// The contents of `token_file`: the bearer token (or the login form's password).
     pub token: Secret,
 }
@@ -36,6 +40,7 @@ pub(super) fn read(
     let enabled = r.boolean("enabled", false);
     let addr = r.string("addr");
     let token_file = r.string("token_file");
+    let allow_plaintext_on_network = r.boolean("allow_plaintext_on_network", false);
     if !enabled {
         r.finish();
         return None;
@@ -46,6 +51,13 @@ pub(super) fn read(
             None
         }
         Some(addr) => {
+            let loopback = addr.parse::<std::net::SocketAddr>().is_ok_and(|a| a.ip().is_loopback());
+            if server.tls.is_none() && !loopback && !allow_plaintext_on_network {
+                r.problem(
+                    "addr",
+                    format!("{addr} is not loopback and [server.tls] is not set: the admin token would cross the network in clear (serve TLS, listen on 127.0.0.1 and tunnel, or set allow_plaintext_on_network)"),
+                );
+            }
             // Port 0 (tests) picks a free port for each listener: never a clash.
             let taken = [Some(&server.http_addr), server.grpc_addr.as_ref(), server.metrics_addr.as_ref()];
             if !addr.ends_with(":0") && taken.into_iter().flatten().any(|other| *other == addr) {
@@ -66,7 +78,7 @@ pub(super) fn read(
         }
     };
     r.finish();
-    Some(AdminSettings { addr: addr?, token: token? })
+    Some(AdminSettings { addr: addr?, allow_plaintext_on_network, token: token? })
 }
 
 fn read_token(r: &mut Reader<'_>, path: &Path) -> Option<Secret> {
@@ -79,15 +91,33 @@ fn read_token(r: &mut Reader<'_>, path: &Path) -> Option<Secret> {
     };
     // A trailing newline is how editors and `kubectl create secret --from-file` leave it.
     let token = text.trim_end_matches(['\r', '\n']);
-    if token.chars().count() < MIN_TOKEN_CHARS || !token.chars().all(|c| c.is_ascii_graphic()) {
+    let distinct = token.chars().collect::<std::collections::HashSet<_>>().len();
+    // Every session cookie is an HMAC of a known message under the token: a guessable token
+    // falls to an offline search from one cookie. Random tokens (hex included) have 10+
+    // distinct characters; `aaaa…` and `abab…` do not.
+    if token.chars().count() < MIN_TOKEN_CHARS || !token.chars().all(|c| c.is_ascii_graphic()) || distinct < 10 {
         r.problem(
             "token_file",
             format!(
-                "{} must hold one token of at least {MIN_TOKEN_CHARS} visible ASCII characters (e.g. `openssl rand -hex 32`)",
+                "{} must hold one random token of at least {MIN_TOKEN_CHARS} visible ASCII characters (e.g. `openssl rand -hex 32`)",
                 path.display()
             ),
         );
         return None;
     }
     Some(Secret(token.to_string()))
+}
+
+/// The admin token must not also be a validation caller's: every caller would be an admin.
+pub(super) fn check_distinct_from_callers(
+    admin: Option<&AdminSettings>,
+    callers: &super::callers::Callers,
+    problems: &mut Vec<String>,
+) {
+    let Some(admin) = admin else { return };
+    let hash = openssl::sha::sha256(admin.token.0.as_bytes());
+    if callers.callers.iter().any(|caller| caller.token_sha256 == Some(hash)) {
+        problems
+            .push("admin.token_file: the admin token is also a [[callers]] token; give the admin page its own".into());
+    }
 }

@@ -159,6 +159,7 @@ impl Config {
         }
         let mutual_tls = server.tls.as_ref().is_some_and(|t| t.client_ca_file.is_some());
         let callers = sections::read_callers(&caller_tables, &ids, mutual_tls, &mut problems);
+        admin::check_distinct_from_callers(admin.as_ref(), &callers, &mut problems);
         // Mutual TLS with nobody named: every certificate the CA ever issued (often a cluster-wide
         // issuer) would be a caller for every tenant, with no way to revoke one. Say so.
         if mutual_tls

@@ -17,9 +17,9 @@ pub struct Reloader {
     /// SHA-256 of the file content last attempted, so an unchanged (or still broken) file is
     /// not reloaded over and over by the poller.
     last_seen: Mutex<Option<[u8; 32]>>,
-    /// The `[server]` and `[replay]` sections in force; those settings need a restart, so
-    /// changes are flagged.
-    restart_only: (ServerConfig, ReplaySettings),
+    /// The `[server]`, `[replay]` and `[admin]` sections in force; those settings need a
+    /// restart, so changes are flagged.
+    restart_only: RestartOnly,
 }
 
 impl Reloader {
@@ -52,7 +52,7 @@ impl Reloader {
                 if restart_only(&config) != self.restart_only {
                     tracing::warn!(
                         reason,
-                        "config reload: [server] or [replay] settings changed; they take effect after a restart"
+                        "config reload: [server], [replay] or [admin] settings changed (the admin token included); they take effect after a restart"
                     );
                 }
                 self.metrics.reloaded(true);
@@ -99,7 +99,9 @@ impl Reloader {
     }
 }
 
-/// What only a restart applies (a changed store password included).
-fn restart_only(config: &Config) -> (ServerConfig, ReplaySettings) {
-    (config.server.clone(), config.replay.clone())
+/// What only a restart applies (a changed store password or admin token included).
+fn restart_only(config: &Config) -> RestartOnly {
+    (config.server.clone(), config.replay.clone(), config.admin.clone())
 }
+
+type RestartOnly = (ServerConfig, ReplaySettings, Option<crate::config::AdminSettings>);

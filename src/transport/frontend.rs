@@ -156,15 +156,23 @@ impl Frontend {
         let generation = self.service.tenants();
         let caller = auth::authenticate(generation.callers(), credentials)?;
         incoming.receive().await?;
+        let _permit = self.admit()?;
         let request = incoming.decode()?;
         caller.may_use(&request.tenant)?;
-        self.explain(request).await
+        self.explain_admitted(request).await
     }
 
     /// The diagnosis of a request its adapter already authorized (the admin page: its own
     /// token), admitted like a validation and run on the XML pool.
     pub async fn explain(self: &Arc<Self>, request: OwnedRequest) -> Result<crate::saml::diagnose::Diagnosis, Error> {
         let _permit = self.admit()?;
+        self.explain_admitted(request).await
+    }
+
+    async fn explain_admitted(
+        self: &Arc<Self>,
+        request: OwnedRequest,
+    ) -> Result<crate::saml::diagnose::Diagnosis, Error> {
         let request = Arc::new(request);
         let (frontend, now) = (self.clone(), wall_clock());
         self.pool

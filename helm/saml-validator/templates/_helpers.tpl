@@ -190,6 +190,14 @@ tenants_dir = {{ include "saml-validator.tenantsDirPath" . | quote }}
 [diagnostics]
 {{- include "saml-validator.tomlPairs" . }}
 {{- end }}
+{{- if .Values.admin.enabled }}
+
+[admin]
+enabled = true
+{{- /* Without TLS, loopback only: kubectl port-forward reaches it, the network never sees the token. */}}
+addr = {{ include "saml-validator.addr" (list (ternary .Values.listenHost "127.0.0.1" (not (empty .Values.tls.secretName))) .Values.ports.admin) | quote }}
+token_file = "secrets/admin-token"
+{{- end }}
 {{- range .Values.tenants }}
 
 [[tenants]]

@@ -4,9 +4,10 @@
 //!
 //! Authentication: `Authorization: Bearer <token>` (scripts), or the sign-in form, which sets
 //! a session cookie: `<expiry>.<HMAC-SHA256(token, expiry)>`, HttpOnly, SameSite=Strict,
-//! scoped to `/admin`, 8 hours. Stateless, so it holds across replicas; rotating the token
-//! ends every session. POSTs signed in by cookie must come from this origin (Sec-Fetch-Site,
-//! Origin): SameSite is the first defence against cross-site form posts, this the second.
+//! scoped to `/admin`, 8 hours. Stateless, so it holds across replicas; a new token (read at
+//! start-up, like every listener setting) ends every session. POSTs signed in by cookie must
+//! come from this origin (Sec-Fetch-Site, else Origin): SameSite is the first defence against
+//! cross-site form posts, this the second.
 
 mod html;
 mod pages;
@@ -77,12 +78,21 @@ impl AdminState {
         if let Some(token) = bearer.and_then(|v| v.strip_prefix("Bearer ")) {
             return if same_secret(token, &self.token) { Auth::Bearer } else { Auth::None };
         }
-        let Some(cookie) = session_cookie(request) else { return Auth::None };
         let now = wall_clock().timestamp();
+        // Any of them: a cookie planted by a sibling site under the same name must not hide
+        // the real one (the browser sends both, the longer path first).
+        if session_cookies(request).any(|cookie| self.valid_session(cookie, now)) {
+            Auth::Cookie
+        } else {
+            Auth::None
+        }
+    }
+
+    fn valid_session(&self, cookie: &str, now: i64) -> bool {
         let expires = cookie.split_once('.').and_then(|(expires, _)| expires.parse::<i64>().ok());
         match expires.filter(|&e| e > now && e <= now + SESSION_SECONDS).and_then(|e| self.session(e)) {
-            Some(expected) if same_secret(cookie, &expected) => Auth::Cookie,
-            _ => Auth::None,
+            Some(expected) => same_secret(cookie, &expected),
+            None => false,
         }
     }
 
@@ -98,14 +108,14 @@ enum Auth {
     Cookie,
 }
 
-/// The session cookie's value from the `Cookie` headers (RFC 6265 5.4: `name=value; …`).
-fn session_cookie(request: &HttpRequest) -> Option<&str> {
+/// The session cookies' values from the `Cookie` headers (RFC 6265 5.4: `name=value; …`).
+fn session_cookies(request: &HttpRequest) -> impl Iterator<Item = &str> {
     request
         .headers()
         .get_all(header::COOKIE)
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
-        .find_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+        .filter_map(|pair| pair.trim().strip_prefix(COOKIE)?.strip_prefix('='))
 }
 
 /// Compared by their SHA-256 in constant time: no timing of how much of a guess was right.
@@ -113,14 +123,14 @@ fn same_secret(given: &str, expected: &str) -> bool {
     openssl::memcmp::eq(&openssl::sha::sha256(given.as_bytes()), &openssl::sha::sha256(expected.as_bytes()))
 }
 
-/// A form post the browser says came from this origin. Without either header (an old browser,
-/// a script) SameSite=Strict alone stands.
+/// A form post the browser says came from this origin. `Sec-Fetch-Site` decides when sent
+/// (every current browser): it is the browser's own judgement, right behind a reverse proxy
+/// that rewrites `Host` too. Else `Origin` must name this `Host`. Without either (an old
+/// browser, a script) SameSite=Strict alone stands.
 fn same_origin(request: &HttpRequest) -> bool {
     let headers = request.headers();
     if let Some(site) = headers.get("sec-fetch-site") {
-        if !matches!(site.as_bytes(), b"same-origin" | b"none") {
-            return false;
-        }
+        return matches!(site.as_bytes(), b"same-origin" | b"none");
     }
     match (headers.get(header::ORIGIN), headers.get(header::HOST)) {
         (None, _) => true,
@@ -139,6 +149,7 @@ pub fn bind(state: Arc<AdminState>, addr: &str, tls: Option<&TlsConfig>) -> std:
         App::new()
             .app_data(data.clone())
             .route("/admin", web::get().to(overview))
+            .route("/admin/", web::get().to(overview))
             .route("/admin/login", web::get().to(login_form))
             .route("/admin/login", web::post().to(login))
             .route("/admin/logout", web::post().to(logout))
@@ -326,6 +337,12 @@ async fn diagnose(
         expected_acs_url: optional(&form.expected_acs_url),
     };
     let diagnosis = state.frontend.explain(owned).await;
+    let outcome = match &diagnosis {
+        Ok(d) => d.verdict.as_ref().map_or("passes", |v| v.code),
+        Err(e) => e.code.as_str(),
+    };
+    let peer = request.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    tracing::info!(tenant = %id, peer, outcome, "admin page diagnosis");
     let pasted = Pasted {
         saml_response: form.saml_response,
         expected_request_id: form.expected_request_id,
