@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# What the transport costs beside the core (issue 32): the service's own CPU per validation
+# over HTTP (wrk, one and two generator threads) and gRPC (examples/grpc_load), 32 connections,
+# distinct freshly signed Entra-shaped responses (10 groups), replay protection on (memory
+# store) and the DEFAULT logging (info: one JSON line per validation, to a file), beside the
+# core alone in process (examples/profile, same build, same response shape). CPU = user +
+# system over all the service's threads, from /proc/<pid>/stat before and after each run, so
+# the load generator's own CPU (it shares the cores) is not counted.
+#
+#   scripts/transport-cost.sh                          # prints one line per transport
+#   MAX_HTTP_RATIO=3.5 scripts/transport-cost.sh       # exits 1 when HTTP CPU / core CPU exceeds it
+#   PROFILE=1 scripts/transport-cost.sh                # plus a perf profile of the HTTP run, by piece
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/deps.sh
+for tool in wrk perf; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    [ "$tool" = perf ] && [ "${PROFILE:-0}" = 0 ] && continue
+    package=$tool; [ "$tool" = perf ] && package=linux-perf
+    echo "==> installing $package"
+    ${SUDO:-} apt-get install -y -qq "$package" >/dev/null || { apt-get update -qq && apt-get install -y -qq "$package"; }
+  fi
+done
+
+DURATION=${DURATION:-5}
+POOL=${POOL:-60000}
+CONNECTIONS=${CONNECTIONS:-32}
+HTTP_PORT=${HTTP_PORT:-18180}
+GRPC_PORT=${GRPC_PORT:-19190}
+TRANSPORTS=${TRANSPORTS:-"http grpc"}
+MAX_HTTP_RATIO=${MAX_HTTP_RATIO:-}
+PROFILE=${PROFILE:-0}
+
+cargo build --release --locked --quiet --bin saml-validator --example loadpool --example grpc_load --example profile
+WORK=$(mktemp -d)
+PID=
+trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+./target/release/examples/loadpool "$WORK" "$POOL" 10 "127.0.0.1:$HTTP_PORT" "127.0.0.1:$GRPC_PORT" >/dev/null
+# The pool's config turns logging down to warn for the throughput runs; here the default is
+# measured, as deployments run it.
+sed -i 's/^level = "warn"$/level = "info"/' "$WORK/config.toml"
+grep -q '^level = "info"$' "$WORK/config.toml" || { echo "could not set the default log level"; exit 1; }
+
+core=$(./target/release/examples/profile 20000 10)
+core_us=$(awk '{for (i = 1; i <= NF; i++) if ($i == "per") {v = $(i - 1); sub(/µs$/, "", v); print v}}' <<<"$core")
+echo "core in process: $core"
+
+ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+start() {
+  ./target/release/saml-validator serve --config "$WORK/config.toml" 2>"$WORK/server.log" &
+  PID=$!
+  for _ in $(seq 1 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$GRPC_PORT") 2>/dev/null; then
+      return
+    fi
+    sleep 0.05
+  done
+  echo "server did not start"; cat "$WORK/server.log"; exit 1
+}
+stop() { kill -TERM "$PID"; wait "$PID" || true; PID=; }
+# Service CPU per request (µs) between two tick readings; $1 $2 ticks, $3 requests.
+per_request() { awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", (b - a) * 1e6 / hz / (n > 0 ? n : 1)}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+worst_http=0
+for transport in $TRANSPORTS; do
+  runs=("1"); [ "$transport" = http ] && runs=(1 2)
+  for threads in "${runs[@]}"; do
+    start
+    lines_before=$(wc -l <"$WORK/server.log")
+    before=$(ticks)
+    if [ "$transport" = http ]; then
+      if [ "$PROFILE" = 1 ] && [ "$threads" = 1 ]; then
+        perf record -F 999 -g -o "$WORK/perf.data" -p "$PID" -- sleep "$DURATION" >/dev/null 2>&1 &
+        PERF=$!
+      fi
+      out=$(wrk -t"$threads" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s scripts/wrk-pool.lua \
+        "http://127.0.0.1:$HTTP_PORT/v1/validate" -- "$WORK/pool.jsonl" "$threads")
+      after=$(ticks)
+      requests=$(awk '/requests in/ {print $1}' <<<"$out")
+      non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
+      detail="rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out") non2xx=${non2xx:-0} $(grep -o 'p50_us=.*' <<<"$out")"
+      [ "$PROFILE" = 1 ] && [ "$threads" = 1 ] && wait "$PERF"
+    else
+      out=$(./target/release/examples/grpc_load "http://127.0.0.1:$GRPC_PORT" "$WORK/pool.jsonl" "$CONNECTIONS" "$DURATION")
+      after=$(ticks)
+      requests=$(grep -o 'requests=[0-9]*' <<<"$out" | cut -d= -f2)
+      detail=$(cut -d' ' -f3- <<<"$out")
+    fi
+    cpu=$(per_request "$before" "$after" "$requests")
+    logged=$(( $(wc -l <"$WORK/server.log") - lines_before ))
+    echo "$transport generator_threads=$threads connections=$CONNECTIONS requests=$requests service_cpu_us_per_request=$cpu core_us=$core_us ratio=$(ratio "$cpu" "$core_us") log_lines=$logged $detail"
+    if [ "$transport" = http ] && awk -v r="$(ratio "$cpu" "$core_us")" -v w="$worst_http" 'BEGIN {exit !(r > w)}'; then
+      worst_http=$(ratio "$cpu" "$core_us")
+    fi
+    stop
+  done
+done
+
+if [ "$PROFILE" = 1 ] && [ -f "$WORK/perf.data" ]; then
+  echo "==> perf profile of the HTTP run (generator_threads=1), self time by piece"
+  perf report -i "$WORK/perf.data" --no-children --sort dso,sym --stdio -g none 2>/dev/null | python3 scripts/perf-pieces.py
+fi
+
+if [ -n "$MAX_HTTP_RATIO" ]; then
+  if awk -v r="$worst_http" -v m="$MAX_HTTP_RATIO" 'BEGIN {exit !(r > m)}'; then
+    echo "FAIL: HTTP costs ${worst_http}x the core's CPU per validation, above the CI bound ${MAX_HTTP_RATIO}x"
+    exit 1
+  fi
+  echo "ok: HTTP ratio ${worst_http} <= CI bound ${MAX_HTTP_RATIO}"
+fi
