@@ -1,6 +1,8 @@
 //! Runs the core on one Entra-shaped response in a loop, for profilers:
 //! `valgrind --tool=callgrind target/release/examples/profile 2000 10`
-//! (arguments: iterations, groups).
+//! (arguments: iterations, groups). `profile --pool DIR [COUNT]` instead judges COUNT distinct
+//! responses of a `loadpool` pool in process, each once, as the service does over a transport:
+//! the same work without the transport, on data the caches have not seen before.
 #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
 
 use saml_validator::saml::keys::TrustedKey;
@@ -8,7 +10,11 @@ use saml_validator::saml::{self, Input, Limits, Request, TenantPolicy};
 use saml_validator::testing::idp::{post_binding, ResponseSpec, Signing, TestIdp};
 
 fn main() {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("--pool") {
+        let dir = args.nth(1).expect("--pool DIR [COUNT]");
+        return pool(std::path::Path::new(&dir), args.next().map_or(20_000, |a| a.parse().unwrap()));
+    }
     let iterations: usize = args.next().map_or(1000, |a| a.parse().unwrap());
     let groups: usize = args.next().map_or(10, |a| a.parse().unwrap());
     let (idp_id, sp, acs) =
@@ -28,4 +34,26 @@ fn main() {
     }
     let per = started.elapsed() / iterations.max(1) as u32;
     println!("{} bytes, {groups} groups: {per:?} per validation over {iterations} iterations", xml.len());
+}
+
+fn pool(dir: &std::path::Path, count: usize) {
+    use saml_validator::config::Config;
+    use saml_validator::service::{Service, ValidateRequest};
+    let config = Config::load(&dir.join("config.toml"), chrono::Utc::now()).unwrap();
+    let service = Service::in_process(&config);
+    let text = std::fs::read_to_string(dir.join("pool.jsonl")).unwrap();
+    let bodies: Vec<serde_json::Value> = text.lines().take(count).map(|l| serde_json::from_str(l).unwrap()).collect();
+    let now = chrono::Utc::now();
+    let started = std::time::Instant::now();
+    for body in &bodies {
+        let request = ValidateRequest {
+            tenant: body["tenant"].as_str().unwrap(),
+            saml_response: Input::Base64(body["saml_response"].as_str().unwrap().as_bytes()),
+            expected_request_id: body["expected_request_id"].as_str(),
+            expected_acs_url: None,
+        };
+        std::hint::black_box(service.judge(&request, now).unwrap());
+    }
+    let per = started.elapsed() / bodies.len().max(1) as u32;
+    println!("pool of {} distinct responses: {per:?} per validation (judged in process, no transport)", bodies.len());
 }

@@ -10,6 +10,9 @@
 #   scripts/transport-cost.sh                          # prints one line per transport
 #   MAX_HTTP_RATIO=3.5 scripts/transport-cost.sh       # exits 1 when HTTP CPU / core CPU exceeds it
 #   PROFILE=1 scripts/transport-cost.sh                # plus a perf profile of the HTTP run, by piece
+#   PIN=1 scripts/transport-cost.sh                    # service (and the core run) on CPU 0, the
+#                                                      # generator on CPU 1: no cache sharing with it
+#   BIN=/tmp/b/saml-validator CORE_BIN=/tmp/b/profile POOL_DIR=/tmp/pool scripts/transport-cost.sh   # A/B
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
@@ -30,24 +33,34 @@ GRPC_PORT=${GRPC_PORT:-19190}
 TRANSPORTS=${TRANSPORTS:-"http grpc"}
 MAX_HTTP_RATIO=${MAX_HTTP_RATIO:-}
 PROFILE=${PROFILE:-0}
+SERVICE_CPU=(); GENERATOR_CPU=()
+if [ "${PIN:-0}" = 1 ]; then SERVICE_CPU=(taskset -c 0); GENERATOR_CPU=(taskset -c 1); fi
+BIN=${BIN:-./target/release/saml-validator}
+CORE_BIN=${CORE_BIN:-./target/release/examples/profile}
 
 cargo build --release --locked --quiet --bin saml-validator --example loadpool --example grpc_load --example profile
 WORK=$(mktemp -d)
 PID=
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
-./target/release/examples/loadpool "$WORK" "$POOL" 10 "127.0.0.1:$HTTP_PORT" "127.0.0.1:$GRPC_PORT" >/dev/null
+# POOL_DIR: keep the signed pool between runs (A/B of two builds on the same requests).
+if [ -n "${POOL_DIR:-}" ] && [ -f "$POOL_DIR/pool.jsonl" ]; then
+  cp "$POOL_DIR/pool.jsonl" "$POOL_DIR/config.toml" "$WORK/"
+else
+  ./target/release/examples/loadpool "$WORK" "$POOL" 10 "127.0.0.1:$HTTP_PORT" "127.0.0.1:$GRPC_PORT" >/dev/null
+  [ -n "${POOL_DIR:-}" ] && mkdir -p "$POOL_DIR" && cp "$WORK/pool.jsonl" "$WORK/config.toml" "$POOL_DIR/"
+fi
 # The pool's config turns logging down to warn for the throughput runs; here the default is
 # measured, as deployments run it.
 sed -i 's/^level = "warn"$/level = "info"/' "$WORK/config.toml"
 grep -q '^level = "info"$' "$WORK/config.toml" || { echo "could not set the default log level"; exit 1; }
 
-core=$(./target/release/examples/profile 20000 10)
+core=$("${SERVICE_CPU[@]}" "$CORE_BIN" 20000 10)
 core_us=$(awk '{for (i = 1; i <= NF; i++) if ($i == "per") {v = $(i - 1); sub(/µs$/, "", v); print v}}' <<<"$core")
 echo "core in process: $core"
 
 ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
 start() {
-  ./target/release/saml-validator serve --config "$WORK/config.toml" 2>"$WORK/server.log" &
+  "${SERVICE_CPU[@]}" "$BIN" serve --config "$WORK/config.toml" 2>"$WORK/server.log" &
   PID=$!
   for _ in $(seq 1 200); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$GRPC_PORT") 2>/dev/null; then
@@ -74,7 +87,7 @@ for transport in $TRANSPORTS; do
         perf record -F 999 -g -o "$WORK/perf.data" -p "$PID" -- sleep "$DURATION" >/dev/null 2>&1 &
         PERF=$!
       fi
-      out=$(wrk -t"$threads" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s scripts/wrk-pool.lua \
+      out=$("${GENERATOR_CPU[@]}" wrk -t"$threads" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s scripts/wrk-pool.lua \
         "http://127.0.0.1:$HTTP_PORT/v1/validate" -- "$WORK/pool.jsonl" "$threads")
       after=$(ticks)
       requests=$(awk '/requests in/ {print $1}' <<<"$out")
@@ -82,7 +95,7 @@ for transport in $TRANSPORTS; do
       detail="rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out") non2xx=${non2xx:-0} $(grep -o 'p50_us=.*' <<<"$out")"
       [ "$PROFILE" = 1 ] && [ "$threads" = 1 ] && wait "$PERF"
     else
-      out=$(./target/release/examples/grpc_load "http://127.0.0.1:$GRPC_PORT" "$WORK/pool.jsonl" "$CONNECTIONS" "$DURATION")
+      out=$("${GENERATOR_CPU[@]}" ./target/release/examples/grpc_load "http://127.0.0.1:$GRPC_PORT" "$WORK/pool.jsonl" "$CONNECTIONS" "$DURATION")
       after=$(ticks)
       requests=$(grep -o 'requests=[0-9]*' <<<"$out" | cut -d= -f2)
       detail=$(cut -d' ' -f3- <<<"$out")
