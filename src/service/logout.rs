@@ -359,7 +359,16 @@ fn bounded(what: &str, value: &str) -> Result<(), Error> {
     if value.trim().is_empty() || value.len() > MAX_VALUE_BYTES {
         return Err(malformed(format!("{what} must be 1 to {MAX_VALUE_BYTES} bytes")));
     }
+    // XML 1.0 section 2.2: a control character cannot be written even escaped, so the message
+    // could not be built; the caller's value is what is wrong.
+    if let Some(c) = value.chars().find(|&c| !is_xml_char(c)) {
+        return Err(malformed(format!("{what} contains U+{:04X}, which XML cannot carry", u32::from(c))));
+    }
     Ok(())
+}
+
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
 /// A URI attribute the caller supplies (NameID Format, qualifiers, status URIs).

@@ -131,6 +131,10 @@ fn sp_logout_request_is_schema_valid_and_signed_in_both_bindings() {
         (json!({"tenant": "fabrikam", "name_id": "a"}), "idp_slo_url_unknown"),
         (json!({"tenant": "contoso", "name_id": ""}), "malformed_request"),
         (json!({"tenant": "contoso", "name_id": "a", "name_id_format": "a b"}), "malformed_request"),
+        // Characters XML cannot carry are the caller's error, not the service's (was a 500).
+        (json!({"tenant": "contoso", "name_id": "al\u{1}ice"}), "malformed_request"),
+        (json!({"tenant": "contoso", "name_id": "a", "session_indexes": ["s\u{b}1"]}), "malformed_request"),
+        (json!({"tenant": "contoso", "name_id": "a\u{fffe}"}), "malformed_request"),
         (json!({"tenant": "contoso", "name_id": "a", "relay_state": "x".repeat(81)}), "relay_state_too_long"),
         (json!({"tenant": "contoso", "name_id": "a", "binding": "artifact"}), "malformed_request"),
         (json!({"tenant": "nope", "name_id": "a"}), "unknown_tenant"),
