@@ -241,16 +241,28 @@ impl Frontend {
         params: ValidateLogoutParams,
     ) -> Result<LogoutValidBody, Error> {
         let result = self.logout_pipeline(params).await;
-        let (outcome, code) = match &result {
-            Ok(_) => ("valid", "none"),
-            Err(error) => {
+        self.count_logout(request_id, result.as_ref().err());
+        result
+    }
+
+    /// A logout validation the transport refused before the pipeline (caller not allowed,
+    /// body not parsed, message too large): counted and logged like any other, so a flood of
+    /// refusals shows in `saml_logout_validations_total`.
+    pub fn refused_logout(&self, request_id: &str, error: Error) -> Error {
+        self.count_logout(request_id, Some(&error));
+        error
+    }
+
+    fn count_logout(&self, request_id: &str, error: Option<&Error>) {
+        let (outcome, code) = match error {
+            None => ("valid", "none"),
+            Some(error) => {
                 let disposition = wire::disposition(error.code);
                 (disposition.outcome.as_str(), disposition.metric_label)
             }
         };
         self.metrics.observe_logout(outcome, code);
         tracing::info!(target: "validation", request_id, kind = "logout", outcome, code);
-        result
     }
 
     async fn logout_pipeline(self: &Arc<Self>, params: ValidateLogoutParams) -> Result<LogoutValidBody, Error> {

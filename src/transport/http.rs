@@ -481,7 +481,7 @@ async fn validate_logout(
     let params = tenant_body(&state, &request, payload, shape, |p: &ValidateLogoutParams| &p.tenant).await;
     match params {
         Ok(params) => json_or_error(state.frontend.validate_logout(&id.0, params).await),
-        Err(error) => error_response(&error),
+        Err(error) => error_response(&state.frontend.refused_logout(&id.0, error)),
     }
 }
 

@@ -633,3 +633,18 @@ fn an_encrypted_name_id_is_decrypted_with_the_tenants_key() {
     let reply = post(addr, "/v1/logout/validate", &redirect("contoso", &format!("?{query}")));
     assert_eq!((reply.status, code(&reply).as_str()), (422, "decryption_failed"), "{}", reply.body);
 }
+
+#[test]
+fn logout_validations_refused_before_the_pipeline_are_counted() {
+    let s = setup();
+    let bad = request(s.http, "POST", "/v1/logout/validate", b"not json", &[("Content-Type", "application/json")]);
+    assert_eq!(bad.status, 400);
+    let unknown = post(s.http, "/v1/logout/validate", &json!({"tenant": "contoso", "saml_request": 1}));
+    assert_eq!(unknown.status, 400);
+    let metrics = request(s.http, "GET", "/metrics", b"", &[]).body;
+    let counted = metrics
+        .lines()
+        .find(|l| l.starts_with("saml_logout_validations_total{") && l.contains("code=\"malformed_request\""))
+        .unwrap_or_else(|| panic!("not counted:\n{metrics}"));
+    assert!(counted.ends_with(" 2"), "{counted}");
+}

@@ -119,10 +119,11 @@ impl SamlValidator for Api {
         if message.encoded_len() > self.max_message_bytes {
             let error =
                 Error::new(Code::PayloadTooLarge, format!("request message exceeds {} bytes", self.max_message_bytes));
-            return Err(status(error));
+            return Err(status(self.frontend.refused_logout(&request_id, error)));
         }
         let params = logout::validate_params(message);
-        auth::authorize(self.frontend.service(), &presented.credentials(), Some(&params.tenant)).map_err(status)?;
+        auth::authorize(self.frontend.service(), &presented.credentials(), Some(&params.tenant))
+            .map_err(|error| status(self.frontend.refused_logout(&request_id, error)))?;
         let reply = logout::validate(&self.frontend, &request_id, params).await.map_err(status)?;
         let mut response = Response::new(reply);
         if let Ok(value) = MetadataValue::try_from(request_id.as_str()) {
