@@ -162,11 +162,14 @@ impl Service {
             if let Some(loaded) = config.metadata.as_ref().and_then(|m| m.loaded_at_instant) {
                 snapshot.metadata_loaded.push((tenant.to_string(), loaded.timestamp()));
             }
+            // A notAfter that could not be read (outside chrono's range) gives no series: 0
+            // would read as "expired now" and page someone for a certificate that is fine.
             for key in &config.policy.keys {
+                let Some(not_after) = key.not_after else { continue };
                 snapshot.certificates.push(CertificateExpiry {
                     tenant: tenant.to_string(),
                     sha256_fingerprint: key.info.sha256_fingerprint.clone(),
-                    seconds_until_expiry: key.not_after.map_or(0, |not_after| (not_after - now).num_seconds()),
+                    seconds_until_expiry: (not_after - now).num_seconds(),
                 });
             }
         }
