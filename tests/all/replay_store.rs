@@ -218,6 +218,9 @@ fn an_acl_user_logs_in_with_the_password_file_and_a_wrong_password_fails_closed(
             "+get",
             "+eval",
             "+evalsha",
+            "+multi",
+            "+exec",
+            "+script|exists",
             "+info",
         ],
     );

@@ -264,6 +264,8 @@ pub(super) struct Server {
     pub(super) master: bool,
     pub(super) eviction_policy: String,
     pub(super) evicted_keys: u64,
+    /// `redis_version`'s major number (0 when not said).
+    pub(super) major_version: u32,
 }
 
 impl Server {
@@ -276,10 +278,18 @@ impl Server {
                 "role" => server.master = value == "master",
                 "maxmemory_policy" => server.eviction_policy = value.into(),
                 "evicted_keys" => server.evicted_keys = value.parse().unwrap_or(0),
+                "redis_version" => {
+                    server.major_version = value.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
+                }
                 _ => {}
             }
         }
         server
+    }
+
+    /// Whether this server takes `SET … NX GET` (Redis ≥ 7.0; Valkey says 7.2.4).
+    pub(super) fn set_get(&self) -> bool {
+        self.major_version >= 7
     }
 
     /// Whether this server can evict a record (anything but `noeviction`; `volatile-*`
@@ -452,13 +462,16 @@ mod tests {
         assert_eq!(loss, Some(LossReason::MarkerRewound), "written: the old marker is a rewind");
     }
 
-    const INFO: &str = "# Server\r\nrun_id:aaa\r\n# Replication\r\nrole:master\r\n# Memory\r\nmaxmemory_policy:noeviction\r\n# Stats\r\nevicted_keys:0\r\n";
+    const INFO: &str = "# Server\r\nredis_version:7.0.15\r\nrun_id:aaa\r\n# Replication\r\nrole:master\r\n# Memory\r\nmaxmemory_policy:noeviction\r\n# Stats\r\nevicted_keys:0\r\n";
 
     #[test]
     fn servers_are_read_from_info_and_evictions_seen() {
         let before = Server::parse(INFO);
         assert_eq!((before.run_id.as_str(), before.master), ("aaa", true));
         assert!(!before.may_evict());
+        assert!(before.set_get());
+        assert!(!Server::parse("redis_version:6.2.14\r\n").set_get(), "SET NX GET needs 7.0");
+        assert!(!Server::parse("").set_get(), "a server that does not say");
         let same = [before.clone()];
         assert!(!evicted_since(&same, &same));
         assert!(evicted_since(&same, &[Server { evicted_keys: 1, ..before.clone() }]));

@@ -94,6 +94,15 @@ impl Connection {
             Connection::Cluster(connection) => command.query_async(connection).await,
         }
     }
+
+    /// `EXEC`'s answers to an atomic pipeline, sent in one write (a Cluster routes it by its
+    /// keys, which must share a slot).
+    pub(super) async fn transact(&mut self, transaction: &redis::Pipeline) -> redis::RedisResult<Vec<redis::Value>> {
+        match self {
+            Connection::Single(connection) => transaction.query_async(connection).await,
+            Connection::Cluster(connection) => transaction.query_async(connection).await,
+        }
+    }
 }
 
 /// A connection and the dial it came from, so that only the failing one is dropped.
@@ -229,9 +238,9 @@ impl Link {
     }
 }
 
-/// Whether a failed operation leaves the connection unusable. Everything but `NOSCRIPT` (a
-/// server without the script, handled by loading it) and a reply of an unexpected type does:
-/// a connection that answered `NOAUTH` once answers it forever.
+/// Whether a failed operation leaves the connection unusable. Everything but `NOSCRIPT` and a
+/// reply of an unexpected type does: a connection that answered `NOAUTH` once answers it
+/// forever.
 pub(super) fn poisons(error: &redis::RedisError) -> bool {
     !matches!(error.kind(), redis::ErrorKind::NoScriptError | redis::ErrorKind::TypeError)
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use super::epoch::{self, Declare, Identity, LossReason, Marker, Server, Sighting, BUCKETS};
 use super::link::{self, Live};
-use super::{lock, rfc3339, Inner};
+use super::{lock, rfc3339, Inner, JUDGED};
 
 /// KEYS: a bucket's marker, the identity of the server that held the bucket when last
 /// probed. ARGV: the marker to write if there is none. Answers the marker, whether it was
@@ -52,6 +52,7 @@ impl Inner {
             return Err(redis::RedisError::from((redis::ErrorKind::ReadOnly, "the server is a replica, not a master")));
         }
         self.eviction_policy(&servers);
+        self.set_get.store(!servers.is_empty() && servers.iter().all(Server::set_get), Ordering::Release);
         let before = std::mem::replace(&mut *lock(&self.servers), servers.clone());
         if epoch::evicted_since(&before, &servers) {
             let (reason, declare) = self.ledger().lost(LossReason::Evictions, self.fresh_marker());
@@ -147,14 +148,17 @@ impl Inner {
         // started later, that the server changed.
         for &bucket in buckets {
             let run_id = &replies[bucket].3;
-            if run_id.is_empty() {
-                continue;
-            }
-            let identity =
-                Identity { run_id: run_id.clone(), replid: replies[bucket].4.clone(), ..Identity::default() };
-            let mut set = redis::cmd("SET");
-            set.arg(self.identity_key(bucket)).arg(identity.record());
-            connection.query::<()>(&set).await?;
+            // Loaded last, after any loss was declared: a record that finds it on a server
+            // trusts the server (see `JUDGED`). A server that does not say who it is gets it
+            // too, without an identity (its markers alone judge it).
+            let identity = if run_id.is_empty() {
+                String::new()
+            } else {
+                Identity { run_id: run_id.clone(), replid: replies[bucket].4.clone(), ..Identity::default() }.record()
+            };
+            let mut judged = redis::cmd("EVAL");
+            judged.arg(JUDGED).arg(1).arg(self.identity_key(bucket)).arg(identity);
+            connection.query::<()>(&judged).await?;
         }
         Ok(())
     }
