@@ -5,6 +5,8 @@
 //! the only cure is a new one: dialled again after a bounded, jittered backoff, through the
 //! Sentinels when there are some (they name the master anew after a failover).
 
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -110,7 +112,21 @@ impl Connection {
 pub(super) struct Live {
     pub(super) connection: Connection,
     pub(super) generation: u64,
+    /// The server this dial reached (a Sentinel's answer), for the callers' threads to open
+    /// their own connections to ([`Link::local`]); none for a cluster.
+    server: Option<redis::Client>,
 }
+
+thread_local! {
+    /// This thread's own connections: (link, dial generation, connection). Its driver runs on
+    /// this thread's event loop, so a record is written and its answer read there, without
+    /// waking the store's thread twice per batch (on two shared cores, those wake-ups cost
+    /// more than Redis itself).
+    static LOCAL: RefCell<Vec<(u64, u64, MultiplexedConnection)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Tells links apart in `LOCAL` (tests run several stores in one process).
+static LINKS: AtomicU64 = AtomicU64::new(0);
 
 struct Backoff {
     not_before: Option<Instant>,
@@ -118,6 +134,7 @@ struct Backoff {
 }
 
 pub(super) struct Link {
+    id: u64,
     target: Target,
     timeout: Duration,
     current: Mutex<Option<Live>>,
@@ -137,6 +154,7 @@ pub(super) enum DialError {
 impl Link {
     pub(super) fn new(settings: &RedisSettings) -> redis::RedisResult<Link> {
         Ok(Link {
+            id: LINKS.fetch_add(1, Ordering::Relaxed),
             target: target(settings)?,
             // WAIT takes up to `timeout` on its own, after the record.
             timeout: settings.timeout * if settings.min_replicas_acked > 0 { 2 } else { 1 },
@@ -185,7 +203,8 @@ impl Link {
         };
         let dialled = match tokio::time::timeout(self.timeout, self.open()).await {
             Ok(Ok(connection)) => {
-                let live = Live { connection, generation };
+                let (connection, server) = connection;
+                let live = Live { connection, generation, server };
                 match tokio::time::timeout(probe_budget(self.timeout), check(live.clone())).await {
                     Ok(Ok(())) => Ok(live),
                     Ok(Err(e)) => Err(DialError::Failed(e)),
@@ -220,21 +239,57 @@ impl Link {
         }
     }
 
-    async fn open(&self) -> redis::RedisResult<Connection> {
-        let config =
-            AsyncConnectionConfig::new().set_connection_timeout(self.timeout).set_response_timeout(self.timeout);
-        match &self.target {
-            Target::Single(client) => {
-                client.get_multiplexed_async_connection_with_config(&config).await.map(Connection::Single)
+    fn config(&self) -> AsyncConnectionConfig {
+        AsyncConnectionConfig::new().set_connection_timeout(self.timeout).set_response_timeout(self.timeout)
+    }
+
+    async fn open(&self) -> redis::RedisResult<(Connection, Option<redis::Client>)> {
+        let config = self.config();
+        let client = match &self.target {
+            Target::Single(client) => client.clone(),
+            // Asked anew on every dial: after a failover the Sentinels name the new master (and
+            // the probe refuses a server that is not one).
+            Target::Sentinel(sentinels) => sentinels.master(&config).await?,
+            Target::Cluster(client) => {
+                return client.get_async_connection().await.map(|c| (Connection::Cluster(c), None));
             }
-            Target::Sentinel(sentinels) => {
-                // Asked anew on every dial: after a failover the Sentinels name the new master
-                // (and the probe refuses a server that is not one).
-                let client = sentinels.master(&config).await?;
-                client.get_multiplexed_async_connection_with_config(&config).await.map(Connection::Single)
-            }
-            Target::Cluster(client) => client.get_async_connection().await.map(Connection::Cluster),
+        };
+        let connection = client.get_multiplexed_async_connection_with_config(&config).await?;
+        Ok((Connection::Single(connection), Some(client)))
+    }
+
+    /// The calling thread's own connection to the server `live` reached, dialled on first use
+    /// (the caller's event loop then drives it); `live`'s own where there is none to be had
+    /// (a cluster, a dial that failed). It needs no probe of its own: it reaches the server
+    /// the probe judged, and every record asks that server whether it was judged
+    /// (`SCRIPT EXISTS`), so a server that changed since is judged before any answer counts.
+    /// Replaced when `live` is (a new dial after any failure), so it heals with it.
+    pub(super) async fn local(&self, live: &Live) -> Connection {
+        let Some(server) = &live.server else { return live.connection.clone() };
+        let found = LOCAL.with_borrow(|local| {
+            local
+                .iter()
+                .find(|(id, generation, _)| *id == self.id && *generation == live.generation)
+                .map(|c| c.2.clone())
+        });
+        if let Some(connection) = found {
+            return Connection::Single(connection);
         }
+        match server.get_multiplexed_async_connection_with_config(&self.config()).await {
+            Ok(connection) => {
+                LOCAL.with_borrow_mut(|local| {
+                    local.retain(|(id, _, _)| *id != self.id);
+                    local.push((self.id, live.generation, connection.clone()));
+                });
+                Connection::Single(connection)
+            }
+            Err(_) => live.connection.clone(),
+        }
+    }
+
+    /// Forgets the calling thread's connection after it failed: the next record dials anew.
+    pub(super) fn drop_local(&self) {
+        LOCAL.with_borrow_mut(|local| local.retain(|(id, _, _)| *id != self.id));
     }
 }
 

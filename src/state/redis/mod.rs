@@ -296,9 +296,9 @@ impl Inner {
         let encoded = candidate.encode();
         let transaction =
             record::transaction(&marker_key, &encoded, &record_key, ttl_ms, &self.judged_sha, set_get, evictions);
-        let mut connection = live.connection.clone();
-        let replies = connection.transact(&transaction).await.map_err(|e| self.failed(&live, &e))?;
-        let seen = record::read(&replies, &encoded, set_get, evictions).map_err(|e| self.failed(&live, &e))?;
+        let mut connection = self.link.local(&live).await;
+        let replies = connection.transact(&transaction).await.map_err(|e| self.failed_here(&live, &e))?;
+        let seen = record::read(&replies, &encoded, set_get, evictions).map_err(|e| self.failed_here(&live, &e))?;
         let sighting =
             Sighting { bucket, marker: &seen.marker, created: seen.created, evicted_keys: seen.evicted_keys };
         let (loss, declare) = self.ledger().see(&sighting, candidate);
@@ -315,7 +315,7 @@ impl Inner {
         if self.min_replicas_acked > 0 {
             let mut wait = redis::cmd("WAIT");
             wait.arg(self.min_replicas_acked).arg(self.timeout.as_millis() as u64);
-            let acked: i64 = connection.query(&wait).await.map_err(|e| self.failed(&live, &e))?;
+            let acked: i64 = connection.query(&wait).await.map_err(|e| self.failed_here(&live, &e))?;
             if acked < i64::from(self.min_replicas_acked) {
                 // The record stays: the assertion is burnt rather than accepted on a copy
                 // that a failover could lose.
@@ -363,6 +363,16 @@ impl Inner {
                 }
             })
             .await
+    }
+
+    /// A failure on this thread's own connection: it goes, and so does the shared one (the
+    /// cause may be the server's: a password changed, a demoted master), dialled and probed
+    /// again before the next record.
+    fn failed_here(&self, live: &Live, error: &redis::RedisError) -> Failure {
+        if link::poisons(error) {
+            self.link.drop_local();
+        }
+        self.failed(live, error)
     }
 
     fn failed(&self, live: &Live, error: &redis::RedisError) -> Failure {
