@@ -5,7 +5,7 @@
 //! `appendfsync everysec` file cut by a host crash, a failover to a replica that lagged, an
 //! eviction, a `FLUSHALL`. Each would let an assertion accepted before be accepted again
 //! (SAML profiles §4.1.4.5 asks that a used assertion never be). Three signals say so:
-//! - a marker per hash-tag bucket, a key without TTL checked in the same script as every
+//! - a marker per hash-tag bucket, a key without TTL checked in the same transaction as every
 //!   record: missing (the bucket's records went with it), or replaced by an older one (the
 //!   store went back in time);
 //! - the identity of the server holding each bucket (`run_id`, replication ids), recorded in
@@ -94,9 +94,9 @@ const MAX_MARKER_LEAD_SECONDS: i64 = 60;
 pub(super) struct Sighting<'a> {
     pub(super) bucket: usize,
     pub(super) marker: &'a str,
-    /// The script wrote the marker: the bucket had none.
+    /// The record wrote the marker: the bucket had none.
     pub(super) created: bool,
-    /// The server's `evicted_keys`, when the script was asked to read it.
+    /// The server's `evicted_keys`, when the record was asked to read it.
     pub(super) evicted_keys: Option<u64>,
 }
 
@@ -200,7 +200,7 @@ impl Ledger {
         (reason, Declare::Nothing)
     }
 
-    /// A loss found outside the records' script (a server's identity, its evictions).
+    /// A loss found outside the records (a server's identity, its evictions).
     pub(super) fn lost(&mut self, reason: LossReason, fresh: Marker) -> (Option<LossReason>, Declare) {
         let mut replaced: Vec<Marker> = self.declaring.take().map(|(_, replaced)| replaced).unwrap_or_default();
         for known in &mut self.known {
@@ -423,7 +423,7 @@ mod tests {
     }
 
     #[test]
-    fn evictions_seen_by_the_script_are_a_loss() {
+    fn evictions_seen_by_a_record_are_a_loss() {
         let mut ledger = Ledger::new(3_900);
         let old = marker("a", -100_000).encode();
         let mut s = sighting(&old, false);

@@ -1,6 +1,6 @@
 //! What the store says about itself: every bucket's marker and server identity, the servers'
 //! eviction policies and evictions, read on every new connection, every second, and before a
-//! server without our script records anything; and the declaration of a loss they show.
+//! record on a server without the judged script counts; and the declaration of a loss they show.
 
 use std::sync::atomic::Ordering;
 
@@ -88,7 +88,8 @@ impl Inner {
         self.judge_buckets(live, &replies, fresh).await
     }
 
-    /// One bucket's marker and identity, before a server without our script records anything.
+    /// One bucket's marker and identity, before a record on a server without the judged script
+    /// counts.
     pub(super) async fn check_bucket(&self, live: &Live, bucket: usize) -> redis::RedisResult<()> {
         let fresh = self.fresh_marker();
         let mut command = redis::cmd("EVAL");
@@ -105,7 +106,7 @@ impl Inner {
     }
 
     /// Judges what the identity script saw of `buckets`, declares at most one loss, then
-    /// records each bucket's server as the one now holding it.
+    /// records each bucket's server as the one now holding it, and marks the server judged.
     async fn judge_buckets_only(
         &self,
         live: &Live,
