@@ -122,7 +122,25 @@ thread_local! {
     /// this thread's event loop, so a record is written and its answer read there, without
     /// waking the store's thread twice per batch (on two shared cores, those wake-ups cost
     /// more than Redis itself).
-    static LOCAL: RefCell<Vec<(u64, u64, MultiplexedConnection)>> = const { RefCell::new(Vec::new()) };
+    /// `None` while one is being dialled: the thread's other records use the shared connection
+    /// meanwhile, rather than each dialling its own (a burst after every reconnection).
+    static LOCAL: RefCell<Vec<(u64, u64, Option<MultiplexedConnection>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Clears a `LOCAL` slot left unfilled, when dropped (a dial that failed or was cut short).
+struct Unclaimed {
+    link: u64,
+    generation: u64,
+}
+
+impl Drop for Unclaimed {
+    fn drop(&mut self) {
+        let _ = LOCAL.try_with(|local| {
+            local
+                .borrow_mut()
+                .retain(|(id, generation, c)| !(*id == self.link && *generation == self.generation && c.is_none()));
+        });
+    }
 }
 
 /// Tells links apart in `LOCAL` (tests run several stores in one process).
@@ -266,25 +284,31 @@ impl Link {
     /// Replaced when `live` is (a new dial after any failure), so it heals with it.
     pub(super) async fn local(&self, live: &Live) -> Connection {
         let Some(server) = &live.server else { return live.connection.clone() };
-        let found = LOCAL.with_borrow(|local| {
-            local
-                .iter()
-                .find(|(id, generation, _)| *id == self.id && *generation == live.generation)
-                .map(|c| c.2.clone())
-        });
-        if let Some(connection) = found {
-            return Connection::Single(connection);
-        }
-        match server.get_multiplexed_async_connection_with_config(&self.config()).await {
-            Ok(connection) => {
-                LOCAL.with_borrow_mut(|local| {
-                    local.retain(|(id, _, _)| *id != self.id);
-                    local.push((self.id, live.generation, connection.clone()));
-                });
-                Connection::Single(connection)
+        let found = LOCAL.with_borrow_mut(|local| {
+            let found = local.iter().find(|(id, generation, _)| *id == self.id && *generation == live.generation);
+            if let Some((_, _, connection)) = found {
+                return Some(connection.clone());
             }
-            Err(_) => live.connection.clone(),
+            local.retain(|(id, _, _)| *id != self.id);
+            local.push((self.id, live.generation, None));
+            None
+        });
+        match found {
+            Some(Some(connection)) => return Connection::Single(connection),
+            Some(None) => return live.connection.clone(),
+            None => {}
         }
+        // Failed, or given up with the request that timed out: the next record tries again.
+        let unclaimed = Unclaimed { link: self.id, generation: live.generation };
+        let connection = server.get_multiplexed_async_connection_with_config(&self.config()).await.ok();
+        LOCAL.with_borrow_mut(|local| {
+            let slot = local.iter_mut().find(|(id, generation, _)| *id == self.id && *generation == live.generation);
+            if let (Some(slot), Some(connection)) = (slot, &connection) {
+                slot.2 = Some(connection.clone());
+            }
+        });
+        drop(unclaimed);
+        connection.map_or_else(|| live.connection.clone(), Connection::Single)
     }
 
     /// Forgets the calling thread's connection after it failed: the next record dials anew.
