@@ -276,13 +276,20 @@ impl Link {
         Ok((Connection::Single(connection), Some(client)))
     }
 
-    /// The calling thread's own connection to the server `live` reached, dialled on first use
+    /// The calling thread's own connection to the server `live` reached (as a `Live` of the same
+    /// generation, so that a failure on it drops the shared one too), dialled on first use
     /// (the caller's event loop then drives it); `live`'s own where there is none to be had
-    /// (a cluster, a dial that failed). It needs no probe of its own: it reaches the server
-    /// the probe judged, and every record asks that server whether it was judged
-    /// (`SCRIPT EXISTS`), so a server that changed since is judged before any answer counts.
+    /// (a cluster, a dial that failed). It needs no probe of its own: every record asks the
+    /// server it reached whether it was judged (`SCRIPT EXISTS`), and one that was not (a name
+    /// that resolves to another server now, a restart) is judged on this same connection
+    /// before any answer counts.
     /// Replaced when `live` is (a new dial after any failure), so it heals with it.
-    pub(super) async fn local(&self, live: &Live) -> Connection {
+    pub(super) async fn local(&self, live: &Live) -> Live {
+        let connection = self.local_connection(live).await;
+        Live { connection, generation: live.generation, server: None }
+    }
+
+    async fn local_connection(&self, live: &Live) -> Connection {
         let Some(server) = &live.server else { return live.connection.clone() };
         let found = LOCAL.with_borrow_mut(|local| {
             let found = local.iter().find(|(id, generation, _)| *id == self.id && *generation == live.generation);

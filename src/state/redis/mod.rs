@@ -296,26 +296,30 @@ impl Inner {
         let encoded = candidate.encode();
         let transaction =
             record::transaction(&marker_key, &encoded, &record_key, ttl_ms, &self.judged_sha, set_get, evictions);
-        let mut connection = self.link.local(&live).await;
-        let replies = connection.transact(&transaction).await.map_err(|e| self.failed_here(&live, &e))?;
-        let seen = record::read(&replies, &encoded, set_get, evictions).map_err(|e| self.failed_here(&live, &e))?;
+        // This thread's own connection; everything this record asks or declares goes on it, the
+        // judgement included, so the server judged is the one that holds the record (a name
+        // that resolved to another server since the shared connection was dialled, say).
+        let here = self.link.local(&live).await;
+        let mut connection = here.connection.clone();
+        let replies = connection.transact(&transaction).await.map_err(|e| self.failed_here(&here, &e))?;
+        let seen = record::read(&replies, &encoded, set_get, evictions).map_err(|e| self.failed_here(&here, &e))?;
         let sighting =
             Sighting { bucket, marker: &seen.marker, created: seen.created, evicted_keys: seen.evicted_keys };
         let (loss, declare) = self.ledger().see(&sighting, candidate);
         if let Some(reason) = loss {
-            self.lost(reason, declare, &live).await;
+            self.lost(reason, declare, &here).await;
         }
         // A server without the judged script was restarted, promoted or never probed: its
         // bucket is judged (and any loss declared, so the quarantine below refuses what it
         // covers) before this record's answer counts. The record already written there is
         // harmless: it only burns this assertion on that server.
         if !seen.judged {
-            self.check_bucket(&live, bucket).await.map_err(|e| self.failed(&live, &e))?;
+            self.check_bucket(&here, bucket).await.map_err(|e| self.failed_here(&here, &e))?;
         }
         if self.min_replicas_acked > 0 {
             let mut wait = redis::cmd("WAIT");
             wait.arg(self.min_replicas_acked).arg(self.timeout.as_millis() as u64);
-            let acked: i64 = connection.query(&wait).await.map_err(|e| self.failed_here(&live, &e))?;
+            let acked: i64 = connection.query(&wait).await.map_err(|e| self.failed_here(&here, &e))?;
             if acked < i64::from(self.min_replicas_acked) {
                 // The record stays: the assertion is burnt rather than accepted on a copy
                 // that a failover could lose.
