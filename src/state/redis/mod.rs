@@ -4,12 +4,13 @@
 //! that of any number of replicas seeing the same assertion at once exactly one is told it is
 //! the first, and a store that lost records is caught in the same round trip ([`epoch`]).
 //!
-//! Requests talk to the connection from their own event loop (no task of ours in between);
-//! dialling, probing the servers, declaring losses and the once-a-second health check run on
-//! a runtime of the store's own (one thread), where the connection's driver lives, so it
-//! survives whichever loop first needed it and a declaration is never cut short by a request
-//! that gave up. A store that is down does not keep the service from starting; the connection
-//! heals by itself ([`link`]).
+//! Each transport thread records on a connection of its own, driven by that thread's event
+//! loop (no hop to another thread per record: on two shared cores those wake-ups cost more
+//! than Redis itself). Dialling the shared connection, probing the servers, declaring losses
+//! and the once-a-second health check run on a runtime of the store's own (one thread), where
+//! the shared connection's driver lives, so it survives whichever loop first needed it and a
+//! declaration is never cut short by a request that gave up. A store that is down does not
+//! keep the service from starting; the connections heal by themselves ([`link`]).
 
 mod epoch;
 mod link;
@@ -89,7 +90,9 @@ struct Inner {
     servers: Mutex<Vec<Server>>,
     /// A server may evict records: the record's transaction then reads `evicted_keys` too.
     may_evict: AtomicBool,
-    /// Every server takes `SET … NX GET` (Redis ≥ 7.0), as last probed.
+    /// Every server takes `SET … NX GET` (Redis ≥ 7.0), as last probed. A server older than
+    /// the probe saw (a failover to a 6.x replica) refuses the transaction (`EXECABORT`): the
+    /// record fails closed, and the new dial's probe sees the version.
     set_get: AtomicBool,
     /// This process's part of the markers it declares, and a count to keep them distinct.
     marker_id: String,
