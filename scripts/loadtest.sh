@@ -11,6 +11,13 @@
 #   REPLAY_STORE=redis CONNECTIONS=32 TRANSPORTS=http scripts/loadtest.sh   # [replay] on a loopback
 #                                           # redis-server started here (flushed before each run);
 #                                           # adds Redis's CPU per validation to each line
+#   REPLAY_STORE="memory redis" ROUNDS=3 CONNECTIONS=32 TRANSPORTS=http scripts/loadtest.sh
+#                                           # A/B: the stores alternate run by run over one pool,
+#                                           # so that a busy machine slows both alike
+#   REPLAY_STORE="redis redis=/tmp/old/saml-validator" ...   # a store on another build too
+#   BIN=/path/to/saml-validator scripts/loadtest.sh   # another build of the service
+# Each line has the service's own CPU per request (user + system, all its threads, from
+# /proc/<pid>/stat before and after the run): on a shared machine, a figure throughput hides.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
@@ -28,30 +35,50 @@ HTTP_PORT=${HTTP_PORT:-18080}
 GRPC_PORT=${GRPC_PORT:-19090}
 TRANSPORTS=${TRANSPORTS:-"http grpc"}
 REPLAY_STORE=${REPLAY_STORE:-memory}
+ROUNDS=${ROUNDS:-1}
 REDIS_PORT=${REDIS_PORT:-16379}
+BIN=${BIN:-./target/release/saml-validator}
 
-cargo build --release --locked --quiet --bin saml-validator --example loadpool --example grpc_load
+# SKIP_BUILD=1 runs what target/release holds (a build script that reruns, e.g. in a git
+# worktree, would otherwise rebuild the binary before every invocation).
+[ "${SKIP_BUILD:-0}" = 1 ] || cargo build --release --locked --quiet --bin saml-validator --example loadpool --example grpc_load
 WORK=$(mktemp -d)
 REDIS_PID=
+PID=
 trap 'kill $PID $REDIS_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 echo "==> generating $POOL signed responses"
 ./target/release/examples/loadpool "$WORK" "$POOL" "$GROUPS_PER_USER" "127.0.0.1:$HTTP_PORT" "127.0.0.1:$GRPC_PORT"
-if [ "$REPLAY_STORE" = redis ]; then
+cp "$WORK/config.toml" "$WORK/config-memory.toml"
+cp "$WORK/config.toml" "$WORK/config-redis.toml"
+if [[ " $REPLAY_STORE" == *" redis"* ]]; then
   # Same cores as the service and the generator, persistence off: the cost of the round trip.
   redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --dir "$WORK" >"$WORK/redis.log" 2>&1 &
   REDIS_PID=$!
   for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT") 2>/dev/null && break; sleep 0.05; done
-  printf '\n[replay]\nstore = "redis"\nurl = "redis://127.0.0.1:%s"\n' "$REDIS_PORT" >>"$WORK/config.toml"
+  printf '\n[replay]\nstore = "redis"\nurl = "redis://127.0.0.1:%s"\n' "$REDIS_PORT" >>"$WORK/config-redis.toml"
 fi
 echo "==> replay store: $REPLAY_STORE"
-redis_ticks() { if [ -n "$REDIS_PID" ]; then awk '{print $14 + $15}' "/proc/$REDIS_PID/stat"; else echo 0; fi; }
-# Redis CPU (µs) per request between two redis_ticks readings; $1 $2 ticks, $3 requests.
+# utime + stime of a process (every thread), in clock ticks.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+redis_ticks() { if [ -n "$REDIS_PID" ]; then ticks "$REDIS_PID"; else echo 0; fi; }
+# CPU (µs) per request between two tick readings; $1 name, $2 $3 ticks, $4 requests.
+cpu_per_request() {
+  echo "$1_cpu_us_per_request=$(awk -v a="$2" -v b="$3" -v n="$4" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", (b - a) * 1e6 / hz / (n > 0 ? n : 1)}')"
+}
 redis_cpu() {
-  [ -n "$REDIS_PID" ] || return 0
-  echo "redis_cpu_us_per_request=$(awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.1f", (b - a) * 1e6 / hz / (n > 0 ? n : 1)}')"
+  [ "$STORE" = redis ] || return 0
+  cpu_per_request redis "$@"
 }
 
-PID=
+# A variant of REPLAY_STORE: `memory`, `redis`, or either followed by `=<binary>`.
+STORE= RUN_BIN= CONFIG=
+variant() {
+  STORE=${1%%=*}
+  RUN_BIN=$BIN
+  [[ "$1" == *=* ]] && RUN_BIN=${1#*=}
+  CONFIG="$WORK/config-$STORE.toml"
+}
+variant "${REPLAY_STORE%% *}"
 start() {
   # A stale server from an earlier run would answer instead (its replay cache turning this run
   # into cheap rejections): the ports must be free before ours starts.
@@ -60,7 +87,7 @@ start() {
       echo "port $port is already in use: stop the process holding it first"; exit 1
     fi
   done
-  ./target/release/saml-validator serve --config "$WORK/config.toml" 2>"$WORK/server.log" &
+  "$RUN_BIN" serve --config "$CONFIG" 2>"$WORK/server.log" &
   PID=$!
   for _ in $(seq 1 200); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$GRPC_PORT") 2>/dev/null; then
@@ -76,7 +103,7 @@ start() {
 # begin after the pool was signed, so every pooled response would be refused as issued before
 # it (replay_state_lost).
 flush_store() {
-  [ -z "$REDIS_PID" ] && return
+  [ "$STORE" = redis ] || return 0
   redis-cli -p "$REDIS_PORT" flushall >/dev/null
   for bucket in 0 1 2 3 4 5 6 7 8 9 a b c d e f; do
     redis-cli -p "$REDIS_PORT" set "saml-validator:{$bucket}:epoch" "loadtest:0" >/dev/null
@@ -88,11 +115,15 @@ stop() {
 }
 rss() { awk '/VmHWM/ {print $2}' "/proc/$PID/status"; }
 
+for round in $(seq 1 "$ROUNDS"); do
 for c in $CONNECTIONS; do
-  [[ " $TRANSPORTS " == *" http "* ]] || break
+for v in $REPLAY_STORE; do
+  [[ " $TRANSPORTS " == *" http "* ]] || break 3
+  variant "$v"
   flush_store
   start
   before=$(redis_ticks)
+  service_before=$(ticks "$PID")
   # One generator thread by default: the generator shares the two cores with the server, and
   # a second wrk thread competing with the two server workers for them added ~1.5 ms to the
   # p99 at 32 connections (6.1 vs 4.4 ms, BENCHMARKS.md). WRK_THREADS=2 for the comparison.
@@ -104,17 +135,29 @@ for c in $CONNECTIONS; do
   non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
   errors=$(awk '/Socket errors/ {print}' <<<"$out")
   pcts=$(grep -o 'p50_us=.*' <<<"$out")
-  echo "http store=$REPLAY_STORE connections=$c requests=$total rps=$rps non2xx=${non2xx:-0} $pcts peak_rss_kb=$(rss) $(redis_cpu "$before" "$(redis_ticks)" "$total") ${errors}"
+  service=$(cpu_per_request service "$service_before" "$(ticks "$PID")" "$total")
+  echo "http store=$v round=$round load=$(cut -d' ' -f1 /proc/loadavg) connections=$c requests=$total rps=$rps non2xx=${non2xx:-0} $pcts peak_rss_kb=$(rss) $service $(redis_cpu "$before" "$(redis_ticks)" "$total") ${errors}"
   stop
 done
+done
+done
 
+for round in $(seq 1 "$ROUNDS"); do
 for c in $CONNECTIONS; do
-  [[ " $TRANSPORTS " == *" grpc "* ]] || break
+for v in $REPLAY_STORE; do
+  [[ " $TRANSPORTS " == *" grpc "* ]] || break 3
+  variant "$v"
   flush_store
   start
+  before=$(redis_ticks)
+  service_before=$(ticks "$PID")
   out=$(./target/release/examples/grpc_load "http://127.0.0.1:$GRPC_PORT" "$WORK/pool.jsonl" "$c" "$DURATION")
-  echo "$out peak_rss_kb=$(rss)"
+  total=$(grep -o ' requests=[0-9]*' <<<"$out" | cut -d= -f2)
+  service=$(cpu_per_request service "$service_before" "$(ticks "$PID")" "$total")
+  echo "$out store=$v round=$round load=$(cut -d' ' -f1 /proc/loadavg) peak_rss_kb=$(rss) $service $(redis_cpu "$before" "$(redis_ticks)" "$total")"
   stop
+done
+done
 done
 
 if [ "$SOAK" -gt 0 ]; then

@@ -120,6 +120,40 @@ fn a_flushall_is_seen_in_the_record_round_trip_on_http_and_grpc() {
     until_fresh_accepted(http, &idp, 2_100);
 }
 
+/// Makes the server look like a replica promoted behind a connection that stayed up (a Redis
+/// Cluster follows a failover by itself, without a new connection or a probe): the records it
+/// "missed" gone, the buckets' markers kept (a replica holds them), another server recorded as
+/// the buckets' holder. Scripts are not replicated: the script cache is flushed next.
+const PROMOTE: &str = "for _, k in ipairs(redis.call('KEYS', 'saml-validator:*')) do \
+  if string.sub(k, -7) == ':server' then redis.call('SET', k, 'another-run-id another-replid') \
+  elseif string.sub(k, -6) ~= ':epoch' then redis.call('DEL', k) end \
+end return 'OK'";
+
+#[test]
+fn a_server_no_probe_has_judged_is_judged_before_a_record_on_it_counts() {
+    let redis = RedisServer::start("unjudged", &[]);
+    let idp = TestIdp::generate().unwrap();
+    let addr = start_shared(&replay_section(&idp, &redis_config(&redis.url(), "")));
+    let earlier = accept(addr, &idp, 3_000, 8);
+    let loss_before = store_status(addr)["last_loss_at"].clone();
+
+    // A script cache flushed alone is no loss: the bucket is judged again, nothing declared.
+    assert_eq!(redis.cli(&["script", "flush"]), "OK");
+    assert_eq!(verdict(addr, &earlier[0]), (422, "replayed".into()));
+    accept(addr, &idp, 3_050, 2);
+    assert_eq!(store_status(addr)["last_loss_at"], loss_before, "{}", store_status(addr));
+
+    assert_eq!(redis.cli(&["eval", PROMOTE, "0"]), "OK");
+    assert_eq!(redis.cli(&["script", "flush"]), "OK");
+    // The markers did not change, so only the judgement sees it; the very next records must
+    // not wait for the once-a-second probe.
+    for body in &earlier {
+        assert_eq!(verdict(addr, body), (422, "replay_state_lost".into()));
+    }
+    assert_eq!(store_status(addr)["last_loss_reason"], "restart", "{}", store_status(addr));
+    until_fresh_accepted(addr, &idp, 3_100);
+}
+
 #[test]
 fn a_host_crash_that_cut_the_last_second_of_the_aof_refuses_what_it_lost() {
     let mut redis = RedisServer::start("aof", &["--appendonly", "yes", "--appendfsync", "everysec"]);

@@ -218,6 +218,21 @@ fn an_acl_user_logs_in_with_the_password_file_and_a_wrong_password_fails_closed(
             "+get",
             "+eval",
             "+evalsha",
+            "+multi",
+            "+exec",
+            "+script|exists",
+            "+info",
+            // The rights the versions that recorded by script needed: no MULTI, no SCRIPT EXISTS.
+            "--user",
+            "legacy",
+            "on",
+            ">s3cret-pass",
+            "~saml-validator:*",
+            "+@connection",
+            "+set",
+            "+get",
+            "+eval",
+            "+evalsha",
             "+info",
         ],
     );
@@ -225,14 +240,15 @@ fn an_acl_user_logs_in_with_the_password_file_and_a_wrong_password_fails_closed(
     let dir = temp_dir("acl");
     std::fs::write(dir.join("good"), "s3cret-pass\n").unwrap();
     std::fs::write(dir.join("bad"), "not-the-password\n").unwrap();
-    let with = |file: &str| {
+    let with_user = |user: &str, file: &str| {
         let section = format!(
-            "store = \"redis\"\nurl = \"{}\"\nusername = \"saml\"\npassword_file = \"{}\"",
+            "store = \"redis\"\nurl = \"{}\"\nusername = \"{user}\"\npassword_file = \"{}\"",
             redis.url(),
             dir.join(file).display()
         );
         start_server(&replay_section(&idp, &section))
     };
+    let with = |file: &str| with_user("saml", file);
     let good = with("good");
     await_epoch(good);
     let body = fresh(&idp, 30);
@@ -240,6 +256,11 @@ fn an_acl_user_logs_in_with_the_password_file_and_a_wrong_password_fails_closed(
     assert_eq!(verdict(good, &body), (422, "replayed".into()));
     let bad = with("bad");
     assert_eq!(verdict(bad, &fresh(&idp, 31)), (503, "replay_store_unavailable".into()));
+    // An ACL that predates the record's transaction fails closed (MULTI refused), never open.
+    let legacy = with_user("legacy", "good");
+    for seed in 32..35 {
+        assert_eq!(verdict(legacy, &fresh(&idp, seed)), (503, "replay_store_unavailable".into()));
+    }
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! `appendfsync everysec` file cut by a host crash, a failover to a replica that lagged, an
 //! eviction, a `FLUSHALL`. Each would let an assertion accepted before be accepted again
 //! (SAML profiles §4.1.4.5 asks that a used assertion never be). Three signals say so:
-//! - a marker per hash-tag bucket, a key without TTL checked in the same script as every
+//! - a marker per hash-tag bucket, a key without TTL checked in the same transaction as every
 //!   record: missing (the bucket's records went with it), or replaced by an older one (the
 //!   store went back in time);
 //! - the identity of the server holding each bucket (`run_id`, replication ids), recorded in
@@ -94,9 +94,9 @@ const MAX_MARKER_LEAD_SECONDS: i64 = 60;
 pub(super) struct Sighting<'a> {
     pub(super) bucket: usize,
     pub(super) marker: &'a str,
-    /// The script wrote the marker: the bucket had none.
+    /// The record wrote the marker: the bucket had none.
     pub(super) created: bool,
-    /// The server's `evicted_keys`, when the script was asked to read it.
+    /// The server's `evicted_keys`, when the record was asked to read it.
     pub(super) evicted_keys: Option<u64>,
 }
 
@@ -200,7 +200,7 @@ impl Ledger {
         (reason, Declare::Nothing)
     }
 
-    /// A loss found outside the records' script (a server's identity, its evictions).
+    /// A loss found outside the records (a server's identity, its evictions).
     pub(super) fn lost(&mut self, reason: LossReason, fresh: Marker) -> (Option<LossReason>, Declare) {
         let mut replaced: Vec<Marker> = self.declaring.take().map(|(_, replaced)| replaced).unwrap_or_default();
         for known in &mut self.known {
@@ -264,6 +264,8 @@ pub(super) struct Server {
     pub(super) master: bool,
     pub(super) eviction_policy: String,
     pub(super) evicted_keys: u64,
+    /// `redis_version`'s major number (0 when not said).
+    pub(super) major_version: u32,
 }
 
 impl Server {
@@ -276,10 +278,18 @@ impl Server {
                 "role" => server.master = value == "master",
                 "maxmemory_policy" => server.eviction_policy = value.into(),
                 "evicted_keys" => server.evicted_keys = value.parse().unwrap_or(0),
+                "redis_version" => {
+                    server.major_version = value.split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
+                }
                 _ => {}
             }
         }
         server
+    }
+
+    /// Whether this server takes `SET … NX GET` (Redis ≥ 7.0; Valkey says 7.2.4).
+    pub(super) fn set_get(&self) -> bool {
+        self.major_version >= 7
     }
 
     /// Whether this server can evict a record (anything but `noeviction`; `volatile-*`
@@ -413,7 +423,7 @@ mod tests {
     }
 
     #[test]
-    fn evictions_seen_by_the_script_are_a_loss() {
+    fn evictions_seen_by_a_record_are_a_loss() {
         let mut ledger = Ledger::new(3_900);
         let old = marker("a", -100_000).encode();
         let mut s = sighting(&old, false);
@@ -452,13 +462,16 @@ mod tests {
         assert_eq!(loss, Some(LossReason::MarkerRewound), "written: the old marker is a rewind");
     }
 
-    const INFO: &str = "# Server\r\nrun_id:aaa\r\n# Replication\r\nrole:master\r\n# Memory\r\nmaxmemory_policy:noeviction\r\n# Stats\r\nevicted_keys:0\r\n";
+    const INFO: &str = "# Server\r\nredis_version:7.0.15\r\nrun_id:aaa\r\n# Replication\r\nrole:master\r\n# Memory\r\nmaxmemory_policy:noeviction\r\n# Stats\r\nevicted_keys:0\r\n";
 
     #[test]
     fn servers_are_read_from_info_and_evictions_seen() {
         let before = Server::parse(INFO);
         assert_eq!((before.run_id.as_str(), before.master), ("aaa", true));
         assert!(!before.may_evict());
+        assert!(before.set_get());
+        assert!(!Server::parse("redis_version:6.2.14\r\n").set_get(), "SET NX GET needs 7.0");
+        assert!(!Server::parse("").set_get(), "a server that does not say");
         let same = [before.clone()];
         assert!(!evicted_since(&same, &same));
         assert!(evicted_since(&same, &[Server { evicted_keys: 1, ..before.clone() }]));

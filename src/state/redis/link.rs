@@ -5,6 +5,8 @@
 //! the only cure is a new one: dialled again after a bounded, jittered backoff, through the
 //! Sentinels when there are some (they name the master anew after a failover).
 
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -94,6 +96,15 @@ impl Connection {
             Connection::Cluster(connection) => command.query_async(connection).await,
         }
     }
+
+    /// `EXEC`'s answers to an atomic pipeline, sent in one write (a Cluster routes it by its
+    /// keys, which must share a slot).
+    pub(super) async fn transact(&mut self, transaction: &redis::Pipeline) -> redis::RedisResult<Vec<redis::Value>> {
+        match self {
+            Connection::Single(connection) => transaction.query_async(connection).await,
+            Connection::Cluster(connection) => transaction.query_async(connection).await,
+        }
+    }
 }
 
 /// A connection and the dial it came from, so that only the failing one is dropped.
@@ -101,7 +112,39 @@ impl Connection {
 pub(super) struct Live {
     pub(super) connection: Connection,
     pub(super) generation: u64,
+    /// The server this dial reached (a Sentinel's answer), for the callers' threads to open
+    /// their own connections to ([`Link::local`]); none for a cluster.
+    server: Option<redis::Client>,
 }
+
+thread_local! {
+    /// This thread's own connections: (link, dial generation, connection). Its driver runs on
+    /// this thread's event loop, so a record is written and its answer read there, without
+    /// waking the store's thread twice per batch (on two shared cores, those wake-ups cost
+    /// more than Redis itself).
+    /// `None` while one is being dialled: the thread's other records use the shared connection
+    /// meanwhile, rather than each dialling its own (a burst after every reconnection).
+    static LOCAL: RefCell<Vec<(u64, u64, Option<MultiplexedConnection>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Clears a `LOCAL` slot left unfilled, when dropped (a dial that failed or was cut short).
+struct Unclaimed {
+    link: u64,
+    generation: u64,
+}
+
+impl Drop for Unclaimed {
+    fn drop(&mut self) {
+        let _ = LOCAL.try_with(|local| {
+            local
+                .borrow_mut()
+                .retain(|(id, generation, c)| !(*id == self.link && *generation == self.generation && c.is_none()));
+        });
+    }
+}
+
+/// Tells links apart in `LOCAL` (tests run several stores in one process).
+static LINKS: AtomicU64 = AtomicU64::new(0);
 
 struct Backoff {
     not_before: Option<Instant>,
@@ -109,6 +152,7 @@ struct Backoff {
 }
 
 pub(super) struct Link {
+    id: u64,
     target: Target,
     timeout: Duration,
     current: Mutex<Option<Live>>,
@@ -128,6 +172,7 @@ pub(super) enum DialError {
 impl Link {
     pub(super) fn new(settings: &RedisSettings) -> redis::RedisResult<Link> {
         Ok(Link {
+            id: LINKS.fetch_add(1, Ordering::Relaxed),
             target: target(settings)?,
             // WAIT takes up to `timeout` on its own, after the record.
             timeout: settings.timeout * if settings.min_replicas_acked > 0 { 2 } else { 1 },
@@ -176,7 +221,8 @@ impl Link {
         };
         let dialled = match tokio::time::timeout(self.timeout, self.open()).await {
             Ok(Ok(connection)) => {
-                let live = Live { connection, generation };
+                let (connection, server) = connection;
+                let live = Live { connection, generation, server };
                 match tokio::time::timeout(probe_budget(self.timeout), check(live.clone())).await {
                     Ok(Ok(())) => Ok(live),
                     Ok(Err(e)) => Err(DialError::Failed(e)),
@@ -211,27 +257,76 @@ impl Link {
         }
     }
 
-    async fn open(&self) -> redis::RedisResult<Connection> {
-        let config =
-            AsyncConnectionConfig::new().set_connection_timeout(self.timeout).set_response_timeout(self.timeout);
-        match &self.target {
-            Target::Single(client) => {
-                client.get_multiplexed_async_connection_with_config(&config).await.map(Connection::Single)
+    fn config(&self) -> AsyncConnectionConfig {
+        AsyncConnectionConfig::new().set_connection_timeout(self.timeout).set_response_timeout(self.timeout)
+    }
+
+    async fn open(&self) -> redis::RedisResult<(Connection, Option<redis::Client>)> {
+        let config = self.config();
+        let client = match &self.target {
+            Target::Single(client) => client.clone(),
+            // Asked anew on every dial: after a failover the Sentinels name the new master (and
+            // the probe refuses a server that is not one).
+            Target::Sentinel(sentinels) => sentinels.master(&config).await?,
+            Target::Cluster(client) => {
+                return client.get_async_connection().await.map(|c| (Connection::Cluster(c), None));
             }
-            Target::Sentinel(sentinels) => {
-                // Asked anew on every dial: after a failover the Sentinels name the new master
-                // (and the probe refuses a server that is not one).
-                let client = sentinels.master(&config).await?;
-                client.get_multiplexed_async_connection_with_config(&config).await.map(Connection::Single)
+        };
+        let connection = client.get_multiplexed_async_connection_with_config(&config).await?;
+        Ok((Connection::Single(connection), Some(client)))
+    }
+
+    /// The calling thread's own connection to the server `live` reached (as a `Live` of the same
+    /// generation, so that a failure on it drops the shared one too), dialled on first use
+    /// (the caller's event loop then drives it); `live`'s own where there is none to be had
+    /// (a cluster, a dial that failed). It needs no probe of its own: every record asks the
+    /// server it reached whether it was judged (`SCRIPT EXISTS`), and one that was not (a name
+    /// that resolves to another server now, a restart) is judged on this same connection
+    /// before any answer counts.
+    /// Replaced when `live` is (a new dial after any failure), so it heals with it.
+    pub(super) async fn local(&self, live: &Live) -> Live {
+        let connection = self.local_connection(live).await;
+        Live { connection, generation: live.generation, server: None }
+    }
+
+    async fn local_connection(&self, live: &Live) -> Connection {
+        let Some(server) = &live.server else { return live.connection.clone() };
+        let found = LOCAL.with_borrow_mut(|local| {
+            let found = local.iter().find(|(id, generation, _)| *id == self.id && *generation == live.generation);
+            if let Some((_, _, connection)) = found {
+                return Some(connection.clone());
             }
-            Target::Cluster(client) => client.get_async_connection().await.map(Connection::Cluster),
+            local.retain(|(id, _, _)| *id != self.id);
+            local.push((self.id, live.generation, None));
+            None
+        });
+        match found {
+            Some(Some(connection)) => return Connection::Single(connection),
+            Some(None) => return live.connection.clone(),
+            None => {}
         }
+        // Failed, or given up with the request that timed out: the next record tries again.
+        let unclaimed = Unclaimed { link: self.id, generation: live.generation };
+        let connection = server.get_multiplexed_async_connection_with_config(&self.config()).await.ok();
+        LOCAL.with_borrow_mut(|local| {
+            let slot = local.iter_mut().find(|(id, generation, _)| *id == self.id && *generation == live.generation);
+            if let (Some(slot), Some(connection)) = (slot, &connection) {
+                slot.2 = Some(connection.clone());
+            }
+        });
+        drop(unclaimed);
+        connection.map_or_else(|| live.connection.clone(), Connection::Single)
+    }
+
+    /// Forgets the calling thread's connection after it failed: the next record dials anew.
+    pub(super) fn drop_local(&self) {
+        LOCAL.with_borrow_mut(|local| local.retain(|(id, _, _)| *id != self.id));
     }
 }
 
-/// Whether a failed operation leaves the connection unusable. Everything but `NOSCRIPT` (a
-/// server without the script, handled by loading it) and a reply of an unexpected type does:
-/// a connection that answered `NOAUTH` once answers it forever.
+/// Whether a failed operation leaves the connection unusable. Everything but `NOSCRIPT` and a
+/// reply of an unexpected type does: a connection that answered `NOAUTH` once answers it
+/// forever.
 pub(super) fn poisons(error: &redis::RedisError) -> bool {
     !matches!(error.kind(), redis::ErrorKind::NoScriptError | redis::ErrorKind::TypeError)
 }

@@ -1,19 +1,21 @@
 //! The replay record shared by every replica: one Redis key per accepted assertion, set with
-//! `SET key 1 NX PX ttl` inside a script that also reads (or writes, when missing) its
-//! bucket's epoch marker, so that of any number of replicas seeing the same assertion at once
-//! exactly one is told it is the first, and a store that lost records is caught in the same
-//! round trip ([`epoch`]).
+//! `SET key 1 NX PX ttl` in one `MULTI`/`EXEC` transaction ([`record`]) that also reads (or
+//! writes, when missing) its bucket's epoch marker and asks whether the server was judged, so
+//! that of any number of replicas seeing the same assertion at once exactly one is told it is
+//! the first, and a store that lost records is caught in the same round trip ([`epoch`]).
 //!
-//! Requests talk to the connection from their own event loop (no hop to another thread per
-//! record); dialling, probing the servers, declaring losses and the once-a-second health
-//! check run on a runtime of the store's own (one thread), where the connection's driver
-//! lives, so it survives whichever loop first needed it and a declaration is never cut short
-//! by a request that gave up. A store that is down does not keep the service from starting;
-//! the connection heals by itself ([`link`]).
+//! Each transport thread records on a connection of its own, driven by that thread's event
+//! loop (no hop to another thread per record: on two shared cores those wake-ups cost more
+//! than Redis itself). Dialling the shared connection, probing the servers, declaring losses
+//! and the once-a-second health check run on a runtime of the store's own (one thread), where
+//! the shared connection's driver lives, so it survives whichever loop first needed it and a
+//! declaration is never cut short by a request that gave up. A store that is down does not
+//! keep the service from starting; the connections heal by themselves ([`link`]).
 
 mod epoch;
 mod link;
 mod probe;
+mod record;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
@@ -50,26 +52,15 @@ impl std::fmt::Display for StoreError {
 
 impl std::error::Error for StoreError {}
 
-/// KEYS: the record, its bucket's marker. ARGV: the record's TTL in ms, the marker to write
-/// if the bucket has none, "1" to read `evicted_keys`. One script, so the marker read and the
-/// record written are one atomic step on the server that holds both (one hash tag).
-const RECORD: &str = r"
-local marker = redis.call('GET', KEYS[2])
-local created = 0
-if not marker then
-  redis.call('SET', KEYS[2], ARGV[2])
-  marker = ARGV[2]
-  created = 1
-end
-local stored = redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[1])
-local evicted = -1
-if ARGV[3] == '1' then
-  local count = string.match(redis.call('INFO', 'stats'), 'evicted_keys:(%d+)')
-  if count then evicted = tonumber(count) end
-end
-if stored then stored = 1 else stored = 0 end
-return {stored, marker, created, evicted}
-";
+/// Loaded (by `EVAL`, routed by a bucket's key) on a server only after a probe judged it and
+/// declared any loss it showed; while there, it records the server's identity (ARGV[1], when
+/// the server says who it is) beside the bucket's marker. Scripts are neither persisted nor
+/// replicated, so a server without it was restarted, promoted, or never judged: every record
+/// asks `SCRIPT EXISTS` for it in its own transaction, and a record that finds it missing has
+/// its bucket judged before it is answered. That is what sees a Redis Cluster's failover first:
+/// the cluster client reconnects to a promoted node by itself, which holds the old master's
+/// markers (replicated) but not the records it had not received yet.
+pub(super) const JUDGED: &str = "if ARGV[1] ~= '' then redis.call('SET', KEYS[1], ARGV[1]) end return 1";
 
 /// How often the servers are probed (identity, eviction policy, evictions) and a lost
 /// connection dialled again without waiting for a login to need it.
@@ -85,7 +76,8 @@ pub struct RedisStore {
 
 struct Inner {
     link: Link,
-    script_sha: String,
+    /// SHA-1 of [`JUDGED`], asked for by every record.
+    judged_sha: String,
     /// Whether a cluster (no single server to probe before records flow).
     cluster: bool,
     key_prefix: String,
@@ -96,8 +88,12 @@ struct Inner {
     ledger: Mutex<Ledger>,
     /// The servers as last probed (one, or every master of a cluster).
     servers: Mutex<Vec<Server>>,
-    /// A server may evict records: the script then reads `evicted_keys` with every record.
+    /// A server may evict records: the record's transaction then reads `evicted_keys` too.
     may_evict: AtomicBool,
+    /// Every server takes `SET … NX GET` (Redis ≥ 7.0), as last probed. A server older than
+    /// the probe saw (a failover to a 6.x replica) refuses the transaction (`EXECABORT`): the
+    /// record fails closed, and the new dial's probe sees the version.
+    set_get: AtomicBool,
     /// This process's part of the markers it declares, and a count to keep them distinct.
     marker_id: String,
     declared: AtomicU64,
@@ -130,7 +126,7 @@ impl RedisStore {
         openssl::rand::rand_bytes(&mut id).map_err(|e| StoreError::Thread(std::io::Error::other(e)))?;
         let inner = Arc::new(Inner {
             link,
-            script_sha: hex(&openssl::sha::sha1(RECORD.as_bytes())),
+            judged_sha: hex(&openssl::sha::sha1(JUDGED.as_bytes())),
             cluster,
             key_prefix: target.key_prefix.clone(),
             timeout: target.timeout,
@@ -140,6 +136,7 @@ impl RedisStore {
             ledger: Mutex::new(Ledger::new(max_assertion_age_seconds + MAX_SKEW_SECONDS)),
             servers: Mutex::new(Vec::new()),
             may_evict: AtomicBool::new(false),
+            set_get: AtomicBool::new(false),
             marker_id: hex(&id),
             declared: AtomicU64::new(0),
             state: AtomicU8::new(0),
@@ -269,10 +266,6 @@ impl Failure {
     }
 }
 
-/// The script's answer: stored (1) or not, the bucket's marker, whether the script wrote it,
-/// and `evicted_keys` (-1 when not asked).
-type Reply = (i64, String, i64, i64);
-
 impl Inner {
     fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
         lock(&self.ledger)
@@ -297,31 +290,39 @@ impl Inner {
         let live = self.connection().await?;
         let record_key = format!("{}{{{bucket:x}}}:{digest}", self.key_prefix);
         let marker_key = self.marker_key(bucket);
-        let evictions = if self.may_evict.load(Ordering::Acquire) { "1" } else { "0" };
-        let mut connection = live.connection.clone();
+        // Evictions are read with every record while a server may evict (not only by the
+        // once-a-second probe): an evicted record's replay would otherwise pass until the next
+        // probe. Where the policy is `noeviction` nothing can be evicted, and nothing is read.
+        let evictions = self.may_evict.load(Ordering::Acquire);
+        let set_get = self.set_get.load(Ordering::Acquire);
         let candidate = self.fresh_marker();
-        let mut command = redis::cmd("EVALSHA");
-        command.arg(&self.script_sha).arg(2).arg(&record_key).arg(&marker_key).arg(ttl_ms).arg(candidate.encode());
-        command.arg(evictions);
-        let reply: redis::RedisResult<Reply> = match connection.query(&command).await {
-            // Scripts are not persisted nor replicated: a server without ours was restarted or
-            // promoted (or never ran it). Before it records anything, the bucket's server is
-            // judged against the identity recorded in the store: a cluster reconnects to a
-            // promoted node by itself, so this is where its failover is seen first.
-            Err(e) if e.kind() == redis::ErrorKind::NoScriptError => {
-                self.check_bucket(&live, bucket).await.map_err(|e| self.failed(&live, &e))?;
-                let candidate = self.fresh_marker();
-                let mut command = redis::cmd("EVAL");
-                command.arg(RECORD).arg(2).arg(&record_key).arg(&marker_key).arg(ttl_ms).arg(candidate.encode());
-                connection.query(command.arg(evictions)).await
-            }
-            reply => reply,
-        };
-        let (stored, marker, created, evicted) = reply.map_err(|e| self.failed(&live, &e))?;
+        let encoded = candidate.encode();
+        let transaction =
+            record::transaction(&marker_key, &encoded, &record_key, ttl_ms, &self.judged_sha, set_get, evictions);
+        // This thread's own connection; everything this record asks or declares goes on it, the
+        // judgement included, so the server judged is the one that holds the record (a name
+        // that resolved to another server since the shared connection was dialled, say).
+        let here = self.link.local(&live).await;
+        let mut connection = here.connection.clone();
+        let replies = connection.transact(&transaction).await.map_err(|e| self.failed_here(&here, &e))?;
+        let seen = record::read(&replies, &encoded, set_get, evictions).map_err(|e| self.failed_here(&here, &e))?;
+        let sighting =
+            Sighting { bucket, marker: &seen.marker, created: seen.created, evicted_keys: seen.evicted_keys };
+        let (loss, declare) = self.ledger().see(&sighting, candidate);
+        if let Some(reason) = loss {
+            self.lost(reason, declare, &here).await;
+        }
+        // A server without the judged script was restarted, promoted or never probed: its
+        // bucket is judged (and any loss declared, so the quarantine below refuses what it
+        // covers) before this record's answer counts. The record already written there is
+        // harmless: it only burns this assertion on that server.
+        if !seen.judged {
+            self.check_bucket(&here, bucket).await.map_err(|e| self.failed_here(&here, &e))?;
+        }
         if self.min_replicas_acked > 0 {
             let mut wait = redis::cmd("WAIT");
             wait.arg(self.min_replicas_acked).arg(self.timeout.as_millis() as u64);
-            let acked: i64 = connection.query(&wait).await.map_err(|e| self.failed(&live, &e))?;
+            let acked: i64 = connection.query(&wait).await.map_err(|e| self.failed_here(&here, &e))?;
             if acked < i64::from(self.min_replicas_acked) {
                 // The record stays: the assertion is burnt rather than accepted on a copy
                 // that a failover could lose.
@@ -332,13 +333,7 @@ impl Inner {
                 )));
             }
         }
-        let sighting =
-            Sighting { bucket, marker: &marker, created: created == 1, evicted_keys: u64::try_from(evicted).ok() };
-        let (loss, declare) = self.ledger().see(&sighting, candidate);
-        if let Some(reason) = loss {
-            self.lost(reason, declare, &live).await;
-        }
-        Ok(stored == 1)
+        Ok(seen.stored)
     }
 
     /// The current connection, or a new one dialled (and probed) on the store's runtime,
@@ -375,6 +370,16 @@ impl Inner {
                 }
             })
             .await
+    }
+
+    /// A failure on this thread's own connection: it goes, and so does the shared one (the
+    /// cause may be the server's: a password changed, a demoted master), dialled and probed
+    /// again before the next record.
+    fn failed_here(&self, live: &Live, error: &redis::RedisError) -> Failure {
+        if link::poisons(error) {
+            self.link.drop_local();
+        }
+        self.failed(live, error)
     }
 
     fn failed(&self, live: &Live, error: &redis::RedisError) -> Failure {

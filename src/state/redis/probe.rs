@@ -1,12 +1,12 @@
 //! What the store says about itself: every bucket's marker and server identity, the servers'
 //! eviction policies and evictions, read on every new connection, every second, and before a
-//! server without our script records anything; and the declaration of a loss they show.
+//! record on a server without the judged script counts; and the declaration of a loss they show.
 
 use std::sync::atomic::Ordering;
 
 use super::epoch::{self, Declare, Identity, LossReason, Marker, Server, Sighting, BUCKETS};
 use super::link::{self, Live};
-use super::{lock, rfc3339, Inner};
+use super::{lock, rfc3339, Inner, JUDGED};
 
 /// KEYS: a bucket's marker, the identity of the server that held the bucket when last
 /// probed. ARGV: the marker to write if there is none. Answers the marker, whether it was
@@ -52,6 +52,7 @@ impl Inner {
             return Err(redis::RedisError::from((redis::ErrorKind::ReadOnly, "the server is a replica, not a master")));
         }
         self.eviction_policy(&servers);
+        self.set_get.store(!servers.is_empty() && servers.iter().all(Server::set_get), Ordering::Release);
         let before = std::mem::replace(&mut *lock(&self.servers), servers.clone());
         if epoch::evicted_since(&before, &servers) {
             let (reason, declare) = self.ledger().lost(LossReason::Evictions, self.fresh_marker());
@@ -87,7 +88,8 @@ impl Inner {
         self.judge_buckets(live, &replies, fresh).await
     }
 
-    /// One bucket's marker and identity, before a server without our script records anything.
+    /// One bucket's marker and identity, before a record on a server without the judged script
+    /// counts.
     pub(super) async fn check_bucket(&self, live: &Live, bucket: usize) -> redis::RedisResult<()> {
         let fresh = self.fresh_marker();
         let mut command = redis::cmd("EVAL");
@@ -104,7 +106,7 @@ impl Inner {
     }
 
     /// Judges what the identity script saw of `buckets`, declares at most one loss, then
-    /// records each bucket's server as the one now holding it.
+    /// records each bucket's server as the one now holding it, and marks the server judged.
     async fn judge_buckets_only(
         &self,
         live: &Live,
@@ -147,14 +149,17 @@ impl Inner {
         // started later, that the server changed.
         for &bucket in buckets {
             let run_id = &replies[bucket].3;
-            if run_id.is_empty() {
-                continue;
-            }
-            let identity =
-                Identity { run_id: run_id.clone(), replid: replies[bucket].4.clone(), ..Identity::default() };
-            let mut set = redis::cmd("SET");
-            set.arg(self.identity_key(bucket)).arg(identity.record());
-            connection.query::<()>(&set).await?;
+            // Loaded last, after any loss was declared: a record that finds it on a server
+            // trusts the server (see `JUDGED`). A server that does not say who it is gets it
+            // too, without an identity (its markers alone judge it).
+            let identity = if run_id.is_empty() {
+                String::new()
+            } else {
+                Identity { run_id: run_id.clone(), replid: replies[bucket].4.clone(), ..Identity::default() }.record()
+            };
+            let mut judged = redis::cmd("EVAL");
+            judged.arg(JUDGED).arg(1).arg(self.identity_key(bucket)).arg(identity);
+            connection.query::<()>(&judged).await?;
         }
         Ok(())
     }
