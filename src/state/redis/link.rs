@@ -284,12 +284,12 @@ impl Link {
     /// that resolves to another server now, a restart) is judged on this same connection
     /// before any answer counts.
     /// Replaced when `live` is (a new dial after any failure), so it heals with it.
-    pub(super) async fn local(&self, live: &Live) -> Live {
-        let connection = self.local_connection(live).await;
+    pub(super) async fn local(&self, live: &Live, probed_run_id: Option<&str>) -> Live {
+        let connection = self.local_connection(live, probed_run_id).await;
         Live { connection, generation: live.generation, server: None }
     }
 
-    async fn local_connection(&self, live: &Live) -> Connection {
+    async fn local_connection(&self, live: &Live, probed_run_id: Option<&str>) -> Connection {
         let Some(server) = &live.server else { return live.connection.clone() };
         let found = LOCAL.with_borrow_mut(|local| {
             let found = local.iter().find(|(id, generation, _)| *id == self.id && *generation == live.generation);
@@ -307,7 +307,17 @@ impl Link {
         }
         // Failed, or given up with the request that timed out: the next record tries again.
         let unclaimed = Unclaimed { link: self.id, generation: live.generation };
-        let connection = server.get_multiplexed_async_connection_with_config(&self.config()).await.ok();
+        let mut connection = server.get_multiplexed_async_connection_with_config(&self.config()).await.ok();
+        // The shared connection's server was probed; this one must be the same server, or the
+        // records of this thread and the others would land on two masters.
+        if let (Some(dialled), Some(expected)) = (&mut connection, probed_run_id) {
+            let info: redis::RedisResult<String> = redis::cmd("INFO").arg("server").query_async(dialled).await;
+            let same = info.as_deref().is_ok_and(|info| super::epoch::Server::parse(info).run_id == expected);
+            if !same {
+                tracing::warn!(target: "replay_store", "a thread's own connection reached another server than the one probed; it records on the shared connection");
+                connection = None;
+            }
+        }
         LOCAL.with_borrow_mut(|local| {
             let slot = local.iter_mut().find(|(id, generation, _)| *id == self.id && *generation == live.generation);
             if let (Some(slot), Some(connection)) = (slot, &connection) {

@@ -60,7 +60,17 @@ impl std::error::Error for StoreError {}
 /// its bucket judged before it is answered. That is what sees a Redis Cluster's failover first:
 /// the cluster client reconnects to a promoted node by itself, which holds the old master's
 /// markers (replicated) but not the records it had not received yet.
-pub(super) const JUDGED: &str = "if ARGV[1] ~= '' then redis.call('SET', KEYS[1], ARGV[1]) end return 1";
+///
+/// Each bucket of each `key_prefix` has a script of its own (the body ends in a comment naming
+/// both, so its SHA differs): another deployment judging its own prefix on a shared Redis, or
+/// a judgement of one bucket, must not make this prefix's other buckets trusted.
+const JUDGED: &str = "if ARGV[1] ~= '' then redis.call('SET', KEYS[1], ARGV[1]) end return 1";
+
+/// The judged script of `bucket` under `key_prefix`.
+pub(super) fn judged_script(key_prefix: &str, bucket: usize) -> String {
+    // A prefix is a key prefix (no newline can end the comment early; it is quoted anyway).
+    format!("{JUDGED} -- judged: {key_prefix:?} bucket {bucket}")
+}
 
 /// How often the servers are probed (identity, eviction policy, evictions) and a lost
 /// connection dialled again without waiting for a login to need it.
@@ -76,8 +86,8 @@ pub struct RedisStore {
 
 struct Inner {
     link: Link,
-    /// SHA-1 of [`JUDGED`], asked for by every record.
-    judged_sha: String,
+    /// SHA-1 of each bucket's [`judged_script`], asked for by every record of that bucket.
+    judged_sha: Vec<String>,
     /// Whether a cluster (no single server to probe before records flow).
     cluster: bool,
     key_prefix: String,
@@ -91,8 +101,10 @@ struct Inner {
     /// A server may evict records: the record's transaction then reads `evicted_keys` too.
     may_evict: AtomicBool,
     /// Every server takes `SET … NX GET` (Redis ≥ 7.0), as last probed. A server older than
-    /// the probe saw (a failover to a 6.x replica) refuses the transaction (`EXECABORT`): the
-    /// record fails closed, and the new dial's probe sees the version.
+    /// the probe saw (a failover to a 6.x replica) answers that command with a syntax error
+    /// inside `EXEC` (the others run: the record is written, the assertion burnt): the error
+    /// fails the record closed (503), drops the connections, and the new dial's probe sees the
+    /// version.
     set_get: AtomicBool,
     /// This process's part of the markers it declares, and a count to keep them distinct.
     marker_id: String,
@@ -126,7 +138,9 @@ impl RedisStore {
         openssl::rand::rand_bytes(&mut id).map_err(|e| StoreError::Thread(std::io::Error::other(e)))?;
         let inner = Arc::new(Inner {
             link,
-            judged_sha: hex(&openssl::sha::sha1(JUDGED.as_bytes())),
+            judged_sha: (0..epoch::BUCKETS)
+                .map(|bucket| hex(&openssl::sha::sha1(judged_script(&target.key_prefix, bucket).as_bytes())))
+                .collect(),
             cluster,
             key_prefix: target.key_prefix.clone(),
             timeout: target.timeout,
@@ -297,12 +311,22 @@ impl Inner {
         let set_get = self.set_get.load(Ordering::Acquire);
         let candidate = self.fresh_marker();
         let encoded = candidate.encode();
-        let transaction =
-            record::transaction(&marker_key, &encoded, &record_key, ttl_ms, &self.judged_sha, set_get, evictions);
+        let transaction = record::transaction(
+            &marker_key,
+            &encoded,
+            &record_key,
+            ttl_ms,
+            &self.judged_sha[bucket],
+            set_get,
+            evictions,
+        );
         // This thread's own connection; everything this record asks or declares goes on it, the
         // judgement included, so the server judged is the one that holds the record (a name
         // that resolved to another server since the shared connection was dialled, say).
-        let here = self.link.local(&live).await;
+        // The probed server's run_id: a thread's own connection must reach that very server
+        // (a name that resolves to two masters in a split brain must not split the record).
+        let probed = lock(&self.servers).first().map(|server| server.run_id.clone()).filter(|id| !id.is_empty());
+        let here = self.link.local(&live, probed.as_deref()).await;
         let mut connection = here.connection.clone();
         let replies = connection.transact(&transaction).await.map_err(|e| self.failed_here(&here, &e))?;
         let seen = record::read(&replies, &encoded, set_get, evictions).map_err(|e| self.failed_here(&here, &e))?;
@@ -310,7 +334,8 @@ impl Inner {
             Sighting { bucket, marker: &seen.marker, created: seen.created, evicted_keys: seen.evicted_keys };
         let (loss, declare) = self.ledger().see(&sighting, candidate);
         if let Some(reason) = loss {
-            self.lost(reason, declare, &here).await;
+            // A bucket the declaration missed sees the same loss in its own marker.
+            let _ = self.lost(reason, declare, &here).await;
         }
         // A server without the judged script was restarted, promoted or never probed: its
         // bucket is judged (and any loss declared, so the quarantine below refuses what it
@@ -496,5 +521,13 @@ mod tests {
         assert_ne!(key_digest("https://a/", "_x"), key_digest("https://b/", "_x"));
         assert_ne!(key_digest("https://a/", "_x"), key_digest("https://a/", "_y"));
         assert_eq!(key_digest("i", "_x").len(), 64);
+    }
+
+    #[test]
+    fn each_prefix_and_bucket_has_a_judged_script_of_its_own() {
+        let sha = |prefix: &str, bucket| hex(&openssl::sha::sha1(judged_script(prefix, bucket).as_bytes()));
+        let all: std::collections::HashSet<String> =
+            ["a:", "b:"].iter().flat_map(|p| (0..epoch::BUCKETS).map(move |b| sha(p, b))).collect();
+        assert_eq!(all.len(), 2 * epoch::BUCKETS, "a judgement of one must never vouch for another");
     }
 }

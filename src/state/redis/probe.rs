@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use super::epoch::{self, Declare, Identity, LossReason, Marker, Server, Sighting, BUCKETS};
 use super::link::{self, Live};
-use super::{lock, rfc3339, Inner, JUDGED};
+use super::{judged_script, lock, rfc3339, Inner};
 
 /// KEYS: a bucket's marker, the identity of the server that held the bucket when last
 /// probed. ARGV: the marker to write if there is none. Answers the marker, whether it was
@@ -57,7 +57,7 @@ impl Inner {
         if epoch::evicted_since(&before, &servers) {
             let (reason, declare) = self.ledger().lost(LossReason::Evictions, self.fresh_marker());
             if let Some(reason) = reason {
-                self.lost(reason, declare, live).await;
+                let _ = self.lost(reason, declare, live).await;
             }
         }
         let fresh = self.fresh_marker();
@@ -142,15 +142,23 @@ impl Inner {
                 found = Some((reason, declare));
             }
         }
+        // Only after a loss was declared in every bucket: the identity is what tells a later
+        // probe, or a replica started later, that the server changed. A bucket the declaration
+        // could not reach keeps its old identity (and the server stays unjudged), so the next
+        // probe, here or on another replica, sees the change again instead of a new identity
+        // beside an old marker (a failover to a lagging replica would then pass unseen there).
         if let Some((reason, declare)) = found {
-            self.lost(reason, declare, live).await;
+            if !self.lost(reason, declare, live).await {
+                return Err(redis::RedisError::from((
+                    redis::ErrorKind::IoError,
+                    "the loss could not be declared in every bucket; the server stays unjudged",
+                )));
+            }
         }
-        // Only after a loss was declared: the identity is what tells a later probe, or a replica
-        // started later, that the server changed.
         for &bucket in buckets {
             let run_id = &replies[bucket].3;
             // Loaded last, after any loss was declared: a record that finds it on a server
-            // trusts the server (see `JUDGED`). A server that does not say who it is gets it
+            // trusts the server for this bucket (see `judged_script`). A server that does not say who it is gets it
             // too, without an identity (its markers alone judge it).
             let identity = if run_id.is_empty() {
                 String::new()
@@ -158,7 +166,7 @@ impl Inner {
                 Identity { run_id: run_id.clone(), replid: replies[bucket].4.clone(), ..Identity::default() }.record()
             };
             let mut judged = redis::cmd("EVAL");
-            judged.arg(JUDGED).arg(1).arg(self.identity_key(bucket)).arg(identity);
+            judged.arg(judged_script(&self.key_prefix, bucket)).arg(1).arg(self.identity_key(bucket)).arg(identity);
             connection.query::<()>(&judged).await?;
         }
         Ok(())
@@ -195,7 +203,8 @@ impl Inner {
 
     /// Logs and counts a loss, then tells the store (and so every replica). The writes run on
     /// the store's runtime: a request that gives up waiting does not cut a declaration short.
-    pub(super) async fn lost(&self, reason: LossReason, declare: Declare, live: &Live) {
+    /// False when a bucket could not be told.
+    pub(super) async fn lost(&self, reason: LossReason, declare: Declare, live: &Live) -> bool {
         let now = crate::ops::wall_clock();
         let quarantine = self.ledger().quarantine(now);
         let until = quarantine.map_or(0, |q| q.until.timestamp());
@@ -207,7 +216,7 @@ impl Inner {
             "the replay store lost records: assertions issued before the loss are refused (replay_state_lost); fresh logins pass"
         );
         let (marker, only_where_missing) = match declare {
-            Declare::Nothing => return,
+            Declare::Nothing => return true,
             Declare::WhereMissing(marker) => (marker, true),
             Declare::Everywhere(marker) => (marker, false),
         };
@@ -235,6 +244,7 @@ impl Inner {
             tracing::warn!(target: "replay_store", failed, "could not write the loss marker into every bucket");
         }
         self.ledger().declared(&marker);
+        failed == 0
     }
 }
 
