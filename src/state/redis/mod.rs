@@ -95,7 +95,9 @@ struct Inner {
     min_replicas_acked: u32,
     metrics: Arc<Metrics>,
     handle: tokio::runtime::Handle,
-    ledger: Mutex<Ledger>,
+    /// Shared with the declarations' writes, which finish (and say so here) even when the
+    /// request that started them gave up waiting.
+    ledger: Arc<Mutex<Ledger>>,
     /// The servers as last probed (one, or every master of a cluster).
     servers: Mutex<Vec<Server>>,
     /// A server may evict records: the record's transaction then reads `evicted_keys` too.
@@ -147,7 +149,7 @@ impl RedisStore {
             min_replicas_acked: target.min_replicas_acked,
             metrics,
             handle: runtime.handle().clone(),
-            ledger: Mutex::new(Ledger::new(max_assertion_age_seconds + MAX_SKEW_SECONDS)),
+            ledger: Arc::new(Mutex::new(Ledger::new(max_assertion_age_seconds + MAX_SKEW_SECONDS))),
             servers: Mutex::new(Vec::new()),
             may_evict: AtomicBool::new(false),
             set_get: AtomicBool::new(false),

@@ -223,6 +223,7 @@ impl Inner {
         let keys: Vec<String> = (0..BUCKETS).map(|bucket| self.marker_key(bucket)).collect();
         let mut connection = live.connection.clone();
         let value = marker.encode();
+        let (ledger, written) = (self.ledger.clone(), marker.clone());
         let write = async move {
             let mut failed = 0;
             for key in keys {
@@ -237,13 +238,16 @@ impl Inner {
                     failed += 1;
                 }
             }
+            // Here, not after the await below: a request that gives up waiting drops that
+            // await, and the ledger would stay "declaring" until the next loss (an old marker
+            // seen meanwhile would not read as a rewind).
+            lock(&ledger).declared(&written);
             failed
         };
         let failed = self.handle.spawn(write).await.unwrap_or(BUCKETS);
         if failed > 0 {
             tracing::warn!(target: "replay_store", failed, "could not write the loss marker into every bucket");
         }
-        self.ledger().declared(&marker);
         failed == 0
     }
 }
