@@ -5,7 +5,10 @@
 # store) and the DEFAULT logging (info: one JSON line per validation, to a file), beside the
 # core alone in process (examples/profile, same build, same response shape). CPU = user +
 # system over all the service's threads, from /proc/<pid>/stat before and after each run, so
-# the load generator's own CPU (it shares the cores) is not counted.
+# the load generator's own CPU (it shares the cores) is not counted. The `bare` transport is
+# examples/bare_http: the same core behind the thinnest HTTP/1.1 server (socket read, fixed reply
+# of the service's length, no JSON reply, log, metrics or replay record), the floor that the
+# kernel and this machine charge any HTTP transport; `over_bare` is the service's CPU over it.
 #
 #   scripts/transport-cost.sh                          # prints one line per transport
 #   MAX_HTTP_RATIO=3.5 scripts/transport-cost.sh       # exits 1 when HTTP CPU / core CPU exceeds it
@@ -30,7 +33,7 @@ POOL=${POOL:-60000}
 CONNECTIONS=${CONNECTIONS:-32}
 HTTP_PORT=${HTTP_PORT:-18180}
 GRPC_PORT=${GRPC_PORT:-19190}
-TRANSPORTS=${TRANSPORTS:-"http grpc"}
+TRANSPORTS=${TRANSPORTS:-"bare http grpc"}
 MAX_HTTP_RATIO=${MAX_HTTP_RATIO:-}
 PROFILE=${PROFILE:-0}
 SERVICE_CPU=(); GENERATOR_CPU=()
@@ -38,7 +41,7 @@ if [ "${PIN:-0}" = 1 ]; then SERVICE_CPU=(taskset -c 0); GENERATOR_CPU=(taskset 
 BIN=${BIN:-./target/release/saml-validator}
 CORE_BIN=${CORE_BIN:-./target/release/examples/profile}
 
-cargo build --release --locked --quiet --bin saml-validator --example loadpool --example grpc_load --example profile
+cargo build --release --locked --quiet --bin saml-validator --example loadpool --example grpc_load --example profile --example bare_http
 WORK=$(mktemp -d)
 PID=
 trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
@@ -59,11 +62,16 @@ core_us=$(awk '{for (i = 1; i <= NF; i++) if ($i == "per") {v = $(i - 1); sub(/Â
 echo "core in process: $core"
 
 ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
-start() {
-  "${SERVICE_CPU[@]}" "$BIN" serve --config "$WORK/config.toml" 2>"$WORK/server.log" &
+start() { # $1: the transport (bare: examples/bare_http on the HTTP port)
+  if [ "$1" = bare ]; then
+    "${SERVICE_CPU[@]}" ./target/release/examples/bare_http "$WORK" "127.0.0.1:$HTTP_PORT" 2>"$WORK/server.log" &
+  else
+    "${SERVICE_CPU[@]}" "$BIN" serve --config "$WORK/config.toml" 2>"$WORK/server.log" &
+  fi
   PID=$!
   for _ in $(seq 1 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$GRPC_PORT") 2>/dev/null; then
+    if (exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT") 2>/dev/null \
+      && { [ "$1" = bare ] || (exec 3<>"/dev/tcp/127.0.0.1/$GRPC_PORT") 2>/dev/null; }; then
       return
     fi
     sleep 0.05
@@ -76,14 +84,15 @@ per_request() { awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" 'BE
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 worst_http=0
+declare -A bare_cpu=()
 for transport in $TRANSPORTS; do
-  runs=("1"); [ "$transport" = http ] && runs=(1 2)
+  runs=("1"); [ "$transport" != grpc ] && runs=(1 2)
   for threads in "${runs[@]}"; do
-    start
+    start "$transport"
     lines_before=$(wc -l <"$WORK/server.log")
     before=$(ticks)
-    if [ "$transport" = http ]; then
-      if [ "$PROFILE" = 1 ] && [ "$threads" = 1 ]; then
+    if [ "$transport" != grpc ]; then
+      if [ "$PROFILE" = 1 ] && [ "$transport" = http ] && [ "$threads" = 1 ]; then
         perf record -F 999 -g -o "$WORK/perf.data" -p "$PID" -- sleep "$DURATION" >/dev/null 2>&1 &
         PERF=$!
       fi
@@ -93,7 +102,7 @@ for transport in $TRANSPORTS; do
       requests=$(awk '/requests in/ {print $1}' <<<"$out")
       non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out")
       detail="rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out") non2xx=${non2xx:-0} $(grep -o 'p50_us=.*' <<<"$out")"
-      [ "$PROFILE" = 1 ] && [ "$threads" = 1 ] && wait "$PERF"
+      [ "$PROFILE" = 1 ] && [ "$transport" = http ] && [ "$threads" = 1 ] && wait "$PERF"
     else
       out=$("${GENERATOR_CPU[@]}" ./target/release/examples/grpc_load "http://127.0.0.1:$GRPC_PORT" "$WORK/pool.jsonl" "$CONNECTIONS" "$DURATION")
       after=$(ticks)
@@ -102,7 +111,10 @@ for transport in $TRANSPORTS; do
     fi
     cpu=$(per_request "$before" "$after" "$requests")
     logged=$(( $(wc -l <"$WORK/server.log") - lines_before ))
-    echo "$transport generator_threads=$threads connections=$CONNECTIONS requests=$requests service_cpu_us_per_request=$cpu core_us=$core_us ratio=$(ratio "$cpu" "$core_us") log_lines=$logged $detail"
+    over_bare=
+    [ "$transport" = bare ] && bare_cpu[$threads]=$cpu
+    [ "$transport" = http ] && [ -n "${bare_cpu[$threads]:-}" ] && over_bare=" over_bare=$(ratio "$cpu" "${bare_cpu[$threads]}")"
+    echo "$transport generator_threads=$threads connections=$CONNECTIONS requests=$requests service_cpu_us_per_request=$cpu core_us=$core_us ratio=$(ratio "$cpu" "$core_us")$over_bare log_lines=$logged $detail"
     if [ "$transport" = http ] && awk -v r="$(ratio "$cpu" "$core_us")" -v w="$worst_http" 'BEGIN {exit !(r > w)}'; then
       worst_http=$(ratio "$cpu" "$core_us")
     fi
