@@ -40,8 +40,9 @@ fn main() {
     let workers: usize = args.next().map_or(2, |a| a.parse().unwrap());
     let config = Config::load(&dir.join("config.toml"), chrono::Utc::now()).unwrap();
     let service = Arc::new(Service::in_process(&config));
-    let mut reply = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {REPLY_BODY_BYTES}\r\n\r\n")
-        .into_bytes();
+    let mut reply =
+        format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {REPLY_BODY_BYTES}\r\n\r\n")
+            .into_bytes();
     let padding = REPLY_BODY_BYTES - r#"{"valid":true,"pad":""}"#.len();
     reply.extend_from_slice(format!(r#"{{"valid":true,"pad":"{}"}}"#, "x".repeat(padding)).as_bytes());
     let reply: Arc<[u8]> = reply.into();

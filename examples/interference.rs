@@ -53,7 +53,9 @@ fn main() {
                 socket.read_exact(&mut reply).unwrap();
             }
             let t = Instant::now();
-            std::hint::black_box(saml::validate(Input::Base64(encoded.as_bytes()), &policy, &limits, &request).unwrap());
+            std::hint::black_box(
+                saml::validate(Input::Base64(encoded.as_bytes()), &policy, &limits, &request).unwrap(),
+            );
             core += t.elapsed();
         }
         let n = iterations as u32;

@@ -21,6 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
+source scripts/lib/ports.sh
 if ! command -v wrk >/dev/null 2>&1; then
   echo "==> installing wrk"
   ${SUDO:-} apt-get install -y -qq wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
@@ -80,22 +81,10 @@ variant() {
 }
 variant "${REPLAY_STORE%% *}"
 start() {
-  # A stale server from an earlier run would answer instead (its replay cache turning this run
-  # into cheap rejections): the ports must be free before ours starts.
-  for port in "$HTTP_PORT" "$GRPC_PORT"; do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-      echo "port $port is already in use: stop the process holding it first"; exit 1
-    fi
-  done
+  ports_free "$HTTP_PORT" "$GRPC_PORT"
   "$RUN_BIN" serve --config "$CONFIG" 2>"$WORK/server.log" &
   PID=$!
-  for _ in $(seq 1 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$GRPC_PORT") 2>/dev/null; then
-      return
-    fi
-    sleep 0.05
-  done
-  echo "server did not start"; cat "$WORK/server.log"; exit 1
+  wait_ports "$WORK/server.log" "$HTTP_PORT" "$GRPC_PORT"
 }
 # The shared record outlives the server: empty it so that each run's requests are first uses.
 # The buckets' epoch markers are laid down again, dated long ago, as a store that has kept its

@@ -12,6 +12,7 @@
 #
 #   scripts/transport-cost.sh                          # prints one line per transport
 #   MAX_HTTP_RATIO=3.5 scripts/transport-cost.sh       # exits 1 when HTTP CPU / core CPU exceeds it
+#   MAX_OVER_BARE=2.2 scripts/transport-cost.sh        # exits 1 when HTTP CPU / bare CPU exceeds it
 #   PROFILE=1 scripts/transport-cost.sh                # plus a perf profile of the HTTP run, by piece
 #   PIN=1 scripts/transport-cost.sh                    # service (and the core run) on CPU 0, the
 #                                                      # generator on CPU 1: no cache sharing with it
@@ -19,6 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/deps.sh
+source scripts/lib/ports.sh
 for tool in wrk perf; do
   if ! command -v "$tool" >/dev/null 2>&1; then
     [ "$tool" = perf ] && [ "${PROFILE:-0}" = 0 ] && continue
@@ -35,6 +37,7 @@ HTTP_PORT=${HTTP_PORT:-18180}
 GRPC_PORT=${GRPC_PORT:-19190}
 TRANSPORTS=${TRANSPORTS:-"bare http grpc"}
 MAX_HTTP_RATIO=${MAX_HTTP_RATIO:-}
+MAX_OVER_BARE=${MAX_OVER_BARE:-}
 PROFILE=${PROFILE:-0}
 SERVICE_CPU=(); GENERATOR_CPU=()
 if [ "${PIN:-0}" = 1 ]; then SERVICE_CPU=(taskset -c 0); GENERATOR_CPU=(taskset -c 1); fi
@@ -63,20 +66,16 @@ echo "core in process: $core"
 
 ticks() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
 start() { # $1: the transport (bare: examples/bare_http on the HTTP port)
+  ports_free "$HTTP_PORT" "$GRPC_PORT"
   if [ "$1" = bare ]; then
     "${SERVICE_CPU[@]}" ./target/release/examples/bare_http "$WORK" "127.0.0.1:$HTTP_PORT" 2>"$WORK/server.log" &
+    PID=$!
+    wait_ports "$WORK/server.log" "$HTTP_PORT"
   else
     "${SERVICE_CPU[@]}" "$BIN" serve --config "$WORK/config.toml" 2>"$WORK/server.log" &
+    PID=$!
+    wait_ports "$WORK/server.log" "$HTTP_PORT" "$GRPC_PORT"
   fi
-  PID=$!
-  for _ in $(seq 1 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$HTTP_PORT") 2>/dev/null \
-      && { [ "$1" = bare ] || (exec 3<>"/dev/tcp/127.0.0.1/$GRPC_PORT") 2>/dev/null; }; then
-      return
-    fi
-    sleep 0.05
-  done
-  echo "server did not start"; cat "$WORK/server.log"; exit 1
 }
 stop() { kill -TERM "$PID"; wait "$PID" || true; PID=; }
 # Service CPU per request (µs) between two tick readings; $1 $2 ticks, $3 requests.
@@ -84,6 +83,7 @@ per_request() { awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" 'BE
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 worst_http=0
+worst_over_bare=0
 declare -A bare_cpu=()
 for transport in $TRANSPORTS; do
   runs=("1"); [ "$transport" != grpc ] && runs=(1 2)
@@ -113,7 +113,12 @@ for transport in $TRANSPORTS; do
     logged=$(( $(wc -l <"$WORK/server.log") - lines_before ))
     over_bare=
     [ "$transport" = bare ] && bare_cpu[$threads]=$cpu
-    [ "$transport" = http ] && [ -n "${bare_cpu[$threads]:-}" ] && over_bare=" over_bare=$(ratio "$cpu" "${bare_cpu[$threads]}")"
+    if [ "$transport" = http ] && [ -n "${bare_cpu[$threads]:-}" ]; then
+      over_bare=" over_bare=$(ratio "$cpu" "${bare_cpu[$threads]}")"
+      if awk -v r="$(ratio "$cpu" "${bare_cpu[$threads]}")" -v w="$worst_over_bare" 'BEGIN {exit !(r > w)}'; then
+        worst_over_bare=$(ratio "$cpu" "${bare_cpu[$threads]}")
+      fi
+    fi
     echo "$transport generator_threads=$threads connections=$CONNECTIONS requests=$requests service_cpu_us_per_request=$cpu core_us=$core_us ratio=$(ratio "$cpu" "$core_us")$over_bare log_lines=$logged $detail"
     if [ "$transport" = http ] && awk -v r="$(ratio "$cpu" "$core_us")" -v w="$worst_http" 'BEGIN {exit !(r > w)}'; then
       worst_http=$(ratio "$cpu" "$core_us")
@@ -133,4 +138,15 @@ if [ -n "$MAX_HTTP_RATIO" ]; then
     exit 1
   fi
   echo "ok: HTTP ratio ${worst_http} <= CI bound ${MAX_HTTP_RATIO}"
+fi
+
+if [ -n "$MAX_OVER_BARE" ]; then
+  if [ "$worst_over_bare" = 0 ]; then
+    echo "FAIL: MAX_OVER_BARE needs the bare transport in TRANSPORTS"; exit 1
+  fi
+  if awk -v r="$worst_over_bare" -v m="$MAX_OVER_BARE" 'BEGIN {exit !(r > m)}'; then
+    echo "FAIL: HTTP costs ${worst_over_bare}x the bare server's CPU per validation, above the CI bound ${MAX_OVER_BARE}x"
+    exit 1
+  fi
+  echo "ok: HTTP over bare ${worst_over_bare} <= CI bound ${MAX_OVER_BARE}"
 fi

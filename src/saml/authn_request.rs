@@ -57,12 +57,7 @@ impl Binding {
 /// The request ID from 16 random bytes (128 bits, as SAML core 1.3.4 asks of identifiers):
 /// `_` first because an xs:ID must not start with a digit.
 pub fn request_id(random: &[u8; 16]) -> String {
-    let mut id = String::with_capacity(33);
-    id.push('_');
-    for byte in random {
-        id.push_str(&format!("{byte:02x}"));
-    }
-    id
+    format!("_{}", super::hex::lower(random))
 }
 
 /// What one AuthnRequest says.

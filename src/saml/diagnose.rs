@@ -10,6 +10,7 @@
 //! document carries in KeyInfo are described (thumbprints, subject, dates) so that "the IdP
 //! signs with X, you configured Y" can be said, and are never used to verify.
 
+use super::hex;
 use chrono::{DateTime, Utc};
 use openssl::hash::MessageDigest;
 use openssl::x509::X509;
@@ -452,8 +453,8 @@ fn document_certificates(signature: Node<'_>, configured: &[&str]) -> Vec<Docume
             let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
             let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, compact.as_bytes()).ok()?;
             let cert = X509::from_der(&der).ok()?;
-            let sha256 = hex(&cert.digest(MessageDigest::sha256()).ok()?);
-            let sha1 = hex(&cert.digest(MessageDigest::sha1()).ok()?);
+            let sha256 = hex::lower(&cert.digest(MessageDigest::sha256()).ok()?);
+            let sha1 = hex::lower(&cert.digest(MessageDigest::sha1()).ok()?);
             Some(DocumentCertificate {
                 trusted: false,
                 configured: configured.contains(&sha256.as_str()),
@@ -477,10 +478,6 @@ fn subject(cert: &X509) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Which certificate the IdP really signs with, against the pasted ones.

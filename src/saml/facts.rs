@@ -53,7 +53,7 @@ fn keyinfo_certificate(signed: Node<'_>) -> Option<String> {
     }
     let compact: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     let der = base64::engine::general_purpose::STANDARD.decode(compact).ok()?;
-    Some(openssl::sha::sha256(&der).iter().map(|b| format!("{b:02x}")).collect())
+    Some(super::hex::lower(&openssl::sha::sha256(&der)))
 }
 
 fn status(root: Node<'_>) -> Option<String> {

@@ -1,6 +1,7 @@
 //! Trusted signing keys. A key is only ever a configured tenant certificate; the document's own
 //! KeyInfo is never a source of trust (accepting it is the classic "KeyInfo-supplied key" bypass).
 
+use super::hex;
 use base64::Engine as _;
 use openssl::ec::EcKey;
 use openssl::hash::MessageDigest;
@@ -112,7 +113,7 @@ impl TrustedKey {
             material,
             not_after,
             info: KeyInfo {
-                sha256_fingerprint: hex(&fingerprint),
+                sha256_fingerprint: hex::lower(&fingerprint),
                 subject,
                 not_before: cert.not_before().to_string(),
                 not_after: cert.not_after().to_string(),
@@ -140,8 +141,4 @@ impl TrustedKey {
 
 fn first_line(error: &openssl::error::ErrorStack) -> String {
     error.errors().first().map_or_else(|| "unknown error".into(), |e| e.reason().unwrap_or("unknown").to_string())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

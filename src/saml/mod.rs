@@ -17,6 +17,7 @@ mod encrypted;
 mod equalize;
 pub mod error;
 pub mod facts;
+pub mod hex;
 mod hints;
 pub mod keys;
 pub mod logout;

@@ -64,7 +64,7 @@ impl SigningKey {
         let digest = certificate
             .digest(MessageDigest::sha256())
             .map_err(|e| format!("cannot fingerprint: {}", first_reason(&e)))?;
-        let sha256_fingerprint = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let sha256_fingerprint = super::hex::lower(&digest);
         Ok(SigningKey { key, certificate, sha256_fingerprint })
     }
 

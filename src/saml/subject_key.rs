@@ -120,7 +120,7 @@ fn encode(fields: &[Option<&str>]) -> Vec<u8> {
 }
 
 fn hex_sha256(bytes: &[u8]) -> String {
-    openssl::sha::sha256(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    super::hex::lower(&openssl::sha::sha256(bytes))
 }
 
 #[cfg(test)]

@@ -134,7 +134,7 @@ pub fn encrypt_element(
 ) -> Result<String, String> {
     let (data, wrapped) = seal(plaintext, recipient, options)?;
     let b64 = &base64::engine::general_purpose::STANDARD;
-    let key_id: String = random(8)?.iter().map(|b| format!("{b:02x}")).collect();
+    let key_id = crate::saml::hex::lower(&random(8)?);
     let mut method = String::new();
     if let Some(digest) = options.oaep_digest {
         method.push_str(&format!("<ds:DigestMethod xmlns:ds=\"{}\" Algorithm=\"{digest}\"/>", ns::DSIG));

@@ -38,7 +38,9 @@ pub const INLINE_BYTES: usize = 32 * 1024;
 /// An owned validation request, for handing to the XML pool.
 pub struct OwnedRequest {
     pub tenant: String,
-    pub saml_response: String,
+    /// The base64 text; over HTTP a slice of the received body itself when its JSON string
+    /// needed no unescaping, so the 8 KB or more are not copied once more (issue 32).
+    pub saml_response: bytes::Bytes,
     pub expected_request_id: Option<String>,
     pub expected_acs_url: Option<String>,
 }
@@ -47,7 +49,7 @@ impl OwnedRequest {
     fn borrow(&self) -> ValidateRequest<'_> {
         ValidateRequest {
             tenant: &self.tenant,
-            saml_response: Input::Base64(self.saml_response.as_bytes()),
+            saml_response: Input::Base64(&self.saml_response),
             expected_request_id: self.expected_request_id.as_deref(),
             expected_acs_url: self.expected_acs_url.as_deref(),
         }
@@ -376,7 +378,7 @@ fn short_hash(salt: Option<&str>, value: &str) -> String {
         hasher.update(&[0]);
     }
     hasher.update(value.as_bytes());
-    hasher.finish()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    crate::saml::hex::lower(&hasher.finish()[..8])
 }
 
 /// The caller's request id when it is a short printable token, otherwise a fresh random one.

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use actix_web::dev::Server;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::StatusCode;
-use actix_web::{web, App, HttpMessage as _, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpMessage as _, HttpRequest, HttpResponse, HttpResponseBuilder, HttpServer};
 use futures_util::StreamExt as _;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::auth::{self, ClientCertificate, Credentials};
 use super::budget::{Budget, Reservation};
@@ -196,9 +196,10 @@ const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ValidateBody {
+struct ValidateBody<'a> {
     tenant: String,
-    saml_response: String,
+    #[serde(borrow)]
+    saml_response: std::borrow::Cow<'a, str>,
     #[serde(default)]
     expected_request_id: Option<String>,
     #[serde(default)]
@@ -208,13 +209,7 @@ struct ValidateBody {
 async fn validate(state: web::Data<State>, request: HttpRequest, id: RequestId, payload: web::Payload) -> HttpResponse {
     let frontend = &state.frontend;
     let request_id = &id.0;
-    let incoming = Body {
-        state: &state,
-        request: &request,
-        payload: Some(payload),
-        bytes: web::BytesMut::new(),
-        held: state.bodies.reservation(),
-    };
+    let incoming = Body::new(&state, &request, payload);
     let (tenant, result) = frontend.handle(request_id, &credentials(&request), incoming).await;
     respond(&tenant, result)
 }
@@ -222,13 +217,7 @@ async fn validate(state: web::Data<State>, request: HttpRequest, id: RequestId, 
 /// `POST /v1/diagnose`: the body of `/v1/validate`, answered with the checklist (never a
 /// verdict field named `valid`, never claims, nothing recorded).
 async fn diagnose(state: web::Data<State>, request: HttpRequest, payload: web::Payload) -> HttpResponse {
-    let incoming = Body {
-        state: &state,
-        request: &request,
-        payload: Some(payload),
-        bytes: web::BytesMut::new(),
-        held: state.bodies.reservation(),
-    };
+    let incoming = Body::new(&state, &request, payload);
     match state.frontend.diagnose(&credentials(&request), incoming).await {
         Ok(diagnosis) => HttpResponse::Ok().json(diagnosis),
         Err(error) => error_response(&error),
@@ -245,6 +234,12 @@ struct Body<'a> {
     held: Reservation<'a>,
 }
 
+impl<'a> Body<'a> {
+    fn new(state: &'a State, request: &'a HttpRequest, payload: web::Payload) -> Body<'a> {
+        Body { state, request, payload: Some(payload), bytes: web::BytesMut::new(), held: state.bodies.reservation() }
+    }
+}
+
 impl Incoming for Body<'_> {
     /// The body under a deadline: a client trickling bytes must not hold one of the validation
     /// slots (which are shared with gRPC) while it does.
@@ -255,7 +250,8 @@ impl Incoming for Body<'_> {
     }
 
     fn decode(self) -> Result<OwnedRequest, Error> {
-        let parsed: ValidateBody = serde_json::from_slice(&self.bytes).map_err(|e| {
+        let body = self.bytes.freeze();
+        let parsed: ValidateBody<'_> = serde_json::from_slice(&body).map_err(|e| {
             Error::new(
                 Code::MalformedRequest,
                 format!("body must be JSON {{tenant, saml_response, expected_request_id?, expected_acs_url?}}: {e}"),
@@ -263,7 +259,10 @@ impl Incoming for Body<'_> {
         })?;
         Ok(OwnedRequest {
             tenant: parsed.tenant,
-            saml_response: parsed.saml_response,
+            saml_response: match parsed.saml_response {
+                std::borrow::Cow::Borrowed(text) => body.slice_ref(text.as_bytes()),
+                std::borrow::Cow::Owned(text) => text.into(),
+            },
             expected_request_id: parsed.expected_request_id,
             expected_acs_url: parsed.expected_acs_url,
         })
@@ -346,7 +345,7 @@ async fn read_body(
 
 fn respond(tenant: &str, result: Result<Validated, Error>) -> HttpResponse {
     match result {
-        Ok(validated) => HttpResponse::Ok().json(ValidBody { valid: true, tenant, result: &validated }),
+        Ok(validated) => json_reply(HttpResponse::Ok(), &ValidBody { valid: true, tenant, result: &validated }, 4096),
         Err(error) => error_response(&error),
     }
 }
@@ -365,7 +364,21 @@ fn error_response(error: &Error) -> HttpResponse {
     if matches!(error.code, Code::PayloadTooLarge | Code::Overloaded) {
         response.force_close();
     }
-    response.json(ErrorBody::new(error))
+    json_reply(response, &ErrorBody::new(error), 256)
+}
+
+/// A JSON reply serialized into a buffer of `capacity` bytes up front: actix's `json()` starts
+/// from 128 bytes and regrows (copying) five times for an accepted login's 2.9 KB, which was
+/// most of the reply's cost (issue 32, BENCHMARKS.md).
+fn json_reply(mut builder: HttpResponseBuilder, body: &impl Serialize, capacity: usize) -> HttpResponse {
+    let mut bytes = Vec::with_capacity(capacity);
+    match serde_json::to_writer(&mut bytes, body) {
+        Ok(()) => builder.content_type(header::ContentType::json()).body(bytes),
+        // Unreachable with these bodies (string keys only); answered in the API's own shape.
+        Err(_) => HttpResponse::InternalServerError()
+            .content_type(header::ContentType::json())
+            .body(r#"{"valid":false,"error":{"code":"internal_error","message":"the reply could not be serialized"}}"#),
+    }
 }
 
 /// The tenant's effective trust: certificates (fingerprints, subjects, validity, origin),

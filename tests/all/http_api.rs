@@ -227,3 +227,26 @@ fn every_answer_carries_the_request_id() {
     let reply = request(addr, "GET", "/healthz", b"", &[("X-Request-Id", &long)]);
     assert_ne!(reply.header("x-request-id"), Some(long.as_str()));
 }
+
+/// The body's base64 is used in place when its JSON string has no escapes, and unescaped first
+/// when it has some (PHP's json_encode writes every `/` as `\/`; any character may be written
+/// as `\uXXXX`): both are the same response.
+#[test]
+fn an_escaped_saml_response_string_is_the_same_response() {
+    let idp = TestIdp::generate().unwrap();
+    let addr = start_server(&config_text(&idp, ""));
+    for (seed, escape) in [(30, false), (31, true)] {
+        let encoded = fresh(&idp, seed, Signing::Assertion);
+        let mut text = serde_json::to_string(&encoded).unwrap();
+        if escape {
+            // Base64 of ASCII XML has many '+' ('>' ends a sextet) and few '/'.
+            assert!(text.contains('+'), "the test needs a '+' in the base64");
+            text = text.replace('/', "\\/").replace('+', "\\u002B");
+        }
+        let body = format!(r#"{{"tenant":"contoso","saml_response":{text},"expected_request_id":"{REQUEST_ID}"}}"#);
+        let reply = request(addr, "POST", "/v1/validate", body.as_bytes(), &[("Content-Type", "application/json")]);
+        assert_eq!(reply.status, 200, "escaped={escape}: {}", reply.body);
+        assert_eq!(reply.json()["subject"]["name_id"], "ada@contoso.example");
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+    }
+}

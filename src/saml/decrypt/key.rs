@@ -62,7 +62,7 @@ impl DecryptionKey {
         Ok(DecryptionKey {
             key,
             info: DecryptionKeyInfo {
-                public_key_sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
+                public_key_sha256: crate::saml::hex::lower(&digest),
                 key_type: format!("RSA-{bits}"),
                 bits,
                 origin: String::new(),

@@ -17,6 +17,7 @@ mod link;
 mod probe;
 mod record;
 
+use crate::saml::hex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -141,7 +142,7 @@ impl RedisStore {
         let inner = Arc::new(Inner {
             link,
             judged_sha: (0..epoch::BUCKETS)
-                .map(|bucket| hex(&openssl::sha::sha1(judged_script(&target.key_prefix, bucket).as_bytes())))
+                .map(|bucket| hex::lower(&openssl::sha::sha1(judged_script(&target.key_prefix, bucket).as_bytes())))
                 .collect(),
             cluster,
             key_prefix: target.key_prefix.clone(),
@@ -153,7 +154,7 @@ impl RedisStore {
             servers: Mutex::new(Vec::new()),
             may_evict: AtomicBool::new(false),
             set_get: AtomicBool::new(false),
-            marker_id: hex(&id),
+            marker_id: hex::lower(&id),
             declared: AtomicU64::new(0),
             state: AtomicU8::new(0),
             falling_back: AtomicBool::new(false),
@@ -499,10 +500,6 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Hex SHA-256 of `issuer || 0x00 || assertion_id`: the same scope as the memory cache, a
 /// fixed-length key whatever the document says, and no identifier readable in the store.
 pub fn key_digest(issuer: &str, assertion_id: &str) -> String {
@@ -510,7 +507,7 @@ pub fn key_digest(issuer: &str, assertion_id: &str) -> String {
     hasher.update(issuer.as_bytes());
     hasher.update(&[0]);
     hasher.update(assertion_id.as_bytes());
-    hex(&hasher.finish())
+    hex::lower(&hasher.finish())
 }
 
 #[cfg(test)]
@@ -527,7 +524,7 @@ mod tests {
 
     #[test]
     fn each_prefix_and_bucket_has_a_judged_script_of_its_own() {
-        let sha = |prefix: &str, bucket| hex(&openssl::sha::sha1(judged_script(prefix, bucket).as_bytes()));
+        let sha = |prefix: &str, bucket| hex::lower(&openssl::sha::sha1(judged_script(prefix, bucket).as_bytes()));
         let all: std::collections::HashSet<String> =
             ["a:", "b:"].iter().flat_map(|p| (0..epoch::BUCKETS).map(move |b| sha(p, b))).collect();
         assert_eq!(all.len(), 2 * epoch::BUCKETS, "a judgement of one must never vouch for another");

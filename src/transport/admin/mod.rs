@@ -70,7 +70,7 @@ impl AdminState {
         let key = openssl::pkey::PKey::hmac(self.token.as_bytes()).ok()?;
         let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key).ok()?;
         let mac = signer.sign_oneshot_to_vec(format!("saml-validator admin session {expires}").as_bytes()).ok()?;
-        Some(format!("{expires}.{}", mac.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+        Some(format!("{expires}.{}", crate::saml::hex::lower(&mac)))
     }
 
     fn signed_in(&self, request: &HttpRequest) -> Auth {
@@ -332,7 +332,7 @@ async fn diagnose(
     let optional = |value: &str| Some(value.trim().to_string()).filter(|v| !v.is_empty());
     let owned = OwnedRequest {
         tenant: id.to_string(),
-        saml_response: form.saml_response.trim().to_string(),
+        saml_response: form.saml_response.trim().to_string().into(),
         expected_request_id: optional(&form.expected_request_id),
         expected_acs_url: optional(&form.expected_acs_url),
     };

@@ -330,7 +330,7 @@ impl Incoming for Message {
 
     fn decode(self) -> Result<OwnedRequest, Error> {
         let pb::ValidateRequest { tenant, saml_response, expected_request_id, expected_acs_url } = self.message;
-        Ok(OwnedRequest { tenant, saml_response, expected_request_id, expected_acs_url })
+        Ok(OwnedRequest { tenant, saml_response: saml_response.into(), expected_request_id, expected_acs_url })
     }
 }
 
