@@ -109,6 +109,13 @@ for transport in $TRANSPORTS; do
       requests=$(grep -o 'requests=[0-9]*' <<<"$out" | cut -d= -f2)
       detail=$(cut -d' ' -f3- <<<"$out")
     fi
+    # A run that answered nothing, or answered errors, measures nothing: its CPU per request
+    # would make any ratio pass.
+    [ "$transport" = grpc ] && non2xx=$(( $(grep -o 'rejected=[0-9]*' <<<"$out" | cut -d= -f2) + $(grep -o 'errors=[0-9]*' <<<"$out" | cut -d= -f2) ))
+    if [ "${requests:-0}" -lt 1000 ] || [ "${non2xx:-0}" != 0 ]; then
+      echo "FAIL: $transport run with $threads generator thread(s) answered ${requests:-0} requests, ${non2xx:-0} of them not valid"
+      tail -5 "$WORK/server.log"; exit 1
+    fi
     cpu=$(per_request "$before" "$after" "$requests")
     logged=$(( $(wc -l <"$WORK/server.log") - lines_before ))
     over_bare=
