@@ -10,14 +10,15 @@ use moka::sync::Cache;
 use moka::Expiry;
 
 pub struct ReplayCache {
-    seen: Cache<String, Duration>,
+    /// Keyed on [`super::key::replay_digest`]: 32 bytes an entry, however long the IDs.
+    seen: Cache<[u8; 32], Duration>,
 }
 
 /// Each entry lives exactly as long as its assertion could still be accepted.
 struct UntilExpiry;
 
-impl Expiry<String, Duration> for UntilExpiry {
-    fn expire_after_create(&self, _key: &String, ttl: &Duration, _created_at: Instant) -> Option<Duration> {
+impl Expiry<[u8; 32], Duration> for UntilExpiry {
+    fn expire_after_create(&self, _key: &[u8; 32], ttl: &Duration, _created_at: Instant) -> Option<Duration> {
         Some(*ttl)
     }
 }
@@ -31,8 +32,7 @@ impl ReplayCache {
     /// Atomic: of two concurrent requests with the same assertion, exactly one gets `true`.
     pub fn first_use(&self, issuer: &str, assertion_id: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> bool {
         let ttl = (until - now).to_std().unwrap_or(Duration::ZERO).max(Duration::from_secs(1));
-        let key = format!("{issuer}\u{0}{assertion_id}");
-        self.seen.entry(key).or_insert_with(|| ttl).is_fresh()
+        self.seen.entry(super::key::replay_digest(issuer, assertion_id)).or_insert_with(|| ttl).is_fresh()
     }
 
     /// Current number of remembered IDs (settles pending cache maintenance first, so this is
@@ -68,5 +68,19 @@ mod tests {
         assert_eq!(winners, 1);
         assert!(cache.first_use("https://other-idp/", "_a", now, until), "issuers are separate");
         assert!(!cache.first_use("t", "_a", now, until));
+    }
+
+    #[test]
+    fn the_key_is_the_digest_of_issuer_and_id_whatever_their_length() {
+        let cache = ReplayCache::new(1_000);
+        let now = crate::ops::wall_clock();
+        let until = now + chrono::Duration::minutes(5);
+        let long = "_".repeat(200_000);
+        assert!(cache.first_use("https://idp/", &long, now, until));
+        assert!(!cache.first_use("https://idp/", &long, now, until), "a long ID is remembered");
+        assert!(cache.first_use("https://idp/", &long[1..], now, until), "one character less is another ID");
+        // The separator keeps (issuer, id) pairs apart that concatenate to the same text.
+        assert!(cache.first_use("https://idp/a", "_b", now, until));
+        assert!(cache.first_use("https://idp/", "a_b", now, until));
     }
 }

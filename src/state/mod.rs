@@ -2,6 +2,7 @@
 //! profiles §4.1.4.5), in this process ([`memory`]) or shared by every replica ([`redis`]).
 //! Uses nothing but `saml`'s error type and `ops`' metrics.
 
+pub mod key;
 pub mod memory;
 pub mod redis;
 pub mod status;

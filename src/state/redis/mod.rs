@@ -500,14 +500,10 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Hex SHA-256 of `issuer || 0x00 || assertion_id`: the same scope as the memory cache, a
-/// fixed-length key whatever the document says, and no identifier readable in the store.
+/// The record's key: the memory cache's digest ([`super::key::replay_digest`]) in hex, so that
+/// no identifier is readable in the store.
 pub fn key_digest(issuer: &str, assertion_id: &str) -> String {
-    let mut hasher = openssl::sha::Sha256::new();
-    hasher.update(issuer.as_bytes());
-    hasher.update(&[0]);
-    hasher.update(assertion_id.as_bytes());
-    hex::lower(&hasher.finish())
+    hex::lower(&super::key::replay_digest(issuer, assertion_id))
 }
 
 #[cfg(test)]
