@@ -5,15 +5,11 @@
 #![allow(clippy::unwrap_used)]
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use openssl::asn1::Asn1Time;
-use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
-use openssl::rsa::Rsa;
-use openssl::x509::{X509Builder, X509NameBuilder};
 use saml_validator::config::Config;
 use saml_validator::saml::{Code, Error};
 use saml_validator::service::lifecycle::TenantQuery;
 use saml_validator::service::Service;
+use saml_validator::testing::certificate::rsa_certificate_base64;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -21,20 +17,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const TENANTS: usize = 10_000;
 
 fn certificate(days: i64) -> String {
-    let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-    let mut name = X509NameBuilder::new().unwrap();
-    name.append_entry_by_text("CN", "fleet bench").unwrap();
-    let name = name.build();
-    let mut builder = X509Builder::new().unwrap();
-    builder.set_version(2).unwrap();
-    builder.set_subject_name(&name).unwrap();
-    builder.set_issuer_name(&name).unwrap();
-    builder.set_pubkey(&key).unwrap();
     let now = saml_validator::ops::wall_clock().timestamp();
-    builder.set_not_before(&Asn1Time::from_unix(now - 86_400).unwrap()).unwrap();
-    builder.set_not_after(&Asn1Time::from_unix(now + days * 86_400).unwrap()).unwrap();
-    builder.sign(&key, MessageDigest::sha256()).unwrap();
-    openssl::base64::encode_block(&builder.build().to_der().unwrap())
+    rsa_certificate_base64("fleet bench", now - 86_400, now + days * 86_400).unwrap()
 }
 
 fn fleet() -> Service {

@@ -46,7 +46,7 @@ impl<'a> Reader<'a> {
             }
             Value::String(s) => Some(s.clone()),
             other => {
-                self.problem(key, format!("expected a string, found {}", other.type_str()));
+                self.problem(key, expected("a string", other));
                 None
             }
         }
@@ -82,8 +82,7 @@ impl<'a> Reader<'a> {
             None => default,
             Some(Value::Boolean(b)) => *b,
             Some(other) => {
-                let found = other.type_str();
-                self.problem(key, format!("expected true or false, found {found}"));
+                self.problem(key, expected("true or false", other));
                 default
             }
         }
@@ -99,63 +98,67 @@ impl<'a> Reader<'a> {
                 default
             }
             Some(other) => {
-                let found = other.type_str();
-                self.problem(key, format!("expected an integer, found {found}"));
+                self.problem(key, expected("an integer", other));
                 default
             }
         }
     }
 
     pub(super) fn strings(&mut self, key: &'static str) -> Vec<String> {
-        match self.get(key) {
-            None => Vec::new(),
-            Some(Value::Array(items)) => {
-                let mut out = Vec::new();
-                for (i, item) in items.iter().enumerate() {
-                    match item {
-                        Value::String(s) => out.push(s.clone()),
-                        other => {
-                            let found = other.type_str();
-                            self.problem(&format!("{key}[{i}]"), format!("expected a string, found {found}"));
-                        }
-                    }
-                }
-                out
-            }
-            Some(other) => {
-                let found = other.type_str();
-                self.problem(key, format!("expected a list of strings, found {found}"));
-                Vec::new()
-            }
-        }
+        self.list(
+            key,
+            |item| match item {
+                Value::String(s) => Ok(s.clone()),
+                other => Err(expected("a string", other)),
+            },
+            |other| expected("a list of strings", other),
+        )
     }
 
     pub(super) fn table(&mut self, key: &'static str) -> Option<Table> {
         match self.get(key)? {
             Value::Table(t) => Some(t.clone()),
             other => {
-                let found = other.type_str();
-                self.problem(key, format!("expected a table, found {found}"));
+                self.problem(key, expected("a table", other));
                 None
             }
         }
     }
 
     pub(super) fn array_of_tables(&mut self, key: &'static str) -> Vec<Table> {
+        self.list(
+            key,
+            |item| match item {
+                Value::Table(t) => Ok(t.clone()),
+                _ => Err("expected a table".to_string()),
+            },
+            |_| "expected [[tenants]] tables".to_string(),
+        )
+    }
+
+    /// The items of the list at `key` that `item` accepts (none when the key is absent); every
+    /// other item is a problem at `key[i]`, so that one bad entry does not hide the rest, and
+    /// a value that is no list at all is one problem at `key`.
+    fn list<T>(
+        &mut self,
+        key: &'static str,
+        item: impl Fn(&Value) -> Result<T, String>,
+        not_a_list: impl FnOnce(&Value) -> String,
+    ) -> Vec<T> {
         match self.get(key) {
             None => Vec::new(),
             Some(Value::Array(items)) => {
                 let mut out = Vec::new();
-                for (i, item) in items.iter().enumerate() {
-                    match item {
-                        Value::Table(t) => out.push(t.clone()),
-                        _ => self.problem(&format!("{key}[{i}]"), "expected a table"),
+                for (i, value) in items.iter().enumerate() {
+                    match item(value) {
+                        Ok(accepted) => out.push(accepted),
+                        Err(problem) => self.problem(&format!("{key}[{i}]"), problem),
                     }
                 }
                 out
             }
-            Some(_) => {
-                self.problem(key, "expected [[tenants]] tables");
+            Some(other) => {
+                self.problem(key, not_a_list(other));
                 Vec::new()
             }
         }
@@ -172,4 +175,9 @@ impl<'a> Reader<'a> {
             }
         }
     }
+}
+
+/// The problem of a value of the wrong type, named as TOML names it.
+fn expected(what: &str, found: &Value) -> String {
+    format!("expected {what}, found {}", found.type_str())
 }

@@ -7,9 +7,9 @@
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::sp::fresh_id;
+use super::sp::{default_binding, fresh_id, Delivery};
 use super::{usable, Service};
-use crate::saml::authn_request::{Binding, Encoded, Outgoing, Parameter};
+use crate::saml::authn_request::{Binding, Outgoing, Parameter};
 use crate::saml::logout::{self, LogoutRequest, LogoutResponse, NameId};
 use crate::saml::logout_check::{self, Checked, Delivered, LogoutPolicy, Message, SignedBy};
 use crate::saml::{error::quote, structure, time, Code, Error};
@@ -20,10 +20,6 @@ use crate::tenants::TenantConfig;
 const MAX_VALUE_BYTES: usize = 1024;
 /// Most session indexes in one LogoutRequest.
 const MAX_SESSION_INDEXES: usize = 32;
-
-fn default_binding() -> String {
-    Binding::Redirect.as_str().to_string()
-}
 
 fn malformed(message: impl Into<String>) -> Error {
     Error::new(Code::MalformedRequest, message)
@@ -95,29 +91,11 @@ pub struct LogoutResponseParams {
 /// back as `expected_request_id` when the IdP's LogoutResponse arrives.
 #[derive(Clone, Debug, Serialize)]
 pub struct LogoutMessageBody {
-    pub id: String,
-    pub issue_instant: String,
-    pub binding: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub redirect_url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub action: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fields: Option<MessageFields>,
+    #[serde(flatten)]
+    pub delivery: Delivery,
     /// A LogoutRequest's NotOnOrAfter (issue_instant + `authn_request_lifetime_seconds`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<String>,
-}
-
-/// The POST binding's form fields, named as the IdP expects them.
-#[derive(Clone, Debug, Serialize)]
-pub struct MessageFields {
-    #[serde(rename = "SAMLRequest", skip_serializing_if = "Option::is_none")]
-    pub saml_request: Option<String>,
-    #[serde(rename = "SAMLResponse", skip_serializing_if = "Option::is_none")]
-    pub saml_response: Option<String>,
-    #[serde(rename = "RelayState", skip_serializing_if = "Option::is_none")]
-    pub relay_state: Option<String>,
 }
 
 /// The body of `POST /v1/logout/validate` (gRPC and CLI alike): the message exactly as the
@@ -202,7 +180,7 @@ impl Service {
         params: &LogoutRequestParams,
         now: DateTime<Utc>,
     ) -> Result<LogoutMessageBody, Error> {
-        let tenant = self.tenant(&params.tenant).ok_or_else(|| unknown(&params.tenant))?;
+        let tenant = self.known_tenant(&params.tenant)?;
         logout_request(&tenant, params, &fresh_id()?, now)
     }
 
@@ -212,7 +190,7 @@ impl Service {
         params: &LogoutResponseParams,
         now: DateTime<Utc>,
     ) -> Result<LogoutMessageBody, Error> {
-        let tenant = self.tenant(&params.tenant).ok_or_else(|| unknown(&params.tenant))?;
+        let tenant = self.known_tenant(&params.tenant)?;
         logout_response(&tenant, params, &fresh_id()?, now)
     }
 
@@ -284,10 +262,6 @@ impl Service {
             LogoutPolicy { tenant: &tenant.policy, slo_url, require_signed: tenant.sp.require_signed_logout_messages };
         logout_check::check(delivered, &policy, &generation.limits, params.expected_request_id.as_deref(), now)
     }
-}
-
-fn unknown(id: &str) -> Error {
-    Error::new(Code::UnknownTenant, format!("no tenant {}", quote(id)))
 }
 
 /// What the caller delivered, in the one shape its binding allows.
@@ -474,25 +448,5 @@ fn encode(
 ) -> Result<LogoutMessageBody, Error> {
     let id = outgoing.id.to_string();
     let encoded = outgoing.encode(binding, relay_state, tenant.sp.signing_keys.first())?;
-    let mut body = LogoutMessageBody {
-        id,
-        issue_instant: time::format(now),
-        binding: binding.as_str(),
-        redirect_url: None,
-        action: None,
-        fields: None,
-        expires_at: None,
-    };
-    match encoded {
-        Encoded::Redirect { url } => body.redirect_url = Some(url),
-        Encoded::Post { action, parameter, value, relay_state } => {
-            body.action = Some(action);
-            let (saml_request, saml_response) = match parameter {
-                Parameter::Request => (Some(value), None),
-                Parameter::Response => (None, Some(value)),
-            };
-            body.fields = Some(MessageFields { saml_request, saml_response, relay_state });
-        }
-    }
-    Ok(body)
+    Ok(LogoutMessageBody { delivery: Delivery::new(id, now, binding, encoded), expires_at: None })
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::Service;
-use crate::saml::authn_request::{self, AuthnRequest, Binding, Encoded};
+use crate::saml::authn_request::{self, AuthnRequest, Binding, Encoded, Parameter};
 use crate::saml::sp_metadata::SpMetadata;
 use crate::saml::{error::quote, time, Code, Error};
 use crate::tenants::TenantConfig;
@@ -37,7 +37,8 @@ pub struct AuthnRequestParams {
     pub acs_url: Option<String>,
 }
 
-fn default_binding() -> String {
+/// Both SP message kinds go by redirect unless the caller asks for POST.
+pub(super) fn default_binding() -> String {
     Binding::Redirect.as_str().to_string()
 }
 
@@ -45,6 +46,17 @@ fn default_binding() -> String {
 /// and passes back as `expected_request_id`.
 #[derive(Clone, Debug, Serialize)]
 pub struct AuthnRequestBody {
+    #[serde(flatten)]
+    pub delivery: Delivery,
+    /// issue_instant + the tenant's `authn_request_lifetime_seconds` (informational).
+    pub expires_at: String,
+}
+
+/// How the browser carries one of the SP's messages to the IdP (AuthnRequest, LogoutRequest or
+/// LogoutResponse alike, as `authn_request::Encoded` carries them): the message's ID and
+/// instant, then a URL to redirect to or a form to post.
+#[derive(Clone, Debug, Serialize)]
+pub struct Delivery {
     pub id: String,
     pub issue_instant: String,
     pub binding: &'static str,
@@ -54,17 +66,34 @@ pub struct AuthnRequestBody {
     pub action: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fields: Option<PostFields>,
-    /// issue_instant + the tenant's `authn_request_lifetime_seconds` (informational).
-    pub expires_at: String,
 }
 
-/// The form fields of the POST binding, named as the IdP expects them.
+/// The POST binding's form fields, named as the IdP expects them.
 #[derive(Clone, Debug, Serialize)]
 pub struct PostFields {
-    #[serde(rename = "SAMLRequest")]
-    pub saml_request: String,
+    #[serde(rename = "SAMLRequest", skip_serializing_if = "Option::is_none")]
+    pub saml_request: Option<String>,
+    #[serde(rename = "SAMLResponse", skip_serializing_if = "Option::is_none")]
+    pub saml_response: Option<String>,
     #[serde(rename = "RelayState", skip_serializing_if = "Option::is_none")]
     pub relay_state: Option<String>,
+}
+
+impl Delivery {
+    /// The message `id`, issued at `now` and encoded for `binding`.
+    pub(super) fn new(id: String, now: DateTime<Utc>, binding: Binding, encoded: Encoded) -> Delivery {
+        let (redirect_url, action, fields) = match encoded {
+            Encoded::Redirect { url } => (Some(url), None, None),
+            Encoded::Post { action, parameter, value, relay_state } => {
+                let (saml_request, saml_response) = match parameter {
+                    Parameter::Request => (Some(value), None),
+                    Parameter::Response => (None, Some(value)),
+                };
+                (None, Some(action), Some(PostFields { saml_request, saml_response, relay_state }))
+            }
+        };
+        Delivery { id, issue_instant: time::format(now), binding: binding.as_str(), redirect_url, action, fields }
+    }
 }
 
 /// A fresh ID from the CSPRNG: the request ID binds the IdP's answer to the browser session
@@ -94,7 +123,7 @@ impl Service {
         sp_metadata(&tenant, &fresh_id()?, now)
     }
 
-    fn known_tenant(&self, id: &str) -> Result<std::sync::Arc<TenantConfig>, Error> {
+    pub(super) fn known_tenant(&self, id: &str) -> Result<std::sync::Arc<TenantConfig>, Error> {
         self.tenant(id).ok_or_else(|| Error::new(Code::UnknownTenant, format!("no tenant {}", quote(id))))
     }
 }
@@ -137,23 +166,10 @@ pub fn authn_request(
     };
     let encoded = request.encode(binding, params.relay_state.as_deref(), sp.signing_keys.first())?;
     let expires_at = now + Duration::seconds(sp.authn_request_lifetime_seconds);
-    let mut body = AuthnRequestBody {
-        id: id.to_string(),
-        issue_instant: time::format(now),
-        binding: binding.as_str(),
-        redirect_url: None,
-        action: None,
-        fields: None,
+    Ok(AuthnRequestBody {
+        delivery: Delivery::new(id.to_string(), now, binding, encoded),
         expires_at: time::format(expires_at),
-    };
-    match encoded {
-        Encoded::Redirect { url } => body.redirect_url = Some(url),
-        Encoded::Post { action, value, relay_state, .. } => {
-            body.action = Some(action);
-            body.fields = Some(PostFields { saml_request: value, relay_state });
-        }
-    }
-    Ok(body)
+    })
 }
 
 /// The SP metadata for `tenant`, valid for [`SP_METADATA_VALIDITY_DAYS`] from `now`.

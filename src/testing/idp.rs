@@ -8,7 +8,6 @@
 use base64::Engine as _;
 use chrono::{DateTime, Duration, Utc};
 use openssl::asn1::Asn1Time;
-use openssl::bn::{BigNum, MsbOption};
 use openssl::ec::{EcGroup, EcKey};
 use openssl::ecdsa::EcdsaSig;
 use openssl::hash::{hash, MessageDigest};
@@ -16,8 +15,9 @@ use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::sign::Signer;
-use openssl::x509::{X509Builder, X509NameBuilder, X509};
+use openssl::x509::X509;
 
+use super::certificate;
 use crate::saml::ns::{self, alg};
 use crate::saml::time;
 use crate::saml::xml::{self, C14nMode, Node};
@@ -76,24 +76,10 @@ impl TestIdp {
     }
 
     fn with_key(key: PKey<Private>) -> Result<TestIdp, String> {
-        let mut name = X509NameBuilder::new().map_err(ssl)?;
-        name.append_entry_by_text("CN", "saml-validator test IdP").map_err(ssl)?;
-        let name = name.build();
-        let mut builder = X509Builder::new().map_err(ssl)?;
-        builder.set_version(2).map_err(ssl)?;
-        let mut serial = BigNum::new().map_err(ssl)?;
-        serial.rand(64, MsbOption::MAYBE_ZERO, false).map_err(ssl)?;
-        let serial = serial.to_asn1_integer().map_err(ssl)?;
-        builder.set_serial_number(&serial).map_err(ssl)?;
-        builder.set_subject_name(&name).map_err(ssl)?;
-        builder.set_issuer_name(&name).map_err(ssl)?;
-        builder.set_pubkey(&key).map_err(ssl)?;
         let (not_before, not_after) =
             (Asn1Time::days_from_now(0).map_err(ssl)?, Asn1Time::days_from_now(365).map_err(ssl)?);
-        builder.set_not_before(&not_before).map_err(ssl)?;
-        builder.set_not_after(&not_after).map_err(ssl)?;
-        builder.sign(&key, MessageDigest::sha256()).map_err(ssl)?;
-        Ok(TestIdp { key, cert: builder.build() })
+        let cert = certificate::self_signed(&key, "saml-validator test IdP", &not_before, &not_after)?;
+        Ok(TestIdp { key, cert })
     }
 
     /// The private key as PKCS#8 PEM (`BEGIN PRIVATE KEY`), e.g. to act as an SP decryption key.

@@ -8,11 +8,7 @@
 
 use crate::support::*;
 use chrono::Utc;
-use openssl::asn1::Asn1Time;
-use openssl::hash::MessageDigest;
-use openssl::pkey::PKey;
-use openssl::rsa::Rsa;
-use openssl::x509::{X509Builder, X509NameBuilder};
+use saml_validator::testing::certificate::rsa_certificate_base64;
 use saml_validator::testing::idp::{post_binding, ResponseSpec, Signing, TestIdp};
 use saml_validator::transport::grpc::pb;
 use serde_json::{json, Value};
@@ -324,20 +320,8 @@ fn last_used_at_moves_only_for_the_certificate_that_verified() {
 
 /// A self-signed certificate (base64 DER) whose notAfter is `seconds` from now (negative: expired).
 fn certificate_expiring_in(seconds: i64) -> String {
-    let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-    let mut name = X509NameBuilder::new().unwrap();
-    name.append_entry_by_text("CN", "fleet test").unwrap();
-    let name = name.build();
-    let mut builder = X509Builder::new().unwrap();
-    builder.set_version(2).unwrap();
-    builder.set_subject_name(&name).unwrap();
-    builder.set_issuer_name(&name).unwrap();
-    builder.set_pubkey(&key).unwrap();
     let now = Utc::now().timestamp();
-    builder.set_not_before(&Asn1Time::from_unix(now - 400 * 86_400).unwrap()).unwrap();
-    builder.set_not_after(&Asn1Time::from_unix(now + seconds).unwrap()).unwrap();
-    builder.sign(&key, MessageDigest::sha256()).unwrap();
-    openssl::base64::encode_block(&builder.build().to_der().unwrap())
+    rsa_certificate_base64("fleet test", now - 400 * 86_400, now + seconds).unwrap()
 }
 
 /// 24 tenants t00..t23: t00..t04 expire in 10 days, t05 expired an hour ago, the rest in 400

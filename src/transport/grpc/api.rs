@@ -292,22 +292,7 @@ impl Api {
         };
         auth::authorize(self.frontend.service(), credentials, Some(&params.tenant)).map_err(status)?;
         let body = self.frontend.service().create_authn_request(&params, wall_clock()).map_err(status)?;
-        let mut fields = std::collections::HashMap::new();
-        if let Some(post) = body.fields {
-            fields.insert("SAMLRequest".to_string(), post.saml_request);
-            if let Some(relay_state) = post.relay_state {
-                fields.insert("RelayState".to_string(), relay_state);
-            }
-        }
-        Ok(pb::AuthnRequest {
-            id: body.id,
-            issue_instant: body.issue_instant,
-            binding: body.binding.to_string(),
-            redirect_url: body.redirect_url,
-            action: body.action,
-            fields,
-            expires_at: body.expires_at,
-        })
+        Ok(delivery_reply!(pb::AuthnRequest { delivery: body.delivery, expires_at: body.expires_at }))
     }
 }
 

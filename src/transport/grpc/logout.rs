@@ -1,7 +1,6 @@
 //! The Single Logout calls of the gRPC API, at parity with their HTTP twins: the same params
 //! structs, use cases and error table; only the message shapes differ.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::saml::Error;
@@ -59,25 +58,7 @@ pub(super) fn validate_params(message: pb::ValidateLogoutRequest) -> ValidateLog
 }
 
 pub(super) fn message(body: LogoutMessageBody) -> pb::LogoutMessage {
-    let mut fields = HashMap::new();
-    if let Some(post) = body.fields {
-        for (name, value) in
-            [("SAMLRequest", post.saml_request), ("SAMLResponse", post.saml_response), ("RelayState", post.relay_state)]
-        {
-            if let Some(value) = value {
-                fields.insert(name.to_string(), value);
-            }
-        }
-    }
-    pb::LogoutMessage {
-        id: body.id,
-        issue_instant: body.issue_instant,
-        binding: body.binding.to_string(),
-        redirect_url: body.redirect_url,
-        action: body.action,
-        fields,
-        expires_at: body.expires_at,
-    }
+    delivery_reply!(pb::LogoutMessage { delivery: body.delivery, expires_at: body.expires_at })
 }
 
 /// `ValidateLogout`: a verdict is a reply (`valid = false` with the code); a request-level
