@@ -12,10 +12,12 @@
 //! - `saml` — the pure validation core: bytes, a tenant policy and an instant in; claims or a
 //!   typed error out.
 //!
-//! `supervisor` starts, names and stops everything `serve` runs, above all of them.
+//! `supervisor` starts, names and stops everything `serve` runs, above all of them; `cli`, the
+//! command line the binary runs, sits on top and nothing uses it.
 //!
 //! `testing` holds a signing test IdP for the demo, the tests and the benchmarks.
 
+pub mod cli;
 pub mod config;
 pub mod ops;
 pub mod saml;

@@ -1,8 +1,8 @@
 //! The source tree's shape, checked from the files themselves: the folders are layers and
-//! dependencies point one way (transport → service → tenants → saml; ops, state and testing
-//! are leaves over saml), no two modules use each other in a circle, the error table depends on
-//! nothing but the core's codes, and no file or function grows past what one can read in one
-//! sitting without saying why at its top.
+//! dependencies point one way (cli → supervisor → transport → service → tenants → saml; ops,
+//! state and testing are leaves over saml; nothing uses cli), no two modules use each other in
+//! a circle, the error table depends on nothing but the core's codes, and no file or function
+//! grows past what one can read in one sitting without saying why at its top.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -19,6 +19,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("service", &["saml", "config", "ops", "state", "tenants"]),
     ("transport", &["saml", "config", "ops", "state", "tenants", "service"]),
     ("supervisor", &["saml", "config", "ops", "state", "tenants", "service", "transport"]),
+    // The command line, the binary's only entry: above every layer, and used by none.
+    ("cli", &["saml", "config", "ops", "state", "testing", "tenants", "service", "transport", "supervisor"]),
 ];
 
 const MAX_FILE_LINES: usize = 600;
@@ -214,6 +216,19 @@ fn dependencies_point_down_the_layers() {
 }
 
 #[test]
+fn nothing_uses_the_command_line() {
+    // The rule above holds for the layers; this one covers the crate root too.
+    let wrong: Vec<String> = graph()
+        .into_iter()
+        .filter(|(from, _)| top(from) != "cli")
+        .flat_map(|(from, targets)| {
+            targets.into_iter().filter(|to| top(to) == "cli").map(move |to| format!("{from} uses {to}"))
+        })
+        .collect();
+    assert!(wrong.is_empty(), "the command line used from below:\n{}", wrong.join("\n"));
+}
+
+#[test]
 fn no_module_uses_another_in_a_circle() {
     let graph = graph();
     // Depth-first search; a back edge is a circle.
@@ -264,6 +279,8 @@ fn the_layer_check_sees_real_edges() {
     assert!(graph["crate::tenants::registry"].contains("crate::tenants::fetch"));
     assert!(graph["crate::config"].contains("crate::config::callers"));
     assert!(graph["crate::saml"].contains("crate::saml::dsig"));
+    assert!(graph["crate::cli::serve"].contains("crate::supervisor"));
+    assert!(graph["crate::cli"].contains("crate::cli::commands"));
 }
 
 #[test]
