@@ -28,6 +28,7 @@ function init(args)
     n = n + 1
   end
   next_request = 0
+  replays = 0
   init_extra(args)
 end
 
@@ -35,14 +36,21 @@ function init_extra(args) end
 
 function request()
   next_request = next_request + 1
-  if next_request > #requests then
-    next_request = 1 -- pool exhausted: from here on requests are replays (422), counted by wrk
+  if replays > 0 or next_request > #requests then
+    -- This thread's share of the pool is used up: from here on its requests are replays
+    -- (422 `replayed`), which wrk counts as non-2xx; done() reports how many were sent.
+    replays = replays + 1
+    if next_request > #requests then
+      next_request = 1
+    end
   end
   return requests[next_request]
 end
 
 function done(summary, latency, requests)
+  local replays_total = 0
   for _, thread in ipairs(threads) do
+    replays_total = replays_total + (thread:get("replays") or 0)
     local errors = thread:get("server_errors")
     if errors then
       server_errors_total = (server_errors_total or 0) + errors
@@ -51,6 +59,7 @@ function done(summary, latency, requests)
   if server_errors_total then
     io.write(string.format("status_5xx=%d\n", server_errors_total))
   end
+  io.write(string.format("replays_sent=%d\n", replays_total))
   io.write(string.format("p50_us=%d p90_us=%d p99_us=%d max_us=%d\n",
     latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
 end
