@@ -213,7 +213,11 @@ impl Activity {
     /// `tenant`'s kept failures, newest first.
     pub fn failures(&self, tenant: &str) -> Vec<Failure> {
         let state = self.lock();
-        state.tenants.get(tenant).map(|entry| entry.failures.iter().rev().map(|(_, f)| f.clone()).collect()).unwrap_or_default()
+        state
+            .tenants
+            .get(tenant)
+            .map(|entry| entry.failures.iter().rev().map(|(_, f)| f.clone()).collect())
+            .unwrap_or_default()
     }
 
     /// Failures of each of `tenants` in the hour before `now` (minute resolution), in order.
@@ -345,11 +349,10 @@ mod tests {
             activity.record_failure(&registry, tenant, &format!("r{n}"), &error, now());
         }
         assert_eq!(consistent(&activity), 5);
-        assert_eq!((kept(&activity, "a"), kept(&activity, "b"), kept(&activity, "c")), (
-            vec!["r3".to_string()],
-            vec!["r6".into(), "r2".into()],
-            vec!["r5".into(), "r4".into()]
-        ));
+        assert_eq!(
+            (kept(&activity, "a"), kept(&activity, "b"), kept(&activity, "c")),
+            (vec!["r3".to_string()], vec!["r6".into(), "r2".into()], vec!["r5".into(), "r4".into()])
+        );
 
         for n in 7..10_007 {
             activity.record_failure(&registry, "a", &format!("r{n}"), &error, now());
