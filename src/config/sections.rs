@@ -32,11 +32,15 @@ pub struct DiagnosticsSettings {
     /// Failed validations kept per configured tenant (`GET /v1/tenants/{id}/failures`); 0
     /// keeps none (the last hour's failure count is kept regardless).
     pub failures_per_tenant: usize,
+    /// Failed validations kept in all, over every tenant; the oldest go first. Without it a
+    /// flood of refusals sprayed over a large fleet would hold up to `failures_per_tenant` ×
+    /// tenants entries of up to a few kilobytes each on every replica.
+    pub failures_total: usize,
 }
 
 impl Default for DiagnosticsSettings {
     fn default() -> Self {
-        DiagnosticsSettings { failures_per_tenant: 50 }
+        DiagnosticsSettings { failures_per_tenant: 50, failures_total: 20_000 }
     }
 }
 
@@ -351,6 +355,7 @@ pub(super) fn read_diagnostics(table: Option<&Table>, problems: &mut Vec<String>
     let mut r = Reader::new(table, "diagnostics".into(), problems);
     let settings = DiagnosticsSettings {
         failures_per_tenant: r.integer("failures_per_tenant", d.failures_per_tenant as i64, 0..=1000) as usize,
+        failures_total: r.integer("failures_total", d.failures_total as i64, 0..=1_000_000) as usize,
     };
     r.finish();
     settings

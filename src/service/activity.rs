@@ -2,7 +2,8 @@
 //! the last N failed validations, failures per minute over the last hour, and when each
 //! certificate last verified a login. Bounded: entries exist only for configured tenants (a
 //! tenant removed from the configuration is dropped the next time a new one would be added),
-//! N failures each, one instant per certificate the tenant still has.
+//! N failures each and M in all (the oldest go first), one instant per certificate the tenant
+//! still has.
 //!
 //! A failure entry holds the stable code, the core's message (which quotes only what an
 //! operator compares with the configuration: Issuer, Destination, Audience, algorithms, IDs),
@@ -45,8 +46,8 @@ pub struct Failure {
 }
 
 struct TenantActivity {
-    /// Oldest first.
-    failures: VecDeque<Failure>,
+    /// Oldest first, each with its place in [`State::order`].
+    failures: VecDeque<(u64, Failure)>,
     /// Failures per minute since the Unix epoch, as (minute, count) in slot `minute % 60`.
     minutes: [(i64, u32); WINDOW_MINUTES],
     /// `sha256_fingerprint` → when it last verified a login here.
@@ -73,33 +74,81 @@ fn minute(at: DateTime<Utc>) -> i64 {
 /// Every configured tenant's recent activity on this replica.
 pub struct Activity {
     failures_per_tenant: usize,
+    failures_total: usize,
     // One lock: every hold is a hash lookup and a few writes, far below the cost of the
     // validation that precedes it.
-    tenants: Mutex<HashMap<String, TenantActivity>>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    tenants: HashMap<String, TenantActivity>,
+    /// Every kept failure as (sequence number, tenant), oldest first, so that the oldest of
+    /// all goes when `failures_total` is reached: a tenant's own cap alone would let ten
+    /// thousand tenants, each sent its 50 failures (0.6–2 KB an entry with its strings),
+    /// hold hundreds of megabytes on every replica. Entries whose failure already went (the
+    /// tenant's own cap, the tenant dropped) stay until they reach the front or the queue is
+    /// compacted.
+    order: VecDeque<(u64, String)>,
+    /// Failures held in `tenants`.
+    kept: usize,
+    next: u64,
+}
+
+impl State {
+    /// Whether the failure numbered `sequence` of `tenant` is still held: a tenant's failures
+    /// only ever go from the front, oldest first.
+    fn holds(&self, tenant: &str, sequence: u64) -> bool {
+        self.tenants.get(tenant).and_then(|entry| entry.failures.front()).is_some_and(|(first, _)| *first <= sequence)
+    }
+
+    /// `tenant`'s entry, created only for a configured tenant. Before a new entry is added to
+    /// a full map, entries of tenants no longer configured are dropped: the map never holds
+    /// more than the configured tenants (plus one removed in a race).
+    fn entry(&mut self, registry: &Registry, tenant: &str) -> Option<&mut TenantActivity> {
+        if !self.tenants.contains_key(tenant) {
+            if !registry.contains(tenant) {
+                return None;
+            }
+            if self.tenants.len() >= registry.len() {
+                let current = registry.current();
+                let mut dropped = 0;
+                self.tenants.retain(|id, entry| {
+                    let keep = current.get(id).is_some();
+                    if !keep {
+                        dropped += entry.failures.len();
+                    }
+                    keep
+                });
+                self.kept -= dropped;
+            }
+        }
+        Some(self.tenants.entry(tenant.to_string()).or_default())
+    }
+
+    /// Drops the oldest failures of all until at most `total` are held, and the entries of
+    /// `order` whose failure went once they outnumber the held ones (amortized O(1)).
+    fn trim(&mut self, total: usize) {
+        while self.kept > total {
+            let Some((sequence, tenant)) = self.order.pop_front() else { break };
+            if let Some(entry) = self.tenants.get_mut(&tenant) {
+                if entry.failures.front().is_some_and(|(first, _)| *first == sequence) {
+                    entry.failures.pop_front();
+                    self.kept -= 1;
+                }
+            }
+        }
+        if self.order.len() > 2 * self.kept + 64 {
+            let order = std::mem::take(&mut self.order);
+            self.order = order.into_iter().filter(|(sequence, tenant)| self.holds(tenant, *sequence)).collect();
+        }
+    }
 }
 
 impl Activity {
-    pub fn new(failures_per_tenant: usize) -> Activity {
-        Activity { failures_per_tenant, tenants: Mutex::new(HashMap::new()) }
-    }
-
-    /// Runs `change` on `tenant`'s entry, creating it only for a configured tenant. Before a
-    /// new entry is added to a full map, entries of tenants no longer configured are dropped:
-    /// the map never holds more than the configured tenants (plus one removed in a race).
-    fn update(&self, registry: &Registry, tenant: &str, change: impl FnOnce(&mut TenantActivity)) {
-        let mut tenants = self.tenants.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(entry) = tenants.get_mut(tenant) {
-            change(entry);
-            return;
-        }
-        if !registry.contains(tenant) {
-            return;
-        }
-        if tenants.len() >= registry.len() {
-            let current = registry.current();
-            tenants.retain(|id, _| current.get(id).is_some());
-        }
-        change(tenants.entry(tenant.to_string()).or_default());
+    /// Keeps at most `failures_per_tenant` failures of each tenant and `failures_total` in all.
+    pub fn new(failures_per_tenant: usize, failures_total: usize) -> Activity {
+        Activity { failures_per_tenant, failures_total, state: Mutex::new(State::default()) }
     }
 
     /// Records a refusal of a validation for the configured `tenant`.
@@ -111,21 +160,27 @@ impl Activity {
         error: &Error,
         now: DateTime<Utc>,
     ) {
-        let kept = self.failures_per_tenant;
+        let kept = self.failures_per_tenant.min(self.failures_total);
         let failure = (kept > 0).then(|| failure(request_id, error, now));
-        self.update(registry, tenant, |entry| {
-            let slot = &mut entry.minutes[minute(now).rem_euclid(WINDOW_MINUTES as i64) as usize];
-            if slot.0 != minute(now) {
-                *slot = (minute(now), 0);
-            }
-            slot.1 = slot.1.saturating_add(1);
-            if let Some(failure) = failure {
-                while entry.failures.len() >= kept {
-                    entry.failures.pop_front();
-                }
-                entry.failures.push_back(failure);
-            }
-        });
+        let mut state = self.lock();
+        let sequence = state.next;
+        let Some(entry) = state.entry(registry, tenant) else { return };
+        let slot = &mut entry.minutes[minute(now).rem_euclid(WINDOW_MINUTES as i64) as usize];
+        if slot.0 != minute(now) {
+            *slot = (minute(now), 0);
+        }
+        slot.1 = slot.1.saturating_add(1);
+        let Some(failure) = failure else { return };
+        let mut dropped = 0;
+        while entry.failures.len() >= kept {
+            entry.failures.pop_front();
+            dropped += 1;
+        }
+        entry.failures.push_back((sequence, failure));
+        state.kept = state.kept + 1 - dropped;
+        state.order.push_back((sequence, tenant.to_string()));
+        state.next += 1;
+        state.trim(self.failures_total);
     }
 
     /// Records that the certificate `sha256_fingerprint` verified a login for `tenant` at `now`.
@@ -134,41 +189,46 @@ impl Activity {
         if sha256_fingerprint.is_empty() {
             return;
         }
-        self.update(registry, tenant, |entry| {
-            if let Some(known) = entry.last_used.iter_mut().find(|(fp, _)| fp == sha256_fingerprint) {
-                known.1 = known.1.max(now);
-                return;
-            }
-            let keys = registry.get(tenant).map_or(0, |t| t.policy.keys.len());
-            if entry.last_used.len() >= keys {
-                let current = registry.get(tenant);
-                let has = |fp: &str| {
-                    current.as_ref().is_some_and(|t| t.policy.keys.iter().any(|k| k.info.sha256_fingerprint == fp))
-                };
-                entry.last_used.retain(|(fp, _)| has(fp));
-            }
-            entry.last_used.push((sha256_fingerprint.to_string(), now));
-        });
+        let mut state = self.lock();
+        let Some(entry) = state.entry(registry, tenant) else { return };
+        if let Some(known) = entry.last_used.iter_mut().find(|(fp, _)| fp == sha256_fingerprint) {
+            known.1 = known.1.max(now);
+            return;
+        }
+        let keys = registry.get(tenant).map_or(0, |t| t.policy.keys.len());
+        if entry.last_used.len() >= keys {
+            let current = registry.get(tenant);
+            let has = |fp: &str| {
+                current.as_ref().is_some_and(|t| t.policy.keys.iter().any(|k| k.info.sha256_fingerprint == fp))
+            };
+            entry.last_used.retain(|(fp, _)| has(fp));
+        }
+        entry.last_used.push((sha256_fingerprint.to_string(), now));
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, TenantActivity>> {
-        self.tenants.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// `tenant`'s kept failures, newest first.
     pub fn failures(&self, tenant: &str) -> Vec<Failure> {
-        self.lock().get(tenant).map(|entry| entry.failures.iter().rev().cloned().collect()).unwrap_or_default()
+        let state = self.lock();
+        state
+            .tenants
+            .get(tenant)
+            .map(|entry| entry.failures.iter().rev().map(|(_, f)| f.clone()).collect())
+            .unwrap_or_default()
     }
 
     /// Failures of each of `tenants` in the hour before `now` (minute resolution), in order.
     pub fn failures_last_hour<'a>(&self, tenants: impl IntoIterator<Item = &'a str>, now: DateTime<Utc>) -> Vec<u32> {
-        let map = self.lock();
-        tenants.into_iter().map(|id| map.get(id).map_or(0, |entry| entry.failures_since(now))).collect()
+        let state = self.lock();
+        tenants.into_iter().map(|id| state.tenants.get(id).map_or(0, |entry| entry.failures_since(now))).collect()
     }
 
     /// When each of `tenant`'s certificates last verified a login here, by fingerprint.
     pub fn last_used(&self, tenant: &str) -> HashMap<String, DateTime<Utc>> {
-        self.lock().get(tenant).map(|entry| entry.last_used.iter().cloned().collect()).unwrap_or_default()
+        self.lock().tenants.get(tenant).map(|entry| entry.last_used.iter().cloned().collect()).unwrap_or_default()
     }
 }
 
@@ -225,7 +285,7 @@ mod tests {
     }
 
     fn tracked(activity: &Activity) -> Vec<String> {
-        let mut ids: Vec<String> = activity.lock().keys().cloned().collect();
+        let mut ids: Vec<String> = activity.lock().tenants.keys().cloned().collect();
         ids.sort();
         ids
     }
@@ -235,7 +295,7 @@ mod tests {
     #[test]
     fn bounded_by_the_configured_tenants_and_n_each() {
         let registry = Registry::new(&config(&["a", "b"]), Arc::new(Metrics::new()));
-        let activity = Activity::new(3);
+        let activity = Activity::new(3, 1000);
         let now = now();
         let error = Error::new(Code::AudienceMismatch, "Audience is \"x\", expected \"y\"");
         for n in 0..10 {
@@ -263,6 +323,56 @@ mod tests {
             used.len() <= 2 && used.contains_key(&key),
             "fingerprints the tenant does not have are dropped: {used:?}"
         );
+    }
+
+    fn kept(activity: &Activity, tenant: &str) -> Vec<String> {
+        activity.failures(tenant).into_iter().map(|f| f.request_id).collect()
+    }
+
+    /// The count of all held failures agrees with the tenants' lists.
+    fn consistent(activity: &Activity) -> usize {
+        let state = activity.lock();
+        assert_eq!(state.kept, state.tenants.values().map(|t| t.failures.len()).sum::<usize>());
+        assert!(state.order.len() <= 2 * state.kept + 64, "the order grew to {}", state.order.len());
+        state.kept
+    }
+
+    /// At most M failures in all: the oldest of all go first, whichever tenant holds them; a
+    /// flood on one tenant recycles only that tenant's own N; a removed tenant's failures
+    /// leave the count when its entry goes.
+    #[test]
+    fn bounded_in_all_oldest_of_all_first() {
+        let registry = Registry::new(&config(&["a", "b", "c"]), Arc::new(Metrics::new()));
+        let activity = Activity::new(3, 5);
+        let error = Error::new(Code::AudienceMismatch, "Audience is \"x\", expected \"y\"");
+        for (n, tenant) in ["a", "a", "b", "a", "c", "c", "b"].into_iter().enumerate() {
+            activity.record_failure(&registry, tenant, &format!("r{n}"), &error, now());
+        }
+        assert_eq!(consistent(&activity), 5);
+        assert_eq!(
+            (kept(&activity, "a"), kept(&activity, "b"), kept(&activity, "c")),
+            (vec!["r3".to_string()], vec!["r6".into(), "r2".into()], vec!["r5".into(), "r4".into()])
+        );
+
+        for n in 7..10_007 {
+            activity.record_failure(&registry, "a", &format!("r{n}"), &error, now());
+            consistent(&activity);
+        }
+        assert_eq!(kept(&activity, "a"), ["r10006", "r10005", "r10004"]);
+        assert_eq!((kept(&activity, "b"), kept(&activity, "c")), (vec!["r6".to_string()], vec!["r5".to_string()]));
+        assert_eq!(activity.failures_last_hour(["a"], now()), [10_003], "the count keeps every failure");
+
+        registry.replace(&config(&["a", "c", "d"]));
+        activity.record_failure(&registry, "d", "d0", &error, now());
+        assert_eq!(consistent(&activity), 5, "b's failure left the count with its entry");
+        activity.record_failure(&registry, "d", "d1", &error, now());
+        assert_eq!(consistent(&activity), 5);
+        assert_eq!(kept(&activity, "c"), Vec::<String>::new(), "the oldest of all went: c's r5");
+        assert_eq!(kept(&activity, "d"), ["d1", "d0"]);
+
+        let none = Activity::new(3, 0);
+        none.record_failure(&registry, "a", "r0", &error, now());
+        assert_eq!((consistent(&none), none.failures_last_hour(["a"], now())[0]), (0, 1));
     }
 
     /// A status refusal keeps the codes, never the IdP's StatusMessage; long messages are cut.

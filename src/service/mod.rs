@@ -59,7 +59,8 @@ impl Service {
     /// in the background: a store that is down does not keep the service from starting.
     pub fn try_new(config: &Config, metrics: Arc<Metrics>) -> Result<Service, StoreError> {
         let replay = replay_record(&config.replay, config.server.replay_cache_capacity, &metrics)?;
-        let activity = activity::Activity::new(config.diagnostics.failures_per_tenant);
+        let activity =
+            activity::Activity::new(config.diagnostics.failures_per_tenant, config.diagnostics.failures_total);
         Ok(Service { tenants: Arc::new(Registry::new(config, metrics.clone())), metrics, replay, activity })
     }
 
@@ -77,7 +78,10 @@ impl Service {
             tenants: Arc::new(Registry::new(config, metrics.clone())),
             metrics,
             replay: ReplayRecord::Memory(ReplayCache::new(config.server.replay_cache_capacity)),
-            activity: activity::Activity::new(config.diagnostics.failures_per_tenant),
+            activity: activity::Activity::new(
+                config.diagnostics.failures_per_tenant,
+                config.diagnostics.failures_total,
+            ),
         }
     }
 

@@ -23,6 +23,8 @@ unknown_top = 1
 [server]
 http_addr = "not an address"
 max_body_bytes = 12
+[diagnostics]
+failures_total = 2000000
 [[tenants]]
 id = "a"
 idp_entity_id = "https://idp/"
@@ -59,6 +61,7 @@ certificates = ["{}"]
         "unknown_top: unknown key",
         "server.http_addr:",
         "server.max_body_bytes: 12 is outside",
+        "diagnostics.failures_total: 2000000 is outside",
         "tenants[0].certificates[0]: neither PEM nor base64 DER",
         "tenants[0].alow_sha1: unknown key",
         "tenants[1]: duplicate tenant id \"a\"",
