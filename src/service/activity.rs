@@ -10,7 +10,7 @@
 //! the request id and the facts the core read from the document; never the NameID, an attribute
 //! value or the IdP's StatusMessage.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
@@ -46,7 +46,7 @@ pub struct Failure {
 }
 
 struct TenantActivity {
-    /// Oldest first, each with its place in [`State::order`].
+    /// Oldest first, each with its key in [`State::order`].
     failures: VecDeque<(u64, Failure)>,
     /// Failures per minute since the Unix epoch, as (minute, count) in slot `minute % 60`.
     minutes: [(i64, u32); WINDOW_MINUTES],
@@ -75,74 +75,68 @@ fn minute(at: DateTime<Utc>) -> i64 {
 pub struct Activity {
     failures_per_tenant: usize,
     failures_total: usize,
-    // One lock: every hold is a hash lookup and a few writes, far below the cost of the
-    // validation that precedes it.
+    // One lock: every hold is a hash lookup and a few writes (a failure's are O(log n) in the
+    // failures held), far below the cost of the validation that precedes it.
     state: Mutex<State>,
 }
 
 #[derive(Default)]
 struct State {
     tenants: HashMap<String, TenantActivity>,
-    /// Every kept failure as (sequence number, tenant), oldest first, so that the oldest of
-    /// all goes when `failures_total` is reached: a tenant's own cap alone would let ten
-    /// thousand tenants, each sent its 50 failures (0.6–2 KB an entry with its strings),
-    /// hold hundreds of megabytes on every replica. Entries whose failure already went (the
-    /// tenant's own cap, the tenant dropped) stay until they reach the front or the queue is
-    /// compacted.
-    order: VecDeque<(u64, String)>,
-    /// Failures held in `tenants`.
-    kept: usize,
+    /// Every held failure, by sequence number (so oldest first), with its tenant: the oldest
+    /// of all goes when `failures_total` is reached. A tenant's own cap alone would let ten
+    /// thousand tenants, each sent its 50 failures (0.6–2 KB an entry with its strings), hold
+    /// hundreds of megabytes on every replica. Exact (a failure that goes leaves it at once),
+    /// so no pass over it is ever needed under the lock.
+    order: BTreeMap<u64, String>,
     next: u64,
 }
 
 impl State {
-    /// Whether the failure numbered `sequence` of `tenant` is still held: a tenant's failures
-    /// only ever go from the front, oldest first.
-    fn holds(&self, tenant: &str, sequence: u64) -> bool {
-        self.tenants.get(tenant).and_then(|entry| entry.failures.front()).is_some_and(|(first, _)| *first <= sequence)
-    }
-
-    /// `tenant`'s entry, created only for a configured tenant. Before a new entry is added to
-    /// a full map, entries of tenants no longer configured are dropped: the map never holds
-    /// more than the configured tenants (plus one removed in a race).
+    /// `tenant`'s entry (see [`entry`]).
     fn entry(&mut self, registry: &Registry, tenant: &str) -> Option<&mut TenantActivity> {
-        if !self.tenants.contains_key(tenant) {
-            if !registry.contains(tenant) {
-                return None;
-            }
-            if self.tenants.len() >= registry.len() {
-                let current = registry.current();
-                let mut dropped = 0;
-                self.tenants.retain(|id, entry| {
-                    let keep = current.get(id).is_some();
-                    if !keep {
-                        dropped += entry.failures.len();
-                    }
-                    keep
-                });
-                self.kept -= dropped;
-            }
-        }
-        Some(self.tenants.entry(tenant.to_string()).or_default())
+        entry(&mut self.tenants, &mut self.order, registry, tenant)
     }
 
-    /// Drops the oldest failures of all until at most `total` are held, and the entries of
-    /// `order` whose failure went once they outnumber the held ones (amortized O(1)).
+    /// Drops the oldest failures of all until at most `total` are held.
     fn trim(&mut self, total: usize) {
-        while self.kept > total {
-            let Some((sequence, tenant)) = self.order.pop_front() else { break };
-            if let Some(entry) = self.tenants.get_mut(&tenant) {
-                if entry.failures.front().is_some_and(|(first, _)| *first == sequence) {
-                    entry.failures.pop_front();
-                    self.kept -= 1;
-                }
-            }
-        }
-        if self.order.len() > 2 * self.kept + 64 {
-            let order = std::mem::take(&mut self.order);
-            self.order = order.into_iter().filter(|(sequence, tenant)| self.holds(tenant, *sequence)).collect();
+        while self.order.len() > total {
+            let Some((sequence, tenant)) = self.order.pop_first() else { break };
+            let entry = self.tenants.get_mut(&tenant);
+            // A tenant's failures are in sequence order, so the oldest of all is its first.
+            let first = entry.and_then(|entry| entry.failures.pop_front());
+            debug_assert_eq!(first.map(|(at, _)| at), Some(sequence));
         }
     }
+}
+
+/// `tenant`'s entry, created only for a configured tenant. Before a new entry is added to a
+/// full map, entries of tenants no longer configured are dropped, their failures with them:
+/// the map never holds more than the configured tenants (plus one removed in a race).
+fn entry<'a>(
+    tenants: &'a mut HashMap<String, TenantActivity>,
+    order: &mut BTreeMap<u64, String>,
+    registry: &Registry,
+    tenant: &str,
+) -> Option<&'a mut TenantActivity> {
+    if !tenants.contains_key(tenant) {
+        if !registry.contains(tenant) {
+            return None;
+        }
+        if tenants.len() >= registry.len() {
+            let current = registry.current();
+            tenants.retain(|id, entry| {
+                let keep = current.get(id).is_some();
+                if !keep {
+                    for (sequence, _) in &entry.failures {
+                        order.remove(sequence);
+                    }
+                }
+                keep
+            });
+        }
+    }
+    Some(tenants.entry(tenant.to_string()).or_default())
 }
 
 impl Activity {
@@ -163,23 +157,22 @@ impl Activity {
         let kept = self.failures_per_tenant.min(self.failures_total);
         let failure = (kept > 0).then(|| failure(request_id, error, now));
         let mut state = self.lock();
-        let sequence = state.next;
-        let Some(entry) = state.entry(registry, tenant) else { return };
+        let State { tenants, order, next } = &mut *state;
+        let Some(entry) = entry(tenants, order, registry, tenant) else { return };
         let slot = &mut entry.minutes[minute(now).rem_euclid(WINDOW_MINUTES as i64) as usize];
         if slot.0 != minute(now) {
             *slot = (minute(now), 0);
         }
         slot.1 = slot.1.saturating_add(1);
         let Some(failure) = failure else { return };
-        let mut dropped = 0;
         while entry.failures.len() >= kept {
-            entry.failures.pop_front();
-            dropped += 1;
+            if let Some((at, _)) = entry.failures.pop_front() {
+                order.remove(&at);
+            }
         }
-        entry.failures.push_back((sequence, failure));
-        state.kept = state.kept + 1 - dropped;
-        state.order.push_back((sequence, tenant.to_string()));
-        state.next += 1;
+        entry.failures.push_back((*next, failure));
+        order.insert(*next, tenant.to_string());
+        *next += 1;
         state.trim(self.failures_total);
     }
 
@@ -329,12 +322,13 @@ mod tests {
         activity.failures(tenant).into_iter().map(|f| f.request_id).collect()
     }
 
-    /// The count of all held failures agrees with the tenants' lists.
+    /// The order of all held failures is exactly the tenants' lists; their number.
     fn consistent(activity: &Activity) -> usize {
         let state = activity.lock();
-        assert_eq!(state.kept, state.tenants.values().map(|t| t.failures.len()).sum::<usize>());
-        assert!(state.order.len() <= 2 * state.kept + 64, "the order grew to {}", state.order.len());
-        state.kept
+        let mut held: Vec<u64> = state.tenants.values().flat_map(|t| t.failures.iter().map(|(at, _)| *at)).collect();
+        held.sort_unstable();
+        assert_eq!(held, state.order.keys().copied().collect::<Vec<_>>());
+        held.len()
     }
 
     /// At most M failures in all: the oldest of all go first, whichever tenant holds them; a
