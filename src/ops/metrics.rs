@@ -49,6 +49,7 @@ struct ReplayStoreMetrics {
     fallbacks: IntCounter,
     eviction_policy_safe: IntGauge,
     losses: IntCounterVec,
+    judgements: IntCounterVec,
     quarantine_until: IntGauge,
 }
 
@@ -244,6 +245,16 @@ impl Metrics {
                 ),
                 &["reason"],
             ));
+            let judgements = must(IntCounterVec::new(
+                Opts::new(
+                    "saml_replay_store_judgements_total",
+                    "Store servers judged (markers and identity read, any loss declared), by who did it: probe (a new connection, every second) or record (a record that found its server unjudged: restarted, promoted or flushed since the last probe).",
+                ),
+                &["by"],
+            ));
+            for by in ["probe", "record"] {
+                judgements.with_label_values(&[by]);
+            }
             let quarantine_until = must(IntGauge::new(
                 "saml_replay_store_quarantine_until_seconds",
                 "Unix time until which assertions issued before the last detected loss are refused (replay_state_lost); 0 when none is in force.",
@@ -255,11 +266,21 @@ impl Metrics {
                 Box::new(fallbacks.clone()),
                 Box::new(eviction_policy_safe.clone()),
                 Box::new(losses.clone()),
+                Box::new(judgements.clone()),
                 Box::new(quarantine_until.clone()),
             ] {
                 must(self.registry.register(collector));
             }
-            ReplayStoreMetrics { operations, duration, up, fallbacks, eviction_policy_safe, losses, quarantine_until }
+            ReplayStoreMetrics {
+                operations,
+                duration,
+                up,
+                fallbacks,
+                eviction_policy_safe,
+                losses,
+                judgements,
+                quarantine_until,
+            }
         });
     }
 
@@ -289,6 +310,13 @@ impl Metrics {
         if let Some(store) = self.replay_store.get() {
             store.losses.with_label_values(&[reason]).inc();
             store.quarantine_until.set(quarantine_until_unix);
+        }
+    }
+
+    /// One judgement of a store server; `by` is `probe` or `record`.
+    pub fn replay_store_judged(&self, by: &'static str) {
+        if let Some(store) = self.replay_store.get() {
+            store.judgements.with_label_values(&[by]).inc();
         }
     }
 

@@ -85,7 +85,9 @@ impl Inner {
                 futures_util::future::join_all(asks).await.into_iter().collect::<redis::RedisResult<_>>()?
             }
         };
-        self.judge_buckets(live, &replies, fresh).await
+        self.judge_buckets(live, &replies, fresh).await?;
+        self.metrics.replay_store_judged("probe");
+        Ok(())
     }
 
     /// One bucket's marker and identity, before a record on a server without the judged script
@@ -97,7 +99,9 @@ impl Inner {
         let reply: IdentityReply = live.connection.clone().query(&command).await?;
         let mut replies = vec![Default::default(); BUCKETS];
         replies[bucket] = reply;
-        self.judge_buckets_only(live, &replies, &[bucket], fresh).await
+        self.judge_buckets_only(live, &replies, &[bucket], fresh).await?;
+        self.metrics.replay_store_judged("record");
+        Ok(())
     }
 
     async fn judge_buckets(&self, live: &Live, replies: &[IdentityReply], fresh: Marker) -> redis::RedisResult<()> {
