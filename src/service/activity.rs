@@ -93,11 +93,6 @@ struct State {
 }
 
 impl State {
-    /// `tenant`'s entry (see [`entry`]).
-    fn entry(&mut self, registry: &Registry, tenant: &str) -> Option<&mut TenantActivity> {
-        entry(&mut self.tenants, &mut self.order, registry, tenant)
-    }
-
     /// Drops the oldest failures of all until at most `total` are held.
     fn trim(&mut self, total: usize) {
         while self.order.len() > total {
@@ -112,7 +107,9 @@ impl State {
 
 /// `tenant`'s entry, created only for a configured tenant. Before a new entry is added to a
 /// full map, entries of tenants no longer configured are dropped, their failures with them:
-/// the map never holds more than the configured tenants (plus one removed in a race).
+/// the map never holds more than the configured tenants (plus one removed in a race). Takes
+/// the two maps it changes rather than the `State`, so that the caller may go on using the
+/// others while it holds the entry.
 fn entry<'a>(
     tenants: &'a mut HashMap<String, TenantActivity>,
     order: &mut BTreeMap<u64, String>,
@@ -183,7 +180,8 @@ impl Activity {
             return;
         }
         let mut state = self.lock();
-        let Some(entry) = state.entry(registry, tenant) else { return };
+        let State { tenants, order, .. } = &mut *state;
+        let Some(entry) = entry(tenants, order, registry, tenant) else { return };
         if let Some(known) = entry.last_used.iter_mut().find(|(fp, _)| fp == sha256_fingerprint) {
             known.1 = known.1.max(now);
             return;
